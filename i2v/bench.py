@@ -1,0 +1,121 @@
+"""``python -m i2v bench``: measurements printed as a table (not a test).
+
+CPU part (always): the engine against the bare ``I2VGenXLPipeline.__call__`` on
+identical work with the tiny model (same process, interleaved, medians), whole
+tiny generations at two sizes, and MP4 encoding of 16 frames at 1280x704.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Callable
+
+import numpy as np
+
+
+def _median_time(fn: Callable[[], object], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def _table(rows: list[dict], cols: list[str]) -> str:
+    widths = [max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in cols]
+    line = lambda vals: "  ".join(str(v).ljust(w) for v, w in zip(vals, widths))  # noqa: E731
+    return "\n".join([line(cols), line("-" * w for w in widths), *(line(r.get(c, "") for c in cols) for r in rows)])
+
+
+def bench_engine_vs_diffusers(repeats: int, steps: int, size: int, frames: int) -> dict:
+    import torch
+
+    from .engine import Engine, EngineJob, load_model
+    from .engine.engine import IMAGE_LATENT_SEED
+    from PIL import Image
+
+    engine = Engine(load_model("tiny"))
+    rng = np.random.default_rng(0)
+    image = Image.fromarray((rng.random((size, size, 3)) * 255).astype(np.uint8))
+    job = EngineJob(image=image, prompt="a dog jumping over a fence", negative_prompt="blurry",
+                    guidance_scale=9.0, num_inference_steps=steps, num_frames=frames, width=size, height=size,
+                    seed=1)
+    (neg, pos), _ = engine.encode_text(job.prompt, job.negative_prompt)
+
+    def ours():
+        engine._image_cache.clear()  # the bare pipeline re-encodes the image every call; so do we here
+        engine.generate(job)
+
+    def bare():
+        torch.manual_seed(IMAGE_LATENT_SEED)
+        engine.pipe(image=image, prompt_embeds=pos, negative_prompt_embeds=neg, height=size, width=size,
+                    num_frames=frames, num_inference_steps=steps, guidance_scale=9.0, decode_chunk_size=8,
+                    generator=torch.Generator().manual_seed(1), output_type="np")
+
+    ours(), bare()  # warm-up
+    t_ours, t_bare = [], []
+    for _ in range(repeats):  # interleaved so drift hits both alike
+        t_ours.append(_median_time(ours, 1))
+        t_bare.append(_median_time(bare, 1))
+    o, b = statistics.median(t_ours), statistics.median(t_bare)
+    return {"work": f"tiny {size}x{size} {frames}f {steps} steps", "engine_s": round(o, 3),
+            "diffusers_s": round(b, 3), "ratio": round(o / b, 3)}
+
+
+def bench_generation(size: int, frames: int, steps: int, repeats: int) -> dict:
+    """Whole request through the service (validation, engine, checks, MP4 + sidecar + thumbnail)."""
+    import tempfile
+
+    from PIL import Image
+
+    from .config import load_config
+    from .service import Studio
+
+    with tempfile.TemporaryDirectory() as tmp:
+        studio = Studio(load_config(model="tiny"), outputs=tmp, log=lambda m: None)
+        studio.engine()
+        img = Image.fromarray((np.random.default_rng(0).random((480, 640, 3)) * 255).astype(np.uint8))
+
+        def one():
+            req = studio.build_request(image=img, prompt="a dog jumping over a fence", width=size, height=size,
+                                       num_frames=frames, num_inference_steps=steps, seed=1)
+            return studio.generate(req)
+
+        t = _median_time(one, repeats)
+    return {"work": f"tiny {size}x{size} {frames}f {steps} steps (CLI path, MP4 written)", "seconds": round(t, 2)}
+
+
+def bench_encode(repeats: int, frames: int = 16, w: int = 1280, h: int = 704) -> dict:
+    import tempfile
+    from pathlib import Path
+
+    from .video import write_mp4
+
+    y, x = np.mgrid[0:h, 0:w]
+    video = np.stack([np.stack([(x + 8 * i) % 256, y % 256, (x + y) % 256], -1) for i in range(frames)]
+                     ).astype(np.uint8)
+    with tempfile.TemporaryDirectory() as tmp:
+        t = _median_time(lambda: write_mp4(video, Path(tmp) / "b.mp4", fps=8), repeats)
+    return {"work": f"MP4 encode {frames}f {w}x{h} (libx264 crf 17)", "seconds": round(t, 3)}
+
+
+def run_bench(args, log=print) -> dict:
+    quick = getattr(args, "quick", False)
+    repeats = max(1, args.repeats)
+    log("benchmark: engine vs diffusers (tiny, CPU) ...")
+    ratio = bench_engine_vs_diffusers(repeats, steps=5 if quick else 20, size=256, frames=8)
+    gens = []
+    for size in ((256,) if quick else (256, 512)):  # the engine run above warmed the process up
+        log(f"benchmark: tiny generation {size}x{size} ...")
+        gens.append(bench_generation(size, 8, 5 if quick else 30, 1))
+    log("benchmark: MP4 encode ...")
+    enc = bench_encode(repeats)
+    result = {"engine_vs_diffusers": ratio, "generation": gens, "encode": enc}
+    if not getattr(args, "json", False):
+        print("\nEngine vs bare I2VGenXLPipeline.__call__ (same process, interleaved, median of", repeats, "runs)")
+        print(_table([ratio], ["work", "engine_s", "diffusers_s", "ratio"]))
+        print("\nWhole generations and encoding")
+        print(_table(gens + [enc], ["work", "seconds"]))
+    return result

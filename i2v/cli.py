@@ -1,0 +1,194 @@
+"""``python -m i2v``: a thin command-line front end over :class:`i2v.service.Studio`.
+
+Conventions for every command: ``--json`` prints exactly one JSON object on one
+line of stdout; progress bars and messages go to stderr.  Exit codes: 0 success,
+2 invalid input, 3 out of resources, 4 model unavailable, 5 generation failed,
+130 cancelled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from typing import Callable, Sequence
+
+from .errors import I2VError
+
+EXIT_OK, EXIT_INVALID, EXIT_CANCELLED = 0, 2, 130
+
+
+def emit(obj: dict, as_json: bool, text: str | None = None) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n")
+    else:
+        sys.stdout.write((text if text is not None else json.dumps(obj, ensure_ascii=False, indent=2)) + "\n")
+    sys.stdout.flush()
+
+
+def err(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors are our 'invalid input' exit code with one line."""
+
+    def error(self, message: str):  # noqa: D401
+        err(f"error: {message} (see {self.prog} --help)")
+        raise SystemExit(EXIT_INVALID)
+
+
+# -- generate ------------------------------------------------------------------------------------
+
+def add_generation_args(p: argparse.ArgumentParser, *, image_required: bool = True) -> None:
+    p.add_argument("--image", required=image_required, help="input picture (PNG, JPEG, WebP, ...)")
+    p.add_argument("--prompt", required=image_required, help="what should move, e.g. 'a dog jumping over a fence'")
+    p.add_argument("--negative-prompt", default=None, help="what to avoid (default: the config's)")
+    p.add_argument("--preset", default=None, help="preview | standard | high_motion | creative")
+    p.add_argument("--guidance", type=float, default=None, help="guidance scale 1-20 (motion strength)")
+    p.add_argument("--steps", type=int, default=None, help="denoising steps 1-150")
+    p.add_argument("--frames", type=int, default=None, help="number of frames 2-64")
+    p.add_argument("--fps", type=int, default=None, help="frames per second of the MP4")
+    p.add_argument("--target-fps", type=int, default=None, help="motion-speed conditioning given to the model")
+    p.add_argument("--resolution", default=None, help="256p | 384p | 512p | 768p | native (1280x704)")
+    p.add_argument("--width", type=int, default=None, help="explicit width (multiple of 64)")
+    p.add_argument("--height", type=int, default=None, help="explicit height (multiple of 64)")
+    p.add_argument("--seed", type=int, default=None, help="-1 for random; the used seed is always reported")
+    p.add_argument("--scheduler", default=None, choices=["ddim", "dpm++"])
+    p.add_argument("--decode-chunk-size", type=int, default=None, help="frames decoded by the VAE at once")
+    add_common_args(p)
+
+
+def add_common_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=None, help="hub repo id, local folder, 'tiny' or 'random-full'")
+    p.add_argument("--outputs", default=None, help="output folder (default: outputs/)")
+    p.add_argument("--config", default=None, help="config YAML (default: configs/default.yaml)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+
+def request_kwargs(a: argparse.Namespace) -> dict:
+    return dict(image=a.image, prompt=a.prompt, negative_prompt=a.negative_prompt, preset=a.preset,
+                guidance_scale=a.guidance, num_inference_steps=a.steps, num_frames=a.frames, fps=a.fps,
+                target_fps=a.target_fps, resolution=a.resolution, width=a.width, height=a.height, seed=a.seed,
+                scheduler=a.scheduler, decode_chunk_size=a.decode_chunk_size)
+
+
+def make_studio(a: argparse.Namespace):
+    from .config import load_config
+    from .service import Studio
+
+    return Studio(load_config(a.config, model=a.model), outputs=a.outputs, log=err)
+
+
+class CliProgress:
+    """A tqdm bar on stderr driven by the engine's step callback."""
+
+    def __init__(self, desc: str = "denoising"):
+        self.desc, self.bar = desc, None
+
+    def __call__(self, info) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=info.total, desc=self.desc, file=sys.stderr, unit="step", leave=False)
+        self.bar.update(info.step - self.bar.n)
+        self.bar.set_postfix_str(f"g={info.guidance:.2f} eta {info.eta:.1f}s")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def install_cancel_on_sigint() -> "object":
+    """First Ctrl-C cancels the job at the next step (exit 130, no files); a second one aborts."""
+    from .engine import CancelToken
+
+    token = CancelToken()
+
+    def handler(signum, frame):
+        if token.cancelled:
+            raise KeyboardInterrupt
+        err("\ncancelling after the current step (Ctrl-C again to abort) ...")
+        token.cancel()
+
+    signal.signal(signal.SIGINT, handler)
+    return token
+
+
+def cmd_generate(a: argparse.Namespace) -> int:
+    studio = make_studio(a)
+    req = studio.build_request(**request_kwargs(a))  # validation before any model work
+    token = install_cancel_on_sigint()
+    progress = CliProgress()
+    try:
+        result = studio.generate(req, on_step=progress, cancel=token)
+    finally:
+        progress.close()
+    for note in result.metadata["guard"]:
+        err(f"note: {note}")
+    if result.metadata["demo"]:
+        err("NOTICE: demo model: output is noise")
+    s = result.summary()
+    emit(s, a.json, text=f"{s['video']}  ({s['frames']} frames {s['width']}x{s['height']} @ {s['fps']} fps, "
+                         f"seed {s['seed']}, {s['seconds']:.1f}s)")
+    return EXIT_OK
+
+
+# -- presets -------------------------------------------------------------------------------------
+
+def cmd_presets(a: argparse.Namespace) -> int:
+    from .presets import load_presets
+
+    presets = load_presets()
+    if a.json:
+        emit({"presets": [p.to_json() for p in presets.values()]}, True)
+    else:
+        for p in presets.values():
+            s = p.settings
+            print(f"{p.name:12s} steps={s.get('num_inference_steps')} guidance={s.get('guidance_scale')} "
+                  f"frames={s.get('num_frames')} resolution={s.get('resolution')} fps={s.get('fps')}  "
+                  f"{p.describe('en')}")
+    return EXIT_OK
+
+
+# -- bench ---------------------------------------------------------------------------------------
+
+def cmd_bench(a: argparse.Namespace) -> int:
+    from .bench import run_bench
+
+    result = run_bench(a, log=err)
+    if a.json:
+        emit(result, True)
+    return EXIT_OK
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "generate": cmd_generate, "presets": cmd_presets, "bench": cmd_bench,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m i2v", description="Image-to-video studio (I2VGen-XL)")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    add_generation_args(sub.add_parser("generate", help="make a video from an image and a prompt"))
+    sp = sub.add_parser("presets", help="list the presets")
+    sp.add_argument("--json", action="store_true")
+    sb = sub.add_parser("bench", help="benchmark: engine vs diffusers, MP4 encode (prints a table)")
+    sb.add_argument("--json", action="store_true")
+    sb.add_argument("--repeats", type=int, default=3)
+    sb.add_argument("--quick", action="store_true", help="smaller workload (for a smoke test)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except I2VError as exc:
+        err(f"error: {exc}")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err("aborted")
+        return EXIT_CANCELLED

@@ -1,0 +1,17 @@
+"""The only package that imports torch and diffusers at import time."""
+
+# The libraries' own chatter (this pipeline's deprecation, the PIL image-processor fallback without
+# torchvision, dtype casts) is not for our users; real failures still surface as exceptions.
+# Set before diffusers/transformers import their models, which is when some of it is printed.
+from transformers.utils import logging as _transformers_logging  # isort: skip
+
+_transformers_logging.set_verbosity_error()
+from diffusers.utils import logging as _diffusers_logging  # noqa: E402  isort: skip
+
+_diffusers_logging.set_verbosity_error()
+
+from .engine import CancelToken, Engine, EngineJob, EngineResult, StepInfo
+from .models import DEMO_NOTICE, LoadedModel, ModelInfo, load_model
+
+__all__ = ["CancelToken", "Engine", "EngineJob", "EngineResult", "StepInfo", "DEMO_NOTICE", "LoadedModel",
+           "ModelInfo", "load_model"]

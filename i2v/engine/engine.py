@@ -1,0 +1,281 @@
+"""The generation engine: I2VGen-XL's denoising loop, owned by us.
+
+diffusers' ``I2VGenXLPipeline.__call__`` has no step callback, no interrupt and
+no way to vary guidance per step.  This module runs the same computation on the
+pipeline's own components and helpers, step by numbered step like the
+pipeline, and adds:
+
+* a per-step callback (step, total, elapsed, ETA, the guidance used, latents for previews);
+* a cancel token honoured between steps;
+* a guidance value per step (a schedule; a constant one is bit-identical to plain CFG);
+* text and image encodings cached, so N seeds of one prompt and image encode once;
+* clip_skip=1 prompt embeddings computed here (penultimate hidden state + final
+  layer norm), since diffusers' own clip_skip path breaks on transformers 5.
+
+``tests/test_engine.py`` proves the frames equal ``I2VGenXLPipeline.__call__``'s.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
+from diffusers.pipelines.deprecated.i2vgen_xl.pipeline_i2vgen_xl import _center_crop_wide, _resize_bilinear
+from diffusers.utils.torch_utils import randn_tensor
+from PIL import Image
+
+from ..errors import Cancelled
+from .models import LoadedModel
+
+# The VAE's posterior is sampled (as the original pipeline does) with a fixed generator, so the
+# image latents are deterministic and can be cached across seeds.  Tests seed diffusers' global RNG
+# with the same number to compare against ``__call__``.
+IMAGE_LATENT_SEED = 0
+CLIP_SKIP = 1
+
+
+class CancelToken:
+    """Set from any thread; the engine checks it between denoising steps."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def check(self) -> None:
+        if self._event.is_set():
+            raise Cancelled()
+
+
+@dataclass
+class StepInfo:
+    step: int            # 1-based, steps done so far
+    total: int
+    elapsed: float       # seconds since denoising began
+    eta: float           # seconds left (estimate)
+    guidance: float      # guidance scale applied at this step
+    timestep: int
+    latents: torch.Tensor | None = None   # (1, C, F, h, w) current noisy latents; read-only, for previews
+    denoised: torch.Tensor | None = None  # (1, C, F, h, w) the scheduler's estimate of the clean result
+
+
+@dataclass
+class EngineJob:
+    image: Image.Image            # RGB, exactly width x height
+    prompt: str
+    negative_prompt: str
+    guidance_scale: float
+    num_inference_steps: int
+    num_frames: int
+    width: int
+    height: int
+    seed: int                     # resolved (>= 0)
+    target_fps: int = 16
+    scheduler: str = "ddim"
+    decode_chunk_size: int = 8
+    guidance_schedule: Sequence[float] | None = None  # one value per step; None = constant
+
+
+@dataclass
+class EngineResult:
+    frames: np.ndarray            # (F, H, W, 3) float32 in [0, 1]
+    seed: int
+    guidance_per_step: list[float]
+    timings: dict = field(default_factory=dict)
+    cache_hits: dict = field(default_factory=dict)
+
+
+StepCallback = Callable[[StepInfo], None]
+
+
+def make_scheduler(name: str, config) -> DDIMScheduler | DPMSolverMultistepScheduler:
+    """A fresh scheduler per job (they are stateful) from the model's own scheduler config."""
+    if name == "ddim":
+        return DDIMScheduler.from_config(config)
+    if name == "dpm++":
+        # v-prediction with zero-terminal-SNR betas: DPM-Solver++ needs the final sigma at zero.
+        return DPMSolverMultistepScheduler.from_config(config, algorithm_type="dpmsolver++", solver_order=2,
+                                                       final_sigmas_type="zero")
+    raise ValueError(f"unknown scheduler {name!r}")
+
+
+class _LRU(OrderedDict):
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def get_or(self, key, make):
+        if key in self:
+            self.move_to_end(key)
+            return self[key], True
+        value = make()
+        self[key] = value
+        while len(self) > self.size:
+            self.popitem(last=False)
+        return value, False
+
+
+def image_key(image: Image.Image) -> str:
+    return hashlib.sha1(image.tobytes() + repr(image.size).encode()).hexdigest()
+
+
+class Engine:
+    """Runs jobs on one loaded pipeline.  Not thread-safe: the service holds a lock around it."""
+
+    def __init__(self, loaded: LoadedModel, cache_size: int = 4):
+        self.loaded = loaded
+        self.pipe = loaded.pipe
+        self.info = loaded.info
+        self._text_cache = _LRU(cache_size)
+        self._image_cache = _LRU(cache_size)
+
+    # -- encodings ---------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return self.pipe._execution_device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.pipe.text_encoder.dtype
+
+    def _embed_text(self, text: str) -> torch.Tensor:
+        """clip_skip=1: the penultimate hidden state through the final layer norm."""
+        tok = self.pipe.tokenizer
+        ids = tok(text, padding="max_length", max_length=tok.model_max_length, truncation=True,
+                  return_tensors="pt").input_ids.to(self.device)
+        enc = self.pipe.text_encoder
+        hidden = enc(ids, output_hidden_states=True).hidden_states[-(CLIP_SKIP + 1)]
+        return enc.final_layer_norm(hidden).to(dtype=self.dtype, device=self.device)
+
+    @torch.inference_mode()
+    def encode_text(self, prompt: str, negative_prompt: str) -> tuple[tuple[torch.Tensor, torch.Tensor], bool]:
+        """(negative, positive) embeddings, each (1, 77, D)."""
+        return self._text_cache.get_or((prompt, negative_prompt),
+                                       lambda: (self._embed_text(negative_prompt), self._embed_text(prompt)))
+
+    @torch.inference_mode()
+    def encode_image(self, image: Image.Image, width: int, height: int):
+        """(CLIP image embedding (1, 1, D), VAE latent of the first frame (1, C, 1, h, w))."""
+
+        def make():
+            pipe = self.pipe
+            # CLIP embedding of the square center crop, as the original I2VGen-XL inference does.
+            crop = _resize_bilinear(_center_crop_wide(image, (width, width)),
+                                    (pipe.feature_extractor.crop_size["width"],
+                                     pipe.feature_extractor.crop_size["height"]))
+            pixels = pipe.video_processor.numpy_to_pt(pipe.video_processor.pil_to_numpy(crop))
+            pixels = pipe.feature_extractor(images=pixels, do_normalize=True, do_center_crop=False,
+                                            do_resize=False, do_rescale=False, return_tensors="pt").pixel_values
+            enc_dtype = next(pipe.image_encoder.parameters()).dtype
+            embeds = pipe.image_encoder(pixels.to(self.device, enc_dtype)).image_embeds.unsqueeze(1)
+            # VAE latent of the (already fitted) image.
+            fitted = _center_crop_wide(image, (width, height))
+            x = pipe.video_processor.preprocess(fitted).to(device=self.device, dtype=embeds.dtype)
+            gen = torch.Generator(device="cpu").manual_seed(IMAGE_LATENT_SEED)
+            latent = pipe.vae.encode(x).latent_dist.sample(generator=gen) * pipe.vae.config.scaling_factor
+            return embeds, latent.unsqueeze(2)
+
+        return self._image_cache.get_or((image_key(image), width, height), make)
+
+    @staticmethod
+    def frame_conditioning(first: torch.Tensor, num_frames: int) -> torch.Tensor:
+        """The first frame's latent followed by a position mask (k/(F-1)) for every later frame."""
+        masks = [torch.ones_like(first) * ((k + 1) / (num_frames - 1)) for k in range(num_frames - 1)]
+        # contiguous: the VAE may hand back another memory layout, and the UNet's kernels (hence its
+        # rounding) depend on the layout.  diffusers' ``repeat`` makes the same contiguous copy.
+        return (torch.cat([first, *masks], dim=2) if masks else first).contiguous()
+
+    # -- the loop ----------------------------------------------------------------------------
+    @torch.inference_mode()
+    def generate(self, job: EngineJob, on_step: StepCallback | None = None,
+                 cancel: CancelToken | None = None, want_latents: bool = False) -> EngineResult:
+        pipe, device = self.pipe, self.device
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        steps = job.num_inference_steps
+        schedule = [float(g) for g in job.guidance_schedule] if job.guidance_schedule is not None \
+            else [job.guidance_scale] * steps
+        if len(schedule) != steps:
+            raise ValueError(f"guidance schedule has {len(schedule)} values for {steps} steps")
+        cfg = any(g > 1 for g in schedule)  # as in diffusers: guidance 1 means no CFG batch
+
+        # 1. Encode the prompt (cached).
+        (neg, pos), text_hit = self.encode_text(job.prompt, job.negative_prompt)
+        text = torch.cat([neg, pos]) if cfg else pos
+        timings["encode_text"] = time.perf_counter() - t0
+
+        # 2. Encode the image (cached): CLIP embedding and first-frame latent.
+        t = time.perf_counter()
+        (image_embeds, first_latent), image_hit = self.encode_image(job.image, job.width, job.height)
+        image_latents = self.frame_conditioning(first_latent, job.num_frames)
+        if cfg:
+            image_embeds = torch.cat([torch.zeros_like(image_embeds), image_embeds])
+            image_latents = torch.cat([image_latents] * 2)
+        timings["encode_image"] = time.perf_counter() - t
+
+        # 3. Conditions, timesteps, initial noise.
+        fps = torch.tensor([job.target_fps] * (2 if cfg else 1)).to(device)
+        scheduler = make_scheduler(job.scheduler, pipe.scheduler.config)
+        scheduler.set_timesteps(steps, device=device)
+        generator = torch.Generator(device="cpu").manual_seed(job.seed)
+        shape = (1, pipe.unet.config.in_channels, job.num_frames,
+                 job.height // pipe.vae_scale_factor, job.width // pipe.vae_scale_factor)
+        latents = randn_tensor(shape, generator=generator, device=device, dtype=text.dtype)
+        latents = latents * scheduler.init_noise_sigma
+        extra = {"eta": 0.0, "generator": generator} if isinstance(scheduler, DDIMScheduler) else {}
+
+        # 4. Denoise.
+        t_loop = time.perf_counter()
+        total = len(scheduler.timesteps)
+        for i, ts in enumerate(scheduler.timesteps):
+            if cancel is not None:
+                cancel.check()
+            model_in = torch.cat([latents] * 2) if cfg else latents
+            model_in = scheduler.scale_model_input(model_in, ts)
+            noise = pipe.unet(model_in, ts, encoder_hidden_states=text, fps=fps, image_latents=image_latents,
+                              image_embeddings=image_embeds, return_dict=False)[0]
+            g = schedule[i]
+            if cfg:
+                uncond, cond = noise.chunk(2)
+                noise = uncond + g * (cond - uncond)
+            b, c, f, h, w = latents.shape
+            flat = latents.permute(0, 2, 1, 3, 4).reshape(b * f, c, h, w)
+            noise = noise.permute(0, 2, 1, 3, 4).reshape(b * f, c, h, w)
+            stepped = scheduler.step(noise, ts, flat, **extra)
+            latents = stepped.prev_sample[None, :].reshape(b, f, c, h, w).permute(0, 2, 1, 3, 4)
+            if on_step is not None:
+                elapsed = time.perf_counter() - t_loop
+                info = StepInfo(step=i + 1, total=total, elapsed=elapsed, eta=elapsed / (i + 1) * (total - i - 1),
+                                guidance=g, timestep=int(ts))
+                if want_latents:
+                    x0 = getattr(stepped, "pred_original_sample", None)
+                    info.latents = latents
+                    info.denoised = latents if x0 is None else \
+                        x0[None, :].reshape(b, f, c, h, w).permute(0, 2, 1, 3, 4)
+                on_step(info)
+        timings["denoise"] = time.perf_counter() - t_loop
+
+        # 5. Decode.
+        if cancel is not None:
+            cancel.check()
+        t = time.perf_counter()
+        video = pipe.decode_latents(latents, decode_chunk_size=job.decode_chunk_size)
+        frames = pipe.video_processor.postprocess_video(video=video, output_type="np")[0]
+        timings["decode"] = time.perf_counter() - t
+        timings["total"] = time.perf_counter() - t0
+        return EngineResult(frames=np.asarray(frames, dtype=np.float32), seed=job.seed,
+                            guidance_per_step=schedule,
+                            timings={k: round(v, 4) for k, v in timings.items()},
+                            cache_hits={"text": text_hit, "image": image_hit})

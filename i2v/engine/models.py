@@ -1,0 +1,248 @@
+"""Where the model comes from: the hub, a local folder, or random weights built from configs.
+
+* hub repo id (default ``ali-vilab/i2vgen-xl`` at a pinned revision): safetensors
+  only, the fp16 variant in fp16 on CUDA, fp32 on CPU; honours ``HF_HOME`` and
+  ``HF_HUB_OFFLINE``; download progress is huggingface_hub's own bars on stderr.
+* a local folder in diffusers layout (same loading rules).
+* ``tiny``: the real component classes and geometry at toy widths, seeded
+  random weights, offline tokenizer.  Runs the whole pipeline on a CPU in seconds.
+  Its output is noise: it exists for tests, CI and the demo.
+* ``random-full``: the real architecture from ``configs/i2vgen-xl`` with random
+  weights, for speed and memory measurement only.
+
+When the configured real model cannot be loaded, :func:`load_model` raises
+:class:`ModelUnavailable` saying why and how to fix it, or, if a fallback is
+configured, loads that and marks the result as a demo model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+import torch
+from diffusers import AutoencoderKL, DDIMScheduler, I2VGenXLPipeline
+from diffusers.models.unets.unet_i2vgen_xl import I2VGenXLUNet
+from transformers import CLIPTextConfig, CLIPTextModel, CLIPVisionConfig, CLIPVisionModelWithProjection
+
+try:  # transformers 5 without torchvision: the PIL-backed processor, by its own name (no fallback warning)
+    from transformers import CLIPImageProcessorPil as CLIPImageProcessor
+except ImportError:  # pragma: no cover - older transformers
+    from transformers import CLIPImageProcessor
+
+from ..config import CONFIG_DIR
+from ..errors import ModelUnavailable
+from .tokenizer import offline_clip_tokenizer
+
+REAL_CONFIG_DIR = CONFIG_DIR / "i2vgen-xl"
+TINY_CONFIG_DIR = CONFIG_DIR / "tiny"
+SYNTHETIC = ("tiny", "random-full")
+
+DEMO_NOTICE = ("Demo model: output is noise. The tiny model has random weights and exists for tests and demos; "
+               "connect to the internet once (or set --model to a downloaded copy) to use the real I2VGen-XL.")
+
+
+@dataclass
+class ModelInfo:
+    """What was loaded, recorded in every result's metadata."""
+
+    source: str                 # what the user asked for
+    kind: str                   # hub | local | tiny | random-full
+    model_id: str               # repo id, folder, or synthetic name
+    revision: str | None
+    device: str
+    dtype: str
+    demo: bool = False          # True when the output is meaningless (random weights)
+    notices: list[str] = field(default_factory=list)
+    load_seconds: float = 0.0
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class LoadedModel:
+    pipe: I2VGenXLPipeline
+    info: ModelInfo
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+def _read_json(path: Path) -> dict:
+    return {k: v for k, v in json.loads(path.read_text()).items() if not k.startswith("_")}
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+
+
+def _dtype_for(device: torch.device) -> torch.dtype:
+    return torch.float16 if device.type == "cuda" else torch.float32
+
+
+def _scheduler(folder: Path) -> DDIMScheduler:
+    return DDIMScheduler.from_config(json.loads((folder / "scheduler_config.json").read_text()))
+
+
+def _feature_extractor() -> CLIPImageProcessor:
+    cfg = json.loads((REAL_CONFIG_DIR / "feature_extractor" / "preprocessor_config.json").read_text())
+    cfg.pop("image_processor_type", None)
+    return CLIPImageProcessor(**cfg)
+
+
+def _assemble(unet, vae, text_encoder, image_encoder, scheduler, device, dtype) -> I2VGenXLPipeline:
+    pipe = I2VGenXLPipeline(vae=vae, text_encoder=text_encoder, tokenizer=offline_clip_tokenizer(),
+                            image_encoder=image_encoder, feature_extractor=_feature_extractor(),
+                            unet=unet, scheduler=scheduler)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device=device, dtype=dtype)
+
+
+# -- synthetic models ----------------------------------------------------------------------------
+
+def build_tiny(seed: int = 0, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
+               ) -> I2VGenXLPipeline:
+    """The tiny model: real classes, real geometry (VAE x8, 4 latent channels, 8-channel UNet input,
+    the hub's scheduler config), toy widths, seeded random weights."""
+    tok = offline_clip_tokenizer()
+    torch.manual_seed(seed)
+    unet = I2VGenXLUNet(**_read_json(TINY_CONFIG_DIR / "unet.json"))
+    vae = AutoencoderKL(**_read_json(TINY_CONFIG_DIR / "vae.json"))
+    text_cfg = CLIPTextConfig(**_read_json(TINY_CONFIG_DIR / "text_encoder.json"), vocab_size=len(tok),
+                              bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                              pad_token_id=tok.pad_token_id)
+    text_encoder = CLIPTextModel(text_cfg)
+    image_encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(**_read_json(TINY_CONFIG_DIR /
+                                                                                "image_encoder.json")))
+    for m in (unet, vae, text_encoder, image_encoder):
+        m.eval()
+    return _assemble(unet, vae, text_encoder, image_encoder, _scheduler(TINY_CONFIG_DIR),
+                     torch.device(device), dtype)
+
+
+def build_random_full(seed: int = 0, device: torch.device | str | None = None,
+                      dtype: torch.dtype | None = None) -> I2VGenXLPipeline:
+    """The full I2VGen-XL architecture from the hub's configs with random weights.
+
+    Parameter counts equal the published model's (UNet 1,420,469,224; VAE 83,653,863; text encoder
+    352,984,064; image encoder 632,076,800), so speed and memory are the real model's.
+    """
+    device = torch.device(device) if device else default_device()
+    dtype = dtype or _dtype_for(device)
+    torch.manual_seed(seed)
+    with torch.device(device):  # initialise on the target device: minutes faster for 2.5 B parameters
+        unet = I2VGenXLUNet.from_config(_read_json(REAL_CONFIG_DIR / "unet" / "config.json"))
+        vae = AutoencoderKL.from_config(_read_json(REAL_CONFIG_DIR / "vae" / "config.json"))
+        text_encoder = CLIPTextModel(CLIPTextConfig(**_read_json(REAL_CONFIG_DIR / "text_encoder" /
+                                                                 "config.json")))
+        image_encoder = CLIPVisionModelWithProjection(
+            CLIPVisionConfig(**_read_json(REAL_CONFIG_DIR / "image_encoder" / "config.json")))
+    for m in (unet, vae, text_encoder, image_encoder):
+        m.eval()
+    return _assemble(unet, vae, text_encoder, image_encoder, _scheduler(REAL_CONFIG_DIR / "scheduler"),
+                     device, dtype)
+
+
+# -- pretrained ----------------------------------------------------------------------------------
+
+def hub_reachable(timeout: float) -> tuple[bool, str]:
+    """Can we open a TCP connection to the hub within ``timeout`` seconds?"""
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    u = urlparse(endpoint)
+    host, port = u.hostname or "huggingface.co", u.port or (443 if u.scheme != "http" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True, host
+    except OSError as exc:
+        return False, f"{host}:{port} ({exc.__class__.__name__}: {exc})"
+
+
+def _from_pretrained(source: str, revision: str | None, device: torch.device, local_only: bool):
+    kw = dict(torch_dtype=_dtype_for(device), use_safetensors=True, local_files_only=local_only)
+    if revision:
+        kw["revision"] = revision
+    if device.type == "cuda":
+        kw["variant"] = "fp16"
+    pipe = I2VGenXLPipeline.from_pretrained(source, **kw)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device)
+
+
+def load_pretrained(source: str, revision: str | None, *, probe_timeout: float = 3.0,
+                    device: torch.device | None = None) -> LoadedModel:
+    device = device or default_device()
+    local = Path(source).expanduser()
+    is_local = local.exists() or source.startswith((".", "/", "~"))
+    if is_local:
+        if not (local / "model_index.json").is_file():
+            raise ModelUnavailable(f"model folder {local} has no model_index.json",
+                                   hint="give a folder in diffusers layout (as saved by save_pretrained)")
+        try:
+            pipe = _from_pretrained(str(local), None, device, local_only=True)
+        except (OSError, ValueError, EnvironmentError) as exc:
+            raise ModelUnavailable(f"could not load the model folder {local}: {_first_line(exc)}",
+                                   hint="it needs .safetensors weights for every component") from None
+        kind, model_id, revision = "local", str(local), None
+    else:
+        try:  # cached already? then no network at all
+            pipe = _from_pretrained(source, revision, device, local_only=True)
+        except (OSError, ValueError, EnvironmentError):
+            if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+                raise ModelUnavailable(f"{source} is not in the local cache and HF_HUB_OFFLINE is set",
+                                       hint="unset HF_HUB_OFFLINE and run once with internet to download it "
+                                            "(about 9 GB in fp16)") from None
+            ok, where = hub_reachable(probe_timeout)
+            if not ok:
+                raise ModelUnavailable(f"{source} is not downloaded and the hub is unreachable: {where}",
+                                       hint="connect to the internet once (set HF_ENDPOINT for a mirror), or pass "
+                                            "--model with a local folder") from None
+            try:
+                pipe = _from_pretrained(source, revision, device, local_only=False)
+            except Exception as exc:  # noqa: BLE001 - every hub/IO failure becomes one clear message
+                raise ModelUnavailable(f"downloading {source} failed: {_first_line(exc)}",
+                                       hint="check the repo id, revision and disk space, then retry") from None
+        kind, model_id = "hub", source
+    info = ModelInfo(source=source, kind=kind, model_id=model_id, revision=revision, device=str(device),
+                     dtype=str(pipe.unet.dtype).replace("torch.", ""))
+    return LoadedModel(pipe, info)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else exc.__class__.__name__
+
+
+def load_synthetic(name: str, seed: int = 0, device: torch.device | None = None) -> LoadedModel:
+    if name == "tiny":
+        device = torch.device("cpu") if device is None else device
+        pipe = build_tiny(seed, device=device)
+        model_id = "tiny (random weights, configs/tiny)"
+    else:
+        pipe = build_random_full(seed, device=device)
+        model_id = "random-full (random weights, configs/i2vgen-xl)"
+    info = ModelInfo(source=name, kind=name, model_id=model_id, revision=None, device=str(pipe.device),
+                     dtype=str(pipe.unet.dtype).replace("torch.", ""), demo=True, notices=[DEMO_NOTICE])
+    return LoadedModel(pipe, info)
+
+
+def load_model(source: str, *, revision: str | None = None, fallback: str | None = None,
+               probe_timeout: float = 3.0, seed: int = 0) -> LoadedModel:
+    """Load ``source``; on failure fall back to ``fallback`` (with a notice) or raise ModelUnavailable."""
+    t0 = time.perf_counter()
+    if source in SYNTHETIC:
+        loaded = load_synthetic(source, seed)
+    else:
+        try:
+            loaded = load_pretrained(source, revision, probe_timeout=probe_timeout)
+        except ModelUnavailable as exc:
+            if not fallback:
+                raise
+            loaded = load_synthetic(fallback, seed)
+            loaded.info.notices.insert(0, f"Could not load {source}: {exc}. Using the {fallback} model instead.")
+    loaded.info.load_seconds = round(time.perf_counter() - t0, 3)
+    return loaded

@@ -1,0 +1,115 @@
+"""Reading user images safely and fitting them to the generation size.  Pure (PIL, no torch).
+
+Whatever a user uploads (phone photos with EXIF rotation, PNGs with alpha,
+16-bit scans, palettes, CMYK JPEGs, animated GIFs) comes out as an upright
+8-bit RGB image, or as one clear :class:`InvalidInput`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import InvalidInput
+
+MIN_SIDE = 16  # smaller images carry no usable content
+
+
+def _too_big(w: int, h: int, max_pixels: int) -> InvalidInput:
+    return InvalidInput(
+        f"image is too large: {w}x{h} = {w * h:,} pixels",
+        hint=f"the limit is {max_pixels:,} pixels; resize it first",
+    )
+
+
+def open_image(src, *, max_pixels: int = 40_000_000, max_bytes: int = 50 * 1024 * 1024) -> Image.Image:
+    """Open ``src`` (path, bytes, file object or PIL image) as upright RGB.
+
+    Size is checked from the header before any pixel is decoded, so a
+    decompression bomb costs nothing.
+    """
+    if isinstance(src, Image.Image):
+        img = src
+    else:
+        if isinstance(src, (str, os.PathLike)):
+            path = Path(src)
+            if not path.is_file():
+                raise InvalidInput(f"image file not found: {path}")
+            size = path.stat().st_size
+            if size > max_bytes:
+                raise InvalidInput(f"image file is too big: {size:,} bytes", hint=f"the limit is {max_bytes:,} bytes")
+            if size == 0:
+                raise InvalidInput(f"image file is empty: {path.name}")
+            data = path.read_bytes()
+        elif isinstance(src, (bytes, bytearray)):
+            data = bytes(src)
+        elif hasattr(src, "read"):
+            data = src.read(max_bytes + 1)
+        else:
+            raise InvalidInput("no image given")
+        if not data:
+            raise InvalidInput("image file is empty")
+        if len(data) > max_bytes:
+            raise InvalidInput("image file is too big", hint=f"the limit is {max_bytes:,} bytes")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                img = Image.open(io.BytesIO(data))
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise InvalidInput("image is too large (decompression bomb refused)",
+                               hint=f"the limit is {max_pixels:,} pixels") from None
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+            raise InvalidInput("the file is not a readable image",
+                               hint="use PNG, JPEG, WebP, BMP, TIFF or GIF") from None
+
+    w, h = img.size
+    if w * h > max_pixels:
+        raise _too_big(w, h, max_pixels)
+    try:
+        if getattr(img, "is_animated", False):
+            img.seek(0)  # animated GIF/WebP/APNG: the first frame
+        img.load()
+        img = ImageOps.exif_transpose(img) or img
+        rgb = to_rgb(img)
+    except InvalidInput:
+        raise
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        raise InvalidInput("the image file is damaged or truncated") from None
+    if min(rgb.size) < MIN_SIDE:
+        raise InvalidInput(f"image is too small: {rgb.size[0]}x{rgb.size[1]}",
+                           hint=f"each side must be at least {MIN_SIDE} pixels")
+    return rgb
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """8-bit RGB, compositing transparency over white and scaling 16-bit data."""
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        hi = 65535.0 if mode.startswith("I;16") or arr.max() > 255 else 255.0
+        arr = np.clip(arr / hi * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(arr, "L").convert("RGB")
+    if mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        top = 1.0 if arr.max() <= 1.0 else 255.0
+        arr = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(arr, "L").convert("RGB")
+    if mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+        mode = "RGBA"
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    # CMYK (Pillow undoes Adobe's inverted JPEG CMYK on open), palette, 1-bit, L, YCbCr...
+    return img.convert("RGB")
+
+
+def fit_image(img: Image.Image, width: int, height: int) -> Image.Image:
+    """Center-crop ``img`` to the target aspect ratio, then resize to exactly width x height."""
+    return ImageOps.fit(img, (width, height), method=Image.LANCZOS, centering=(0.5, 0.5))

@@ -1,0 +1,198 @@
+"""Generation requests: merging defaults, preset and user values, then validating.  Pure (no torch).
+
+Everything a user can get wrong is caught here, before any model work, with a
+message that names the setting and its allowed range.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from PIL import Image
+
+from .config import Config
+from .errors import InvalidInput
+from .images import fit_image, open_image
+from .presets import get_preset
+
+SCHEDULERS = ("ddim", "dpm++")
+MAX_SEED = 2**32 - 1
+# The model's UNet halves the latent three times and the VAE downsamples by 8: sizes are multiples of 64.
+SIZE_MULTIPLE = 64
+# Aspect ratios outside this band are center-cropped into it (a 10000x2 strip has no usable video in it).
+ASPECT_RANGE = (0.4, 2.5)
+
+
+@dataclass
+class GenerationRequest:
+    """A validated request.  ``source`` is the upright RGB input; ``image`` is it fitted to width x height."""
+
+    source: Image.Image
+    prompt: str
+    negative_prompt: str
+    guidance_scale: float
+    num_inference_steps: int
+    num_frames: int
+    fps: int
+    target_fps: int
+    width: int
+    height: int
+    resolution: str
+    seed: int
+    scheduler: str
+    decode_chunk_size: int
+    preset: str | None = None
+    notices: list[str] = field(default_factory=list)
+    _fitted: Image.Image | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def image(self) -> Image.Image:
+        if self._fitted is None or self._fitted.size != (self.width, self.height):
+            self._fitted = fit_image(self.source, self.width, self.height)
+        return self._fitted
+
+    def resize(self, width: int, height: int) -> None:
+        self.width, self.height = width, height
+
+    def params(self) -> dict[str, Any]:
+        """Every setting as JSON-able values (no images)."""
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in ("source", "_fitted", "notices")}
+        d["source_size"] = list(self.source.size)
+        return d
+
+
+# -- size -------------------------------------------------------------------------------------
+
+def snap(value: float, multiple: int = SIZE_MULTIPLE) -> int:
+    return max(multiple, int(round(value / multiple)) * multiple)
+
+
+def size_for_budget(pixels: int, aspect: float, multiple: int = SIZE_MULTIPLE) -> tuple[int, int]:
+    """Width and height, multiples of ``multiple``, closest to ``aspect`` with an area close to ``pixels``.
+
+    Snapping each side separately can distort small sizes badly (4:3 at 256p would become 320x192, 5:3),
+    so nearby candidates are scored on aspect error plus half the area error (both in log terms).
+    """
+    aspect = min(max(aspect, ASPECT_RANGE[0]), ASPECT_RANGE[1])
+    w0 = math.sqrt(pixels * aspect)
+    h0 = w0 / aspect
+    best, best_score = (snap(w0, multiple), snap(h0, multiple)), float("inf")
+    for dw in (-2, -1, 0, 1, 2):
+        for dh in (-2, -1, 0, 1, 2):
+            w = snap(w0, multiple) + dw * multiple
+            h = snap(h0, multiple) + dh * multiple
+            if w < multiple or h < multiple:
+                continue
+            score = abs(math.log(w / h / aspect)) + 0.5 * abs(math.log(w * h / pixels))
+            if score < best_score - 1e-12:
+                best, best_score = (w, h), score
+    return best
+
+
+def resolve_size(cfg: Config, resolution: str | None, aspect: float,
+                 width: Any = None, height: Any = None) -> tuple[int, int, str]:
+    res = cfg.resolution
+    mult = int(res.get("multiple", SIZE_MULTIPLE))
+    if width not in (None, "") or height not in (None, ""):
+        if width in (None, "") or height in (None, ""):
+            raise InvalidInput("give both width and height, or neither")
+        w = _integer("width", width, res["min_side"], res["max_side"])
+        h = _integer("height", height, res["min_side"], res["max_side"])
+        for name, v in (("width", w), ("height", h)):
+            if v % mult:
+                raise InvalidInput(f"{name} must be a multiple of {mult} (got {v})",
+                                   hint=f"try {snap(v, mult)}")
+        if w * h > res["max_pixels"]:
+            raise InvalidInput(f"{w}x{h} is too many pixels", hint=f"at most {res['max_pixels']:,}")
+        return w, h, "custom"
+    tier = resolution or res["default_tier"]
+    tiers = res["tiers"]
+    if tier not in tiers:
+        raise InvalidInput(f"unknown resolution '{tier}'", hint=f"choose one of: {', '.join(tiers)}")
+    w, h = size_for_budget(int(tiers[tier]), aspect, mult)
+    return w, h, tier
+
+
+# -- numbers ----------------------------------------------------------------------------------
+
+def _number(name: str, value: Any, lo: float, hi: float) -> float:
+    if isinstance(value, bool):
+        raise InvalidInput(f"{name} must be a number (got {value!r})")
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{name} must be a number (got {value!r})", hint=f"allowed: {lo:g} to {hi:g}") from None
+    if not math.isfinite(v) or not lo <= v <= hi:
+        raise InvalidInput(f"{name} must be between {lo:g} and {hi:g} (got {value})")
+    return v
+
+
+def _integer(name: str, value: Any, lo: int, hi: int) -> int:
+    v = _number(name, value, lo, hi)
+    if not float(v).is_integer():
+        raise InvalidInput(f"{name} must be a whole number (got {value})", hint=f"allowed: {lo} to {hi}")
+    return int(v)
+
+
+def _text(name: str, value: Any, max_chars: int, *, required: bool) -> str:
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{name} must be text")
+    # Control characters (other than newline/tab) carry no meaning for the text encoder.
+    cleaned = "".join(ch if ch in "\n\t" or ord(ch) >= 32 and ord(ch) != 127 else " " for ch in value)
+    cleaned = " ".join(cleaned.split())
+    if required and not cleaned:
+        raise InvalidInput(f"{name} is empty", hint="describe the motion you want, e.g. 'a dog jumping over a fence'")
+    if len(cleaned) > max_chars:
+        raise InvalidInput(f"{name} is too long ({len(cleaned)} characters)", hint=f"at most {max_chars}")
+    return cleaned
+
+
+def check_settings(cfg: Config, s: dict) -> dict:
+    """Validate and coerce the numeric/text settings of a merged settings dict (no image)."""
+    lim = cfg.limits
+    out = dict(s)
+    out["prompt"] = _text("prompt", s.get("prompt"), lim["prompt_max_chars"], required=True)
+    out["negative_prompt"] = _text("negative prompt", s.get("negative_prompt"), lim["prompt_max_chars"],
+                                   required=False)
+    out["guidance_scale"] = round(_number("guidance_scale", s["guidance_scale"], *lim["guidance"]), 4)
+    out["num_inference_steps"] = _integer("steps", s["num_inference_steps"], *lim["steps"])
+    out["num_frames"] = _integer("frames", s["num_frames"], *lim["frames"])
+    out["fps"] = _integer("fps", s["fps"], *lim["fps"])
+    out["target_fps"] = _integer("target_fps", s["target_fps"], *lim["target_fps"])
+    out["decode_chunk_size"] = _integer("decode_chunk_size", s["decode_chunk_size"], *lim["decode_chunk_size"])
+    out["seed"] = _integer("seed", s["seed"], -1, MAX_SEED)
+    sched = str(s.get("scheduler") or "ddim").lower()
+    if sched not in SCHEDULERS:
+        raise InvalidInput(f"unknown scheduler '{sched}'", hint=f"choose one of: {', '.join(SCHEDULERS)}")
+    out["scheduler"] = sched
+    return out
+
+
+def merge_settings(cfg: Config, preset: str | None, overrides: dict) -> dict:
+    """defaults < preset < explicit values (None means 'not given')."""
+    s = dict(cfg.defaults)
+    s["resolution"] = None
+    if preset:
+        s.update(get_preset(preset).settings)
+    s.update({k: v for k, v in overrides.items() if v is not None})
+    s["preset"] = preset or None
+    return s
+
+
+def build_request(cfg: Config, *, image: Any, prompt: Any, preset: str | None = None,
+                  width: Any = None, height: Any = None, **overrides: Any) -> GenerationRequest:
+    """Merge, validate and fit: the only way a request is made."""
+    s = check_settings(cfg, merge_settings(cfg, preset, {"prompt": prompt, **overrides}))
+    lim = cfg.limits
+    src = open_image(image, max_pixels=lim["image_max_pixels"], max_bytes=lim["image_max_bytes"])
+    w, h, tier = resolve_size(cfg, s.get("resolution"), src.width / src.height, width, height)
+    known = set(GenerationRequest.__dataclass_fields__) - {"source", "width", "height", "resolution", "notices",
+                                                            "_fitted"}
+    unknown = sorted(set(s) - known - {"resolution"})
+    if unknown:
+        raise InvalidInput(f"unknown setting(s): {', '.join(unknown)}")
+    return GenerationRequest(source=src, width=w, height=h, resolution=tier, **{k: s[k] for k in known})

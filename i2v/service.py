@@ -1,0 +1,191 @@
+"""The studio service: what both front ends (CLI and web UI) call.
+
+It owns the loaded model, one lock around all model work, output naming and
+metadata.  It imports the engine (torch) only when a model is first needed, so
+validation, presets and listings stay fast.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import re
+import secrets
+import sys
+import threading
+import time
+import unicodedata
+from dataclasses import dataclass, field
+from importlib import metadata as _md
+from pathlib import Path
+from typing import Any, Callable
+
+from .config import Config, load_config
+from .errors import I2VError
+from .request import GenerationRequest, build_request, size_for_budget
+from .video import PARTIAL_TAG, check_frames, to_uint8, write_json, write_mp4, write_png
+
+APP_NAME = "i2v-studio"
+APP_VERSION = "0.1.0"
+# Largest tier the tiny demo model is run at: its output is noise at any size, so it stays fast.
+TINY_MAX_PIXELS = 256 * 256
+
+
+@dataclass
+class GenerationResult:
+    video: Path
+    metadata_path: Path
+    thumbnail: Path
+    metadata: dict
+    seconds: float
+
+    def summary(self) -> dict:
+        """The CLI's --json object (and the API's metadata)."""
+        p = self.metadata["params"]
+        return {
+            "video": str(self.video), "metadata": str(self.metadata_path), "thumbnail": str(self.thumbnail),
+            "seed": self.metadata["seed"], "frames": p["num_frames"], "width": p["width"], "height": p["height"],
+            "fps": p["fps"], "guidance_scale": p["guidance_scale"], "num_inference_steps": p["num_inference_steps"],
+            "seconds": self.seconds, "model": self.metadata["model"]["model_id"],
+            "demo": self.metadata["demo"], "notices": self.metadata["notices"],
+        }
+
+
+def library_versions() -> dict[str, str]:
+    out = {"python": sys.version.split()[0]}
+    for name in ("torch", "diffusers", "transformers", "imageio-ffmpeg", "numpy", "pillow"):
+        try:
+            out[name] = _md.version(name)
+        except _md.PackageNotFoundError:
+            out[name] = "missing"
+    return out
+
+
+def slug(text: str, limit: int = 32) -> str:
+    """A short file-name-safe version of the prompt (keeps CJK characters)."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = re.sub(r"[^\w]+", "-", text, flags=re.UNICODE).strip("-_")
+    return (text[:limit].rstrip("-_") or "video")
+
+
+def sweep_partials(folder: Path) -> list[Path]:
+    """Remove temporary files left by a crash between write and rename."""
+    removed = []
+    if folder.is_dir():
+        for p in folder.rglob(f".*{PARTIAL_TAG}*"):
+            if p.is_file():
+                p.unlink(missing_ok=True)
+                removed.append(p)
+    return removed
+
+
+class Studio:
+    """One model, one lock, many requests."""
+
+    def __init__(self, cfg: Config | None = None, *, model: str | None = None,
+                 outputs: str | Path | None = None, log: Callable[[str], None] | None = None):
+        self.cfg = cfg or load_config(model=model)
+        if model:
+            self.cfg.data["model"]["source"] = model
+        self.outputs = Path(outputs) if outputs else self.cfg.outputs_dir
+        self.log = log or (lambda msg: print(msg, file=sys.stderr))
+        self.gpu_lock = threading.Lock()  # every piece of model work holds it
+        self._load_lock = threading.Lock()
+        self._engine = None
+        self.load_error: I2VError | None = None
+        sweep_partials(self.outputs)
+
+    # -- model -----------------------------------------------------------------------------
+    @property
+    def loaded(self) -> bool:
+        return self._engine is not None
+
+    def engine(self):
+        """The engine, loading the model on first use (thread-safe)."""
+        with self._load_lock:
+            if self._engine is None:
+                from .engine import Engine, load_model  # torch is imported here, not before
+
+                m = self.cfg.model
+                self.log(f"loading model {m['source']} ...")
+                loaded = load_model(m["source"], revision=m.get("revision"), fallback=m.get("fallback"),
+                                    probe_timeout=float(m.get("hub_probe_timeout_s", 3)),
+                                    seed=int(m.get("random_weights_seed", 0)))
+                for note in loaded.info.notices:
+                    self.log(f"NOTICE: {note}")
+                self._engine = Engine(loaded)
+            return self._engine
+
+    @property
+    def model_info(self):
+        return self.engine().info
+
+    # -- requests --------------------------------------------------------------------------
+    def build_request(self, **kw: Any) -> GenerationRequest:
+        return build_request(self.cfg, **kw)
+
+    def _apply_model_caps(self, req: GenerationRequest, info) -> list[str]:
+        """The tiny demo model runs at most at 256p when a tier was asked for."""
+        notes = []
+        if info.kind == "tiny" and req.resolution != "custom" and req.width * req.height > TINY_MAX_PIXELS:
+            w, h = size_for_budget(TINY_MAX_PIXELS, req.width / req.height)
+            notes.append(f"tiny demo model: {req.resolution} ({req.width}x{req.height}) reduced to {w}x{h}")
+            req.resize(w, h)
+        return notes
+
+    def resolve_seed(self, seed: int) -> int:
+        return seed if seed >= 0 else secrets.randbelow(2**31)
+
+    # -- generation ------------------------------------------------------------------------
+    def generate(self, req: GenerationRequest, *, on_step=None, cancel=None, want_latents: bool = False
+                 ) -> GenerationResult:
+        t0 = time.perf_counter()
+        engine = self.engine()
+        info = engine.info
+        guard = self._apply_model_caps(req, info)
+        seed = self.resolve_seed(req.seed)
+        from .engine import EngineJob
+
+        job = EngineJob(image=req.image, prompt=req.prompt, negative_prompt=req.negative_prompt,
+                        guidance_scale=req.guidance_scale, num_inference_steps=req.num_inference_steps,
+                        num_frames=req.num_frames, width=req.width, height=req.height, seed=seed,
+                        target_fps=req.target_fps, scheduler=req.scheduler,
+                        decode_chunk_size=req.decode_chunk_size)
+        t_wait = time.perf_counter()
+        with self.gpu_lock:
+            waited = time.perf_counter() - t_wait
+            out = engine.generate(job, on_step=on_step, cancel=cancel, want_latents=want_latents)
+        check_frames(out.frames)
+        return self._write(req, info, seed, out, guard, t0, waited)
+
+    def _write(self, req, info, seed, out, guard, t0, waited) -> GenerationResult:
+        now = _dt.datetime.now()
+        folder = self.outputs / now.strftime("%Y-%m-%d")
+        stem = f"{now.strftime('%H%M%S')}_{slug(req.prompt)}_s{seed}_{secrets.token_hex(3)}"
+        video, sidecar, thumb = (folder / f"{stem}{ext}" for ext in (".mp4", ".json", ".png"))
+        params = {**req.params(), "seed": seed, "requested_seed": req.seed}
+        meta = {
+            "app": APP_NAME, "app_version": APP_VERSION, "created": now.isoformat(timespec="seconds"),
+            "video": video.name, "thumbnail": thumb.name, "seed": seed, "params": params,
+            "model": info.to_json(), "scheduler": req.scheduler, "dtype": info.dtype, "device": info.device,
+            "versions": library_versions(), "guidance_per_step": out.guidance_per_step,
+            "timings": {**out.timings, "queue_wait": round(waited, 4)}, "cache_hits": out.cache_hits,
+            "guard": guard + list(req.notices), "demo": info.demo, "notices": list(info.notices),
+            "duration_s": round(req.num_frames / req.fps, 3),
+        }
+        frames = to_uint8(out.frames)
+        t = time.perf_counter()
+        written: list[Path] = []
+        try:
+            comment = json.dumps(meta, ensure_ascii=False, separators=(",", ":"))
+            written.append(write_mp4(frames, video, fps=req.fps, comment=comment))
+            written.append(write_png(frames[0], thumb))
+            meta["timings"]["write"] = round(time.perf_counter() - t, 4)
+            meta["timings"]["total"] = round(time.perf_counter() - t0, 4)
+            written.append(write_json(meta, sidecar))
+        except BaseException:
+            for p in written:  # all three or none
+                p.unlink(missing_ok=True)
+            raise
+        return GenerationResult(video=video, metadata_path=sidecar, thumbnail=thumb, metadata=meta,
+                                seconds=meta["timings"]["total"])

@@ -1,0 +1,147 @@
+"""Frames in, browser-playable files out.  Pure (numpy, PIL, imageio-ffmpeg; no torch).
+
+Every file is written under a temporary hidden name in the destination folder
+and renamed into place only when complete, so a crash, a full disk or a cancel
+never leaves a half-written file under a real name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from contextlib import contextmanager
+from pathlib import Path
+
+import imageio_ffmpeg
+import numpy as np
+from PIL import Image
+
+from .errors import GenerationFailed, OutOfResources
+
+PARTIAL_TAG = ".partial"
+
+
+def check_frames(frames: np.ndarray) -> None:
+    """Refuse frames that would silently become a black or flat video."""
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] < 1:
+        raise GenerationFailed(f"the model returned frames of an unexpected shape {tuple(frames.shape)}")
+    bad = ~np.isfinite(frames)
+    if bad.any():
+        where = sorted({int(i) for i in np.argwhere(bad.reshape(frames.shape[0], -1).any(axis=1)).ravel()})
+        raise GenerationFailed(f"the model produced invalid values (NaN/Inf) in frame(s) {where[:8]}",
+                               hint="usually fp16 overflow: try fewer steps, lower guidance, or float32")
+    if float(frames.max() - frames.min()) < 1e-6:
+        raise GenerationFailed("the model produced a constant image (every pixel the same)",
+                               hint="try another seed or a lower guidance scale")
+
+
+def to_uint8(frames: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(frames * 255.0), 0, 255).astype(np.uint8)
+
+
+def partial_name(final: Path) -> Path:
+    return final.with_name(f".{final.stem}{PARTIAL_TAG}{final.suffix}")
+
+
+@contextmanager
+def atomic_path(final: Path):
+    """Yield a temporary path beside ``final``; rename it into place on success, delete it on failure."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = partial_name(final)
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno in (28, 27):  # ENOSPC, EFBIG
+            raise OutOfResources(f"not enough disk space to write {final.name}",
+                                 hint=f"free space in {final.parent}") from None
+        raise
+
+
+def write_json(data: dict, final: Path) -> Path:
+    with atomic_path(final) as tmp:
+        tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
+    return final
+
+
+def write_png(frame: np.ndarray, final: Path) -> Path:
+    with atomic_path(final) as tmp:
+        Image.fromarray(frame).save(tmp, format="PNG")
+    return final
+
+
+def write_mp4(frames: np.ndarray, final: Path, fps: float, comment: str | None = None,
+              crf: int = 17) -> Path:
+    """H.264 yuv420p MP4 with the moov atom up front (plays while downloading in browsers)."""
+    frames = np.ascontiguousarray(frames)
+    n, h, w, _ = frames.shape
+    params = ["-crf", str(crf), "-preset", "medium", "-movflags", "+faststart"]
+    if comment:
+        params += ["-metadata", f"comment={comment}"]
+    with atomic_path(final) as tmp:
+        writer = imageio_ffmpeg.write_frames(str(tmp), (w, h), fps=fps, codec="libx264", pix_fmt_in="rgb24",
+                                             pix_fmt_out="yuv420p", macro_block_size=16, quality=None,
+                                             output_params=params, ffmpeg_log_level="error")
+        writer.send(None)
+        try:
+            for frame in frames:
+                writer.send(frame)
+        finally:
+            try:
+                writer.close()
+            except (RuntimeError, OSError, StopIteration):
+                pass
+        if not tmp.exists() or tmp.stat().st_size == 0:
+            raise OutOfResources(f"ffmpeg could not write {final.name}", hint="is the disk full?")
+    return final
+
+
+# -- reading back ---------------------------------------------------------------------------------
+
+def _ffmpeg(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", *args],
+                          capture_output=True, text=True, errors="replace", timeout=120)
+
+
+def probe(path: Path) -> dict:
+    """codec, pixel format, size, fps, frame count of a video (from ffmpeg's own reading)."""
+    info = _ffmpeg("-i", str(path)).stderr
+    m = re.search(r"Stream #\S+.*?Video: (\w+).*?, (\w+)(?:\([^)]*\))?, (\d+)x(\d+)", info)
+    if not m:
+        raise ValueError(f"no video stream found in {path}")
+    fps_m = re.search(r"([\d.]+) fps", info)
+    n, secs = imageio_ffmpeg.count_frames_and_secs(str(path))
+    return {"codec": m.group(1), "pix_fmt": m.group(2), "width": int(m.group(3)), "height": int(m.group(4)),
+            "fps": float(fps_m.group(1)) if fps_m else None, "frames": n, "seconds": secs}
+
+
+def read_comment(path: Path) -> str | None:
+    """The MP4's comment tag, as written by :func:`write_mp4`."""
+    out = _ffmpeg("-i", str(path), "-f", "ffmetadata", "-").stdout
+    lines, buf, key = out.splitlines(), [], None
+    for line in lines:
+        if key is None:
+            if line.startswith("comment="):
+                key, line = "comment", line[len("comment="):]
+            else:
+                continue
+        cont = line.endswith("\\") and not line.endswith("\\\\")
+        buf.append(line[:-1] if cont else line)
+        if not cont:
+            break
+    if key is None:
+        return None
+    return re.sub(r"\\(.)", r"\1", "\n".join(buf))
+
+
+def read_frames(path: Path) -> np.ndarray:
+    """All frames as (N, H, W, 3) uint8."""
+    reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
+    meta = reader.__next__()
+    w, h = meta["size"]
+    frames = [np.frombuffer(buf, np.uint8).reshape(h, w, 3) for buf in reader]
+    return np.stack(frames)

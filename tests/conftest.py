@@ -1,0 +1,58 @@
+"""Shared fixtures: images made by the tests, one tiny model per session, temporary outputs."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
+def make_photo(w: int = 640, h: int = 480, seed: int = 0) -> Image.Image:
+    """A smooth gradient with a few shapes: looks like a picture, not noise."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    img = np.stack([x / w * 200 + 30, y / h * 180 + 40, (x + y) / (w + h) * 120 + 60], -1)
+    for _ in range(4):
+        cx, cy, r = rng.integers(0, w), rng.integers(0, h), rng.integers(20, 80)
+        img[(x - cx) ** 2 + (y - cy) ** 2 < r * r] = rng.integers(0, 255, 3)
+    return Image.fromarray(img.clip(0, 255).astype(np.uint8))
+
+
+@pytest.fixture(scope="session")
+def photo_path(tmp_path_factory) -> Path:
+    p = tmp_path_factory.mktemp("img") / "photo.jpg"
+    make_photo().save(p, quality=92)
+    return p
+
+
+@pytest.fixture(scope="session")
+def tiny_loaded():
+    from i2v.engine import load_model
+
+    return load_model("tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_engine(tiny_loaded):
+    from i2v.engine import Engine
+
+    return Engine(tiny_loaded)
+
+
+@pytest.fixture
+def studio(tmp_path, tiny_engine):
+    """A Studio on the shared tiny engine, writing into a fresh folder."""
+    from i2v.config import load_config
+    from i2v.service import Studio
+
+    s = Studio(load_config(model="tiny"), outputs=tmp_path / "outputs", log=lambda m: None)
+    s._engine = tiny_engine
+    return s

@@ -1,0 +1,96 @@
+"""`python -m i2v`: the real command, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from i2v.video import probe, read_comment
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args, timeout=300, **kw):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([sys.executable, "-m", "i2v", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, env=env, **kw)
+
+
+def files_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+
+
+def test_generate_preview_json(tmp_path, photo_path):
+    out = tmp_path / "outputs"
+    r = run("generate", "--model", "tiny", "--image", str(photo_path), "--prompt", "a dog jumping over a fence",
+            "--preset", "preview", "--json", "--outputs", str(out), "--seed", "42")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert len(lines) == 1  # one JSON object on one line; progress went to stderr
+    res = json.loads(lines[0])
+    for key in ("video", "metadata", "seed", "frames", "width", "height", "fps", "guidance_scale",
+                "num_inference_steps", "seconds"):
+        assert key in res
+    assert (res["seed"], res["frames"], res["fps"], res["guidance_scale"], res["num_inference_steps"]) == \
+        (42, 8, 8, 7.0, 30)
+    info = probe(Path(res["video"]))
+    assert (info["codec"], info["pix_fmt"], info["frames"]) == ("h264", "yuv420p", 8)
+    assert info["fps"] == pytest.approx(8)
+    assert (info["width"], info["height"]) == (res["width"], res["height"]) == (256, 192)
+    meta = json.loads(Path(res["metadata"]).read_text())
+    assert meta["seed"] == 42 and meta["params"]["preset"] == "preview" and meta["demo"] is True
+    assert meta["model"]["kind"] == "tiny" and meta["versions"]["diffusers"] == "0.42.1"
+    assert set(meta["timings"]) >= {"encode_text", "encode_image", "denoise", "decode", "write", "total"}
+    assert any("tiny demo model" in g for g in meta["guard"])
+    embedded = json.loads(read_comment(Path(res["video"])))
+    assert embedded["params"] == meta["params"] and embedded["seed"] == 42
+    assert Path(res["thumbnail"]).exists()
+    assert "denoising" in r.stderr and "demo model" in r.stderr
+
+
+def test_invalid_input_exit_2_one_line_no_files(tmp_path, photo_path):
+    out = tmp_path / "outputs"
+    r = run("generate", "--model", "tiny", "--image", str(photo_path), "--prompt", "x", "--guidance", "42",
+            "--outputs", str(out))
+    assert r.returncode == 2
+    assert r.stderr.strip() == "error: guidance_scale must be between 1 and 20 (got 42.0)"
+    assert "Traceback" not in r.stderr and files_in(out) == []
+    bad = tmp_path / "bad.png"
+    bad.write_text("hello")
+    r = run("generate", "--image", str(bad), "--prompt", "x", "--outputs", str(out))
+    assert r.returncode == 2 and "not a readable image" in r.stderr and "Traceback" not in r.stderr
+    r = run("generate", "--image", str(photo_path))
+    assert r.returncode == 2 and "--prompt" in r.stderr
+
+
+def test_ctrl_c_cancels_exit_130_no_files(tmp_path, photo_path):
+    out = tmp_path / "outputs"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    p = subprocess.Popen([sys.executable, "-m", "i2v", "generate", "--model", "tiny", "--image", str(photo_path),
+                          "--prompt", "waves", "--steps", "150", "--frames", "8", "--resolution", "256p",
+                          "--outputs", str(out)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, env=env)
+    deadline = time.time() + 120
+    buf = ""
+    while "denoising" not in buf and time.time() < deadline:  # wait until the loop runs
+        buf += p.stderr.read(1)
+    p.send_signal(signal.SIGINT)
+    _, rest = p.communicate(timeout=60)
+    assert p.returncode == 130, buf + rest
+    assert "cancel" in (buf + rest)
+    assert files_in(out) == []
+
+
+def test_presets_json():
+    r = run("presets", "--json")
+    assert r.returncode == 0
+    data = json.loads(r.stdout)
+    names = {p["name"]: p for p in data["presets"]}
+    assert names["high_motion"]["guidance_scale"] == 11.0 and names["high_motion"]["num_inference_steps"] == 60
