@@ -1,37 +1,102 @@
-"""Entry point of the studio.  Until the web UI lands, it runs one demo generation through the CLI.
+"""Start the web studio.
 
-    python app.py [--model tiny] [--image P] [--prompt T]
+    python app.py [--model tiny] [--port 7860] [--listen --auth user:pass] ...
+
+Safe by default: it listens on 127.0.0.1 only; exposing it (--listen) requires a password.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
+import socket
 import sys
-import tempfile
 from pathlib import Path
 
 
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="I2V Studio web app")
+    p.add_argument("--model", default=None, help="hub repo id, local folder, 'tiny' or 'random-full'")
+    p.add_argument("--config", default=None, help="config YAML (default: configs/default.yaml)")
+    p.add_argument("--outputs", default=None, help="output folder (default: outputs/)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this computer only)")
+    p.add_argument("--port", type=int, default=int(os.environ.get("I2V_PORT", 7860)))
+    p.add_argument("--listen", action="store_true", help="serve on all interfaces (needs --auth or --auth-file)")
+    p.add_argument("--auth", default=None, help="user:password required to open the studio")
+    p.add_argument("--auth-file", default=None, help="file with one user:password per line")
+    p.add_argument("--allowed-hosts", default="", help="extra Host header names to accept, comma-separated")
+    p.add_argument("--queue-size", type=int, default=8, help="jobs that may wait; more are refused")
+    p.add_argument("--max-file-size", default="25mb", help="largest upload accepted")
+    return p.parse_args(argv)
+
+
+def read_auth(a: argparse.Namespace) -> list[tuple[str, str]] | None:
+    pairs: list[str] = []
+    if a.auth:
+        pairs.append(a.auth)
+    if a.auth_file:
+        pairs += [ln.strip() for ln in Path(a.auth_file).read_text().splitlines()
+                  if ln.strip() and not ln.startswith("#")]
+    out = []
+    for pair in pairs:
+        user, sep, pw = pair.partition(":")
+        if not sep or not user or not pw:
+            raise SystemExit("error: --auth must be user:password (non-empty both)")
+        out.append((user, pw))
+    return out or None
+
+
+def allowed_hosts(a: argparse.Namespace, host: str) -> list[str]:
+    hosts = {"127.0.0.1", "localhost", "::1", "[::1]"}
+    if host not in ("0.0.0.0", "::"):
+        hosts.add(host)
+    else:  # listening everywhere: this machine's own names and addresses
+        name = socket.gethostname()
+        hosts |= {name, socket.getfqdn()}
+        try:
+            hosts |= {ai[4][0] for ai in socket.getaddrinfo(name, None)}
+        except OSError:
+            pass
+    hosts |= {h.strip() for h in a.allowed_hosts.split(",") if h.strip()}
+    return sorted(hosts)
+
+
 def main(argv=None) -> int:
-    from i2v.cli import main as cli_main
+    a = parse_args(argv)
+    auth = read_auth(a)
+    host = "0.0.0.0" if a.listen else a.host
+    if host not in ("127.0.0.1", "localhost", "::1") and not auth:
+        print("error: refusing to serve on the network without a password: add --auth user:password "
+              "(or --auth-file FILE), or drop --listen to stay on this computer", file=sys.stderr)
+        return 2
 
-    p = argparse.ArgumentParser(description="I2V Studio demo")
-    p.add_argument("--model", default=None)
-    p.add_argument("--image", default=None)
-    p.add_argument("--prompt", default="a dog jumping over a fence")
-    a = p.parse_args(argv)
-    image = a.image
-    if image is None:  # a picture made here, so the demo needs nothing from the user
-        import numpy as np
-        from PIL import Image
+    from i2v.config import load_config
+    from i2v.service import Studio
 
-        y, x = np.mgrid[0:480, 0:640]
-        arr = np.stack([x * 200 // 640 + 30, y * 180 // 480 + 40, (x + y) * 120 // 1120 + 60], -1)
-        image = str(Path(tempfile.mkdtemp()) / "demo.png")
-        Image.fromarray(arr.astype(np.uint8)).save(image)
-    args = ["generate", "--image", image, "--prompt", a.prompt, "--preset", "preview"]
-    if a.model:
-        args += ["--model", a.model]
-    return cli_main(args)
+    studio = Studio(load_config(a.config, model=a.model), outputs=a.outputs)
+    # Gradio's upload/cache folder lives under outputs/ and starts empty every time.
+    cache = studio.outputs / ".gradio-cache"
+    shutil.rmtree(cache, ignore_errors=True)
+    cache.mkdir(parents=True, exist_ok=True)
+    os.environ["GRADIO_TEMP_DIR"] = str(cache)
+
+    from starlette.middleware import Middleware
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+    from i2v.ui import build_ui
+
+    studio.load_in_background()  # the page answers at once; the banner shows loading progress
+    demo, i18n = build_ui(studio)
+    demo.queue(max_size=a.queue_size, api_open=False, default_concurrency_limit=1)
+    print(f"I2V Studio on http://{'127.0.0.1' if host == '0.0.0.0' else host}:{a.port}", file=sys.stderr,
+          flush=True)
+    demo.launch(server_name=host, server_port=a.port, auth=auth, max_file_size=a.max_file_size,
+                allowed_paths=[str(studio.outputs)], enable_monitoring=False, i18n=i18n, show_error=False,
+                footer_links=["api"], quiet=True,
+                app_kwargs={"middleware": [Middleware(TrustedHostMiddleware,
+                                                      allowed_hosts=allowed_hosts(a, host))]})
+    return 0
 
 
 if __name__ == "__main__":

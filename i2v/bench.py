@@ -101,6 +101,63 @@ def bench_encode(repeats: int, frames: int = 16, w: int = 1280, h: int = 704) ->
     return {"work": f"MP4 encode {frames}f {w}x{h} (libx264 crf 17)", "seconds": round(t, 3)}
 
 
+def bench_ui(repeats: int, steps: int = 10) -> list[dict]:
+    """Start-up time of ``python app.py`` and the web UI's added latency over the service on one job."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import tempfile
+    import urllib.request
+    from pathlib import Path
+
+    from gradio_client import Client, handle_file
+    from PIL import Image
+
+    from .config import ROOT, load_config
+    from .service import Studio
+
+    with tempfile.TemporaryDirectory() as tmp:
+        img = Path(tmp) / "in.png"
+        Image.fromarray((np.random.default_rng(0).random((480, 640, 3)) * 255).astype(np.uint8)).save(img)
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "app.py", "--model", "tiny", "--port", str(port), "--outputs",
+                                 str(Path(tmp) / "ui")], cwd=ROOT, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, env={**os.environ, "I2V_HOME": tmp})
+        try:
+            while True:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1):
+                        break
+                except OSError:
+                    time.sleep(0.05)
+            startup = time.perf_counter() - t0
+            client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+            ui_args = (handle_file(str(img)), "a dog jumping", "", "standard", 9, steps, 8, 8, 16, "256p", 1, False)
+            client.predict(*ui_args, api_name="/generate_stream")  # warm-up (and model load)
+            ui = _median_time(lambda: client.predict(*ui_args, api_name="/generate_stream"), repeats)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+        studio = Studio(load_config(model="tiny"), outputs=Path(tmp) / "cli", log=lambda m: None)
+
+        def direct():
+            req = studio.build_request(image=str(img), prompt="a dog jumping", preset="standard",
+                                       num_inference_steps=steps, num_frames=8, resolution="256p", seed=1)
+            studio.generate(req)
+
+        direct()
+        cli = _median_time(direct, repeats)
+    work = f"tiny 256x192 8f {steps} steps"
+    return [{"work": "python app.py -> page answers", "seconds": round(startup, 2)},
+            {"work": f"{work}: service (what the CLI runs)", "seconds": round(cli, 3)},
+            {"work": f"{work}: web UI round trip (gradio_client)", "seconds": round(ui, 3)},
+            {"work": "web UI added latency per generation", "seconds": round(ui - cli, 3)}]
+
+
 def run_bench(args, log=print) -> dict:
     quick = getattr(args, "quick", False)
     repeats = max(1, args.repeats)
@@ -113,9 +170,12 @@ def run_bench(args, log=print) -> dict:
     log("benchmark: MP4 encode ...")
     enc = bench_encode(repeats)
     result = {"engine_vs_diffusers": ratio, "generation": gens, "encode": enc}
+    if getattr(args, "ui", False):
+        log("benchmark: web UI start-up and added latency ...")
+        result["ui"] = bench_ui(repeats)
     if not getattr(args, "json", False):
         print("\nEngine vs bare I2VGenXLPipeline.__call__ (same process, interleaved, median of", repeats, "runs)")
         print(_table([ratio], ["work", "engine_s", "diffusers_s", "ratio"]))
         print("\nWhole generations and encoding")
-        print(_table(gens + [enc], ["work", "seconds"]))
+        print(_table(gens + [enc] + result.get("ui", []), ["work", "seconds"]))
     return result

@@ -103,7 +103,7 @@ class CliProgress:
 
 def install_cancel_on_sigint() -> "object":
     """First Ctrl-C cancels the job at the next step (exit 130, no files); a second one aborts."""
-    from .engine import CancelToken
+    from .cancel import CancelToken
 
     token = CancelToken()
 
@@ -179,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     sb.add_argument("--json", action="store_true")
     sb.add_argument("--repeats", type=int, default=3)
     sb.add_argument("--quick", action="store_true", help="smaller workload (for a smoke test)")
+    sb.add_argument("--ui", action="store_true", help="also time the web app's start-up and added latency")
     return p
 
 

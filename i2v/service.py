@@ -9,21 +9,24 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import queue
 import re
 import secrets
 import sys
 import threading
 import time
+import traceback
 import unicodedata
 from dataclasses import dataclass, field
 from importlib import metadata as _md
 from pathlib import Path
 from typing import Any, Callable
 
+from .cancel import CancelToken
 from .config import Config, load_config
-from .errors import I2VError
+from .errors import GenerationFailed, I2VError, InvalidInput, OutOfResources
 from .request import GenerationRequest, build_request, size_for_budget
-from .video import PARTIAL_TAG, check_frames, to_uint8, write_json, write_mp4, write_png
+from .video import PARTIAL_TAG, check_frames, read_comment, to_uint8, write_json, write_mp4, write_png
 
 APP_NAME = "i2v-studio"
 APP_VERSION = "0.1.0"
@@ -77,6 +80,104 @@ def sweep_partials(folder: Path) -> list[Path]:
                 p.unlink(missing_ok=True)
                 removed.append(p)
     return removed
+
+
+def _is_oom(exc: BaseException) -> bool:
+    return type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc).lower()
+
+
+# -- history and restoring settings -----------------------------------------------------------
+
+RESTORABLE = ("prompt", "negative_prompt", "guidance_scale", "num_inference_steps", "num_frames", "fps",
+              "target_fps", "resolution", "seed", "scheduler", "decode_chunk_size", "preset")
+
+
+def list_history(folder: Path, limit: int = 60) -> list[dict]:
+    """Finished results (those with a sidecar), newest first."""
+    items = []
+    if folder.is_dir():
+        for side in folder.glob("*/*.json"):
+            if side.name.startswith("."):
+                continue
+            try:
+                meta = json.loads(side.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            video = side.with_name(meta.get("video", ""))
+            if meta.get("app") != APP_NAME or not video.is_file():
+                continue
+            items.append({"video": video, "thumbnail": side.with_name(meta.get("thumbnail", "")),
+                          "metadata": meta, "sidecar": side, "mtime": side.stat().st_mtime})
+    items.sort(key=lambda x: x["mtime"], reverse=True)
+    return items[:limit]
+
+
+def settings_from_file(path: str | Path) -> dict:
+    """The restorable settings of a sidecar JSON or one of our MP4s (from its comment tag)."""
+    path = Path(path)
+    try:
+        if path.suffix.lower() == ".mp4":
+            text = read_comment(path)
+            if not text:
+                raise InvalidInput(f"{path.name} carries no I2V Studio settings")
+            meta = json.loads(text)
+        else:
+            meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        raise InvalidInput(f"{path.name} is not a settings file of this studio") from None
+    params = meta.get("params", meta) if isinstance(meta, dict) else None
+    if not isinstance(params, dict) or "prompt" not in params:
+        raise InvalidInput(f"{path.name} is not a settings file of this studio")
+    return {k: params[k] for k in RESTORABLE if k in params}
+
+
+class Job:
+    """One generation on a worker thread, reporting through a queue (progress, preview, result, error).
+
+    The front end reads :attr:`events`; :meth:`cancel` stops the engine between steps.
+    """
+
+    def __init__(self, studio: "Studio", req: GenerationRequest, preview_every: int = 5):
+        self.studio, self.req, self.preview_every = studio, req, max(1, preview_every)
+        self.token = CancelToken()
+        self.events: "queue.Queue[tuple[str, Any]]" = queue.Queue()
+        self.thread = threading.Thread(target=self._run, name="i2v-job", daemon=True)
+        self.result: GenerationResult | None = None
+
+    def start(self) -> "Job":
+        if self.studio.gpu_lock.locked():
+            self.events.put(("queued", None))
+        self.thread.start()
+        return self
+
+    def cancel(self) -> None:
+        self.token.cancel()
+
+    @property
+    def running(self) -> bool:
+        return self.thread.is_alive()
+
+    def _on_step(self, info) -> None:
+        preview = None
+        if info.denoised is not None and (info.step % self.preview_every == 0 or info.step == info.total):
+            from .engine.preview import latents_to_rgb
+
+            preview = latents_to_rgb(info.denoised)
+        self.events.put(("step", {"step": info.step, "total": info.total, "elapsed": info.elapsed,
+                                  "eta": info.eta, "guidance": info.guidance, "preview": preview}))
+        if info.step == info.total:
+            self.events.put(("decoding", None))
+
+    def _run(self) -> None:
+        try:
+            self.result = self.studio.generate(self.req, on_step=self._on_step, cancel=self.token,
+                                               want_latents=True)
+            self.events.put(("done", self.result))
+        except I2VError as exc:
+            self.events.put(("error", exc))
+        except Exception as exc:  # noqa: BLE001 - a bug must reach the user as one line, not kill the app
+            traceback.print_exc()
+            self.events.put(("error", GenerationFailed(f"internal error: {type(exc).__name__}: {exc}")))
 
 
 class Studio:
@@ -133,6 +234,33 @@ class Studio:
             req.resize(w, h)
         return notes
 
+    def status(self) -> dict:
+        """For the UI banner: loading / ready / failed, and the model's notices."""
+        if self._engine is not None:
+            i = self._engine.info
+            return {"state": "ready", "model": i.model_id, "device": i.device, "dtype": i.dtype,
+                    "demo": i.demo, "notices": list(i.notices)}
+        if self.load_error is not None:
+            return {"state": "failed", "error": str(self.load_error)}
+        return {"state": "loading"}
+
+    def load_in_background(self) -> threading.Thread:
+        def run():
+            try:
+                self.engine()
+            except I2VError as exc:
+                self.load_error = exc
+            except Exception as exc:  # noqa: BLE001
+                traceback.print_exc()
+                self.load_error = GenerationFailed(f"internal error while loading: {exc}")
+
+        th = threading.Thread(target=run, name="i2v-load", daemon=True)
+        th.start()
+        return th
+
+    def history(self, limit: int = 60) -> list[dict]:
+        return list_history(self.outputs, limit)
+
     def resolve_seed(self, seed: int) -> int:
         return seed if seed >= 0 else secrets.randbelow(2**31)
 
@@ -154,7 +282,15 @@ class Studio:
         t_wait = time.perf_counter()
         with self.gpu_lock:
             waited = time.perf_counter() - t_wait
-            out = engine.generate(job, on_step=on_step, cancel=cancel, want_latents=want_latents)
+            try:
+                out = engine.generate(job, on_step=on_step, cancel=cancel, want_latents=want_latents)
+            except I2VError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - out of memory must never crash the app
+                if _is_oom(exc):
+                    raise OutOfResources("out of GPU memory", hint="lower the resolution or the number of "
+                                         "frames, or close other GPU programs") from None
+                raise
         check_frames(out.frames)
         return self._write(req, info, seed, out, guard, t0, waited)
 

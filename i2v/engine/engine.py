@@ -18,7 +18,6 @@ pipeline, and adds:
 from __future__ import annotations
 
 import hashlib
-import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -31,7 +30,7 @@ from diffusers.pipelines.deprecated.i2vgen_xl.pipeline_i2vgen_xl import _center_
 from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 
-from ..errors import Cancelled
+from ..cancel import CancelToken
 from .models import LoadedModel
 
 # The VAE's posterior is sampled (as the original pipeline does) with a fixed generator, so the
@@ -39,24 +38,6 @@ from .models import LoadedModel
 # with the same number to compare against ``__call__``.
 IMAGE_LATENT_SEED = 0
 CLIP_SKIP = 1
-
-
-class CancelToken:
-    """Set from any thread; the engine checks it between denoising steps."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-
-    def cancel(self) -> None:
-        self._event.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._event.is_set()
-
-    def check(self) -> None:
-        if self._event.is_set():
-            raise Cancelled()
 
 
 @dataclass

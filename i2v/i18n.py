@@ -1,0 +1,172 @@
+"""Chinese and English text for the studio.  Pure (no torch, no gradio).
+
+``TEXT`` holds every UI label and hint; ``translate_error`` renders the typed
+errors' English messages in Chinese by pattern, so validation code keeps one
+message per error and users still read it in their language.
+"""
+
+from __future__ import annotations
+
+import re
+
+LANGS = ("en", "zh")
+
+TEXT: dict[str, dict[str, str]] = {
+    "title_md": {"en": "## I2V Studio — image to video with motion control\nUpload a picture, describe what "
+                       "should move, pick a preset, generate.",
+                 "zh": "## I2V 工作室 — 可控运动的图生视频\n上传图片，描述要动起来的内容，选择预设，点击生成。"},
+    "image": {"en": "Input image", "zh": "输入图片"},
+    "prompt": {"en": "Prompt: what should move", "zh": "提示词：描述运动"},
+    "prompt_ph": {"en": "a dog jumping over a fence", "zh": "一只狗跳过栅栏 / 镜头缓慢推进"},
+    "negative": {"en": "Negative prompt: what to avoid", "zh": "反向提示词：要避免的内容"},
+    "preset": {"en": "Preset or template", "zh": "预设或模板"},
+    "guidance": {"en": "Guidance scale (motion strength)", "zh": "引导系数（运动强度）"},
+    "guidance_info": {"en": "<6 weak motion · 7–9 balanced · 10–13 strong · >15 artifacts, flicker",
+                      "zh": "<6 动作微弱 · 7–9 平衡 · 10–13 动作强烈 · >15 伪影、闪烁"},
+    "steps": {"en": "Steps", "zh": "推理步数"},
+    "steps_info": {"en": "50 is the usual sweet spot; below ~30 quality drops",
+                   "zh": "通常 50 步最佳；低于约 30 步质量下降"},
+    "frames": {"en": "Frames", "zh": "帧数"},
+    "fps": {"en": "Output fps", "zh": "输出帧率"},
+    "target_fps": {"en": "Motion-speed conditioning (target fps)", "zh": "运动速度条件（目标帧率）"},
+    "resolution": {"en": "Resolution", "zh": "分辨率"},
+    "seed": {"en": "Seed", "zh": "随机种子"},
+    "random_seed": {"en": "Random seed", "zh": "随机种子（每次不同）"},
+    "generate": {"en": "Generate", "zh": "生成"},
+    "stop": {"en": "Stop", "zh": "停止"},
+    "advanced": {"en": "More settings", "zh": "更多设置"},
+    "video": {"en": "Result", "zh": "生成结果"},
+    "preview": {"en": "Forming (approximate preview)", "zh": "生成中（近似预览）"},
+    "used_seed": {"en": "Seed used", "zh": "实际种子"},
+    "params": {"en": "Parameters used", "zh": "实际参数"},
+    "progress": {"en": "Progress", "zh": "进度"},
+    "tab_create": {"en": "Create", "zh": "创作"},
+    "tab_history": {"en": "History", "zh": "历史"},
+    "history": {"en": "Past results", "zh": "历史结果"},
+    "refresh": {"en": "Refresh", "zh": "刷新"},
+    "reuse": {"en": "Reuse these settings", "zh": "复用这些参数"},
+    "restore_file": {"en": "Drop a parameters JSON or one of our MP4s to restore its settings",
+                     "zh": "拖入参数 JSON 或本工具生成的 MP4 以恢复参数"},
+    "templates": {"en": "Templates", "zh": "模板"},
+    "template_name": {"en": "Template name", "zh": "模板名称"},
+    "save_template": {"en": "Save current settings", "zh": "保存当前参数"},
+    "delete_template": {"en": "Delete selected template", "zh": "删除所选模板"},
+    "loading_model": {"en": "Loading the model… you can prepare your request meanwhile.",
+                      "zh": "正在加载模型…… 可以先准备输入。"},
+    "model_ready": {"en": "Model ready: {model} on {device} ({dtype}).", "zh": "模型已就绪：{model}（{device}，{dtype}）。"},
+    "model_failed": {"en": "The model could not be loaded: {error}", "zh": "模型加载失败：{error}"},
+    "demo_banner": {"en": "⚠️ Demo model: output is noise. The tiny model has random weights; to use the real "
+                          "I2VGen-XL, connect to the internet once (about 9 GB download) or start with "
+                          "--model pointing at a downloaded copy.",
+                    "zh": "⚠️ 演示模型：输出是噪声。tiny 模型是随机权重；要使用真正的 I2VGen-XL，请联网一次"
+                          "（约 9 GB 下载），或用 --model 指向已下载的模型目录。"},
+    "step_progress": {"en": "Step {step}/{total} · {elapsed:.1f}s elapsed · about {eta:.0f}s left · guidance {g:.2f}",
+                      "zh": "第 {step}/{total} 步 · 已用 {elapsed:.1f} 秒 · 约剩 {eta:.0f} 秒 · 引导系数 {g:.2f}"},
+    "queued": {"en": "Waiting for the GPU (another job is running)…", "zh": "等待 GPU（另一个任务正在运行）……"},
+    "decoding": {"en": "Decoding and writing the video…", "zh": "正在解码并写入视频……"},
+    "done": {"en": "Done in {seconds:.1f}s → {name}", "zh": "完成，用时 {seconds:.1f} 秒 → {name}"},
+    "cancelled": {"en": "Stopped. Nothing was written.", "zh": "已停止，未写入任何文件。"},
+    "queue_full": {"en": "The queue is full; try again in a minute.", "zh": "队列已满，请稍后再试。"},
+    "no_image": {"en": "Please upload an image first.", "zh": "请先上传图片。"},
+    "saved_template": {"en": "Saved template “{name}”.", "zh": "已保存模板“{name}”。"},
+    "deleted_template": {"en": "Deleted template “{name}”.", "zh": "已删除模板“{name}”。"},
+    "restored": {"en": "Settings restored from {name}.", "zh": "已从 {name} 恢复参数。"},
+    "zone_weak": {"en": "weak motion", "zh": "动作微弱"},
+    "zone_gentle": {"en": "gentle motion", "zh": "轻微动作"},
+    "zone_balanced": {"en": "balanced", "zh": "平衡"},
+    "zone_strong": {"en": "strong motion", "zh": "动作强烈"},
+    "zone_risky": {"en": "exaggerated, may jitter", "zh": "动作夸张，易抖动"},
+    "zone_artifacts": {"en": "artifacts and flicker likely", "zh": "易出现伪影和闪烁"},
+    "notes": {"en": "Notes", "zh": "提示"},
+}
+
+
+def t(key: str, lang: str = "en", **fmt) -> str:
+    entry = TEXT[key]
+    text = entry.get(lang) or entry["en"]
+    return text.format(**fmt) if fmt else text
+
+
+def pick_lang(accept_language: str | None) -> str:
+    """'zh' when the browser prefers any Chinese variant over English, else 'en'."""
+    best, best_q = "en", -1.0
+    for part in (accept_language or "").split(","):
+        bits = part.strip().split(";")
+        tag = bits[0].strip().lower()
+        q = 1.0
+        for b in bits[1:]:
+            if b.strip().startswith("q="):
+                try:
+                    q = float(b.strip()[2:])
+                except ValueError:
+                    q = 0.0
+        lang = "zh" if tag.startswith("zh") else "en" if tag.startswith("en") else None
+        if lang and q > best_q:
+            best, best_q = lang, q
+    return best
+
+
+# English message pattern -> Chinese template ({0}, {1}… are the captured groups).
+_ERRORS_ZH: list[tuple[str, str]] = [
+    (r"(.+) must be between (\S+) and (\S+) \(got (.+)\)", "{0} 必须在 {1} 到 {2} 之间（当前为 {3}）"),
+    (r"(.+) must be a number \(got (.+)\)", "{0} 必须是数字（当前为 {1}）"),
+    (r"(.+) must be a whole number \(got (.+)\)", "{0} 必须是整数（当前为 {1}）"),
+    (r"(.+) must be a multiple of (\d+) \(got (.+)\)", "{0} 必须是 {1} 的倍数（当前为 {2}）"),
+    (r"(.+) must be text", "{0} 必须是文本"),
+    (r"prompt is empty", "提示词为空"),
+    (r"(.+) is too long \((\d+) characters\)", "{0} 太长（{1} 个字符）"),
+    (r"unknown resolution '(.+)'", "未知分辨率“{0}”"),
+    (r"unknown scheduler '(.+)'", "未知调度器“{0}”"),
+    (r"unknown preset '(.+)'", "未知预设“{0}”"),
+    (r"give both width and height, or neither", "宽度和高度需同时给出或都不给"),
+    (r"(\d+)x(\d+) is too many pixels", "{0}x{1} 像素过多"),
+    (r"the file is not a readable image", "文件不是可读取的图片"),
+    (r"the image file is damaged or truncated", "图片文件已损坏或不完整"),
+    (r"image file is empty.*", "图片文件为空"),
+    (r"image file is too big.*", "图片文件过大"),
+    (r"image is too large.*", "图片像素过多"),
+    (r"image is too small: (\S+)", "图片太小：{0}"),
+    (r"image file not found: (.+)", "找不到图片文件：{0}"),
+    (r"no image given", "没有提供图片"),
+    (r"cancelled by the user", "已被用户取消"),
+    (r"the model produced invalid values.*", "模型输出了无效数值（NaN/Inf）"),
+    (r"the model produced a constant image.*", "模型输出了纯色画面"),
+    (r"not enough disk space to write (.+)", "磁盘空间不足，无法写入 {0}"),
+    (r"out of GPU memory.*", "GPU 显存不足"),
+]
+
+_HINTS_ZH: list[tuple[str, str]] = [
+    (r"allowed: (.+)", "允许：{0}"),
+    (r"choose one of: (.+)", "可选：{0}"),
+    (r"try (\d+)", "可试 {0}"),
+    (r"at most (.+)", "最多 {0}"),
+    (r"the limit is (.+) pixels.*", "上限为 {0} 像素"),
+    (r"the limit is (.+) bytes", "上限为 {0} 字节"),
+    (r"each side must be at least (\d+) pixels", "每边至少 {0} 像素"),
+    (r"use PNG, JPEG, WebP, BMP, TIFF or GIF", "请使用 PNG、JPEG、WebP、BMP、TIFF 或 GIF"),
+    (r"describe the motion you want.*", "请描述想要的运动，例如“一只狗跳过栅栏”"),
+]
+
+
+def _match(table, text: str) -> str | None:
+    for pattern, template in table:
+        m = re.fullmatch(pattern, text)
+        if m:
+            return template.format(*m.groups())
+    return None
+
+
+def translate_error(message: str, hint: str | None, lang: str) -> str:
+    """One line in the user's language."""
+    if lang != "zh":
+        return f"{message} ({hint})" if hint else message
+    msg = _match(_ERRORS_ZH, message) or message
+    if hint:
+        h = _match(_HINTS_ZH, hint) or hint
+        return f"{msg}（{h}）"
+    return msg
+
+
+def i18n_tables() -> dict[str, dict[str, str]]:
+    """{lang: {key: text}} for gradio's I18n."""
+    return {lang: {k: v.get(lang) or v["en"] for k, v in TEXT.items()} for lang in LANGS}

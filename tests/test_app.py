@@ -1,0 +1,115 @@
+"""The real web app, launched on a free port and driven with gradio_client."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from gradio_client import Client, handle_file
+
+from i2v.video import probe
+
+from .apphelpers import running_app
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    with running_app(tmp_path_factory.mktemp("app"), "--queue-size", "2") as proc:
+        yield proc
+
+
+@pytest.fixture(scope="module")
+def client(app):
+    return Client(app.url, verbose=False)
+
+
+def api(client, image, **kw):
+    args = dict(prompt="a dog jumping over a fence", negative_prompt="", guidance_scale=9.0,
+                num_inference_steps=3, num_frames=4, fps=8, resolution="256p", seed=7)
+    args.update(kw)
+    return client.predict(image=handle_file(str(image)), api_name="/generate", **args)
+
+
+def test_api_generation_returns_playable_mp4_with_matching_metadata(client, photo_path, app):
+    video, meta = api(client, photo_path, guidance_scale=10.5, num_frames=6, fps=12, seed=1234)
+    info = probe(Path(video))
+    assert (info["codec"], info["pix_fmt"], info["frames"]) == ("h264", "yuv420p", 6)
+    assert info["fps"] == pytest.approx(12)
+    assert (meta["seed"], meta["guidance_scale"], meta["frames"], meta["fps"]) == (1234, 10.5, 6, 12)
+    assert meta["params"]["prompt"] == "a dog jumping over a fence" and meta["demo"] is True
+    side = json.loads(Path(meta["metadata"]).read_text())
+    assert side["params"] == meta["params"]
+    assert Path(meta["video"]).parent.parent == app.outputs
+
+
+def test_bad_image_clear_error_and_server_keeps_serving(client, tmp_path, photo_path):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\nthis is not really a png")
+    with pytest.raises(Exception) as e:
+        api(client, bad)
+    assert "not a readable image" in str(e.value)
+    with pytest.raises(Exception, match="guidance_scale must be between 1 and 20"):
+        api(client, photo_path, guidance_scale=99)
+    video, _ = api(client, photo_path)  # still serving
+    assert Path(video).exists()
+
+
+def test_cancel_mid_run_frees_the_gpu_for_the_next_job(client, photo_path):
+    job = client.submit(handle_file(str(photo_path)), "waves crashing", "", "standard", 9, 150, 8, 8, 16, "256p",
+                        0, True, api_name="/generate_stream")
+    t0 = time.time()
+    while time.time() - t0 < 60 and not any("Step 2/" in str(o[0]) for o in job.outputs()):
+        time.sleep(0.2)
+    assert any("Step" in str(o[0]) for o in job.outputs()), "no progress reported"
+    job.cancel()
+    t1 = time.perf_counter()
+    video, meta = api(client, photo_path, prompt="the next job")
+    # 150 steps would hold the lock for ~40 s; a freed lock lets the next job finish in a few seconds.
+    assert time.perf_counter() - t1 < 25
+    assert Path(video).exists() and meta["params"]["prompt"] == "the next job"
+
+
+def test_over_limit_queue_is_refused_cleanly(app, photo_path):
+    results: list[str] = []
+
+    def one(i):
+        c = Client(app.url, verbose=False)
+        try:
+            api(c, photo_path, num_inference_steps=12, num_frames=6, seed=i)
+            results.append("ok")
+        except Exception as exc:  # noqa: BLE001
+            results.append(f"error: {exc}")
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(6)]
+    for th in threads:
+        th.start()
+        time.sleep(0.05)
+    for th in threads:
+        th.join(timeout=240)
+    assert len(results) == 6
+    refused = [r for r in results if "queue is full" in r.lower()]
+    assert refused, results
+    assert all(r == "ok" or "queue is full" in r.lower() for r in results), results
+    assert results.count("ok") >= 1
+
+
+def test_foreign_host_header_refused(app):
+    req = urllib.request.Request(app.url, headers={"Host": "evil.example"})
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, timeout=5)
+    assert e.value.code == 400
+
+
+def test_listen_without_auth_refuses_to_start():
+    import subprocess
+    import sys
+
+    from .apphelpers import ROOT
+
+    r = subprocess.run([sys.executable, "app.py", "--listen", "--model", "tiny"], cwd=ROOT, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 2 and "--auth" in r.stderr

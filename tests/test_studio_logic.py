@@ -1,0 +1,112 @@
+"""Service pieces behind the UI: jobs, history, restoring settings, templates, languages."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from i2v.errors import Cancelled, InvalidInput
+from i2v.i18n import TEXT, pick_lang, translate_error
+from i2v.service import Job, settings_from_file
+from i2v.templates import delete_template, list_templates, save_template
+
+from .conftest import make_photo
+
+
+def small(studio, **kw):
+    args = dict(image=make_photo(), prompt="leaves gently swaying", width=256, height=192, num_frames=4,
+                num_inference_steps=kw.pop("steps", 5), seed=3)
+    args.update(kw)
+    return studio.build_request(**args)
+
+
+def drain(job, timeout=120):
+    job.thread.join(timeout)
+    out = []
+    while not job.events.empty():
+        out.append(job.events.get())
+    return out
+
+
+def test_job_streams_steps_previews_and_result(studio):
+    events = drain(Job(studio, small(studio), preview_every=2).start())
+    kinds = [k for k, _ in events]
+    assert kinds == ["step"] * 5 + ["decoding", "done"]
+    previews = [p["preview"] for k, p in events if k == "step" and p["preview"] is not None]
+    assert len(previews) == 3  # steps 2, 4 and the last
+    assert previews[0].dtype.name == "uint8" and previews[0].shape[2] == 3
+    assert events[-1][1].video.exists()
+
+
+def test_job_cancel_reports_cancelled_and_writes_nothing(studio):
+    job = Job(studio, small(studio, steps=60))
+    job._on_step_orig = job._on_step
+
+    def stop_at_two(info):
+        job._on_step_orig(info)
+        if info.step == 2:
+            job.cancel()
+
+    job._on_step = stop_at_two
+    events = drain(job.start())
+    assert isinstance(events[-1][1], Cancelled)
+    assert not studio.gpu_lock.locked()
+    assert list(studio.outputs.rglob("*.mp4")) == []
+
+
+def test_history_and_restore_from_sidecar_and_mp4(studio):
+    res = studio.generate(small(studio, guidance_scale=7.5, seed=99))
+    hist = studio.history()
+    assert len(hist) == 1 and hist[0]["video"] == res.video
+    for source in (res.metadata_path, res.video):
+        s = settings_from_file(source)
+        assert (s["prompt"], s["guidance_scale"], s["seed"], s["num_frames"]) == \
+            ("leaves gently swaying", 7.5, 99, 4)
+
+
+def test_restore_refuses_foreign_files(tmp_path):
+    p = tmp_path / "x.json"
+    p.write_text(json.dumps({"hello": 1}))
+    with pytest.raises(InvalidInput, match="not a settings file"):
+        settings_from_file(p)
+    p.write_text("{broken")
+    with pytest.raises(InvalidInput):
+        settings_from_file(p)
+
+
+def test_templates_roundtrip(tmp_path):
+    save_template("my walk", {"guidance_scale": 9.5, "num_inference_steps": 55, "resolution": "512p",
+                              "prompt": "ignored: prompts are not part of a template"}, folder=tmp_path)
+    t = list_templates(tmp_path)["my walk"]
+    assert t.settings == {"guidance_scale": 9.5, "num_inference_steps": 55, "resolution": "512p"}
+    (tmp_path / "broken.yaml").write_text("guidence: 3")  # hand-edited junk is skipped, not fatal
+    assert set(list_templates(tmp_path)) == {"my walk"}
+    delete_template("my walk", folder=tmp_path)
+    assert "my walk" not in list_templates(tmp_path)
+    with pytest.raises(InvalidInput, match="not allowed"):
+        save_template("../escape", {}, folder=tmp_path)
+
+
+@pytest.mark.parametrize("header,lang", [
+    ("zh-CN,zh;q=0.9,en;q=0.8", "zh"), ("en-US,en;q=0.9,zh;q=0.8", "en"), ("zh-TW", "zh"),
+    ("fr-FR,fr;q=0.9", "en"), (None, "en"), ("en;q=0.3,zh-Hans;q=0.7", "zh"),
+])
+def test_browser_language(header, lang):
+    assert pick_lang(header) == lang
+
+
+def test_every_text_in_both_languages():
+    assert all(v.get("en") and v.get("zh") for v in TEXT.values())
+
+
+@pytest.mark.parametrize("msg,hint,zh", [
+    ("guidance_scale must be between 1 and 20 (got 42.0)", None, "guidance_scale 必须在 1 到 20 之间（当前为 42.0）"),
+    ("the file is not a readable image", "use PNG, JPEG, WebP, BMP, TIFF or GIF",
+     "文件不是可读取的图片（请使用 PNG、JPEG、WebP、BMP、TIFF 或 GIF）"),
+    ("prompt is empty", "describe the motion you want, e.g. 'a dog jumping over a fence'",
+     "提示词为空（请描述想要的运动，例如“一只狗跳过栅栏”）"),
+])
+def test_errors_in_chinese(msg, hint, zh):
+    assert translate_error(msg, hint, "zh") == zh
+    assert translate_error(msg, hint, "en").startswith(msg)
