@@ -17,7 +17,7 @@ import threading
 import time
 import traceback
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import metadata as _md
 from pathlib import Path
 from typing import Any, Callable

@@ -11,13 +11,12 @@ import json
 import queue
 import threading
 from pathlib import Path
-from typing import Any
 
 import gradio as gr
 
 from .errors import Cancelled, I2VError
 from .i18n import i18n_tables, pick_lang, t, translate_error
-from .presets import PRESET_SETTINGS, load_presets
+from .presets import load_presets
 from .service import Job, Studio, settings_from_file
 from .templates import delete_template, list_templates, save_template
 
