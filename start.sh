@@ -16,11 +16,12 @@ setup() {
   fi
   # Reinstall only when the requirement files change.
   local stamp="$VENV/.requirements.sha" want
-  want=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)
+  want=$(cat requirements.txt requirements-dev.txt requirements-nodeps.txt | sha256sum | cut -d' ' -f1)
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "installing requirements (first run takes a few minutes) ..." >&2
     "$VENV/bin/python" -m pip install --quiet --upgrade pip >&2
     "$VENV/bin/python" -m pip install --quiet -r requirements-dev.txt >&2
+    "$VENV/bin/python" -m pip install --quiet --no-deps -r requirements-nodeps.txt >&2
     echo "$want" > "$stamp"
   fi
 }

@@ -47,6 +47,10 @@ def add_generation_args(p: argparse.ArgumentParser, *, image_required: bool = Tr
     p.add_argument("--negative-prompt", default=None, help="what to avoid (default: the config's)")
     p.add_argument("--preset", default=None, help="preview | standard | high_motion | creative")
     p.add_argument("--guidance", type=float, default=None, help="guidance scale 1-20 (motion strength)")
+    p.add_argument("--guidance-schedule", default=None, choices=["constant", "linear", "cosine", "strong-early"],
+                   help="how guidance varies over the steps (from --guidance to --guidance-end)")
+    p.add_argument("--guidance-end", type=float, default=None,
+                   help="guidance at the last step for a varying schedule (default 60%% of --guidance)")
     p.add_argument("--steps", type=int, default=None, help="denoising steps 1-150")
     p.add_argument("--frames", type=int, default=None, help="number of frames 2-64")
     p.add_argument("--fps", type=int, default=None, help="frames per second of the MP4")
@@ -71,7 +75,8 @@ def request_kwargs(a: argparse.Namespace) -> dict:
     return dict(image=a.image, prompt=a.prompt, negative_prompt=a.negative_prompt, preset=a.preset,
                 guidance_scale=a.guidance, num_inference_steps=a.steps, num_frames=a.frames, fps=a.fps,
                 target_fps=a.target_fps, resolution=a.resolution, width=a.width, height=a.height, seed=a.seed,
-                scheduler=a.scheduler, decode_chunk_size=a.decode_chunk_size)
+                scheduler=a.scheduler, decode_chunk_size=a.decode_chunk_size,
+                guidance_schedule=a.guidance_schedule, guidance_end=a.guidance_end)
 
 
 def make_studio(a: argparse.Namespace):
@@ -153,6 +158,34 @@ def cmd_presets(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- recommend -----------------------------------------------------------------------------------
+
+def cmd_recommend(a: argparse.Namespace) -> int:
+    from .advisor import advise
+    from .guidance import recommend
+    from .images import open_image
+    from .request import clean_text
+
+    prompt = clean_text("prompt", a.prompt, 1000, required=True)
+    image = open_image(a.image) if a.image else None
+    rec = recommend(prompt, image, lang=a.lang)
+    out = rec.to_json()
+    out["advice"] = [{"kind": x.kind, "message": x.message, "suggestion": x.suggestion}
+                     for x in advise(prompt, lang=a.lang)]
+    if a.json:
+        emit(out, True)
+    else:
+        print(rec.reason)
+        print(f"  guidance_scale={rec.guidance_scale}  num_inference_steps={rec.num_inference_steps}  "
+              f"class={rec.motion_class}  matched={', '.join(rec.matched) or '-'}")
+        if rec.complexity:
+            c = rec.complexity
+            print(f"  picture: edge density {c.edge_density:.3f}, {c.subjects} subject(s), complexity {c.score:.2f}")
+        for x in out["advice"]:
+            print(f"  advice: {x['message']}" + (f"\n    -> {x['suggestion']}" if x["suggestion"] else ""))
+    return EXIT_OK
+
+
 # -- bench ---------------------------------------------------------------------------------------
 
 def cmd_bench(a: argparse.Namespace) -> int:
@@ -165,7 +198,7 @@ def cmd_bench(a: argparse.Namespace) -> int:
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "generate": cmd_generate, "presets": cmd_presets, "bench": cmd_bench,
+    "generate": cmd_generate, "presets": cmd_presets, "bench": cmd_bench, "recommend": cmd_recommend,
 }
 
 
@@ -175,6 +208,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_generation_args(sub.add_parser("generate", help="make a video from an image and a prompt"))
     sp = sub.add_parser("presets", help="list the presets")
     sp.add_argument("--json", action="store_true")
+    sr = sub.add_parser("recommend", help="recommend guidance and steps for a prompt (and picture)")
+    sr.add_argument("--prompt", required=True)
+    sr.add_argument("--image", default=None, help="the picture: its busyness shifts the value within the range")
+    sr.add_argument("--lang", default="en", choices=["en", "zh"], help="language of the reason and advice")
+    sr.add_argument("--json", action="store_true")
     sb = sub.add_parser("bench", help="benchmark: engine vs diffusers, MP4 encode (prints a table)")
     sb.add_argument("--json", action="store_true")
     sb.add_argument("--repeats", type=int, default=3)

@@ -56,6 +56,8 @@ _BUILTIN: dict[str, Any] = {
         "decode_chunk_size": 8,
         "scheduler": "ddim",
         "seed": -1,
+        "guidance_schedule": "constant",
+        "guidance_end": None,
     },
 }
 

@@ -78,6 +78,22 @@ TEXT: dict[str, dict[str, str]] = {
     "zone_risky": {"en": "exaggerated, may jitter", "zh": "动作夸张，易抖动"},
     "zone_artifacts": {"en": "artifacts and flicker likely", "zh": "易出现伪影和闪烁"},
     "notes": {"en": "Notes", "zh": "提示"},
+    "recommend": {"en": "Recommend guidance", "zh": "推荐引导系数"},
+    "recommendation": {"en": "Recommendation", "zh": "推荐"},
+    "rec_applied": {"en": "applied to the sliders", "zh": "已应用到滑块"},
+    "rec_kept": {"en": "your own values kept; press Recommend to apply",
+                 "zh": "保留了你手动设置的值；点击“推荐引导系数”以应用"},
+    "schedule": {"en": "Guidance schedule", "zh": "引导系数调度"},
+    "schedule_info": {"en": "constant, or varying from the guidance above to the end value over the steps",
+                      "zh": "恒定，或在推理过程中从上面的引导系数变化到结束值"},
+    "guidance_end": {"en": "Guidance at the last step", "zh": "最后一步的引导系数"},
+    "fix_title": {"en": "Not what you wanted? One click adjusts and keeps the seed:",
+                  "zh": "效果不理想？一键调整（保持同一种子）："},
+    "fix_weak": {"en": "Motion too weak", "zh": "动作太弱"},
+    "fix_distorted": {"en": "Motion distorted", "zh": "动作失真"},
+    "fix_blurry": {"en": "Blurry", "zh": "画面模糊"},
+    "fix_flicker": {"en": "Flickers", "zh": "闪烁"},
+    "fix_none": {"en": "Generate a video first.", "zh": "请先生成一个视频。"},
 }
 
 

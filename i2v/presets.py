@@ -25,6 +25,8 @@ PRESET_SETTINGS = (
     "negative_prompt",
     "scheduler",
     "decode_chunk_size",
+    "guidance_schedule",
+    "guidance_end",
 )
 _META = ("name", "description")
 

@@ -14,6 +14,7 @@ from PIL import Image
 
 from .config import Config
 from .errors import InvalidInput
+from .guidance import SCHEDULES, guidance_schedule
 from .images import fit_image, open_image
 from .presets import get_preset
 
@@ -44,6 +45,8 @@ class GenerationRequest:
     scheduler: str
     decode_chunk_size: int
     preset: str | None = None
+    guidance_schedule: str = "constant"
+    guidance_end: float | None = None
     notices: list[str] = field(default_factory=list)
     _fitted: Image.Image | None = field(default=None, repr=False, compare=False)
 
@@ -52,6 +55,13 @@ class GenerationRequest:
         if self._fitted is None or self._fitted.size != (self.width, self.height):
             self._fitted = fit_image(self.source, self.width, self.height)
         return self._fitted
+
+    def guidance_per_step(self) -> list[float] | None:
+        """None for constant guidance (the engine's plain path), else one value per step."""
+        if self.guidance_schedule == "constant":
+            return None
+        return guidance_schedule(self.guidance_schedule, self.guidance_scale, self.guidance_end,
+                                 self.num_inference_steps)
 
     def resize(self, width: int, height: int) -> None:
         self.width, self.height = width, height
@@ -136,7 +146,7 @@ def _integer(name: str, value: Any, lo: int, hi: int) -> int:
     return int(v)
 
 
-def _text(name: str, value: Any, max_chars: int, *, required: bool) -> str:
+def clean_text(name: str, value: Any, max_chars: int, *, required: bool) -> str:
     if value is None:
         value = ""
     if not isinstance(value, str):
@@ -155,8 +165,8 @@ def check_settings(cfg: Config, s: dict) -> dict:
     """Validate and coerce the numeric/text settings of a merged settings dict (no image)."""
     lim = cfg.limits
     out = dict(s)
-    out["prompt"] = _text("prompt", s.get("prompt"), lim["prompt_max_chars"], required=True)
-    out["negative_prompt"] = _text("negative prompt", s.get("negative_prompt"), lim["prompt_max_chars"],
+    out["prompt"] = clean_text("prompt", s.get("prompt"), lim["prompt_max_chars"], required=True)
+    out["negative_prompt"] = clean_text("negative prompt", s.get("negative_prompt"), lim["prompt_max_chars"],
                                    required=False)
     out["guidance_scale"] = round(_number("guidance_scale", s["guidance_scale"], *lim["guidance"]), 4)
     out["num_inference_steps"] = _integer("steps", s["num_inference_steps"], *lim["steps"])
@@ -169,6 +179,12 @@ def check_settings(cfg: Config, s: dict) -> dict:
     if sched not in SCHEDULERS:
         raise InvalidInput(f"unknown scheduler '{sched}'", hint=f"choose one of: {', '.join(SCHEDULERS)}")
     out["scheduler"] = sched
+    kind = str(s.get("guidance_schedule") or "constant").lower()
+    if kind not in SCHEDULES:
+        raise InvalidInput(f"unknown guidance schedule '{kind}'", hint=f"choose one of: {', '.join(SCHEDULES)}")
+    out["guidance_schedule"] = kind
+    end = s.get("guidance_end")
+    out["guidance_end"] = None if end in (None, "") else round(_number("guidance_end", end, *lim["guidance"]), 4)
     return out
 
 

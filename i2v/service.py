@@ -89,7 +89,8 @@ def _is_oom(exc: BaseException) -> bool:
 # -- history and restoring settings -----------------------------------------------------------
 
 RESTORABLE = ("prompt", "negative_prompt", "guidance_scale", "num_inference_steps", "num_frames", "fps",
-              "target_fps", "resolution", "seed", "scheduler", "decode_chunk_size", "preset")
+              "target_fps", "resolution", "seed", "scheduler", "decode_chunk_size", "preset", "guidance_schedule",
+              "guidance_end")
 
 
 def list_history(folder: Path, limit: int = 60) -> list[dict]:
@@ -278,7 +279,7 @@ class Studio:
                         guidance_scale=req.guidance_scale, num_inference_steps=req.num_inference_steps,
                         num_frames=req.num_frames, width=req.width, height=req.height, seed=seed,
                         target_fps=req.target_fps, scheduler=req.scheduler,
-                        decode_chunk_size=req.decode_chunk_size)
+                        decode_chunk_size=req.decode_chunk_size, guidance_schedule=req.guidance_per_step())
         t_wait = time.perf_counter()
         with self.gpu_lock:
             waited = time.perf_counter() - t_wait

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import gradio as gr
 
+from .advisor import PROBLEMS, advise, troubleshoot
 from .errors import Cancelled, I2VError
+from .guidance import SCHEDULES, recommend
 from .i18n import i18n_tables, pick_lang, t, translate_error
 from .presets import load_presets
 from .service import Job, Studio, settings_from_file
@@ -96,14 +98,15 @@ class StudioUI:
 
     # -- requests --------------------------------------------------------------------------
     def build(self, lang: str, image, prompt, negative, preset, guidance, steps, frames, fps, target_fps,
-              resolution, seed):
+              resolution, seed, schedule=None, guidance_end=None):
         if image is None:
             raise gr.Error(t("no_image", lang), print_exception=False)
         try:
             return self.studio.build_request(
                 image=image, prompt=prompt, negative_prompt=negative, preset=self.preset_name(preset),
                 guidance_scale=guidance, num_inference_steps=steps, num_frames=frames, fps=fps,
-                target_fps=target_fps, resolution=resolution, seed=seed)
+                target_fps=target_fps, resolution=resolution, seed=seed, guidance_schedule=schedule,
+                guidance_end=guidance_end if schedule and schedule != "constant" else None)
         except I2VError as exc:
             raise user_error(exc, lang) from None
 
@@ -123,10 +126,10 @@ class StudioUI:
 
     # -- the generate event (streams progress) ---------------------------------------------
     def generate(self, image, prompt, negative, preset, guidance, steps, frames, fps, target_fps, resolution,
-                 seed, random_seed, request: gr.Request):
+                 seed, random_seed, schedule, guidance_end, request: gr.Request):
         lang = lang_of(request)
         req = self.build(lang, image, prompt, negative, preset, guidance, steps, frames, fps, target_fps,
-                         resolution, -1 if random_seed else seed)
+                         resolution, -1 if random_seed else seed, schedule, guidance_end)
         job = Job(self.studio, req).start()
         self._track(request.session_hash, job)
         keep = gr.update()
@@ -139,24 +142,24 @@ class StudioUI:
                         return
                     continue
                 if kind == "queued":
-                    yield t("queued", lang), keep, keep, keep, keep, keep, keep
+                    yield t("queued", lang), keep, keep, keep, keep, keep, keep, keep
                 elif kind == "step":
                     text = t("step_progress", lang, step=payload["step"], total=payload["total"],
                              elapsed=payload["elapsed"], eta=payload["eta"], g=payload["guidance"])
                     prev = payload["preview"] if payload["preview"] is not None else keep
-                    yield text, prev, keep, keep, keep, keep, keep
+                    yield text, prev, keep, keep, keep, keep, keep, keep
                 elif kind == "decoding":
-                    yield t("decoding", lang), keep, keep, keep, keep, keep, keep
+                    yield t("decoding", lang), keep, keep, keep, keep, keep, keep, keep
                 elif kind == "done":
                     res = payload
                     notes = res.metadata["guard"] + res.metadata["notices"]
                     yield (t("done", lang, seconds=res.seconds, name=res.video.name), keep, str(res.video),
                            res.metadata["seed"], json.dumps(res.metadata["params"], ensure_ascii=False, indent=2),
-                           "\n".join(f"- {n}" for n in notes), self.gallery_value())
+                           "\n".join(f"- {n}" for n in notes), self.gallery_value(), res.metadata["params"])
                     return
                 elif kind == "error":
                     if isinstance(payload, Cancelled):
-                        yield t("cancelled", lang), keep, keep, keep, keep, keep, keep
+                        yield t("cancelled", lang), keep, keep, keep, keep, keep, keep, keep
                         return
                     raise user_error(payload, lang)
         finally:
@@ -197,7 +200,7 @@ class StudioUI:
 
     def fill(self, settings: dict) -> list:
         """Control updates for: prompt, negative, guidance, steps, frames, fps, target_fps, resolution, seed,
-        random-seed toggle (order of ``self.controls``)."""
+        random-seed toggle, schedule, guidance end (the order of ``controls`` in the layout)."""
         s = settings or {}
         upd = lambda k: gr.update(value=s[k]) if s.get(k) is not None else gr.update()  # noqa: E731
         seed = s.get("seed")
@@ -206,7 +209,48 @@ class StudioUI:
                 gr.update(value=s["resolution"]) if s.get("resolution") in self.cfg.resolution["tiers"]
                 else gr.update(),
                 gr.update(value=seed) if seed is not None and seed >= 0 else gr.update(),
-                gr.update(value=False) if seed is not None and seed >= 0 else gr.update()]
+                gr.update(value=False) if seed is not None and seed >= 0 else gr.update(),
+                upd("guidance_schedule"), upd("guidance_end")]
+
+    def recommendation(self, prompt: str, image, lang: str):
+        """(Recommendation, markdown with the reason and the prompt advice) or (None, '')."""
+        if not (prompt or "").strip():
+            return None, ""
+        try:
+            from .images import open_image
+
+            picture = open_image(image) if image else None
+        except I2VError:
+            picture = None
+        rec = recommend(prompt, picture, lang)
+        lines = [f"**{t('recommendation', lang)}:** {rec.reason}"]
+        for a in advise(prompt, lang):
+            lines.append(f"- {a.message}" + (f"\n  → `{a.suggestion}`" if a.suggestion else ""))
+        return rec, "\n".join(lines)
+
+    def on_recommend(self, prompt, image, request: gr.Request):
+        lang = lang_of(request)
+        rec, text = self.recommendation(prompt, image, lang)
+        if rec is None:
+            return gr.update(), gr.update(), "", False
+        return rec.guidance_scale, rec.num_inference_steps, f"{text}\n\n_{t('rec_applied', lang)}_", False
+
+    def on_prompt(self, prompt, image, manual, request: gr.Request):
+        """Refresh the recommendation as the prompt changes; fill the sliders unless the user set them."""
+        lang = lang_of(request)
+        rec, text = self.recommendation(prompt, image, lang)
+        if rec is None:
+            return gr.update(), gr.update(), ""
+        if manual:
+            return gr.update(), gr.update(), f"{text}\n\n_{t('rec_kept', lang)}_"
+        return rec.guidance_scale, rec.num_inference_steps, f"{text}\n\n_{t('rec_applied', lang)}_"
+
+    def on_fix(self, problem: str, last: dict | None, lang: str):
+        if not last:
+            return [gr.update()] * 12 + [t("fix_none", lang)]
+        fix = troubleshoot(last, problem, lang)
+        changes = ", ".join(f"{k}: {a} → {b}" for k, (a, b) in fix.changes.items()) or "—"
+        return [*self.fill(fix.settings), f"{fix.explanation}\n\n`{changes}`"]
 
     def on_guidance(self, g: float, request: gr.Request):
         return guidance_zone(float(g), lang_of(request))
@@ -218,7 +262,7 @@ class StudioUI:
     def restore_file(self, file, request: gr.Request):
         lang = lang_of(request)
         if not file:
-            return [gr.update()] * 11
+            return [gr.update()] * 13
         try:
             s = settings_from_file(file)
         except I2VError as exc:
@@ -281,6 +325,10 @@ class StudioUI:
                                                 sources=["upload", "clipboard"], elem_id="input-image")
                             prompt = gr.Textbox(label=i18n("prompt"), placeholder=t("prompt_ph"), lines=2,
                                                 elem_id="prompt")
+                            with gr.Row():
+                                rec_btn = gr.Button(i18n("recommend"), size="sm", elem_id="recommend")
+                            rec_md = gr.Markdown(elem_id="recommendation")
+                            manual = gr.State(False)
                             negative = gr.Textbox(label=i18n("negative"), value=d["negative_prompt"], lines=2)
                             preset = gr.Dropdown(self.choices(), value="standard", label=i18n("preset"),
                                                  elem_id="preset")
@@ -303,6 +351,11 @@ class StudioUI:
                                 with gr.Row():
                                     seed = gr.Number(value=0, precision=0, minimum=0, label=i18n("seed"))
                                     random_seed = gr.Checkbox(value=True, label=i18n("random_seed"))
+                                with gr.Row():
+                                    schedule = gr.Dropdown(list(SCHEDULES), value="constant", label=i18n("schedule"),
+                                                           info=i18n("schedule_info"), elem_id="schedule")
+                                    guidance_end = gr.Slider(*lim["guidance"], value=6.0, step=0.5,
+                                                             label=i18n("guidance_end"), elem_id="guidance-end")
                             with gr.Row():
                                 go = gr.Button(i18n("generate"), variant="primary", elem_id="generate")
                                 stop = gr.Button(i18n("stop"), variant="stop", elem_id="stop")
@@ -320,6 +373,11 @@ class StudioUI:
                             used_seed = gr.Number(label=i18n("used_seed"), interactive=False, precision=0,
                                                   elem_id="used-seed")
                             notes = gr.Markdown(elem_id="notes")
+                            gr.Markdown(i18n("fix_title"))
+                            with gr.Row():
+                                fix_buttons = {p: gr.Button(i18n(f"fix_{p}"), size="sm", elem_id=f"fix-{p}")
+                                               for p in PROBLEMS}
+                            last_params = gr.State(None)
                             params = gr.Code(label=i18n("params"), language="json", interactive=False,
                                              elem_id="params")
                 with gr.Tab(i18n("tab_history")):
@@ -334,15 +392,23 @@ class StudioUI:
                     picked = gr.State(None)
                     restore = gr.File(label=i18n("restore_file"), file_types=[".json", ".mp4"], type="filepath")
 
-            controls = [prompt, negative, guidance, steps, frames, fps, target_fps, resolution, seed, random_seed]
+            controls = [prompt, negative, guidance, steps, frames, fps, target_fps, resolution, seed, random_seed,
+                        schedule, guidance_end]
             gen_inputs = [image, prompt, negative, preset, guidance, steps, frames, fps, target_fps, resolution, seed,
-                          random_seed]
-            gen_outputs = [status, preview, video, used_seed, params, notes, gallery]
+                          random_seed, schedule, guidance_end]
+            gen_outputs = [status, preview, video, used_seed, params, notes, gallery, last_params]
 
             timer.tick(self.banner, None, [banner, timer], show_progress="hidden", api_name=False)
             demo.load(self.banner, None, [banner, timer], show_progress="hidden", api_name=False)
             guidance.change(self.on_guidance, guidance, zone, show_progress="hidden", api_name=False)
             preset.change(self.on_preset, preset, controls, show_progress="hidden", api_name=False)
+            rec_btn.click(self.on_recommend, [prompt, image], [guidance, steps, rec_md, manual], api_name=False)
+            prompt.change(self.on_prompt, [prompt, image, manual], [guidance, steps, rec_md], api_name=False,
+                          trigger_mode="always_last", show_progress="hidden")
+            for chosen in (guidance, steps, preset):  # the user's own choice: stop overwriting it
+                chosen.input(lambda: True, None, manual, api_name=False, show_progress="hidden")
+            for problem, button in fix_buttons.items():
+                button.click(self._fixer(problem), last_params, [*controls, status], api_name=False)
             gen = go.click(self.generate, gen_inputs, gen_outputs, concurrency_limit=1, concurrency_id=GPU,
                            api_name="generate_stream")
             stop.click(self.stop, None, status, cancels=[gen], queue=False, api_name=False)
@@ -366,6 +432,11 @@ class StudioUI:
             a_btn.click(self.api_generate, a_in, a_out, concurrency_limit=1, concurrency_id=GPU,
                         api_name="generate")
         return demo
+
+    def _fixer(self, problem: str):
+        def fix(last, request: gr.Request):
+            return self.on_fix(problem, last, lang_of(request))
+        return fix
 
     def _on_unload(self, request: gr.Request):
         """A closed tab stops its job."""

@@ -41,16 +41,18 @@ def test_upload_preset_generate_watch_download(browser, tmp_path, photo_path):
         page.goto(app.url)
         page.locator("#prompt textarea").wait_for(timeout=30000)
 
+        assert (slider_value(page, "steps"), slider_value(page, "guidance")) == (50, 9)
         page.locator("#input-image input[type=file]").set_input_files(str(photo_path))
         page.locator("#prompt textarea").fill("a dog jumping over a fence")
+        # the recommendation follows the prompt: strong action -> 11-12, 60 steps
+        page.get_by_text("Strong action (jumping)").wait_for(timeout=20000)
+        page.wait_for_function("() => document.querySelector('#guidance input[type=number]').value === '11.5'",
+                               timeout=10000)
 
-        assert (slider_value(page, "steps"), slider_value(page, "guidance")) == (50, 9)
         page.locator("#preset input").click()
         page.get_by_role("option", name="high_motion").click()
-        page.wait_for_function("() => document.querySelector('#steps input[type=number]').value === '60'",
-                               timeout=10000)
-        assert (slider_value(page, "steps"), slider_value(page, "guidance")) == (60, 11)
         page.get_by_text("11.0 — strong motion").wait_for(timeout=10000)  # the seed article's zone
+        assert (slider_value(page, "steps"), slider_value(page, "guidance")) == (60, 11)
 
         # keep the CPU run short: fewer steps and frames, typed into the sliders' number boxes
         for elem_id, value in (("steps", "12"), ("frames", "6")):
@@ -68,6 +70,15 @@ def test_upload_preset_generate_watch_download(browser, tmp_path, photo_path):
         assert re.search(r"Done in", page.locator("#status").inner_text())
         assert page.locator("#used-seed input").input_value().isdigit()
         assert "Demo model" in page.locator("#model-banner").inner_text()
+
+        # one click on "motion too weak": guidance up by 1.5, the same seed kept
+        seed_used = page.locator("#used-seed input").input_value()
+        page.locator("#fix-weak").click()
+        page.wait_for_function("() => document.querySelector('#guidance input[type=number]').value === '12.5'",
+                               timeout=10000)
+        page.get_by_text("Motion too weak: guidance raised").wait_for(timeout=10000)
+        assert page.locator("#status").inner_text().count("guidance_scale: 11.0 → 12.5") == 1
+        assert seed_used
 
         with page.expect_download(timeout=30000) as dl:
             page.locator("#result-video").get_by_role("button", name=re.compile("download", re.I)).first.click()

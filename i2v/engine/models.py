@@ -5,7 +5,7 @@
   ``HF_HUB_OFFLINE``; download progress is huggingface_hub's own bars on stderr.
 * a local folder in diffusers layout (same loading rules).
 * ``tiny``: the real component classes and geometry at toy widths, seeded
-  random weights, offline tokenizer.  Runs the whole pipeline on a CPU in seconds.
+  random weights, CLIP's tokenizer built offline (i2v/tokens.py).  Runs the whole pipeline on a CPU in seconds.
   Its output is noise: it exists for tests, CI and the demo.
 * ``random-full``: the real architecture from ``configs/i2vgen-xl`` with random
   weights, for speed and memory measurement only.
@@ -37,7 +37,7 @@ except ImportError:  # pragma: no cover - older transformers
 
 from ..config import CONFIG_DIR
 from ..errors import ModelUnavailable
-from .tokenizer import offline_clip_tokenizer
+from ..tokens import clip_tokenizer
 
 REAL_CONFIG_DIR = CONFIG_DIR / "i2vgen-xl"
 TINY_CONFIG_DIR = CONFIG_DIR / "tiny"
@@ -96,7 +96,7 @@ def _feature_extractor() -> CLIPImageProcessor:
 
 
 def _assemble(unet, vae, text_encoder, image_encoder, scheduler, device, dtype) -> I2VGenXLPipeline:
-    pipe = I2VGenXLPipeline(vae=vae, text_encoder=text_encoder, tokenizer=offline_clip_tokenizer(),
+    pipe = I2VGenXLPipeline(vae=vae, text_encoder=text_encoder, tokenizer=clip_tokenizer(),
                             image_encoder=image_encoder, feature_extractor=_feature_extractor(),
                             unet=unet, scheduler=scheduler)
     pipe.set_progress_bar_config(disable=True)
@@ -109,7 +109,7 @@ def build_tiny(seed: int = 0, device: torch.device | str = "cpu", dtype: torch.d
                ) -> I2VGenXLPipeline:
     """The tiny model: real classes, real geometry (VAE x8, 4 latent channels, 8-channel UNet input,
     the hub's scheduler config), toy widths, seeded random weights."""
-    tok = offline_clip_tokenizer()
+    tok = clip_tokenizer()
     torch.manual_seed(seed)
     unet = I2VGenXLUNet(**_read_json(TINY_CONFIG_DIR / "unet.json"))
     vae = AutoencoderKL(**_read_json(TINY_CONFIG_DIR / "vae.json"))
