@@ -158,9 +158,157 @@ def bench_ui(repeats: int, steps: int = 10) -> list[dict]:
             {"work": "web UI added latency per generation", "seconds": round(ui - cli, 3)}]
 
 
+# FLOPs of one denoising step with CFG (batch 2), 16 frames, from the issue's count for I2VGen-XL.
+FLOP_PER_STEP = {(512, 512): 42e12, (1280, 704): 176e12}
+
+
+def bench_gpu(device: str = "cuda", model: str = "random-full", steps: int = 50, frames: int = 16,
+              sizes=((512, 512), (1280, 704)), cards=(8, 12, 16, 24), log=print) -> dict:
+    """Seconds per step and per video, peak memory and TFLOP/s: our planned configuration against the
+    bare diffusers pipeline all on the GPU and with model CPU offload (same process); then predicted vs
+    measured peak for each rung of the ladder, and the plan for capped memory (simulated smaller cards).
+    ``device='cpu', model='tiny'`` runs the same code as a smoke test."""
+    import torch
+    from PIL import Image
+
+    from . import vram
+    from .engine import Engine, EngineJob, load_model
+    from .engine.engine import IMAGE_LATENT_SEED
+    from .engine.memory import peak_allocated
+
+    dev = torch.device(device)
+    cuda = dev.type == "cuda"
+    sync = (lambda: torch.cuda.synchronize(dev)) if cuda else (lambda: None)
+    t = time.perf_counter()
+    loaded = load_model(model) if not cuda else None
+    if cuda:
+        from .engine.models import LoadedModel, ModelInfo, build_random_full
+
+        pipe = build_random_full(device=dev, dtype=torch.float16)
+        loaded = LoadedModel(pipe, ModelInfo("random-full", "random-full", "random-full", None, str(dev),
+                                             "float16", demo=True))
+    engine = Engine(loaded)
+    pipe = engine.pipe
+    log(f"  model ready in {time.perf_counter() - t:.1f}s on {dev}")
+    info = {"device": torch.cuda.get_device_name(dev) if cuda else "cpu", "model": model, "steps": steps,
+            "frames": frames, "torch": torch.__version__,
+            "attention": sorted({type(p).__name__ for p in pipe.unet.attn_processors.values()})}
+    rng = np.random.default_rng(0)
+    rows, rung_rows, card_rows = [], [], []
+    total_gb = torch.cuda.mem_get_info(dev)[1] / 2**30 if cuda else 24.0
+    for w, h in sizes:
+        image = Image.fromarray((rng.random((h, w, 3)) * 255).astype(np.uint8))
+        job = EngineJob(image=image, prompt="a dog jumping over a fence", negative_prompt="blurry",
+                        guidance_scale=9.0, num_inference_steps=steps, num_frames=frames, width=w, height=h, seed=1)
+        (neg, pos), _ = engine.encode_text(job.prompt, job.negative_prompt)
+        floor = FLOP_PER_STEP.get((w, h), 42e12 * (w * h) / (512 * 512))
+        plan = vram.plan(total_gb, w, h, frames)
+        job.decode_chunk_size = plan.decode_chunk_size
+
+        def ours():
+            engine.apply_memory_plan(plan.offload, plan.vae_tiling)
+            timing = {}
+
+            def go():
+                r = engine.generate(job)
+                timing.update(r.timings)
+            peak = peak_allocated(go, dev)
+            return timing["denoise"], timing["total"], peak
+
+        def bare(offload: bool):
+            if offload and cuda:
+                pipe.enable_model_cpu_offload()
+            timing = {}
+
+            def go():
+                torch.manual_seed(IMAGE_LATENT_SEED)
+                sync()
+                t0 = time.perf_counter()
+                pipe(image=image, prompt_embeds=pos, negative_prompt_embeds=neg, height=h, width=w,
+                     num_frames=frames, num_inference_steps=steps, guidance_scale=9.0, decode_chunk_size=8,
+                     generator=torch.Generator().manual_seed(1), output_type="np")
+                sync()
+                timing["total"] = time.perf_counter() - t0
+            try:
+                peak = peak_allocated(go, dev)
+            finally:
+                if offload and cuda:
+                    pipe.remove_all_hooks()
+                    pipe.to(dev)
+            return None, timing["total"], peak
+
+        for name, fn in (("ours (planned: " + plan.offload + f", chunk {plan.decode_chunk_size})", ours),
+                         ("diffusers, all on GPU", lambda: bare(False)),
+                         ("diffusers, model CPU offload", lambda: bare(True))):
+            log(f"  {w}x{h}: {name} ...")
+            denoise, total, peak = fn()
+            per_step = (denoise if denoise is not None else total) / steps
+            rows.append({"size": f"{w}x{h}", "config": name, "s_per_step": round(per_step, 3),
+                         "s_per_video": round(total, 2), "peak_gib": round(peak / 2**30, 2),
+                         "tflops": round(floor / per_step / 1e12, 1)})
+        engine.apply_memory_plan("none", False)
+
+    # predicted vs measured peak per ladder rung (short runs at the first size)
+    w, h = sizes[0]
+    image = Image.fromarray((rng.random((h, w, 3)) * 255).astype(np.uint8))
+    short = EngineJob(image=image, prompt="a dog", negative_prompt="", guidance_scale=9.0,
+                      num_inference_steps=min(steps, 3), num_frames=frames, width=w, height=h, seed=1)
+    for i, (off, chunk, tiling) in enumerate(vram.ladder(8)):
+        engine.apply_memory_plan(off, tiling)
+        short.decode_chunk_size = chunk
+        engine.free_memory()
+        base = torch.cuda.memory_allocated(dev) if cuda else 0
+        measured = peak_allocated(lambda: engine.generate(short), dev) + base
+        est = vram.estimate(w, h, frames, offload=off, decode_chunk_size=chunk, vae_tiling=tiling,
+                            bytes_per_elem=2 if cuda else 4)
+        predicted = (est.peak_gib - vram.CONTEXT_GIB) / vram.FRAGMENTATION
+        rung_rows.append({"rung": i, "offload": off, "chunk": chunk, "tiling": tiling,
+                          "predicted_gib": round(predicted, 2), "measured_gib": round(measured / 2**30, 2),
+                          "error": round((predicted - measured / 2**30) / max(measured / 2**30, 1e-9), 3)})
+    engine.apply_memory_plan("none", False)
+
+    # simulated smaller cards: cap this process's share of the GPU, run the plan for that card
+    for gb in cards:
+        p = vram.plan(gb, w, h, frames)
+        row = {"card_gb": gb, "plan": f"{p.offload}, chunk {p.decode_chunk_size}{', tiling' if p.vae_tiling else ''}",
+               "fits": p.fits, "predicted_gib": p.predicted_peak_gb}
+        if cuda and p.fits:
+            torch.cuda.set_per_process_memory_fraction(min(1.0, gb / total_gb), dev)
+            engine.apply_memory_plan(p.offload, p.vae_tiling)
+            short.decode_chunk_size = p.decode_chunk_size
+            try:
+                engine.free_memory()
+                peak = peak_allocated(lambda: engine.generate(short), dev) + torch.cuda.memory_allocated(dev)
+                row["measured_gib"], row["ran"] = round(peak / 2**30, 2), "ok"
+            except torch.OutOfMemoryError:
+                row["ran"] = "OOM"
+            finally:
+                torch.cuda.set_per_process_memory_fraction(1.0, dev)
+                engine.apply_memory_plan("none", False)
+                engine.free_memory()
+        card_rows.append(row)
+    return {"info": info, "speed": rows, "rungs": rung_rows, "cards": card_rows}
+
+
 def run_bench(args, log=print) -> dict:
     quick = getattr(args, "quick", False)
     repeats = max(1, args.repeats)
+    if getattr(args, "gpu", False):
+        log("benchmark: GPU (full architecture, fp16) ...")
+        dev = getattr(args, "device", None) or "cuda"
+        res = bench_gpu(device=dev, model="random-full" if dev == "cuda" else "tiny",
+                        steps=args.gpu_steps, frames=args.gpu_frames,
+                        sizes=((512, 512), (1280, 704)) if dev == "cuda" else ((256, 256),), log=log)
+        if not getattr(args, "json", False):
+            print(f"\nGPU: {res['info']['device']}, {res['info']['steps']} steps, {res['info']['frames']} frames, "
+                  f"torch {res['info']['torch']}, attention {', '.join(res['info']['attention'])}")
+            print(_table(res["speed"], ["size", "config", "s_per_step", "s_per_video", "peak_gib", "tflops"]))
+            print("\nPredicted vs measured peak per ladder rung (allocated tensors, GiB)")
+            print(_table(res["rungs"], ["rung", "offload", "chunk", "tiling", "predicted_gib", "measured_gib",
+                                        "error"]))
+            print("\nSimulated cards (memory fraction capped)")
+            print(_table(res["cards"], ["card_gb", "plan", "fits", "predicted_gib", "measured_gib", "ran"]))
+        return {"gpu": res}
     log("benchmark: engine vs diffusers (tiny, CPU) ...")
     ratio = bench_engine_vs_diffusers(repeats, steps=5 if quick else 20, size=256, frames=8)
     gens = []

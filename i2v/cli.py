@@ -14,9 +14,9 @@ import signal
 import sys
 from typing import Callable, Sequence
 
-from .errors import I2VError
+from .errors import I2VError, InvalidInput
 
-EXIT_OK, EXIT_INVALID, EXIT_CANCELLED = 0, 2, 130
+EXIT_OK, EXIT_INVALID, EXIT_RESOURCES, EXIT_CANCELLED = 0, 2, 3, 130
 
 
 def emit(obj: dict, as_json: bool, text: str | None = None) -> None:
@@ -186,6 +186,58 @@ def cmd_recommend(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- plan / calibrate -----------------------------------------------------------------------------
+
+def cmd_plan(a: argparse.Namespace) -> int:
+    from . import vram
+    from .config import load_config
+    from .request import resolve_size
+
+    cfg = load_config(a.config)
+    aw, _, ah = (a.aspect or "16:9").partition(":")
+    try:
+        aspect = float(aw) / float(ah or 1)
+    except ValueError:
+        raise InvalidInput(f"--aspect must look like 16:9 (got {a.aspect})") from None
+    w, h, tier = resolve_size(cfg, a.resolution, aspect, a.width, a.height)
+    if not 0 < a.vram_gb <= 1024:
+        raise InvalidInput(f"--vram-gb must be between 0 and 1024 (got {a.vram_gb})")
+    p = vram.plan(a.vram_gb, w, h, a.frames, cfg=a.guidance > 1, decode_chunk_size=a.decode_chunk_size,
+                  allow_degrade=a.allow_degrade, tiers=cfg.resolution["tiers"],
+                  resolution=None if tier == "custom" else tier)
+    out = {**p.to_json(), "max_tier_without_offload": vram.max_tier(a.vram_gb, cfg.resolution["tiers"], a.frames,
+                                                                     aspect)}
+    if a.json:
+        emit(out, True)
+    else:
+        print(("fits: " if p.fits else "does NOT fit: ") + p.describe())
+        for n in p.notices:
+            print(f"  note: {n}")
+        print(f"  largest tier without offloading at {a.frames} frames: {out['max_tier_without_offload']}")
+    return EXIT_OK if p.fits else EXIT_RESOURCES
+
+
+def cmd_calibrate(a: argparse.Namespace) -> int:
+    import torch
+    import yaml
+
+    from .engine.memory import calibrate
+    from .engine.models import build_random_full
+    from .vram import MEMORY_FILE
+
+    device = torch.device(a.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    err(f"building the full architecture with random weights on {device} ...")
+    pipe = build_random_full(device=device, dtype=torch.float16 if device.type == "cuda" else torch.float32)
+    result = calibrate(pipe, log=err)
+    target = a.out or MEMORY_FILE
+    with open(target, "w") as f:
+        f.write("# Activation-memory coefficients of the memory model (i2v/vram.py), written by\n"
+                "# `python -m i2v calibrate`: full I2VGen-XL architecture, random weights, tensor-allocator peaks.\n")
+        yaml.safe_dump(result, f, sort_keys=False)
+    emit({"written": str(target), **{k: v for k, v in result.items() if k != "measurements"}}, a.json)
+    return EXIT_OK
+
+
 # -- bench ---------------------------------------------------------------------------------------
 
 def cmd_bench(a: argparse.Namespace) -> int:
@@ -199,6 +251,7 @@ def cmd_bench(a: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "generate": cmd_generate, "presets": cmd_presets, "bench": cmd_bench, "recommend": cmd_recommend,
+    "plan": cmd_plan, "calibrate": cmd_calibrate,
 }
 
 
@@ -213,11 +266,31 @@ def build_parser() -> argparse.ArgumentParser:
     sr.add_argument("--image", default=None, help="the picture: its busyness shifts the value within the range")
     sr.add_argument("--lang", default="en", choices=["en", "zh"], help="language of the reason and advice")
     sr.add_argument("--json", action="store_true")
+    sp = sub.add_parser("plan", help="will it fit my card? the fastest configuration for a GPU memory size")
+    sp.add_argument("--vram-gb", type=float, required=True, help="free GPU memory in GB")
+    sp.add_argument("--resolution", default=None, help="256p | 384p | 512p | 768p | native")
+    sp.add_argument("--width", type=int, default=None)
+    sp.add_argument("--height", type=int, default=None)
+    sp.add_argument("--aspect", default="16:9", help="picture aspect ratio for tiers, e.g. 16:9, 1:1")
+    sp.add_argument("--frames", type=int, default=16)
+    sp.add_argument("--guidance", type=float, default=9.0, help="1 means no CFG batch (half the activations)")
+    sp.add_argument("--decode-chunk-size", type=int, default=8)
+    sp.add_argument("--allow-degrade", action="store_true", help="may reduce frames or the tier to fit")
+    sp.add_argument("--config", default=None)
+    sp.add_argument("--json", action="store_true")
+    sc = sub.add_parser("calibrate", help="measure the memory model's coefficients (writes configs/memory.yaml)")
+    sc.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
+    sc.add_argument("--out", default=None)
+    sc.add_argument("--json", action="store_true")
     sb = sub.add_parser("bench", help="benchmark: engine vs diffusers, MP4 encode (prints a table)")
     sb.add_argument("--json", action="store_true")
     sb.add_argument("--repeats", type=int, default=3)
     sb.add_argument("--quick", action="store_true", help="smaller workload (for a smoke test)")
     sb.add_argument("--ui", action="store_true", help="also time the web app's start-up and added latency")
+    sb.add_argument("--gpu", action="store_true", help="the GPU benchmark (full architecture, fp16)")
+    sb.add_argument("--device", default=None, help="with --gpu: cuda (default) or cpu for a smoke run")
+    sb.add_argument("--gpu-steps", type=int, default=50)
+    sb.add_argument("--gpu-frames", type=int, default=16)
     return p
 
 

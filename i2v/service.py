@@ -185,7 +185,8 @@ class Studio:
     """One model, one lock, many requests."""
 
     def __init__(self, cfg: Config | None = None, *, model: str | None = None,
-                 outputs: str | Path | None = None, log: Callable[[str], None] | None = None):
+                 outputs: str | Path | None = None, log: Callable[[str], None] | None = None,
+                 vram_probe: Callable[[], float | None] | None = None):
         self.cfg = cfg or load_config(model=model)
         if model:
             self.cfg.data["model"]["source"] = model
@@ -195,6 +196,8 @@ class Studio:
         self._load_lock = threading.Lock()
         self._engine = None
         self.load_error: I2VError | None = None
+        # GiB of GPU memory this process may use (None: no GPU). Tests pass a fake probe.
+        self.vram_probe = vram_probe
         sweep_partials(self.outputs)
 
     # -- model -----------------------------------------------------------------------------
@@ -280,22 +283,93 @@ class Studio:
                         num_frames=req.num_frames, width=req.width, height=req.height, seed=seed,
                         target_fps=req.target_fps, scheduler=req.scheduler,
                         decode_chunk_size=req.decode_chunk_size, guidance_schedule=req.guidance_per_step())
+        plan = self._memory_plan(engine, req, guard)
+        if plan is not None:
+            job.decode_chunk_size = plan.decode_chunk_size
         t_wait = time.perf_counter()
         with self.gpu_lock:
             waited = time.perf_counter() - t_wait
+            engine.notes = []
+            out = self._run_with_oom_retry(engine, job, plan, guard, on_step, cancel, want_latents)
+            guard.extend(engine.notes)
+        check_frames(out.frames)
+        return self._write(req, info, seed, out, guard, t0, waited, plan)
+
+    # -- memory: plan before, retry one rung down after an out-of-memory error ---------------
+    def _memory_plan(self, engine, req: GenerationRequest, guard: list[str]):
+        from . import vram
+
+        free = self.vram_probe() if self.vram_probe else engine.free_vram_gb()
+        if free is None:
+            return None
+        cfg = req.guidance_scale > 1 or req.guidance_schedule != "constant"
+        bpe = 2 if engine.info.dtype in ("float16", "bfloat16") else 4
+        p = vram.plan(free, req.width, req.height, req.num_frames, cfg=cfg, decode_chunk_size=req.decode_chunk_size,
+                      bytes_per_elem=bpe)
+        if not p.fits and p.predicted_peak_gb > 1.5 * p.budget_gb:
+            raise OutOfResources(f"{req.width}x{req.height} with {req.num_frames} frames needs about "
+                                 f"{p.predicted_peak_gb:.1f} GB of GPU memory; {free:.1f} GB is free",
+                                 hint="lower the resolution or the number of frames (python -m i2v plan helps)")
+        guard.append(f"memory plan: {p.describe()}")
+        guard.extend(p.notices)
+        guard.extend(engine.apply_memory_plan(p.offload, p.vae_tiling))
+        return p
+
+    def _rung_down(self, engine, current: tuple[str, int, bool], requested_chunk: int, guard: list[str],
+                   stage: str) -> tuple[str, int, bool] | None:
+        from . import vram
+
+        rungs = vram.ladder(requested_chunk)
+        idx = rungs.index(current) if current in rungs else 0
+        engine.free_memory()
+        if idx + 1 >= len(rungs):
+            return None
+        nxt = rungs[idx + 1]
+        guard.append(f"out of memory during {stage}: retried with offload={nxt[0]}, decode chunk {nxt[1]}"
+                     f"{', VAE tiling' if nxt[2] else ''}")
+        guard.extend(engine.apply_memory_plan(nxt[0], nxt[2]))
+        return nxt
+
+    def _run_with_oom_retry(self, engine, job, plan, guard, on_step, cancel, want_latents):
+        requested = job.decode_chunk_size
+        rung = (plan.offload, plan.decode_chunk_size, plan.vae_tiling) if plan else ("none", requested, False)
+        oom = OutOfResources("out of GPU memory, also after retrying with a leaner setting",
+                             hint="lower the resolution or the number of frames, or close other GPU programs")
+        for attempt in (1, 2):
             try:
-                out = engine.generate(job, on_step=on_step, cancel=cancel, want_latents=want_latents)
+                latents, result = engine.denoise(job, on_step, cancel, want_latents)
+                break
             except I2VError:
                 raise
             except Exception as exc:  # noqa: BLE001 - out of memory must never crash the app
-                if _is_oom(exc):
-                    raise OutOfResources("out of GPU memory", hint="lower the resolution or the number of "
-                                         "frames, or close other GPU programs") from None
-                raise
-        check_frames(out.frames)
-        return self._write(req, info, seed, out, guard, t0, waited)
+                if not _is_oom(exc):
+                    raise
+                del exc
+                nxt = self._rung_down(engine, rung, requested, guard, "denoising") if attempt == 1 else None
+                if nxt is None:
+                    engine.free_memory()
+                    raise oom from None
+                rung = nxt
+        if cancel is not None:
+            cancel.check()
+        for attempt in (1, 2):
+            try:
+                result.frames = engine.decode(latents, rung[1], result.timings)
+                break
+            except Exception as exc:  # noqa: BLE001
+                if not _is_oom(exc):
+                    raise
+                del exc
+                nxt = self._rung_down(engine, rung, requested, guard, "decoding") if attempt == 1 else None
+                if nxt is None:
+                    del latents
+                    engine.free_memory()
+                    raise oom from None
+                rung = nxt
+        result.timings["total"] = round(sum(v for k, v in result.timings.items() if k != "total"), 4)
+        return result
 
-    def _write(self, req, info, seed, out, guard, t0, waited) -> GenerationResult:
+    def _write(self, req, info, seed, out, guard, t0, waited, plan=None) -> GenerationResult:
         now = _dt.datetime.now()
         folder = self.outputs / now.strftime("%Y-%m-%d")
         stem = f"{now.strftime('%H%M%S')}_{slug(req.prompt)}_s{seed}_{secrets.token_hex(3)}"
@@ -308,6 +382,7 @@ class Studio:
             "versions": library_versions(), "guidance_per_step": out.guidance_per_step,
             "timings": {**out.timings, "queue_wait": round(waited, 4)}, "cache_hits": out.cache_hits,
             "guard": guard + list(req.notices), "demo": info.demo, "notices": list(info.notices),
+            "memory_plan": plan.to_json() if plan is not None else None,
             "duration_s": round(req.num_frames / req.fps, 3),
         }
         frames = to_uint8(out.frames)

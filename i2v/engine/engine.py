@@ -17,6 +17,7 @@ pipeline, and adds:
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import time
 from collections import OrderedDict
@@ -121,6 +122,8 @@ class Engine:
         self.info = loaded.info
         self._text_cache = _LRU(cache_size)
         self._image_cache = _LRU(cache_size)
+        self.stage = "idle"           # encode | denoise | decode | done: where an error happened
+        self.notes: list[str] = []    # things the engine did on its own (for the metadata)
 
     # -- encodings ---------------------------------------------------------------------------
     @property
@@ -178,11 +181,58 @@ class Engine:
         # rounding) depend on the layout.  diffusers' ``repeat`` makes the same contiguous copy.
         return (torch.cat([first, *masks], dim=2) if masks else first).contiguous()
 
+    # -- memory ------------------------------------------------------------------------------
+    def free_memory(self) -> None:
+        gc.collect()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    def free_vram_gb(self) -> float | None:
+        """Free memory on the GPU, or None when running on the CPU."""
+        if self.device.type != "cuda":
+            return None
+        free, _ = torch.cuda.mem_get_info(self.device)
+        return free / 2**30
+
+    def apply_memory_plan(self, offload: str, vae_tiling: bool) -> list[str]:
+        """Offload mode and VAE tiling for the next jobs.  Offloading only means something on a GPU."""
+        notes = []
+        pipe = self.pipe
+        if vae_tiling != getattr(self, "_tiling", False):
+            pipe.vae.enable_tiling() if vae_tiling else pipe.vae.disable_tiling()
+            self._tiling = vae_tiling
+        current = getattr(self, "_offload", "none")
+        if offload != current:
+            if self.info.device.startswith("cuda"):
+                pipe.remove_all_hooks()
+                if offload == "model":
+                    pipe.enable_model_cpu_offload()
+                elif offload == "sequential":
+                    pipe.enable_sequential_cpu_offload()
+                else:
+                    pipe.to(self.info.device)
+                self._offload = offload
+            else:
+                notes.append(f"running on the CPU: '{offload}' offload not needed")
+        return notes
+
     # -- the loop ----------------------------------------------------------------------------
     @torch.inference_mode()
     def generate(self, job: EngineJob, on_step: StepCallback | None = None,
                  cancel: CancelToken | None = None, want_latents: bool = False) -> EngineResult:
+        """Denoise then decode (the two halves are public so a failed decode can be retried alone)."""
+        latents, result = self.denoise(job, on_step, cancel, want_latents)
+        if cancel is not None:
+            cancel.check()
+        result.frames = self.decode(latents, job.decode_chunk_size, result.timings)
+        result.timings["total"] = round(sum(v for k, v in result.timings.items() if k != "total"), 4)
+        return result
+
+    @torch.inference_mode()
+    def denoise(self, job: EngineJob, on_step: StepCallback | None = None, cancel: CancelToken | None = None,
+                want_latents: bool = False) -> tuple[torch.Tensor, EngineResult]:
         pipe, device = self.pipe, self.device
+        self.stage = "encode"
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         steps = job.num_inference_steps
@@ -210,6 +260,7 @@ class Engine:
         fps = torch.tensor([job.target_fps] * (2 if cfg else 1)).to(device)
         scheduler = make_scheduler(job.scheduler, pipe.scheduler.config)
         scheduler.set_timesteps(steps, device=device)
+        step_numbers = scheduler.timesteps.tolist()  # read once: no GPU sync per step for progress
         generator = torch.Generator(device="cpu").manual_seed(job.seed)
         shape = (1, pipe.unet.config.in_channels, job.num_frames,
                  job.height // pipe.vae_scale_factor, job.width // pipe.vae_scale_factor)
@@ -218,8 +269,9 @@ class Engine:
         extra = {"eta": 0.0, "generator": generator} if isinstance(scheduler, DDIMScheduler) else {}
 
         # 4. Denoise.
+        self.stage = "denoise"
         t_loop = time.perf_counter()
-        total = len(scheduler.timesteps)
+        total = len(step_numbers)
         for i, ts in enumerate(scheduler.timesteps):
             if cancel is not None:
                 cancel.check()
@@ -237,9 +289,11 @@ class Engine:
             stepped = scheduler.step(noise, ts, flat, **extra)
             latents = stepped.prev_sample[None, :].reshape(b, f, c, h, w).permute(0, 2, 1, 3, 4)
             if on_step is not None:
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)  # honest elapsed/ETA: the one sync progress needs
                 elapsed = time.perf_counter() - t_loop
                 info = StepInfo(step=i + 1, total=total, elapsed=elapsed, eta=elapsed / (i + 1) * (total - i - 1),
-                                guidance=g, timestep=int(ts))
+                                guidance=g, timestep=int(step_numbers[i]))
                 if want_latents:
                     x0 = getattr(stepped, "pred_original_sample", None)
                     info.latents = latents
@@ -247,16 +301,30 @@ class Engine:
                         x0[None, :].reshape(b, f, c, h, w).permute(0, 2, 1, 3, 4)
                 on_step(info)
         timings["denoise"] = time.perf_counter() - t_loop
+        result = EngineResult(frames=np.empty(0, np.float32), seed=job.seed, guidance_per_step=schedule,
+                              timings={k: round(v, 4) for k, v in timings.items()},
+                              cache_hits={"text": text_hit, "image": image_hit})
+        return latents, result
 
-        # 5. Decode.
-        if cancel is not None:
-            cancel.check()
+    @torch.inference_mode()
+    def decode(self, latents: torch.Tensor, decode_chunk_size: int, timings: dict | None = None) -> np.ndarray:
+        """VAE-decode to (F, H, W, 3) float32 in [0, 1].  An fp16 decode that overflows to NaN/Inf is
+        redone once with the VAE in float32 (the SD VAE is known to overflow in half precision)."""
+        pipe = self.pipe
+        self.stage = "decode"
         t = time.perf_counter()
-        video = pipe.decode_latents(latents, decode_chunk_size=job.decode_chunk_size)
+        video = pipe.decode_latents(latents, decode_chunk_size=decode_chunk_size)
+        if pipe.vae.dtype == torch.float16 and not torch.isfinite(video).all():
+            self.notes.append("fp16 VAE decode overflowed: decoded again in float32")
+            pipe.vae.to(torch.float32)
+            try:
+                video = pipe.decode_latents(latents.float(), decode_chunk_size=decode_chunk_size)
+            finally:
+                pipe.vae.to(torch.float16)
         frames = pipe.video_processor.postprocess_video(video=video, output_type="np")[0]
-        timings["decode"] = time.perf_counter() - t
-        timings["total"] = time.perf_counter() - t0
-        return EngineResult(frames=np.asarray(frames, dtype=np.float32), seed=job.seed,
-                            guidance_per_step=schedule,
-                            timings={k: round(v, 4) for k, v in timings.items()},
-                            cache_hits={"text": text_hit, "image": image_hit})
+        if getattr(self, "_offload", "none") != "none":
+            pipe.maybe_free_model_hooks()
+        if timings is not None:
+            timings["decode"] = round(time.perf_counter() - t, 4)
+        self.stage = "done"
+        return np.asarray(frames, dtype=np.float32)

@@ -1,0 +1,203 @@
+"""The memory model and the VRAM planner.  Pure (no torch): answers "will this fit my 12 GB card?"
+without a GPU.
+
+Predicted peak GPU memory of one generation (bytes, then GiB):
+
+    weights(c)   = params(c) x bytes per element (2 in fp16)
+    act_unet     = (k_unet x B x F x h x w + c_unet) x e/4        B = 2 with CFG, h x w the latent size (H/8 x W/8)
+    act_decode   = (k_vae  x n x H x W     + c_vae)  x e/4        n = frames decoded at once (decode chunk)
+                   with VAE tiling, H x W is capped at the 512 x 512 tile
+    peak(none)       = sum of weights + max(act_unet, act_decode)
+    peak(model)      = max(weights(unet) + act_unet, weights(vae) + act_decode, weights(text), weights(image))
+    peak(sequential) = largest layer + max(act_unet, act_decode)
+    card memory      = peak x 1.10 (allocator fragmentation) + 0.6 GiB (CUDA context, cuBLAS/cuDNN workspaces)
+
+k and c were measured (``python -m i2v calibrate``) on the full-size architecture with random weights
+(weights do not change memory) by replaying the tensor allocator's events; ``configs/memory.yaml``
+holds them with the fit error and the error on a held-out size.
+
+The planner walks a ladder from fastest to leanest and takes the first rung that fits the free memory
+with a safety margin: all on GPU with the requested decode chunk → smaller decode chunks → VAE tiling →
+model CPU offload → sequential offload → (only with consent) fewer frames, then a lower tier.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .config import CONFIG_DIR
+
+GIB = 2**30
+PARAMS = {"unet": 1_420_469_224, "vae": 83_653_863, "text_encoder": 352_984_064, "image_encoder": 632_076_800}
+LARGEST_LAYER_PARAMS = 20_000_000     # sequential offload keeps about one layer resident
+CONTEXT_GIB = 0.6
+FRAGMENTATION = 1.10
+VAE_TILE = 512
+MEMORY_FILE = CONFIG_DIR / "memory.yaml"
+TIER_ORDER = ("256p", "384p", "512p", "768p", "native")
+OFFLOADS = ("none", "model", "sequential")
+
+
+@dataclass(frozen=True)
+class Coefficients:
+    unet_per_voxel: float      # bytes per latent voxel (fp32 elements)
+    unet_fixed: float
+    vae_per_pixel: float       # bytes per decoded output pixel (fp32 elements)
+    vae_fixed: float
+
+    @classmethod
+    def load(cls, path: Path = MEMORY_FILE) -> "Coefficients":
+        d = yaml.safe_load(Path(path).read_text())
+        return cls(d["unet"]["bytes_per_unit_fp32"], d["unet"]["fixed_bytes_fp32"],
+                   d["vae_decode"]["bytes_per_unit_fp32"], d["vae_decode"]["fixed_bytes_fp32"])
+
+
+@dataclass
+class Estimate:
+    peak_gib: float            # what the card must have free
+    weights_gib: float
+    unet_act_gib: float
+    decode_act_gib: float
+    offload: str
+    decode_chunk_size: int
+    vae_tiling: bool
+
+
+def estimate(width: int, height: int, frames: int, *, cfg: bool = True, offload: str = "none",
+             decode_chunk_size: int = 8, vae_tiling: bool = False, bytes_per_elem: int = 2,
+             coeffs: Coefficients | None = None) -> Estimate:
+    c = coeffs or Coefficients.load()
+    e = bytes_per_elem / 4
+    voxels = (2 if cfg else 1) * frames * (height // 8) * (width // 8)
+    act_unet = (c.unet_per_voxel * voxels + c.unet_fixed) * e
+    chunk = max(1, min(decode_chunk_size, frames))
+    dh, dw = (min(height, VAE_TILE), min(width, VAE_TILE)) if vae_tiling else (height, width)
+    act_dec = (c.vae_per_pixel * chunk * dh * dw + c.vae_fixed) * e
+    w = {k: v * bytes_per_elem for k, v in PARAMS.items()}
+    if offload == "none":
+        peak = sum(w.values()) + max(act_unet, act_dec)
+    elif offload == "model":
+        peak = max(w["unet"] + act_unet, w["vae"] + act_dec, w["text_encoder"], w["image_encoder"])
+    elif offload == "sequential":
+        peak = LARGEST_LAYER_PARAMS * bytes_per_elem + max(act_unet, act_dec)
+    else:
+        raise ValueError(f"unknown offload mode {offload!r}")
+    card = peak * FRAGMENTATION / GIB + CONTEXT_GIB
+    weights = sum(w.values()) if offload == "none" else (w["unet"] if offload == "model" else
+                                                        LARGEST_LAYER_PARAMS * bytes_per_elem)
+    return Estimate(round(card, 2), round(weights / GIB, 2), round(act_unet / GIB, 2), round(act_dec / GIB, 2),
+                    offload, chunk, vae_tiling)
+
+
+@dataclass
+class Plan:
+    fits: bool
+    offload: str               # none | model | sequential
+    decode_chunk_size: int
+    vae_tiling: bool
+    width: int
+    height: int
+    frames: int
+    resolution: str | None
+    predicted_peak_gb: float
+    budget_gb: float
+    rung: int                  # position on the ladder (0 = fastest)
+    notices: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    def describe(self) -> str:
+        how = {"none": "everything on the GPU", "model": "model CPU offload",
+               "sequential": "sequential CPU offload (slow)"}[self.offload]
+        tiling = ", VAE tiling" if self.vae_tiling else ""
+        return (f"{self.width}x{self.height}, {self.frames} frames: {how}, decode {self.decode_chunk_size} "
+                f"frame(s) at a time{tiling}; predicted peak {self.predicted_peak_gb:.1f} GB of "
+                f"{self.budget_gb:.1f} GB usable")
+
+
+def ladder(decode_chunk_size: int) -> list[tuple[str, int, bool]]:
+    """(offload, decode chunk, tiling) from fastest to leanest."""
+    chunks = sorted({c for c in (decode_chunk_size, 8, 4, 2, 1) if c <= decode_chunk_size}, reverse=True)
+    rungs = [("none", c, False) for c in chunks] + [("none", 1, True), ("model", 1, True),
+                                                    ("sequential", 1, True)]
+    return rungs
+
+
+def usable_gb(vram_gb: float, margin: float = 0.08) -> float:
+    """Free memory minus a safety margin (8%, at least 0.5 GB)."""
+    return max(0.0, vram_gb - max(0.5, vram_gb * margin))
+
+
+def plan(vram_gb: float, width: int, height: int, frames: int, *, cfg: bool = True, decode_chunk_size: int = 8,
+         bytes_per_elem: int = 2, allow_degrade: bool = False, tiers: dict | None = None,
+         resolution: str | None = None, coeffs: Coefficients | None = None, start_rung: int = 0) -> Plan:
+    """The fastest configuration that fits ``vram_gb`` of free GPU memory."""
+    budget = usable_gb(vram_gb)
+    rungs = ladder(decode_chunk_size)
+    attempts = [(width, height, frames, resolution, [])]
+    if allow_degrade:
+        f = frames
+        while f > 8:
+            f = max(8, f // 2)
+            attempts.append((width, height, f, resolution, [f"frames reduced from {frames} to {f} to fit"]))
+        if tiers and resolution in TIER_ORDER:
+            from .request import size_for_budget
+
+            aspect = width / height
+            for lower in reversed(TIER_ORDER[:TIER_ORDER.index(resolution)]):
+                if lower in tiers:
+                    w, h = size_for_budget(int(tiers[lower]), aspect)
+                    attempts.append((w, h, min(frames, 16), lower,
+                                     [f"resolution lowered from {resolution} to {lower} ({w}x{h}) to fit"]))
+    best = None  # when nothing fits: the leanest rung for the request as asked
+    for n, (w, h, f, tier, notes) in enumerate(attempts):
+        for i, (off, chunk, tiling) in enumerate(rungs):
+            if i < start_rung:
+                continue
+            est = estimate(w, h, f, cfg=cfg, offload=off, decode_chunk_size=chunk, vae_tiling=tiling,
+                           bytes_per_elem=bytes_per_elem, coeffs=coeffs)
+            p = Plan(est.peak_gib <= budget, off, est.decode_chunk_size, tiling, w, h, f, tier, est.peak_gib,
+                     round(budget, 2), i, list(notes))
+            if p.fits:
+                if off != "none":
+                    p.notices.append(f"{'model' if off == 'model' else 'sequential'} CPU offload: fits in "
+                                     f"{vram_gb:g} GB but runs slower")
+                return p
+            if n == 0:
+                best = p
+    assert best is not None
+    best.notices.append(f"does not fit in {vram_gb:g} GB even with sequential offload"
+                        + ("" if allow_degrade else "; allow fewer frames or a lower resolution"))
+    return best
+
+
+def max_tier(vram_gb: float, tiers: dict, frames: int = 16, aspect: float = 16 / 9) -> str | None:
+    """The largest resolution tier that fits the card without offloading (the UI's default cap)."""
+    from .request import size_for_budget
+
+    best = None
+    for name in TIER_ORDER:
+        if name not in tiers:
+            continue
+        w, h = size_for_budget(int(tiers[name]), aspect)
+        if plan(vram_gb, w, h, frames).offload == "none" and plan(vram_gb, w, h, frames).fits:
+            best = name
+    return best
+
+
+def next_rung(current: Plan, vram_gb: float, **kw) -> Plan | None:
+    """One rung further down the ladder than ``current`` (for retrying after an out-of-memory error)."""
+    rungs = ladder(kw.pop("decode_chunk_size", 8))
+    if current.rung + 1 >= len(rungs):
+        return None
+    off, chunk, tiling = rungs[current.rung + 1]
+    est = estimate(current.width, current.height, current.frames, offload=off, decode_chunk_size=chunk,
+                   vae_tiling=tiling, **kw)
+    return Plan(est.peak_gib <= usable_gb(vram_gb), off, est.decode_chunk_size, tiling, current.width,
+                current.height, current.frames, current.resolution, est.peak_gib, round(usable_gb(vram_gb), 2),
+                current.rung + 1, [])
+

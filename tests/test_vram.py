@@ -1,0 +1,172 @@
+"""Memory model, planner and out-of-memory recovery (fake GPU memory probe, injected OOM)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from i2v import vram
+from i2v.errors import OutOfResources
+
+from .conftest import make_photo
+
+CARDS = [8, 12, 16, 24, 80]
+SIZES = [(512, 512, 16), (1280, 704, 16), (768, 768, 16), (576, 448, 24)]
+
+
+@pytest.mark.parametrize("w,h,f", SIZES)
+def test_plans_fit_and_are_monotone_in_card_size(w, h, f):
+    plans = [vram.plan(gb, w, h, f) for gb in CARDS]
+    for gb, p in zip(CARDS, plans):
+        if p.fits:
+            assert p.predicted_peak_gb <= vram.usable_gb(gb) < gb
+    rungs = [p.rung for p in plans]
+    assert rungs == sorted(rungs, reverse=True)  # a bigger card never gets a leaner (slower) rung
+    fits = [p.fits for p in plans]
+    assert fits == sorted(fits)  # once it fits, it fits on every bigger card
+    assert plans[-1].offload == "none" and plans[-1].fits  # 80 GB: everything on the GPU
+
+
+def test_ladder_order_and_more_work_needs_more_memory():
+    e = lambda **kw: vram.estimate(512, 512, 16, **kw).peak_gib  # noqa: E731
+    assert e(offload="none") > e(offload="model") > e(offload="sequential")
+    assert e(decode_chunk_size=8) > e(decode_chunk_size=1)
+    assert vram.estimate(1280, 704, 16).peak_gib > vram.estimate(512, 512, 16).peak_gib
+    assert vram.estimate(512, 512, 16, cfg=False).unet_act_gib < vram.estimate(512, 512, 16).unet_act_gib
+    assert vram.estimate(512, 512, 16, bytes_per_elem=4).weights_gib == pytest.approx(
+        2 * vram.estimate(512, 512, 16).weights_gib, rel=0.01)
+
+
+def test_small_card_offloads_and_degrades_only_with_consent():
+    p = vram.plan(8, 1280, 704, 16)
+    assert p.offload in ("model", "sequential") or not p.fits
+    tiers = {"512p": 262144, "768p": 589824, "native": 901120}
+    q = vram.plan(6, 1280, 704, 32, allow_degrade=True, tiers=tiers, resolution="native")
+    assert q.fits and (q.frames < 32 or q.resolution != "native")
+    assert any("reduced" in n or "lowered" in n for n in q.notices)
+    assert not vram.plan(6, 1280, 704, 32).fits  # without consent: no silent change
+
+
+def test_max_tier_grows_with_the_card():
+    tiers = {"256p": 65536, "384p": 147456, "512p": 262144, "768p": 589824, "native": 901120}
+    order = [vram.TIER_ORDER.index(vram.max_tier(gb, tiers) or "256p") for gb in CARDS]
+    assert order == sorted(order) and vram.max_tier(80, tiers) == "native"
+
+
+def test_cli_plan_json():
+    r = subprocess.run([sys.executable, "-m", "i2v", "plan", "--vram-gb", "12", "--resolution", "512p",
+                        "--frames", "16", "--json"], capture_output=True, text=True, timeout=60)
+    d = json.loads(r.stdout)
+    assert {"fits", "predicted_peak_gb", "offload", "decode_chunk_size", "width", "height", "frames",
+            "notices"} <= set(d)
+    assert r.returncode == (0 if d["fits"] else 3)
+    assert (d["width"], d["height"], d["frames"]) == (704, 384, 16)
+
+
+# -- out-of-memory recovery ----------------------------------------------------------------------
+
+def fake_oom():
+    return torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (injected)")
+
+
+def small(studio, **kw):
+    return studio.build_request(image=make_photo(), prompt="waves crashing", width=256, height=192, num_frames=4,
+                                num_inference_steps=kw.pop("steps", 4), seed=5, **kw)
+
+
+@pytest.fixture
+def planned_studio(studio):
+    studio.vram_probe = lambda: 24.0  # a fake 24 GB card: the planner runs on this CPU machine too
+    yield studio
+    studio.vram_probe = None
+
+
+def test_oom_during_denoise_retries_one_rung_down(planned_studio, monkeypatch):
+    from i2v.engine.memory import live_tensor_bytes
+
+    engine = planned_studio.engine()
+    planned_studio.generate(small(planned_studio))  # warm caches so the baseline is steady
+    baseline = live_tensor_bytes()
+    unet, calls = engine.pipe.unet, {"n": 0}
+    real = unet.forward
+
+    def flaky(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 3:  # the 3rd UNet call: step 3 of the first attempt
+            raise fake_oom()
+        return real(*a, **k)
+
+    monkeypatch.setattr(unet, "forward", flaky)
+    res = planned_studio.generate(small(planned_studio))
+    guard = res.metadata["guard"]
+    assert any(g.startswith("memory plan:") for g in guard)
+    assert any("out of memory during denoising: retried with offload=none, decode chunk 2" in g for g in guard)
+    assert res.metadata["memory_plan"]["offload"] == "none"
+    assert res.video.exists() and not planned_studio.gpu_lock.locked()
+    monkeypatch.setattr(unet, "forward", real)
+    assert abs(live_tensor_bytes() - baseline) < 1_000_000
+
+
+def test_oom_during_decode_retries_decode_only(planned_studio, monkeypatch):
+    engine = planned_studio.engine()
+    vae, calls = engine.pipe.vae, {"n": 0}
+    real = vae.decode
+
+    def flaky(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise fake_oom()
+        return real(*a, **k)
+
+    steps = []
+    monkeypatch.setattr(vae, "decode", flaky)
+    res = planned_studio.generate(small(planned_studio), on_step=lambda i: steps.append(i.step))
+    assert steps == [1, 2, 3, 4]  # the denoising ran once: only the decode was redone
+    assert any("out of memory during decoding: retried" in g for g in res.metadata["guard"])
+
+
+def test_second_oom_is_a_clear_error_and_memory_returns(planned_studio, monkeypatch):
+    from i2v.engine.memory import live_tensor_bytes
+
+    engine = planned_studio.engine()
+    planned_studio.generate(small(planned_studio))
+    baseline = live_tensor_bytes()
+    real = engine.pipe.unet.forward
+
+    def always(*a, **k):
+        raise fake_oom()
+
+    monkeypatch.setattr(engine.pipe.unet, "forward", always)
+    with pytest.raises(OutOfResources, match="out of GPU memory, also after retrying"):
+        planned_studio.generate(small(planned_studio))
+    monkeypatch.setattr(engine.pipe.unet, "forward", real)
+    assert not planned_studio.gpu_lock.locked()
+    assert abs(live_tensor_bytes() - baseline) < 1_000_000
+    assert list(planned_studio.outputs.rglob("*.mp4")) != []  # earlier results untouched
+    assert planned_studio.generate(small(planned_studio)).video.exists()  # and the next job works
+
+
+def test_impossible_request_refused_before_any_work(studio):
+    studio.vram_probe = lambda: 2.0
+    try:
+        with pytest.raises(OutOfResources, match="needs about"):
+            studio.generate(studio.build_request(image=make_photo(), prompt="x", width=1280, height=704,
+                                                 num_frames=64))
+    finally:
+        studio.vram_probe = None
+
+
+def test_gpu_benchmark_code_runs_as_a_cpu_smoke_test():
+    """The GPU benchmark's own code path (plan, ours vs diffusers, rungs, capped cards) on the tiny model."""
+    from i2v.bench import bench_gpu
+
+    res = bench_gpu(device="cpu", model="tiny", steps=2, frames=4, sizes=((256, 256),), cards=(8,), log=lambda m: None)
+    configs = [r["config"] for r in res["speed"]]
+    assert len(configs) == 3 and configs[1] == "diffusers, all on GPU"
+    assert all(r["s_per_video"] > 0 and r["peak_gib"] > 0 for r in res["speed"])
+    assert [r["rung"] for r in res["rungs"]] == list(range(len(vram.ladder(8))))
+    assert res["cards"][0]["card_gb"] == 8
