@@ -41,12 +41,15 @@ class _Parser(argparse.ArgumentParser):
 
 # -- generate ------------------------------------------------------------------------------------
 
-def add_generation_args(p: argparse.ArgumentParser, *, image_required: bool = True) -> None:
+def add_generation_args(p: argparse.ArgumentParser, *, image_required: bool = True, sweep: bool = False) -> None:
     p.add_argument("--image", required=image_required, help="input picture (PNG, JPEG, WebP, ...)")
     p.add_argument("--prompt", required=image_required, help="what should move, e.g. 'a dog jumping over a fence'")
     p.add_argument("--negative-prompt", default=None, help="what to avoid (default: the config's)")
     p.add_argument("--preset", default=None, help="preview | standard | high_motion | creative")
-    p.add_argument("--guidance", type=float, default=None, help="guidance scale 1-20 (motion strength)")
+    if sweep:
+        p.add_argument("--guidance", default=None, help="comma-separated guidance values (default 5,7,9,11,14,18)")
+    else:
+        p.add_argument("--guidance", type=float, default=None, help="guidance scale 1-20 (motion strength)")
     p.add_argument("--guidance-schedule", default=None, choices=["constant", "linear", "cosine", "strong-early"],
                    help="how guidance varies over the steps (from --guidance to --guidance-end)")
     p.add_argument("--guidance-end", type=float, default=None,
@@ -186,6 +189,101 @@ def cmd_recommend(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- analysis, sweep, batch, smoothing ----------------------------------------------------------
+
+def cmd_analyze(a: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .analysis import analyze_frames, flow_visualisation
+    from .video import probe, read_frames, write_mp4
+
+    path = Path(a.video)
+    if not path.is_file():
+        raise InvalidInput(f"video not found: {path}")
+    try:
+        info = probe(path)
+        frames = read_frames(path)
+    except (ValueError, OSError):
+        raise InvalidInput(f"{path.name} is not a readable video") from None
+    report = analyze_frames(frames)
+    out = report.to_json()
+    if a.flow_video:
+        write_mp4(flow_visualisation(frames), Path(a.flow_video), fps=info["fps"] or 8)
+        out["flow_video"] = a.flow_video
+    if a.json:
+        emit(out, True)
+    else:
+        print(f"motion {report.motion:.2f} px/frame ({report.motion_norm:.2f}% of the diagonal), "
+              f"moving area {100 * report.moving_area:.0f}%, jitter {report.jitter:.2f}, flicker {report.flicker:.2f}")
+        for p in report.per_frame:
+            print(f"  {p['pair']:3d}->{p['pair'] + 1:<3d} motion {p['motion']:6.2f}  jitter {p['jitter']:5.2f}  "
+                  f"flicker {p['flicker']:6.2f}")
+    return EXIT_OK
+
+
+def cmd_sweep(a: argparse.Namespace) -> int:
+    from .workflows import DEFAULT_SWEEP, parse_guidance_list, sweep
+
+    values = parse_guidance_list(a.guidance) if a.guidance else list(DEFAULT_SWEEP)
+    studio = make_studio(a)
+    kw = request_kwargs(a)
+    kw.pop("guidance_scale")
+    studio.build_request(**kw, guidance_scale=values[0])  # validate before any model work
+    token = install_cancel_on_sigint()
+    progress = CliProgress()
+    res = sweep(studio, values, on_progress=lambda i, n, g: err(f"[{i + 1}/{n}] guidance {g:g}"),
+                on_step=progress, cancel=token, **kw)
+    progress.close()
+    if a.json:
+        emit(res.to_json(), True)
+    else:
+        print(f"grid: {res.grid}")
+        for r in res.results:
+            print(f"  g={r['guidance_scale']:<5g} motion {r['motion']:6.2f}px jitter {r['jitter']:5.2f} "
+                  f"flicker {r['flicker']:6.2f} balance {r['balance']:.3f}{'  <- best balance' if r['best'] else ''}")
+    return EXIT_OK
+
+
+def cmd_batch(a: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .workflows import run_batch
+
+    studio = make_studio(a)
+    token = install_cancel_on_sigint()
+    bar = None
+
+    def on_entry(i, n, label):
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=n, desc="batch", file=sys.stderr, unit="video")
+        bar.update(i - bar.n)
+        bar.set_postfix_str(label)
+
+    report = run_batch(studio, a.jobs, on_entry=on_entry, cancel=token)
+    if bar is not None:
+        bar.update(bar.total - bar.n)
+        bar.close()
+    for f in report.failed:
+        err(f"entry {f['entry']} failed: {f['error']}")
+    if a.json:
+        emit(report.to_json(), True)
+    else:
+        c = report.to_json()["counts"]
+        print(f"done {c['done']}, skipped (already done) {c['skipped']}, failed {c['failed']}")
+    return EXIT_OK if not report.failed else 1
+
+
+def cmd_smooth(a: argparse.Namespace) -> int:
+    from .workflows import smooth
+
+    path, meta = smooth(a.video, factor=a.factor, method=a.method, loop=a.loop)
+    out = {"video": str(path), "metadata": str(path.with_suffix(".json")), "frames": meta["frames"],
+           "fps": meta["fps"], "source": meta["source"]}
+    emit(out, a.json, text=f"{path}  ({meta['frames']} frames @ {meta['fps']:g} fps)")
+    return EXIT_OK
+
+
 # -- plan / calibrate -----------------------------------------------------------------------------
 
 def cmd_plan(a: argparse.Namespace) -> int:
@@ -251,7 +349,8 @@ def cmd_bench(a: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "generate": cmd_generate, "presets": cmd_presets, "bench": cmd_bench, "recommend": cmd_recommend,
-    "plan": cmd_plan, "calibrate": cmd_calibrate,
+    "plan": cmd_plan, "calibrate": cmd_calibrate, "analyze": cmd_analyze, "sweep": cmd_sweep,
+    "batch": cmd_batch, "smooth": cmd_smooth,
 }
 
 
@@ -266,6 +365,21 @@ def build_parser() -> argparse.ArgumentParser:
     sr.add_argument("--image", default=None, help="the picture: its busyness shifts the value within the range")
     sr.add_argument("--lang", default="en", choices=["en", "zh"], help="language of the reason and advice")
     sr.add_argument("--json", action="store_true")
+    sa = sub.add_parser("analyze", help="optical-flow motion metrics of a video")
+    sa.add_argument("video")
+    sa.add_argument("--flow-video", default=None, help="also write a flow visualisation MP4 (colour = direction)")
+    sa.add_argument("--json", action="store_true")
+    ss = sub.add_parser("sweep", help="one video per guidance value, a labelled grid and a metrics table")
+    add_generation_args(ss, sweep=True)
+    sbt = sub.add_parser("batch", help="run a YAML list of requests (resumable)")
+    sbt.add_argument("jobs")
+    add_common_args(sbt)
+    sm = sub.add_parser("smooth", help="interpolate frames x2/x4 and optionally loop")
+    sm.add_argument("video")
+    sm.add_argument("--factor", type=int, default=2, choices=[2, 4])
+    sm.add_argument("--method", default="flow", choices=["flow", "minterpolate"])
+    sm.add_argument("--loop", default=None, choices=["pingpong", "crossfade"])
+    sm.add_argument("--json", action="store_true")
     sp = sub.add_parser("plan", help="will it fit my card? the fastest configuration for a GPU memory size")
     sp.add_argument("--vram-gb", type=float, required=True, help="free GPU memory in GB")
     sp.add_argument("--resolution", default=None, help="256p | 384p | 512p | 768p | native")

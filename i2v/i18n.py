@@ -94,6 +94,25 @@ TEXT: dict[str, dict[str, str]] = {
     "fix_blurry": {"en": "Blurry", "zh": "画面模糊"},
     "fix_flicker": {"en": "Flickers", "zh": "闪烁"},
     "fix_none": {"en": "Generate a video first.", "zh": "请先生成一个视频。"},
+    "count": {"en": "Number of videos (one seed each)", "zh": "视频数量（每个一个种子）"},
+    "motion_md": {"en": "**Measured motion:** {motion:.2f} px/frame ({norm:.2f}% of the diagonal) · moving area "
+                        "{area:.0f}% · jitter {jitter:.2f} · flicker {flicker:.1f}",
+                  "zh": "**实测运动：** {motion:.2f} 像素/帧（对角线的 {norm:.2f}%）· 运动区域 {area:.0f}% · "
+                        "抖动 {jitter:.2f} · 闪烁 {flicker:.1f}"},
+    "motion_plot": {"en": "Motion per frame", "zh": "逐帧运动"},
+    "smooth2": {"en": "Smooth ×2 (interpolate)", "zh": "平滑 ×2（插帧）"},
+    "smooth4": {"en": "Smooth ×4", "zh": "平滑 ×4"},
+    "loop": {"en": "Loop", "zh": "循环"},
+    "smoothed": {"en": "Smoothed: {frames} frames at {fps:g} fps → {name}", "zh": "已平滑：{frames} 帧，{fps:g} fps → {name}"},
+    "tab_sweep": {"en": "Compare guidance", "zh": "引导系数对比"},
+    "sweep_help": {"en": "Same picture, prompt and seed as on the Create tab; one video per guidance value, "
+                         "side by side, with their measured motion. ★ = best motion/jitter balance.",
+                   "zh": "使用“创作”页的图片、提示词和种子；每个引导系数生成一个视频并排对比，并给出实测运动。"
+                         "★ = 运动与抖动最平衡。"},
+    "sweep_values": {"en": "Guidance values", "zh": "引导系数列表"},
+    "sweep_run": {"en": "Run the comparison", "zh": "开始对比"},
+    "sweep_progress": {"en": "Video {i}/{n}: guidance {g:g}…", "zh": "第 {i}/{n} 个视频：引导系数 {g:g}……"},
+    "sweep_done": {"en": "Best balance: guidance {g:g}.", "zh": "最平衡：引导系数 {g:g}。"},
 }
 
 

@@ -22,6 +22,7 @@ from importlib import metadata as _md
 from pathlib import Path
 from typing import Any, Callable
 
+from .analysis import analyze_frames
 from .cancel import CancelToken
 from .config import Config, load_config
 from .errors import GenerationFailed, I2VError, InvalidInput, OutOfResources
@@ -51,6 +52,7 @@ class GenerationResult:
             "fps": p["fps"], "guidance_scale": p["guidance_scale"], "num_inference_steps": p["num_inference_steps"],
             "seconds": self.seconds, "model": self.metadata["model"]["model_id"],
             "demo": self.metadata["demo"], "notices": self.metadata["notices"],
+            "motion": {k: v for k, v in self.metadata.get("motion", {}).items() if k != "per_frame"},
         }
 
 
@@ -386,6 +388,9 @@ class Studio:
             "duration_s": round(req.num_frames / req.fps, 3),
         }
         frames = to_uint8(out.frames)
+        t = time.perf_counter()
+        meta["motion"] = analyze_frames(frames).to_json()
+        meta["timings"]["analyze"] = round(time.perf_counter() - t, 4)
         t = time.perf_counter()
         written: list[Path] = []
         try:

@@ -126,46 +126,133 @@ class StudioUI:
 
     # -- the generate event (streams progress) ---------------------------------------------
     def generate(self, image, prompt, negative, preset, guidance, steps, frames, fps, target_fps, resolution,
-                 seed, random_seed, schedule, guidance_end, request: gr.Request):
+                 seed, random_seed, schedule, guidance_end, count, request: gr.Request):
+        """Streams dict updates ({component: value}); ``count`` videos, one seed each."""
         lang = lang_of(request)
-        req = self.build(lang, image, prompt, negative, preset, guidance, steps, frames, fps, target_fps,
-                         resolution, -1 if random_seed else seed, schedule, guidance_end)
-        job = Job(self.studio, req).start()
-        self._track(request.session_hash, job)
-        keep = gr.update()
+        c = self.c
+        count = max(1, int(count or 1))
+        reqs = [self.build(lang, image, prompt, negative, preset, guidance, steps, frames, fps, target_fps,
+                           resolution, -1 if random_seed else int(seed) + i, schedule, guidance_end)
+                for i in range(count)]  # all validated before the first starts
+        for i, req in enumerate(reqs):
+            prefix = f"[{i + 1}/{count}] " if count > 1 else ""
+            job = Job(self.studio, req).start()
+            self._track(request.session_hash, job)
+            try:
+                while True:
+                    try:
+                        kind, payload = job.events.get(timeout=0.5)
+                    except queue.Empty:
+                        if not job.running and job.events.empty():
+                            return
+                        continue
+                    if kind == "queued":
+                        yield {c["status"]: prefix + t("queued", lang)}
+                    elif kind == "step":
+                        text = t("step_progress", lang, step=payload["step"], total=payload["total"],
+                                 elapsed=payload["elapsed"], eta=payload["eta"], g=payload["guidance"])
+                        upd = {c["status"]: prefix + text}
+                        if payload["preview"] is not None:
+                            upd[c["preview"]] = payload["preview"]
+                        yield upd
+                    elif kind == "decoding":
+                        yield {c["status"]: prefix + t("decoding", lang)}
+                    elif kind == "done":
+                        yield self.result_updates(payload, lang, prefix)
+                        break
+                    elif kind == "error":
+                        if isinstance(payload, Cancelled):
+                            yield {c["status"]: t("cancelled", lang)}
+                            return
+                        raise user_error(payload, lang)
+            finally:
+                job.cancel()  # no-op when finished; stops the worker if this stream was abandoned
+                job.thread.join(timeout=60)
+                self._track(request.session_hash, None)
+
+    def result_updates(self, res, lang: str, prefix: str = "") -> dict:
+        c, meta = self.c, res.metadata
+        notes = meta["guard"] + meta["notices"]
+        m = meta.get("motion") or {}
+        return {c["status"]: prefix + t("done", lang, seconds=res.seconds, name=res.video.name),
+                c["video"]: str(res.video), c["used_seed"]: meta["seed"],
+                c["params"]: json.dumps(meta["params"], ensure_ascii=False, indent=2),
+                c["notes"]: "\n".join(f"- {n}" for n in notes), c["gallery"]: self.gallery_value(),
+                c["last_params"]: meta["params"], c["last_video"]: str(res.video),
+                c["motion_md"]: self.motion_text(m, lang), c["motion_plot"]: self.motion_frame(m)}
+
+    @staticmethod
+    def motion_text(m: dict, lang: str) -> str:
+        if not m:
+            return ""
+        return t("motion_md", lang, motion=m["motion"], norm=m["motion_norm"], area=100 * m["moving_area"],
+                 jitter=m["jitter"], flicker=m["flicker"])
+
+    @staticmethod
+    def motion_frame(m: dict):
+        import pandas as pd
+
+        rows = [{"frame": p["pair"] + 1, "value": p[k], "metric": k} for p in (m or {}).get("per_frame", [])
+                for k in ("motion", "jitter", "flicker")]
+        return pd.DataFrame(rows or [{"frame": 0, "value": 0.0, "metric": "motion"}])
+
+    def smooth_last(self, video_path, factor: int, loop: str, request: gr.Request):
+        from .workflows import smooth
+
+        lang = lang_of(request)
+        if not video_path:
+            raise gr.Error(t("fix_none", lang), print_exception=False)
         try:
-            while True:
-                try:
-                    kind, payload = job.events.get(timeout=0.5)
-                except queue.Empty:
-                    if not job.running and job.events.empty():
-                        return
-                    continue
-                if kind == "queued":
-                    yield t("queued", lang), keep, keep, keep, keep, keep, keep, keep
-                elif kind == "step":
-                    text = t("step_progress", lang, step=payload["step"], total=payload["total"],
-                             elapsed=payload["elapsed"], eta=payload["eta"], g=payload["guidance"])
-                    prev = payload["preview"] if payload["preview"] is not None else keep
-                    yield text, prev, keep, keep, keep, keep, keep, keep
-                elif kind == "decoding":
-                    yield t("decoding", lang), keep, keep, keep, keep, keep, keep, keep
-                elif kind == "done":
-                    res = payload
-                    notes = res.metadata["guard"] + res.metadata["notices"]
-                    yield (t("done", lang, seconds=res.seconds, name=res.video.name), keep, str(res.video),
-                           res.metadata["seed"], json.dumps(res.metadata["params"], ensure_ascii=False, indent=2),
-                           "\n".join(f"- {n}" for n in notes), self.gallery_value(), res.metadata["params"])
-                    return
-                elif kind == "error":
-                    if isinstance(payload, Cancelled):
-                        yield t("cancelled", lang), keep, keep, keep, keep, keep, keep, keep
-                        return
-                    raise user_error(payload, lang)
-        finally:
-            job.cancel()  # no-op when finished; stops the worker if this stream was abandoned
-            job.thread.join(timeout=60)
-            self._track(request.session_hash, None)
+            path, meta = smooth(Path(video_path), factor=int(factor), loop=loop or None)
+        except I2VError as exc:
+            raise user_error(exc, lang) from None
+        return str(path), t("smoothed", lang, frames=meta["frames"], fps=meta["fps"], name=path.name)
+
+    def run_sweep(self, values, image, prompt, negative, frames, fps, target_fps, resolution, steps, seed, random_seed,
+                  request: gr.Request):
+        import pandas as pd
+
+        from .workflows import parse_guidance_list, sweep
+
+        lang = lang_of(request)
+        c = self.c
+        if image is None:
+            raise gr.Error(t("no_image", lang), print_exception=False)
+        try:
+            vals = parse_guidance_list(values)
+            kw = dict(image=image, prompt=prompt, negative_prompt=negative, num_frames=frames, fps=fps,
+                      target_fps=target_fps, resolution=resolution, num_inference_steps=steps,
+                      seed=-1 if random_seed else seed)
+            self.studio.build_request(**kw, guidance_scale=vals[0])
+        except I2VError as exc:
+            raise user_error(exc, lang) from None
+        events: "queue.Queue" = queue.Queue()
+        box: dict = {}
+
+        def work():
+            try:
+                box["res"] = sweep(self.studio, vals, on_progress=lambda i, n, g: events.put((i, n, g)), **kw)
+            except I2VError as exc:
+                box["err"] = exc
+            events.put(None)
+
+        th = threading.Thread(target=work, daemon=True)
+        th.start()
+        while True:
+            item = events.get()
+            if item is None:
+                break
+            i, n, g = item
+            yield {c["sweep_status"]: t("sweep_progress", lang, i=i + 1, n=n, g=g)}
+        th.join()
+        if "err" in box:
+            raise user_error(box["err"], lang)
+        res = box["res"]
+        table = pd.DataFrame([{"guidance": r["guidance_scale"], "motion px/frame": r["motion"],
+                               "jitter": r["jitter"], "flicker": r["flicker"], "balance": r["balance"],
+                               "best": "★" if r["best"] else ""} for r in res.results])
+        yield {c["sweep_status"]: t("sweep_done", lang, g=res.results[res.best]["guidance_scale"]),
+               c["sweep_video"]: str(res.grid), c["sweep_table"]: table, c["gallery"]: self.gallery_value()}
 
     # -- the API endpoint (plain call, keyword arguments) ----------------------------------
     def api_generate(self, image: str, prompt: str, negative_prompt: str = "", guidance_scale: float = 9.0,
@@ -351,6 +438,7 @@ class StudioUI:
                                 with gr.Row():
                                     seed = gr.Number(value=0, precision=0, minimum=0, label=i18n("seed"))
                                     random_seed = gr.Checkbox(value=True, label=i18n("random_seed"))
+                                count = gr.Slider(1, 8, value=1, step=1, label=i18n("count"), elem_id="count")
                                 with gr.Row():
                                     schedule = gr.Dropdown(list(SCHEDULES), value="constant", label=i18n("schedule"),
                                                            info=i18n("schedule_info"), elem_id="schedule")
@@ -372,6 +460,15 @@ class StudioUI:
                                              elem_id="result-video")
                             used_seed = gr.Number(label=i18n("used_seed"), interactive=False, precision=0,
                                                   elem_id="used-seed")
+                            motion_md = gr.Markdown(elem_id="motion")
+                            motion_plot = gr.LinePlot(x="frame", y="value", color="metric", height=180,
+                                                      label=i18n("motion_plot"), elem_id="motion-plot")
+                            with gr.Row():
+                                smooth2 = gr.Button(i18n("smooth2"), size="sm", elem_id="smooth2")
+                                smooth4 = gr.Button(i18n("smooth4"), size="sm")
+                                loop = gr.Dropdown(["", "pingpong", "crossfade"], value="", label=i18n("loop"),
+                                                   scale=0, min_width=140)
+                            last_video = gr.State(None)
                             notes = gr.Markdown(elem_id="notes")
                             gr.Markdown(i18n("fix_title"))
                             with gr.Row():
@@ -380,6 +477,15 @@ class StudioUI:
                             last_params = gr.State(None)
                             params = gr.Code(label=i18n("params"), language="json", interactive=False,
                                              elem_id="params")
+                with gr.Tab(i18n("tab_sweep")):
+                    gr.Markdown(i18n("sweep_help"))
+                    with gr.Row():
+                        sweep_values = gr.Textbox("5, 7, 9, 11, 14, 18", label=i18n("sweep_values"), scale=3,
+                                                  elem_id="sweep-values")
+                        sweep_go = gr.Button(i18n("sweep_run"), variant="primary", scale=1, elem_id="sweep-run")
+                    sweep_status = gr.Markdown(elem_id="sweep-status")
+                    sweep_video = gr.Video(label="Grid · 对比", interactive=False, elem_id="sweep-video")
+                    sweep_table = gr.Dataframe(interactive=False, elem_id="sweep-table")
                 with gr.Tab(i18n("tab_history")):
                     gallery = gr.Gallery(label=i18n("history"), columns=5,
                                          allow_preview=False, elem_id="history")
@@ -395,8 +501,13 @@ class StudioUI:
             controls = [prompt, negative, guidance, steps, frames, fps, target_fps, resolution, seed, random_seed,
                         schedule, guidance_end]
             gen_inputs = [image, prompt, negative, preset, guidance, steps, frames, fps, target_fps, resolution, seed,
-                          random_seed, schedule, guidance_end]
-            gen_outputs = [status, preview, video, used_seed, params, notes, gallery, last_params]
+                          random_seed, schedule, guidance_end, count]
+            self.c = dict(status=status, preview=preview, video=video, used_seed=used_seed, params=params, notes=notes,
+                          gallery=gallery, last_params=last_params, last_video=last_video, motion_md=motion_md,
+                          motion_plot=motion_plot, sweep_status=sweep_status, sweep_video=sweep_video,
+                          sweep_table=sweep_table)
+            gen_outputs = [status, preview, video, used_seed, params, notes, gallery, last_params, last_video, motion_md,
+                           motion_plot]
 
             timer.tick(self.banner, None, [banner, timer], show_progress="hidden", api_name=False)
             demo.load(self.banner, None, [banner, timer], show_progress="hidden", api_name=False)
@@ -412,6 +523,12 @@ class StudioUI:
             gen = go.click(self.generate, gen_inputs, gen_outputs, concurrency_limit=1, concurrency_id=GPU,
                            api_name="generate_stream")
             stop.click(self.stop, None, status, cancels=[gen], queue=False, api_name=False)
+            for btn, factor in ((smooth2, 2), (smooth4, 4)):
+                btn.click(self._smoother(factor), [last_video, loop], [video, status], api_name=False)
+            sweep_go.click(self.run_sweep, [sweep_values, image, prompt, negative, frames, fps, target_fps, resolution,
+                                            steps, seed, random_seed],
+                           [sweep_status, sweep_video, sweep_table, gallery], concurrency_limit=1, concurrency_id=GPU,
+                           api_name=False)
             demo.unload(self._on_unload)
             demo.load(self.gallery_value, None, gallery, api_name=False)
             refresh.click(self.gallery_value, None, gallery, api_name=False)
@@ -432,6 +549,11 @@ class StudioUI:
             a_btn.click(self.api_generate, a_in, a_out, concurrency_limit=1, concurrency_id=GPU,
                         api_name="generate")
         return demo
+
+    def _smoother(self, factor: int):
+        def run(video_path, loop, request: gr.Request):
+            return self.smooth_last(video_path, factor, loop, request)
+        return run
 
     def _fixer(self, problem: str):
         def fix(last, request: gr.Request):

@@ -69,6 +69,7 @@ def test_upload_preset_generate_watch_download(browser, tmp_path, photo_path):
         assert src and ".mp4" in src
         assert re.search(r"Done in", page.locator("#status").inner_text())
         assert page.locator("#used-seed input").input_value().isdigit()
+        assert "Measured motion" in page.locator("#motion").inner_text()
         assert "Demo model" in page.locator("#model-banner").inner_text()
 
         # one click on "motion too weak": guidance up by 1.5, the same seed kept

@@ -1,0 +1,278 @@
+"""Multi-video work on top of the studio service: guidance sweeps, batches, smoothing.
+
+* **sweep**: the seed article's experiment as a feature: one picture, prompt and seed, several guidance
+  values; each video is a normal result (in the history), plus one captioned grid MP4 and a table of
+  motion metrics, the best motion/jitter balance marked.  The engine's encoding cache means the prompt
+  and picture are encoded once for the whole sweep.
+* **batch**: a YAML list of requests run in order, resumable (finished entries are skipped), one failure
+  reported without stopping the rest.
+* **smooth**: frame interpolation x2/x4 (optical flow, or ffmpeg's motion-compensated ``minterpolate``)
+  and optional looping; the result is a new file with its own sidecar pointing to its source.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import yaml
+from PIL import Image, ImageDraw, ImageFont
+
+from .analysis import analyze_frames, interpolate, make_loop
+from .errors import I2VError, InvalidInput
+from .service import GenerationResult, Studio
+from .video import atomic_path, probe, read_comment, read_frames, write_json, write_mp4
+
+DEFAULT_SWEEP = (5.0, 7.0, 9.0, 11.0, 14.0, 18.0)
+
+
+def parse_guidance_list(text: str | list) -> list[float]:
+    items = text if isinstance(text, list) else [p for p in str(text).replace("，", ",").split(",") if p.strip()]
+    try:
+        values = [float(v) for v in items]
+    except ValueError:
+        raise InvalidInput(f"guidance values must be numbers separated by commas (got {text!r})") from None
+    if not 2 <= len(values) <= 12:
+        raise InvalidInput(f"a sweep needs 2 to 12 guidance values (got {len(values)})")
+    if any(not 1.0 <= v <= 20.0 for v in values):
+        raise InvalidInput("guidance values must be between 1 and 20")
+    return values
+
+
+def balance_score(m: dict) -> float:
+    """Motion gained per unit of jitter and flicker: more movement is better until it tears apart."""
+    return m["motion_norm"] / (1.0 + 3.0 * m["jitter"] + m["flicker"] / 10.0)
+
+
+def _font(size: int):
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # pragma: no cover - older Pillow
+        return ImageFont.load_default()
+
+
+def grid_frames(videos: list[np.ndarray], labels: list[str], best: int | None, max_width: int = 1280) -> np.ndarray:
+    """Tiles side by side (rows of up to 3), each captioned; the best one framed in green."""
+    n = len(videos)
+    cols = min(3, n)
+    rows = math.ceil(n / cols)
+    h, w = videos[0].shape[1:3]
+    scale = min(1.0, max_width / (cols * w))
+    tw, th = max(16, int(w * scale) // 2 * 2), max(16, int(h * scale) // 2 * 2)
+    cap = max(14, th // 10)
+    frames = max(v.shape[0] for v in videos)
+    pad16 = lambda x: -(-x // 16) * 16  # noqa: E731  (H.264 macroblocks: no resize by the encoder)
+    out = np.full((frames, pad16(rows * (th + cap)), pad16(cols * tw), 3), 20, np.uint8)
+    font = _font(cap - 4)
+    for i, (v, label) in enumerate(zip(videos, labels)):
+        r, c = divmod(i, cols)
+        for t in range(frames):
+            tile = Image.fromarray(v[min(t, v.shape[0] - 1)]).resize((tw, th), Image.BILINEAR)
+            canvas = Image.new("RGB", (tw, th + cap), (20, 20, 20))
+            canvas.paste(tile, (0, cap))
+            d = ImageDraw.Draw(canvas)
+            d.text((6, 1), label, fill=(120, 255, 120) if i == best else (235, 235, 235), font=font)
+            if i == best:
+                d.rectangle((0, 0, tw - 1, th + cap - 1), outline=(60, 220, 60), width=3)
+            out[t, r * (th + cap):(r + 1) * (th + cap), c * tw:(c + 1) * tw] = np.asarray(canvas)
+    return out
+
+
+@dataclass
+class SweepResult:
+    grid: Path
+    sidecar: Path
+    results: list[dict]
+    best: int
+
+    def to_json(self) -> dict:
+        return {"grid": str(self.grid), "metadata": str(self.sidecar), "best": self.best,
+                "best_guidance": self.results[self.best]["guidance_scale"], "results": self.results}
+
+
+def sweep(studio: Studio, values: list[float], on_progress: Callable[[int, int, float], None] | None = None,
+          on_step=None, cancel=None, **request_kw) -> SweepResult:
+    """Generate one video per guidance value (same picture, prompt and seed) and compare their motion."""
+    seed = request_kw.pop("seed", None)
+    base = studio.build_request(**request_kw, seed=seed if seed not in (None, -1) else -1)
+    seed = studio.resolve_seed(base.seed)
+    results: list[GenerationResult] = []
+    for i, g in enumerate(values):
+        if on_progress:
+            on_progress(i, len(values), g)
+        req = studio.build_request(**request_kw, seed=seed, guidance_scale=g)
+        results.append(studio.generate(req, on_step=on_step, cancel=cancel))
+    table = []
+    for r in results:
+        m = r.metadata["motion"]
+        table.append({"guidance_scale": r.metadata["params"]["guidance_scale"], "video": str(r.video),
+                      "metadata": str(r.metadata_path), "motion": m["motion"], "motion_norm": m["motion_norm"],
+                      "jitter": m["jitter"], "flicker": m["flicker"], "balance": round(balance_score(m), 4)})
+    best = int(np.argmax([row["balance"] for row in table]))
+    for i, row in enumerate(table):
+        row["best"] = i == best
+    videos = [read_frames(r.video) for r in results]
+    labels = [f"g={row['guidance_scale']:g}  motion {row['motion']:.2f}px  jitter {row['jitter']:.2f}"
+              + ("  BEST" if row["best"] else "") for row in table]
+    grid = grid_frames(videos, labels, best)
+    first = results[0]
+    stem = first.video.stem.replace(f"_s{seed}_", f"_sweep_s{seed}_")
+    path = first.video.with_name(f"{stem}.mp4")
+    meta = {"app": "i2v-studio", "kind": "guidance_sweep", "seed": seed, "values": values, "best": best,
+            "results": table, "params": {k: v for k, v in first.metadata["params"].items() if k != "guidance_scale"}}
+    write_mp4(grid, path, fps=first.metadata["params"]["fps"], comment=json.dumps(meta, ensure_ascii=False))
+    sidecar = write_json(meta, path.with_suffix(".json"))
+    return SweepResult(path, sidecar, table, best)
+
+
+# -- batch ---------------------------------------------------------------------------------------
+
+@dataclass
+class BatchReport:
+    done: list[dict] = field(default_factory=list)
+    skipped: list[dict] = field(default_factory=list)
+    failed: list[dict] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {"done": self.done, "skipped": self.skipped, "failed": self.failed,
+                "counts": {"done": len(self.done), "skipped": len(self.skipped), "failed": len(self.failed)}}
+
+
+BATCH_KEYS = {"image", "prompt", "negative_prompt", "preset", "guidance_scale", "num_inference_steps", "num_frames",
+              "fps", "target_fps", "resolution", "width", "height", "seed", "scheduler", "decode_chunk_size",
+              "guidance_schedule", "guidance_end", "count"}
+ALIASES = {"guidance": "guidance_scale", "steps": "num_inference_steps", "frames": "num_frames"}
+
+
+def load_jobs(path: Path) -> list[dict]:
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise InvalidInput(f"cannot read job file {path}: {exc}") from None
+    if isinstance(data, dict) and "jobs" in data:
+        data = data["jobs"]
+    if not isinstance(data, list) or not data:
+        raise InvalidInput(f"job file {path} must hold a non-empty list of requests")
+    entries = []
+    for i, raw in enumerate(data):
+        if not isinstance(raw, dict):
+            raise InvalidInput(f"job {i + 1} must be a mapping with at least image and prompt")
+        entry = {ALIASES.get(k, k): v for k, v in raw.items()}
+        unknown = sorted(set(entry) - BATCH_KEYS)
+        if unknown:
+            raise InvalidInput(f"job {i + 1} has unknown key(s): {', '.join(unknown)}")
+        if entry.get("image") and not Path(str(entry["image"])).is_absolute():
+            entry["image"] = str((Path(path).parent / str(entry["image"])).resolve())
+        entries.append(entry)
+    return entries
+
+
+def _expand(entries: list[dict]) -> list[tuple[str, dict]]:
+    """One (key, request) per video: 'count: N' with a fixed seed gives seeds s, s+1, ..."""
+    out = []
+    for i, e in enumerate(entries):
+        e = dict(e)
+        count = int(e.pop("count", 1) or 1)
+        seed = e.get("seed")
+        for k in range(count):
+            req = dict(e)
+            if seed not in (None, -1):
+                req["seed"] = int(seed) + k
+            key = hashlib.sha1(json.dumps([i, k, req], sort_keys=True, default=str).encode()).hexdigest()[:16]
+            out.append((key, req))
+    return out
+
+
+def run_batch(studio: Studio, job_file: Path, on_entry: Callable[[int, int, str], None] | None = None,
+              on_step=None, cancel=None) -> BatchReport:
+    """Run every entry; finished ones (recorded in ``<job file>.done.json`` with their video present) are
+    skipped on a re-run, failures are reported and the rest continue."""
+    job_file = Path(job_file)
+    state_path = job_file.with_name(job_file.name + ".done.json")
+    state = json.loads(state_path.read_text()) if state_path.exists() else {}
+    items = _expand(load_jobs(job_file))
+    report = BatchReport()
+    for n, (key, req) in enumerate(items):
+        label = f"{n + 1}/{len(items)} {str(req.get('prompt', ''))[:40]}"
+        if on_entry:
+            on_entry(n, len(items), label)
+        prev = state.get(key)
+        if prev and Path(prev["video"]).exists():
+            report.skipped.append({"entry": n + 1, "video": prev["video"]})
+            continue
+        try:
+            res = studio.generate(studio.build_request(**req), on_step=on_step, cancel=cancel)
+        except I2VError as exc:
+            if exc.kind == "cancelled":
+                raise
+            report.failed.append({"entry": n + 1, "error": str(exc), "prompt": req.get("prompt")})
+            continue
+        state[key] = {"video": str(res.video), "seed": res.metadata["seed"]}
+        with atomic_path(state_path) as tmp:
+            tmp.write_text(json.dumps(state, indent=1))
+        report.done.append({"entry": n + 1, "video": str(res.video), "seed": res.metadata["seed"]})
+    return report
+
+
+# -- smoothing -----------------------------------------------------------------------------------
+
+def smooth(video: Path, factor: int = 2, method: str = "flow", loop: str | None = None,
+           outputs: Path | None = None) -> tuple[Path, dict]:
+    """Interpolate to ``factor`` x the frame rate and optionally loop; writes a new MP4 + sidecar."""
+    video = Path(video)
+    if not video.is_file():
+        raise InvalidInput(f"video not found: {video}")
+    if factor not in (1, 2, 4):
+        raise InvalidInput(f"factor must be 2 or 4 (got {factor})")
+    if method not in ("flow", "minterpolate"):
+        raise InvalidInput(f"unknown interpolation method '{method}'", hint="choose flow or minterpolate")
+    if loop not in (None, "", "pingpong", "crossfade"):
+        raise InvalidInput(f"unknown loop mode '{loop}'", hint="choose pingpong or crossfade")
+    try:
+        info = probe(video)
+    except (ValueError, OSError):
+        raise InvalidInput(f"{video.name} is not a readable video") from None
+    fps = info["fps"] or 8
+    source_meta = None
+    try:
+        text = read_comment(video)
+        source_meta = json.loads(text) if text else None
+    except ValueError:
+        source_meta = None
+    suffix = f"x{factor}{'_' + loop if loop else ''}"
+    target = (Path(outputs) if outputs else video.parent) / f"{video.stem}_{suffix}.mp4"
+    if method == "minterpolate" and factor > 1:
+        frames = _minterpolate(video, fps * factor)
+    else:
+        frames = interpolate(read_frames(video), factor)
+    if loop:
+        frames = make_loop(frames, loop)
+    meta = {"app": "i2v-studio", "kind": "smoothed", "source": str(video), "factor": factor, "method": method,
+            "loop": loop or None, "fps": fps * factor, "frames": int(frames.shape[0]),
+            "source_metadata": source_meta, "motion": analyze_frames(frames).summary()}
+    write_mp4(frames, target, fps=fps * factor, comment=json.dumps(meta, ensure_ascii=False))
+    write_json(meta, target.with_suffix(".json"))
+    return target, meta
+
+
+def _minterpolate(video: Path, fps: float) -> np.ndarray:
+    import imageio_ffmpeg
+
+    tmp = video.with_name(f".{video.stem}.minterp.partial.mp4")
+    try:
+        r = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-i", str(video), "-vf",
+                            f"minterpolate=fps={fps}:mi_mode=mci:mc_mode=aobmc:me_mode=bidir:vsbmc=1",
+                            "-c:v", "libx264", "-crf", "12", "-pix_fmt", "yuv420p", str(tmp)],
+                           capture_output=True, text=True, timeout=600)
+        if r.returncode != 0:
+            raise InvalidInput(f"ffmpeg minterpolate failed: {r.stderr.strip()[:200]}")
+        return read_frames(tmp)
+    finally:
+        tmp.unlink(missing_ok=True)
+

@@ -1,0 +1,133 @@
+"""Motion analysis on synthetic videos, guidance sweeps, batches and smoothing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from i2v.analysis import analyze_frames, flow_visualisation, interpolate, make_loop
+from i2v.video import probe, read_comment, read_frames, to_uint8, write_mp4
+from i2v.workflows import parse_guidance_list, run_batch, smooth, sweep
+
+from .conftest import make_photo
+from .synthetic import flashing_scene, jumping_square, moving_square, static_scene
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("speed", [2.0, 4.0, 7.0])
+def test_motion_matches_known_speed_within_10_percent(speed):
+    r = analyze_frames(moving_square(speed=speed))
+    assert r.motion == pytest.approx(speed, rel=0.10)
+    assert r.motion_norm == pytest.approx(100 * r.motion / np.hypot(256, 192), abs=1e-3)
+
+
+def test_metrics_order_the_synthetic_videos():
+    square, still, jumps, flash = (analyze_frames(v) for v in
+                                   (moving_square(speed=4), static_scene(), jumping_square(), flashing_scene()))
+    assert still.motion == 0 and still.jitter == 0 and still.flicker < 0.5
+    assert still.motion < square.motion < jumps.motion            # motion strength
+    assert square.jitter < 0.25 < jumps.jitter                    # smooth vs flow vectors jumping
+    assert flash.flicker > 30 > max(square.flicker, still.flicker, jumps.flicker) * 10  # brightness flashes
+    assert len(square.per_frame) == 11 and {"motion", "jitter", "flicker"} <= set(square.per_frame[0])
+
+
+def test_analyze_cli_json_and_flow_video(tmp_path):
+    video = write_mp4(moving_square(speed=4), tmp_path / "sq.mp4", fps=8)
+    flow = tmp_path / "flow.mp4"
+    r = subprocess.run([sys.executable, "-m", "i2v", "analyze", str(video), "--json", "--flow-video", str(flow)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert {"motion", "jitter", "flicker", "per_frame"} <= set(d)
+    assert d["motion"] == pytest.approx(4, rel=0.15)  # through H.264 compression
+    info = probe(flow)
+    assert info["frames"] == 11 and info["codec"] == "h264"
+    vis = flow_visualisation(moving_square(speed=4))
+    assert vis.shape == (11, 192, 256, 3) and vis[:, 90, 100].max() > vis[:, 10, 10].max()
+
+
+def test_interpolation_x2_gives_2n_minus_1_frames_at_double_fps(tmp_path):
+    src = write_mp4(moving_square(n=9, speed=4), tmp_path / "sq.mp4", fps=8,
+                    comment=json.dumps({"app": "i2v-studio", "params": {"prompt": "square"}}))
+    out, meta = smooth(src, factor=2)
+    info = probe(out)
+    assert (info["frames"], info["fps"]) == (17, 16)
+    assert meta["source"] == str(src) and meta["source_metadata"]["params"]["prompt"] == "square"
+    side = json.loads(out.with_suffix(".json").read_text())
+    assert side["factor"] == 2 and side["frames"] == 17
+    # the in-between frame puts the square half way: motion per frame halves
+    assert analyze_frames(read_frames(out)).motion == pytest.approx(2.0, rel=0.2)
+    out4, meta4 = smooth(src, factor=4, loop="pingpong")
+    assert meta4["frames"] == 2 * (4 * 8 + 1) - 2 and probe(out4)["fps"] == 32
+
+
+def test_loops_and_minterpolate(tmp_path):
+    f = moving_square(n=6)
+    assert len(make_loop(f, "pingpong")) == 10
+    cf = make_loop(f, "crossfade", crossfade=2)
+    assert len(cf) == 6 and np.abs(cf[-1].astype(int) - f[0]).mean() < np.abs(f[-1].astype(int) - f[0]).mean()
+    assert interpolate(f, 4).shape[0] == 4 * 5 + 1
+    src = write_mp4(moving_square(n=8), tmp_path / "m.mp4", fps=8)
+    out, meta = smooth(src, factor=2, method="minterpolate")
+    assert probe(out)["fps"] == 16 and meta["frames"] >= 12  # ffmpeg times it: about 2N-3 (README)
+
+
+def test_sweep_grid_table_and_single_encoding(studio):
+    engine = studio.engine()
+    engine._text_cache.clear()
+    engine._image_cache.clear()
+    res = sweep(studio, [5.0, 9.0, 14.0], image=make_photo(seed=7), prompt="waves crashing", width=256,
+                height=192, num_frames=4, num_inference_steps=3, seed=11)
+    assert [r["guidance_scale"] for r in res.results] == [5.0, 9.0, 14.0]
+    assert sum(r["best"] for r in res.results) == 1 and res.results[res.best]["best"]
+    metas = [json.loads(Path(r["metadata"]).read_text()) for r in res.results]
+    assert [m["seed"] for m in metas] == [11, 11, 11]
+    assert [m["cache_hits"] for m in metas][1:] == [{"text": True, "image": True}] * 2  # encoded once
+    info = probe(res.grid)
+    assert info["frames"] == 4 and info["width"] >= 3 * 256 * 0.9  # three tiles in a row
+    side = json.loads(res.sidecar.read_text())
+    assert side["kind"] == "guidance_sweep" and len(side["results"]) == 3
+    assert json.loads(read_comment(res.grid))["best"] == res.best
+
+
+def test_guidance_list_validation():
+    assert parse_guidance_list("5, 7,9") == [5.0, 7.0, 9.0]
+    for bad in ("5", "5,abc", "5,25"):
+        with pytest.raises(Exception):
+            parse_guidance_list(bad)
+
+
+def test_batch_bad_entry_reported_rest_complete_and_rerun_skips(studio, tmp_path):
+    img = tmp_path / "in.png"
+    make_photo().save(img)
+    jobs = tmp_path / "jobs.yaml"
+    jobs.write_text(yaml.safe_dump([
+        {"image": "in.png", "prompt": "leaves swaying", "width": 256, "height": 192, "frames": 4, "steps": 2,
+         "seed": 1},
+        {"image": "missing.png", "prompt": "broken entry", "frames": 4, "steps": 2},
+        {"image": "in.png", "prompt": "a dog jumping", "width": 256, "height": 192, "frames": 4, "steps": 2,
+         "seed": 5, "count": 2},
+    ]))
+    first = run_batch(studio, jobs)
+    assert len(first.done) == 3 and len(first.failed) == 1 and first.failed[0]["entry"] == 2
+    assert "not found" in first.failed[0]["error"]
+    assert sorted(d["seed"] for d in first.done) == [1, 5, 6]
+    again = run_batch(studio, jobs)
+    assert len(again.done) == 0 and len(again.skipped) == 3 and len(again.failed) == 1
+
+
+def test_generation_metadata_carries_motion(studio):
+    res = studio.generate(studio.build_request(image=make_photo(), prompt="waves", width=256, height=192,
+                                               num_frames=4, num_inference_steps=2, seed=3))
+    m = res.metadata["motion"]
+    assert {"motion", "jitter", "flicker", "per_frame"} <= set(m) and len(m["per_frame"]) == 3
+    assert res.summary()["motion"]["motion"] == m["motion"]
+    assert analyze_frames(read_frames(res.video)).motion == pytest.approx(m["motion"], rel=0.25, abs=0.5)
+    assert to_uint8(np.zeros((1, 2, 2, 3))).dtype == np.uint8
