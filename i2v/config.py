@@ -27,6 +27,7 @@ _BUILTIN: dict[str, Any] = {
         "random_weights_seed": 0,
     },
     "outputs_dir": "outputs",
+    "retention": {"max_age_days": None, "max_total_gb": None},
     "resolution": {
         "tiers": {"256p": 65536, "384p": 147456, "512p": 262144, "768p": 589824, "native": 901120},
         "default_tier": "512p",

@@ -27,7 +27,8 @@ from .cancel import CancelToken
 from .config import Config, load_config
 from .errors import GenerationFailed, I2VError, InvalidInput, OutOfResources
 from .request import GenerationRequest, build_request, size_for_budget
-from .video import PARTIAL_TAG, check_frames, read_comment, to_uint8, write_json, write_mp4, write_png
+from .video import (DISK_FULL, PARTIAL_TAG, check_frames, disk_full_error, read_comment, to_uint8, write_json,
+                    write_mp4, write_png)
 
 APP_NAME = "i2v-studio"
 APP_VERSION = "0.1.0"
@@ -73,14 +74,45 @@ def slug(text: str, limit: int = 32) -> str:
     return (text[:limit].rstrip("-_") or "video")
 
 
-def sweep_partials(folder: Path) -> list[Path]:
-    """Remove temporary files left by a crash between write and rename."""
-    removed = []
+def sweep_partials(folder: Path, older_than_s: float = 0.0) -> list[Path]:
+    """Remove temporary files left by a crash between write and rename (at start-up: all of them; while
+    running: only those older than ``older_than_s``, so a write in progress is never touched)."""
+    removed, now = [], time.time()
     if folder.is_dir():
         for p in folder.rglob(f".*{PARTIAL_TAG}*"):
-            if p.is_file():
-                p.unlink(missing_ok=True)
-                removed.append(p)
+            try:
+                if p.is_file() and now - p.stat().st_mtime >= older_than_s:
+                    p.unlink(missing_ok=True)
+                    removed.append(p)
+            except OSError:
+                continue
+    return removed
+
+
+def sweep_outputs(folder: Path, max_age_days: float | None = None, max_total_gb: float | None = None) -> list[Path]:
+    """Retention for results (off unless configured): remove whole results (the video and every file that
+    shares its name: sidecar, thumbnail) older than ``max_age_days``, then the oldest until the folder
+    holds at most ``max_total_gb``."""
+    if not folder.is_dir() or (max_age_days is None and max_total_gb is None):
+        return []
+    groups = []
+    for side in folder.glob("*/*.json"):
+        if side.name.startswith("."):
+            continue
+        files = [p for p in side.parent.glob(f"{side.stem}.*") if p.is_file()]
+        groups.append((side.stat().st_mtime, sum(p.stat().st_size for p in files), files))
+    groups.sort(key=lambda g: g[0])
+    removed, now = [], time.time()
+    total = sum(g[1] for g in groups)
+    for mtime, size, files in groups:
+        too_old = max_age_days is not None and now - mtime > max_age_days * 86400
+        too_big = max_total_gb is not None and total > max_total_gb * 2**30
+        if not (too_old or too_big):
+            continue
+        for p in files:
+            p.unlink(missing_ok=True)
+            removed.append(p)
+        total -= size
     return removed
 
 
@@ -195,12 +227,14 @@ class Studio:
         self.outputs = Path(outputs) if outputs else self.cfg.outputs_dir
         self.log = log or (lambda msg: print(msg, file=sys.stderr))
         self.gpu_lock = threading.Lock()  # every piece of model work holds it
+        self.active_jobs = self.max_active_jobs = 0
         self._load_lock = threading.Lock()
         self._engine = None
         self.load_error: I2VError | None = None
         # GiB of GPU memory this process may use (None: no GPU). Tests pass a fake probe.
         self.vram_probe = vram_probe
         sweep_partials(self.outputs)
+        self.retention()
 
     # -- model -----------------------------------------------------------------------------
     @property
@@ -264,6 +298,15 @@ class Studio:
         th.start()
         return th
 
+    def retention(self) -> list[Path]:
+        """Partial files older than an hour always go; results only as configured (off by default)."""
+        r = self.cfg.data.get("retention") or {}
+        removed = sweep_partials(self.outputs, older_than_s=3600)
+        removed += sweep_outputs(self.outputs, r.get("max_age_days"), r.get("max_total_gb"))
+        for p in removed:
+            self.log(f"retention: removed {p}")
+        return removed
+
     def history(self, limit: int = 60) -> list[dict]:
         return list_history(self.outputs, limit)
 
@@ -292,7 +335,15 @@ class Studio:
         with self.gpu_lock:
             waited = time.perf_counter() - t_wait
             engine.notes = []
-            out = self._run_with_oom_retry(engine, job, plan, guard, on_step, cancel, want_latents)
+            self.active_jobs += 1  # instrumentation: the load test asserts this never exceeds 1
+            self.max_active_jobs = max(self.max_active_jobs, self.active_jobs)
+            gpu_start = time.time()
+            try:
+                out = self._run_with_oom_retry(engine, job, plan, guard, on_step, cancel, want_latents)
+            finally:
+                self.active_jobs -= 1
+            out.timings.update(gpu_start=round(gpu_start, 4), gpu_end=round(time.time(), 4),
+                               concurrent_jobs=self.max_active_jobs)
             guard.extend(engine.notes)
         check_frames(out.frames)
         return self._write(req, info, seed, out, guard, t0, waited, plan)
@@ -400,9 +451,13 @@ class Studio:
             meta["timings"]["write"] = round(time.perf_counter() - t, 4)
             meta["timings"]["total"] = round(time.perf_counter() - t0, 4)
             written.append(write_json(meta, sidecar))
-        except BaseException:
+        except BaseException as exc:
             for p in written:  # all three or none
                 p.unlink(missing_ok=True)
+            if isinstance(exc, OSError) and exc.errno in DISK_FULL:
+                raise disk_full_error(video.name, folder) from None
             raise
-        return GenerationResult(video=video, metadata_path=sidecar, thumbnail=thumb, metadata=meta,
-                                seconds=meta["timings"]["total"])
+        result = GenerationResult(video=video, metadata_path=sidecar, thumbnail=thumb, metadata=meta,
+                                  seconds=meta["timings"]["total"])
+        self.retention()
+        return result

@@ -46,6 +46,18 @@ class UploadImage(gr.Image):
         return super().preprocess(payload)  # data: URLs (clipboard paste)
 
 
+class RawNumber(gr.Number):
+    """gr.Number for the API whose value reaches our validation untouched: "abc" or 1e9 then gets our
+    clear one-line message (naming the setting and its range) instead of a conversion error in Gradio."""
+
+    @classmethod
+    def get_block_name(cls) -> str:
+        return "number"
+
+    def preprocess(self, payload):
+        return payload
+
+
 def lang_of(request: gr.Request | None) -> str:
     headers = getattr(request, "headers", None) or {}
     return pick_lang(headers.get("accept-language"))
@@ -542,8 +554,8 @@ class StudioUI:
 
             # API: named endpoint 'generate' with keyword arguments; invisible inputs, same GPU queue.
             with gr.Row(visible=False):
-                a_in = [gr.File(type="filepath"), gr.Textbox(), gr.Textbox(), gr.Number(), gr.Number(precision=0),
-                        gr.Number(precision=0), gr.Number(precision=0), gr.Textbox(), gr.Number(precision=0)]
+                a_in = [gr.File(type="filepath"), gr.Textbox(), gr.Textbox(), RawNumber(), RawNumber(precision=0),
+                        RawNumber(precision=0), RawNumber(precision=0), gr.Textbox(), RawNumber(precision=0)]
                 a_out = [gr.Video(), gr.JSON()]
                 a_btn = gr.Button()
             a_btn.click(self.api_generate, a_in, a_out, concurrency_limit=1, concurrency_id=GPU,

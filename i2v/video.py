@@ -45,6 +45,13 @@ def partial_name(final: Path) -> Path:
     return final.with_name(f".{final.stem}{PARTIAL_TAG}{final.suffix}")
 
 
+DISK_FULL = (28, 27)  # ENOSPC, EFBIG (also what RLIMIT_FSIZE produces)
+
+
+def disk_full_error(name: str, folder: Path) -> OutOfResources:
+    return OutOfResources(f"not enough disk space to write {name}", hint=f"free space in {folder}")
+
+
 @contextmanager
 def atomic_path(final: Path):
     """Yield a temporary path beside ``final``; rename it into place on success, delete it on failure."""
@@ -56,9 +63,8 @@ def atomic_path(final: Path):
         os.replace(tmp, final)
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError) and exc.errno in (28, 27):  # ENOSPC, EFBIG
-            raise OutOfResources(f"not enough disk space to write {final.name}",
-                                 hint=f"free space in {final.parent}") from None
+        if isinstance(exc, OSError) and exc.errno in DISK_FULL:
+            raise disk_full_error(final.name, final.parent) from None
         raise
 
 

@@ -101,3 +101,19 @@ def test_chinese_browser_gets_chinese_labels_and_errors(browser, tmp_path):
         page.locator("#generate").click()  # no image yet
         page.get_by_text("请先上传图片").wait_for(timeout=15000)
         ctx.close()
+
+
+def test_bad_upload_in_the_browser_gets_a_clear_error(browser, tmp_path):
+    bad = tmp_path / "holiday.png"
+    bad.write_bytes(b"this is a text file pretending to be a picture\n" * 50)
+    with running_app(tmp_path) as app:
+        ctx = browser.new_context(locale="en-US")
+        page = ctx.new_page()
+        page.goto(app.url)
+        page.locator("#prompt textarea").wait_for(timeout=30000)
+        page.locator("#input-image input[type=file]").set_input_files(str(bad))
+        page.locator("#prompt textarea").fill("a dog jumping")
+        page.locator("#generate").click()
+        page.get_by_text("the file is not a readable image").first.wait_for(timeout=20000)
+        assert page.locator("#prompt textarea").input_value() == "a dog jumping"  # the page still works
+        ctx.close()
