@@ -39,7 +39,6 @@ TEXT: dict[str, dict[str, str]] = {
     "preview": {"en": "Forming (approximate preview)", "zh": "生成中（近似预览）"},
     "used_seed": {"en": "Seed used", "zh": "实际种子"},
     "params": {"en": "Parameters used", "zh": "实际参数"},
-    "progress": {"en": "Progress", "zh": "进度"},
     "tab_create": {"en": "Create", "zh": "创作"},
     "tab_history": {"en": "History", "zh": "历史"},
     "history": {"en": "Past results", "zh": "历史结果"},
@@ -54,6 +53,8 @@ TEXT: dict[str, dict[str, str]] = {
     "loading_model": {"en": "Loading the model… you can prepare your request meanwhile.",
                       "zh": "正在加载模型…… 可以先准备输入。"},
     "model_ready": {"en": "Model ready: {model} on {device} ({dtype}).", "zh": "模型已就绪：{model}（{device}，{dtype}）。"},
+    "gpu_line": {"en": "GPU: {gb:.1f} GB usable; largest tier without offloading (16 frames): {tier}.",
+                 "zh": "GPU：可用 {gb:.1f} GB；无需卸载的最大分辨率档（16 帧）：{tier}。"},
     "model_failed": {"en": "The model could not be loaded: {error}", "zh": "模型加载失败：{error}"},
     "demo_banner": {"en": "⚠️ Demo model: output is noise. The tiny model has random weights; to use the real "
                           "I2VGen-XL, connect to the internet once (about 9 GB download) or start with "
@@ -66,7 +67,6 @@ TEXT: dict[str, dict[str, str]] = {
     "decoding": {"en": "Decoding and writing the video…", "zh": "正在解码并写入视频……"},
     "done": {"en": "Done in {seconds:.1f}s → {name}", "zh": "完成，用时 {seconds:.1f} 秒 → {name}"},
     "cancelled": {"en": "Stopped. Nothing was written.", "zh": "已停止，未写入任何文件。"},
-    "queue_full": {"en": "The queue is full; try again in a minute.", "zh": "队列已满，请稍后再试。"},
     "no_image": {"en": "Please upload an image first.", "zh": "请先上传图片。"},
     "saved_template": {"en": "Saved template “{name}”.", "zh": "已保存模板“{name}”。"},
     "deleted_template": {"en": "Deleted template “{name}”.", "zh": "已删除模板“{name}”。"},

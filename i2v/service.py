@@ -278,8 +278,14 @@ class Studio:
         """For the UI banner: loading / ready / failed, and the model's notices."""
         if self._engine is not None:
             i = self._engine.info
-            return {"state": "ready", "model": i.model_id, "device": i.device, "dtype": i.dtype,
-                    "demo": i.demo, "notices": list(i.notices)}
+            out = {"state": "ready", "model": i.model_id, "device": i.device, "dtype": i.dtype,
+                   "demo": i.demo, "notices": list(i.notices), "vram_gb": None, "max_tier": None}
+            free = self.vram_probe() if self.vram_probe else self._engine.free_vram_gb()
+            if free is not None:
+                from .vram import max_tier
+
+                out["vram_gb"], out["max_tier"] = free, max_tier(free, self.cfg.resolution["tiers"])
+            return out
         if self.load_error is not None:
             return {"state": "failed", "error": str(self.load_error)}
         return {"state": "loading"}

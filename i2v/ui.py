@@ -399,6 +399,8 @@ class StudioUI:
         if st["state"] == "failed":
             return t("model_failed", lang, error=st["error"]), gr.update(active=False)
         text = t("model_ready", lang, model=st["model"], device=st["device"], dtype=st["dtype"])
+        if st.get("vram_gb") is not None:
+            text += " " + t("gpu_line", lang, gb=st["vram_gb"], tier=st["max_tier"] or "—")
         if st["demo"]:
             text = t("demo_banner", lang) + "\n\n" + text
         extra = [n for n in st["notices"] if not n.startswith("Demo model")]

@@ -184,7 +184,8 @@ def max_tier(vram_gb: float, tiers: dict, frames: int = 16, aspect: float = 16 /
         if name not in tiers:
             continue
         w, h = size_for_budget(int(tiers[name]), aspect)
-        if plan(vram_gb, w, h, frames).offload == "none" and plan(vram_gb, w, h, frames).fits:
+        p = plan(vram_gb, w, h, frames)
+        if p.fits and p.offload == "none":
             best = name
     return best
 

@@ -170,3 +170,12 @@ def test_gpu_benchmark_code_runs_as_a_cpu_smoke_test():
     assert all(r["s_per_video"] > 0 and r["peak_gib"] > 0 for r in res["speed"])
     assert [r["rung"] for r in res["rungs"]] == list(range(len(vram.ladder(8))))
     assert res["cards"][0]["card_gb"] == 8
+
+
+def test_status_reports_card_and_tier_cap(planned_studio):
+    from i2v.ui import StudioUI
+
+    st = planned_studio.status()
+    assert st["vram_gb"] == 24.0 and st["max_tier"] == vram.max_tier(24.0, planned_studio.cfg.resolution["tiers"])
+    text, _ = StudioUI(planned_studio).banner(type("R", (), {"headers": {"accept-language": "en"}})())
+    assert "largest tier without offloading" in text and st["max_tier"] in text

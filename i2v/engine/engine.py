@@ -188,11 +188,12 @@ class Engine:
             torch.cuda.empty_cache()
 
     def free_vram_gb(self) -> float | None:
-        """Free memory on the GPU, or None when running on the CPU."""
+        """GPU memory this process may use: free memory plus what it already holds (its own weights are
+        part of the planner's estimate), or None when running on the CPU."""
         if self.device.type != "cuda":
             return None
         free, _ = torch.cuda.mem_get_info(self.device)
-        return free / 2**30
+        return (free + torch.cuda.memory_reserved(self.device)) / 2**30
 
     def apply_memory_plan(self, offload: str, vae_tiling: bool) -> list[str]:
         """Offload mode and VAE tiling for the next jobs.  Offloading only means something on a GPU."""
