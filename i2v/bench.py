@@ -310,7 +310,7 @@ def run_bench(args, log=print) -> dict:
             print(_table(res["cards"], ["card_gb", "plan", "fits", "predicted_gib", "measured_gib", "ran"]))
         return {"gpu": res}
     log("benchmark: engine vs diffusers (tiny, CPU) ...")
-    ratio = bench_engine_vs_diffusers(repeats, steps=5 if quick else 20, size=256, frames=8)
+    ratio = bench_engine_vs_diffusers(max(5, repeats), steps=5 if quick else 20, size=256, frames=8)
     gens = []
     for size in ((256,) if quick else (256, 512)):  # the engine run above warmed the process up
         log(f"benchmark: tiny generation {size}x{size} ...")
@@ -322,7 +322,7 @@ def run_bench(args, log=print) -> dict:
         log("benchmark: web UI start-up and added latency ...")
         result["ui"] = bench_ui(repeats)
     if not getattr(args, "json", False):
-        print("\nEngine vs bare I2VGenXLPipeline.__call__ (same process, interleaved, median of", repeats, "runs)")
+        print("\nEngine vs bare I2VGenXLPipeline.__call__ (same process, interleaved, median of", max(5, repeats), "runs)")
         print(_table([ratio], ["work", "engine_s", "diffusers_s", "ratio"]))
         print("\nWhole generations and encoding")
         print(_table(gens + [enc] + result.get("ui", []), ["work", "seconds"]))

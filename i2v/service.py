@@ -27,8 +27,8 @@ from .cancel import CancelToken
 from .config import Config, load_config
 from .errors import GenerationFailed, I2VError, InvalidInput, OutOfResources
 from .request import GenerationRequest, build_request, size_for_budget
-from .video import (DISK_FULL, PARTIAL_TAG, check_frames, disk_full_error, read_comment, to_uint8, write_json,
-                    write_mp4, write_png)
+from .video import (DISK_FULL, PARTIAL_TAG, check_frames, disk_full_error, partial_writer_alive, read_comment,
+                    to_uint8, write_json, write_mp4, write_png)
 
 APP_NAME = "i2v-studio"
 APP_VERSION = "0.1.0"
@@ -74,14 +74,15 @@ def slug(text: str, limit: int = 32) -> str:
     return (text[:limit].rstrip("-_") or "video")
 
 
-def sweep_partials(folder: Path, older_than_s: float = 0.0) -> list[Path]:
-    """Remove temporary files left by a crash between write and rename (at start-up: all of them; while
-    running: only those older than ``older_than_s``, so a write in progress is never touched)."""
+def sweep_partials(folder: Path, older_than_s: float = 3600.0) -> list[Path]:
+    """Remove temporary files left by a crash between write and rename: those whose writing process is
+    gone, and any older than ``older_than_s`` (a write in progress, here or in another process sharing
+    the folder, is never touched)."""
     removed, now = [], time.time()
     if folder.is_dir():
         for p in folder.rglob(f".*{PARTIAL_TAG}*"):
             try:
-                if p.is_file() and now - p.stat().st_mtime >= older_than_s:
+                if p.is_file() and (not partial_writer_alive(p) or now - p.stat().st_mtime >= older_than_s):
                     p.unlink(missing_ok=True)
                     removed.append(p)
             except OSError:
@@ -233,14 +234,9 @@ class Studio:
         self.load_error: I2VError | None = None
         # GiB of GPU memory this process may use (None: no GPU). Tests pass a fake probe.
         self.vram_probe = vram_probe
-        sweep_partials(self.outputs)
         self.retention()
 
     # -- model -----------------------------------------------------------------------------
-    @property
-    def loaded(self) -> bool:
-        return self._engine is not None
-
     def engine(self):
         """The engine, loading the model on first use (thread-safe)."""
         with self._load_lock:
@@ -256,10 +252,6 @@ class Studio:
                     self.log(f"NOTICE: {note}")
                 self._engine = Engine(loaded)
             return self._engine
-
-    @property
-    def model_info(self):
-        return self.engine().info
 
     # -- requests --------------------------------------------------------------------------
     def build_request(self, **kw: Any) -> GenerationRequest:
@@ -305,9 +297,9 @@ class Studio:
         return th
 
     def retention(self) -> list[Path]:
-        """Partial files older than an hour always go; results only as configured (off by default)."""
+        """Abandoned partial files always go; results only as configured (off by default)."""
         r = self.cfg.data.get("retention") or {}
-        removed = sweep_partials(self.outputs, older_than_s=3600)
+        removed = sweep_partials(self.outputs)
         removed += sweep_outputs(self.outputs, r.get("max_age_days"), r.get("max_total_gb"))
         for p in removed:
             self.log(f"retention: removed {p}")

@@ -42,7 +42,25 @@ def to_uint8(frames: np.ndarray) -> np.ndarray:
 
 
 def partial_name(final: Path) -> Path:
-    return final.with_name(f".{final.stem}{PARTIAL_TAG}{final.suffix}")
+    """Hidden, and tagged with the writer's process id, so a sweep can tell an abandoned file (its
+    writer is gone) from one another process is writing right now."""
+    return final.with_name(f".{final.stem}.{os.getpid()}{PARTIAL_TAG}{final.suffix}")
+
+
+def partial_writer_alive(path: Path) -> bool:
+    m = re.search(r"\.(\d+)" + re.escape(PARTIAL_TAG), path.name)
+    if not m:
+        return False
+    pid = int(m.group(1))
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 DISK_FULL = (28, 27)  # ENOSPC, EFBIG (also what RLIMIT_FSIZE produces)

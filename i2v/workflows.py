@@ -27,7 +27,7 @@ from PIL import Image, ImageDraw, ImageFont
 from .analysis import analyze_frames, interpolate, make_loop
 from .errors import I2VError, InvalidInput
 from .service import GenerationResult, Studio
-from .video import atomic_path, probe, read_comment, read_frames, write_json, write_mp4
+from .video import atomic_path, partial_name, probe, read_comment, read_frames, write_json, write_mp4
 
 DEFAULT_SWEEP = (5.0, 7.0, 9.0, 11.0, 14.0, 18.0)
 
@@ -264,7 +264,7 @@ def smooth(video: Path, factor: int = 2, method: str = "flow", loop: str | None 
 def _minterpolate(video: Path, fps: float) -> np.ndarray:
     import imageio_ffmpeg
 
-    tmp = video.with_name(f".{video.stem}.minterp.partial.mp4")
+    tmp = partial_name(video.with_name(f"{video.stem}.minterp.mp4"))
     try:
         r = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-i", str(video), "-vf",
                             f"minterpolate=fps={fps}:mi_mode=mci:mc_mode=aobmc:me_mode=bidir:vsbmc=1",

@@ -333,9 +333,16 @@ def test_retention_by_age_and_size(studio):
 def test_partial_files_swept_while_running_only_when_stale(studio):
     folder = studio.outputs / "day"
     folder.mkdir(parents=True, exist_ok=True)
-    fresh, stale = folder / ".a.partial.mp4", folder / ".b.partial.mp4"
-    fresh.write_bytes(b"writing now")
-    stale.write_bytes(b"left by a crash")
-    os.utime(stale, (time.time() - 7200, time.time() - 7200))
-    studio.retention()
-    assert fresh.exists() and not stale.exists()
+    writer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])  # another live process
+    try:
+        fresh = folder / f".a.{writer.pid}.partial.mp4"   # being written by a live process right now
+        orphan = folder / ".b.999999999.partial.mp4"       # its writer is gone: left by a crash
+        stale = folder / f".c.{writer.pid}.partial.mp4"   # a live process, but untouched for two hours
+        for p in (fresh, orphan, stale):
+            p.write_bytes(b"...")
+        os.utime(stale, (time.time() - 7200, time.time() - 7200))
+        studio.retention()
+        assert fresh.exists() and not orphan.exists() and not stale.exists()
+    finally:
+        writer.kill()
+        writer.wait()
