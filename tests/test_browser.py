@@ -117,3 +117,30 @@ def test_bad_upload_in_the_browser_gets_a_clear_error(browser, tmp_path):
         page.get_by_text("the file is not a readable image").first.wait_for(timeout=20000)
         assert page.locator("#prompt textarea").input_value() == "a dog jumping"  # the page still works
         ctx.close()
+
+
+def test_closing_the_tab_stops_its_job(browser, tmp_path, photo_path):
+    from gradio_client import Client, handle_file
+
+    with running_app(tmp_path) as app:
+        ctx = browser.new_context(locale="en-US")
+        page = ctx.new_page()
+        page.goto(app.url)
+        page.locator("#prompt textarea").wait_for(timeout=30000)
+        page.locator("#input-image input[type=file]").set_input_files(str(photo_path))
+        page.locator("#prompt textarea").fill("waves crashing")
+        box = page.locator("#steps input[type=number]")
+        box.fill("150")
+        box.press("Enter")
+        page.locator("#generate").click()
+        page.wait_for_function("() => /Step [2-9]\\d*\\/150/.test(document.querySelector('#status').innerText)",
+                               timeout=60000)
+        ctx.close()  # the tab goes away mid-run
+        import time
+
+        t = time.perf_counter()
+        video, _ = Client(app.url, verbose=False).predict(
+            image=handle_file(str(photo_path)), prompt="next", negative_prompt="", guidance_scale=9.0,
+            num_inference_steps=2, num_frames=4, fps=8, resolution="256p", seed=1, api_name="/generate")
+        assert time.perf_counter() - t < 25  # the abandoned 150-step job would hold the model for over a minute
+        assert video
