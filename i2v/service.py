@@ -326,12 +326,14 @@ class Studio:
                         num_frames=req.num_frames, width=req.width, height=req.height, seed=seed,
                         target_fps=req.target_fps, scheduler=req.scheduler,
                         decode_chunk_size=req.decode_chunk_size, guidance_schedule=req.guidance_per_step())
-        plan = self._memory_plan(engine, req, guard)
-        if plan is not None:
-            job.decode_chunk_size = plan.decode_chunk_size
         t_wait = time.perf_counter()
         with self.gpu_lock:
             waited = time.perf_counter() - t_wait
+            # Planned under the lock: free memory is only meaningful once the previous job is done, and
+            # the plan changes the shared pipeline (offload hooks, VAE tiling).
+            plan = self._memory_plan(engine, req, guard)
+            if plan is not None:
+                job.decode_chunk_size = plan.decode_chunk_size
             engine.notes = []
             self.active_jobs += 1  # instrumentation: the load test asserts this never exceeds 1
             self.max_active_jobs = max(self.max_active_jobs, self.active_jobs)
@@ -417,7 +419,7 @@ class Studio:
                     engine.free_memory()
                     raise oom from None
                 rung = nxt
-        result.timings["total"] = round(sum(v for k, v in result.timings.items() if k != "total"), 4)
+        result.total_timing()
         return result
 
     def _write(self, req, info, seed, out, guard, t0, waited, plan=None) -> GenerationResult:

@@ -33,13 +33,28 @@ def slider_value(page, elem_id: str) -> float:
     return float(page.locator(f"#{elem_id} input[type=number]").input_value())
 
 
+def set_slider(page, elem_id: str, value) -> None:
+    box = page.locator(f"#{elem_id} input[type=number]")
+    box.fill(str(value))
+    box.press("Enter")
+
+
+def open_studio(browser, app, image=None, prompt=None, **context):
+    """A fresh tab on the studio, optionally with a picture uploaded and a prompt typed."""
+    ctx = browser.new_context(**{"locale": "en-US", **context})
+    page = ctx.new_page()
+    page.goto(app.url)
+    page.locator("#prompt textarea").wait_for(timeout=30000)
+    if image is not None:
+        page.locator("#input-image input[type=file]").set_input_files(str(image))
+    if prompt is not None:
+        page.locator("#prompt textarea").fill(prompt)
+    return ctx, page
+
+
 def test_upload_preset_generate_watch_download(browser, tmp_path, photo_path):
     with running_app(tmp_path) as app:
-        ctx = browser.new_context(accept_downloads=True, viewport={"width": 1400, "height": 1300},
-                                  locale="en-US")
-        page = ctx.new_page()
-        page.goto(app.url)
-        page.locator("#prompt textarea").wait_for(timeout=30000)
+        ctx, page = open_studio(browser, app, accept_downloads=True, viewport={"width": 1400, "height": 1300})
 
         assert (slider_value(page, "steps"), slider_value(page, "guidance")) == (50, 9)
         page.locator("#input-image input[type=file]").set_input_files(str(photo_path))
@@ -55,10 +70,8 @@ def test_upload_preset_generate_watch_download(browser, tmp_path, photo_path):
         assert (slider_value(page, "steps"), slider_value(page, "guidance")) == (60, 11)
 
         # keep the CPU run short: fewer steps and frames, typed into the sliders' number boxes
-        for elem_id, value in (("steps", "12"), ("frames", "6")):
-            box = page.locator(f"#{elem_id} input[type=number]")
-            box.fill(value)
-            box.press("Enter")
+        set_slider(page, "steps", 12)
+        set_slider(page, "frames", 6)
         page.locator("#generate").click()
 
         page.wait_for_function("() => /Step \\d+\\/12/.test(document.querySelector('#status').innerText)",
@@ -94,9 +107,8 @@ def test_upload_preset_generate_watch_download(browser, tmp_path, photo_path):
 
 def test_chinese_browser_gets_chinese_labels_and_errors(browser, tmp_path):
     with running_app(tmp_path) as app:
-        ctx = browser.new_context(locale="zh-CN", extra_http_headers={"Accept-Language": "zh-CN,zh;q=0.9"})
-        page = ctx.new_page()
-        page.goto(app.url)
+        ctx, page = open_studio(browser, app, locale="zh-CN",
+                                extra_http_headers={"Accept-Language": "zh-CN,zh;q=0.9"})
         page.get_by_text("提示词：描述运动").wait_for(timeout=30000)
         page.locator("#generate").click()  # no image yet
         page.get_by_text("请先上传图片").wait_for(timeout=15000)
@@ -107,12 +119,7 @@ def test_bad_upload_in_the_browser_gets_a_clear_error(browser, tmp_path):
     bad = tmp_path / "holiday.png"
     bad.write_bytes(b"this is a text file pretending to be a picture\n" * 50)
     with running_app(tmp_path) as app:
-        ctx = browser.new_context(locale="en-US")
-        page = ctx.new_page()
-        page.goto(app.url)
-        page.locator("#prompt textarea").wait_for(timeout=30000)
-        page.locator("#input-image input[type=file]").set_input_files(str(bad))
-        page.locator("#prompt textarea").fill("a dog jumping")
+        ctx, page = open_studio(browser, app, bad, "a dog jumping")
         page.locator("#generate").click()
         page.get_by_text("the file is not a readable image").first.wait_for(timeout=20000)
         assert page.locator("#prompt textarea").input_value() == "a dog jumping"  # the page still works
@@ -123,15 +130,8 @@ def test_closing_the_tab_stops_its_job(browser, tmp_path, photo_path):
     from gradio_client import Client, handle_file
 
     with running_app(tmp_path) as app:
-        ctx = browser.new_context(locale="en-US")
-        page = ctx.new_page()
-        page.goto(app.url)
-        page.locator("#prompt textarea").wait_for(timeout=30000)
-        page.locator("#input-image input[type=file]").set_input_files(str(photo_path))
-        page.locator("#prompt textarea").fill("waves crashing")
-        box = page.locator("#steps input[type=number]")
-        box.fill("150")
-        box.press("Enter")
+        ctx, page = open_studio(browser, app, photo_path, "waves crashing")
+        set_slider(page, "steps", 150)
         page.locator("#generate").click()
         page.wait_for_function("() => /Step [2-9]\\d*\\/150/.test(document.querySelector('#status').innerText)",
                                timeout=60000)

@@ -78,6 +78,9 @@ class EngineResult:
     timings: dict = field(default_factory=dict)
     cache_hits: dict = field(default_factory=dict)
 
+    def total_timing(self) -> None:
+        self.timings["total"] = round(sum(v for k, v in self.timings.items() if k != "total"), 4)
+
 
 StepCallback = Callable[[StepInfo], None]
 
@@ -226,7 +229,7 @@ class Engine:
         if cancel is not None:
             cancel.check()
         result.frames = self.decode(latents, job.decode_chunk_size, result.timings)
-        result.timings["total"] = round(sum(v for k, v in result.timings.items() if k != "total"), 4)
+        result.total_timing()
         return result
 
     @torch.inference_mode()
