@@ -139,11 +139,20 @@ def list_history(folder: Path, limit: int = 60) -> list[dict]:
                 meta = json.loads(side.read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 continue
-            video = side.with_name(meta.get("video", ""))
-            if meta.get("app") != APP_NAME or not video.is_file():
+            # Only single results of this studio: sweep grids, smoothed copies and any foreign JSON a user
+            # drops here have no plain file name under "video" and are skipped, never an error.
+            if not (isinstance(meta, dict) and meta.get("app") == APP_NAME and isinstance(meta.get("params"), dict)):
                 continue
-            items.append({"video": video, "thumbnail": side.with_name(meta.get("thumbnail", "")),
-                          "metadata": meta, "sidecar": side, "mtime": side.stat().st_mtime})
+            name, thumb = meta.get("video"), meta.get("thumbnail")
+            if not (isinstance(name, str) and name and Path(name).name == name):
+                continue
+            video = side.with_name(name)
+            if not video.is_file():
+                continue
+            thumb_path = side.with_name(thumb) if isinstance(thumb, str) and thumb and Path(thumb).name == thumb \
+                else video
+            items.append({"video": video, "thumbnail": thumb_path, "metadata": meta, "sidecar": side,
+                          "mtime": side.stat().st_mtime})
     items.sort(key=lambda x: x["mtime"], reverse=True)
     return items[:limit]
 

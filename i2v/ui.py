@@ -284,7 +284,7 @@ class StudioUI:
         items = []
         for h in self.studio.history():
             p = h["metadata"]["params"]
-            cap = f"g={p['guidance_scale']} · {p['num_inference_steps']} steps · {p['prompt'][:40]}"
+            cap = f"g={p.get('guidance_scale')} · {p.get('num_inference_steps')} steps · {str(p.get('prompt', ''))[:40]}"
             thumb = h["thumbnail"] if h["thumbnail"].is_file() else h["video"]
             items.append((str(thumb), cap))
         return items

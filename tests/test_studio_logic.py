@@ -65,6 +65,22 @@ def test_history_and_restore_from_sidecar_and_mp4(studio):
             ("leaves gently swaying", 7.5, 99, 4)
 
 
+def test_history_survives_sweep_smooth_and_foreign_json(studio):
+    """A sweep grid's or a smoothed copy's sidecar (no "video" key) and foreign JSON never break History."""
+    res = studio.generate(small(studio, seed=5))
+    day = res.video.parent
+    junk = {"sweep.json": {"app": "i2v-studio", "kind": "guidance_sweep", "params": {"prompt": "x"}},
+            "smooth.json": {"app": "i2v-studio", "kind": "smoothed", "source": str(res.video)},
+            "escape.json": {"app": "i2v-studio", "video": "../../etc/passwd", "params": {}},
+            "empty.json": {"app": "i2v-studio", "video": "", "params": {}},
+            "list.json": [1, 2, 3], "foreign.json": {"hello": "world"}}
+    for name, data in junk.items():
+        (day / name).write_text(json.dumps(data))
+    (day / "broken.json").write_text("{not json")
+    hist = studio.history()
+    assert [h["video"] for h in hist] == [res.video]
+
+
 def test_restore_refuses_foreign_files(tmp_path):
     p = tmp_path / "x.json"
     p.write_text(json.dumps({"hello": 1}))
