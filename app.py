@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -28,6 +29,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--allowed-hosts", default="", help="extra Host header names to accept, comma-separated")
     p.add_argument("--queue-size", type=int, default=8, help="jobs that may wait; more are refused")
     p.add_argument("--max-file-size", default="25mb", help="largest upload accepted")
+    p.add_argument("--requeue-interrupted", action="store_true",
+                   help="put jobs that a crash or kill interrupted back in the queue at start")
     return p.parse_args(argv)
 
 
@@ -62,6 +65,10 @@ def allowed_hosts(a: argparse.Namespace, host: str) -> list[str]:
     return sorted(hosts)
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv=None) -> int:
     a = parse_args(argv)
     auth = read_auth(a)
@@ -72,6 +79,7 @@ def main(argv=None) -> int:
         return 2
 
     from i2v.config import load_config
+    from i2v.jobs import JobService
     from i2v.service import Studio
 
     studio = Studio(load_config(a.config, model=a.model), outputs=a.outputs)
@@ -86,16 +94,28 @@ def main(argv=None) -> int:
 
     from i2v.ui import build_ui
 
+    # The job store: settle what a previous run left (interrupted jobs, files no job owns), then a worker
+    # thread runs the queue (jobs queued before a restart included), one job at a time on the model.
+    jobs = JobService(studio, max_queued=a.queue_size)
+    jobs.recover(requeue_interrupted=a.requeue_interrupted)
     studio.load_in_background()  # the page answers at once; the banner shows loading progress
-    demo, i18n = build_ui(studio)
-    demo.queue(max_size=a.queue_size, api_open=False, default_concurrency_limit=1)
+    worker, stop = jobs.start_worker()
+    demo, i18n = build_ui(studio, jobs)
+    # Jobs are bounded by the store (--queue-size); the page's own events are cheap waits on them.
+    demo.queue(max_size=max(64, 8 * a.queue_size), api_open=False, default_concurrency_limit=1)
+    signal.signal(signal.SIGTERM, _interrupt)  # a polite stop: the running job goes back to the queue
     print(f"I2V Studio on http://{'127.0.0.1' if host == '0.0.0.0' else host}:{a.port}", file=sys.stderr,
           flush=True)
-    demo.launch(server_name=host, server_port=a.port, auth=auth, max_file_size=a.max_file_size,
-                allowed_paths=[str(studio.outputs)], enable_monitoring=False, i18n=i18n, show_error=False,
-                footer_links=["api"], quiet=True,
-                app_kwargs={"middleware": [Middleware(TrustedHostMiddleware,
-                                                      allowed_hosts=allowed_hosts(a, host))]})
+    try:
+        demo.launch(server_name=host, server_port=a.port, auth=auth, max_file_size=a.max_file_size,
+                    allowed_paths=[str(studio.outputs)], enable_monitoring=False, i18n=i18n, show_error=False,
+                    footer_links=["api"], quiet=True,
+                    app_kwargs={"middleware": [Middleware(TrustedHostMiddleware,
+                                                          allowed_hosts=allowed_hosts(a, host))]})
+    finally:
+        stop.set()  # a running job stops after its step and goes back to the queue for the next start
+        jobs.wake.set()
+        worker.join(timeout=30)
     return 0
 
 

@@ -154,3 +154,17 @@ def advise(prompt: str, lang: str = "en", jitter: bool = False, tokenizer=None) 
             rep.kept_text))
     return out
 
+
+
+def recommendation_text(prompt: str, picture, lang: str, title: str):
+    """(Recommendation, markdown with its reason and the prompt advice), or (None, "") for an empty prompt.
+    The same text the CLI's ``recommend`` prints, for the page."""
+    from .guidance import recommend
+
+    if not (prompt or "").strip():
+        return None, ""
+    rec = recommend(prompt, picture, lang)
+    lines = [f"**{title}:** {rec.reason}"]
+    for a in advise(prompt, lang):
+        lines.append(f"- {a.message}" + (f"\n  → `{a.suggestion}`" if a.suggestion else ""))
+    return rec, "\n".join(lines)

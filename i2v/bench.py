@@ -115,6 +115,7 @@ def bench_ui(repeats: int, steps: int = 10) -> list[dict]:
     from PIL import Image
 
     from .config import ROOT, load_config
+    from .jobs import JobService
     from .service import Studio
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -136,18 +137,19 @@ def bench_ui(repeats: int, steps: int = 10) -> list[dict]:
                     time.sleep(0.05)
             startup = time.perf_counter() - t0
             client = Client(f"http://127.0.0.1:{port}/", verbose=False)
-            ui_args = (handle_file(str(img)), "a dog jumping", "", "standard", 9, steps, 8, 8, 16, "256p", 1, False)
-            client.predict(*ui_args, api_name="/generate_stream")  # warm-up (and model load)
-            ui = _median_time(lambda: client.predict(*ui_args, api_name="/generate_stream"), repeats)
+            ui_args = dict(image=handle_file(str(img)), prompt="a dog jumping", guidance_scale=9,
+                           num_inference_steps=steps, num_frames=8, fps=8, resolution="256p", seed=1)
+            client.predict(**ui_args, api_name="/generate")  # warm-up (and model load)
+            ui = _median_time(lambda: client.predict(**ui_args, api_name="/generate"), repeats)
         finally:
             proc.terminate()
             proc.wait(timeout=20)
-        studio = Studio(load_config(model="tiny"), outputs=Path(tmp) / "cli", log=lambda m: None)
+        jobs = JobService(Studio(load_config(model="tiny"), outputs=Path(tmp) / "cli", log=lambda m: None))
 
-        def direct():
-            req = studio.build_request(image=str(img), prompt="a dog jumping", preset="standard",
-                                       num_inference_steps=steps, num_frames=8, resolution="256p", seed=1)
-            studio.generate(req)
+        def direct():  # the same job through the job service in this process (what the CLI runs)
+            params = jobs._generate_params(dict(image=str(img), prompt="a dog jumping", preset="standard",
+                                                num_inference_steps=steps, num_frames=8, resolution="256p", seed=1))
+            jobs.run_inline("generate", params)
 
         direct()
         cli = _median_time(direct, repeats)

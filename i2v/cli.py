@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+import sqlite3
 import sys
+import time
 from typing import Callable, Sequence
 
 from .errors import I2VError, InvalidInput
@@ -86,7 +88,24 @@ def make_studio(a: argparse.Namespace):
     from .config import load_config
     from .service import Studio
 
-    return Studio(load_config(a.config, model=a.model), outputs=a.outputs, log=err)
+    return Studio(load_config(getattr(a, "config", None), model=getattr(a, "model", None)),
+                  outputs=getattr(a, "outputs", None), log=err)
+
+
+def make_jobs(a: argparse.Namespace):
+    """The job service on the store of --outputs (shared with a running studio)."""
+    from .jobs import JobService
+
+    return JobService(make_studio(a), log=err)
+
+
+def finished(jobs, job) -> dict:
+    """A finished job as the CLI reports it; raises its typed error unless it is done."""
+    from .jobs import DONE, error_of
+
+    if job.status != DONE:
+        raise error_of(job)
+    return jobs.summary(job)
 
 
 class CliProgress:
@@ -126,21 +145,145 @@ def install_cancel_on_sigint() -> "object":
 
 
 def cmd_generate(a: argparse.Namespace) -> int:
-    studio = make_studio(a)
-    req = studio.build_request(**request_kwargs(a))  # validation before any model work
+    jobs = make_jobs(a)
+    params = jobs._generate_params(request_kwargs(a))  # validation before any model work
     token = install_cancel_on_sigint()
     progress = CliProgress()
     try:
-        result = studio.generate(req, on_step=progress, cancel=token)
+        job = jobs.run_inline("generate", params, on_step=progress, cancel=token)
     finally:
         progress.close()
-    for note in result.metadata["guard"]:
+    s = finished(jobs, job)
+    meta = jobs.metadata(job)
+    for note in meta.get("guard", []):
         err(f"note: {note}")
-    if result.metadata["demo"]:
+    if meta.get("demo"):
         err("NOTICE: demo model: output is noise")
-    s = result.summary()
-    emit(s, a.json, text=f"{s['video']}  ({s['frames']} frames {s['width']}x{s['height']} @ {s['fps']} fps, "
-                         f"seed {s['seed']}, {s['seconds']:.1f}s)")
+    emit({**s, "job": job.id}, a.json,
+         text=f"{s['video']}  ({s['frames']} frames {s['width']}x{s['height']} @ {s['fps']} fps, "
+              f"seed {s['seed']}, {s['seconds']:.1f}s)")
+    return EXIT_OK
+
+
+# -- the queue: submit, jobs, wait, cancel, requeue, worker ----------------------------------------
+
+def cmd_submit(a: argparse.Namespace) -> int:
+    jobs = make_jobs(a)
+    job = jobs.submit_generate(**request_kwargs(a))
+    emit({"job": job.id, "status": job.status, "kind": job.kind}, a.json, text=job.id)
+    return EXIT_OK
+
+
+def cmd_jobs(a: argparse.Namespace) -> int:
+    from .jobs import JobStore
+
+    store = JobStore(outputs_of(a))
+    rows = store.list(status=a.status.split(",") if a.status else None, limit=a.limit, parent=None)
+    if a.json:
+        emit({"jobs": [j.to_json() for j in rows]}, True)
+    else:
+        for j in rows:
+            p = j.progress or {}
+            prog = f"{p.get('step')}/{p.get('total')}" if p.get("total") else ""
+            what = str(j.params.get("prompt") or j.params.get("video") or "")[:50]
+            print(f"{j.id}  {j.kind:11s} {j.status:11s} {prog:8s} {what}")
+    return EXIT_OK
+
+
+def outputs_of(a: argparse.Namespace):
+    from pathlib import Path
+
+    from .config import load_config
+
+    return Path(a.outputs) if a.outputs else load_config(getattr(a, "config", None)).outputs_dir
+
+
+def cmd_wait(a: argparse.Namespace) -> int:
+    from .jobs import DONE, JobStore, error_of
+
+    store = JobStore(outputs_of(a))
+    if store.get(a.job) is None:
+        raise InvalidInput(f"no job {a.job!r} in {store.path}")
+    bar = CliProgress(desc=f"job {a.job}")
+    last = None
+    while True:
+        job = store.get(a.job)
+        p = job.progress or {}
+        if p.get("total") and p.get("step") != last:
+            last = p.get("step")
+            bar(_StepView(p))
+        if job.final:
+            break
+        time.sleep(0.25)
+    bar.close()
+    if job.status != DONE:
+        exc = error_of(job)
+        if a.json:
+            emit({"job": job.id, "status": job.status, "error": job.to_json()["error"]}, True)
+        err(f"error: {exc}")
+        return exc.exit_code
+    from .jobs.service import JobService  # noqa: F401 - same summary shape as generate --json
+
+    r = dict((job.result or {}).get("summary") or {})
+    for k in ("video", "metadata", "thumbnail", "grid"):
+        if r.get(k):
+            r[k] = str(store.folder / r[k])
+    emit({**r, "job": job.id, "status": job.status}, a.json, text=str(r.get("video")))
+    return EXIT_OK
+
+
+class _StepView:
+    """A stored progress dict seen as the engine's StepInfo (for the progress bar)."""
+
+    def __init__(self, p: dict):
+        self.step, self.total = int(p.get("step") or 0), int(p.get("total") or 1)
+        self.guidance, self.eta = float(p.get("guidance") or 0), float(p.get("eta") or 0)
+
+
+def cmd_cancel(a: argparse.Namespace) -> int:
+    from .jobs import JobStore
+
+    status = JobStore(outputs_of(a)).cancel(a.job)
+    if status is None:
+        raise InvalidInput(f"no job {a.job!r}")
+    emit({"job": a.job, "status": status, "cancel_requested": status == "running"}, a.json,
+         text=f"{a.job}: {'stopping after the current step' if status == 'running' else status}")
+    return EXIT_OK
+
+
+def cmd_requeue(a: argparse.Namespace) -> int:
+    jobs = make_jobs(a)
+    if not jobs.requeue(a.job):
+        job = jobs.get(a.job)
+        raise InvalidInput(f"job {a.job!r} cannot be re-queued" + (f" (it is {job.status})" if job else
+                                                                    " (no such job)"))
+    emit({"job": a.job, "status": "queued"}, a.json, text=f"{a.job}: queued")
+    return EXIT_OK
+
+
+def cmd_worker(a: argparse.Namespace) -> int:
+    """Run queued jobs of the store until Ctrl-C (a running job is stopped and put back in the queue)."""
+    import threading
+
+    jobs = make_jobs(a)
+    jobs.recover(requeue_interrupted=a.requeue_interrupted)
+    stop = threading.Event()
+
+    def handler(signum, frame):
+        err("stopping: the running job (if any) goes back to the queue ...")
+        stop.set()
+        jobs.wake.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    err(f"worker {jobs.worker} on {jobs.store.path} (Ctrl-C to stop)")
+    done = {"n": 0, "until": a.exit_when_idle}
+
+    def idle():
+        if done["until"]:
+            stop.set()
+
+    jobs.run_worker(stop, idle=idle)
     return EXIT_OK
 
 
@@ -222,23 +365,26 @@ def cmd_analyze(a: argparse.Namespace) -> int:
 
 
 def cmd_sweep(a: argparse.Namespace) -> int:
-    from .workflows import DEFAULT_SWEEP, parse_guidance_list, sweep
+    from .workflows import DEFAULT_SWEEP, parse_guidance_list
 
     values = parse_guidance_list(a.guidance) if a.guidance else list(DEFAULT_SWEEP)
-    studio = make_studio(a)
+    jobs = make_jobs(a)
     kw = request_kwargs(a)
     kw.pop("guidance_scale")
-    studio.build_request(**kw, guidance_scale=values[0])  # validate before any model work
+    params = jobs._generate_params({**kw, "guidance_scale": values[0]})  # validate before any model work
+    params.pop("guidance_scale", None)
     token = install_cancel_on_sigint()
     progress = CliProgress()
-    res = sweep(studio, values, on_progress=lambda i, n, g: err(f"[{i + 1}/{n}] guidance {g:g}"),
-                on_step=progress, cancel=token, **kw)
+    job = jobs.run_inline("sweep", {**params, "values": values}, on_step=progress, cancel=token,
+                          on_progress=lambda i, n, g: err(f"[{i + 1}/{n}] guidance {g:g}"))
     progress.close()
+    res = finished(jobs, job)
+    res["metadata"] = res.get("metadata")
     if a.json:
-        emit(res.to_json(), True)
+        emit({**res, "job": job.id}, True)
     else:
-        print(f"grid: {res.grid}")
-        for r in res.results:
+        print(f"grid: {res['grid']}")
+        for r in res["results"]:
             print(f"  g={r['guidance_scale']:<5g} motion {r['motion']:6.2f}px jitter {r['jitter']:5.2f} "
                   f"flicker {r['flicker']:6.2f} balance {r['balance']:.3f}{'  <- best balance' if r['best'] else ''}")
     return EXIT_OK
@@ -249,7 +395,7 @@ def cmd_batch(a: argparse.Namespace) -> int:
 
     from .workflows import run_batch
 
-    studio = make_studio(a)
+    jobs = make_jobs(a)
     token = install_cancel_on_sigint()
     bar = None
 
@@ -260,7 +406,7 @@ def cmd_batch(a: argparse.Namespace) -> int:
         bar.update(i - bar.n)
         bar.set_postfix_str(label)
 
-    report = run_batch(studio, a.jobs, on_entry=on_entry, cancel=token)
+    report = run_batch(jobs, a.jobs, on_entry=on_entry, cancel=token)
     if bar is not None:
         bar.update(bar.total - bar.n)
         bar.close()
@@ -275,12 +421,17 @@ def cmd_batch(a: argparse.Namespace) -> int:
 
 
 def cmd_smooth(a: argparse.Namespace) -> int:
-    from .workflows import smooth
+    from pathlib import Path
 
-    path, meta = smooth(a.video, factor=a.factor, method=a.method, loop=a.loop)
-    out = {"video": str(path), "metadata": str(path.with_suffix(".json")), "frames": meta["frames"],
-           "fps": meta["fps"], "source": meta["source"]}
-    emit(out, a.json, text=f"{path}  ({meta['frames']} frames @ {meta['fps']:g} fps)")
+    from .workflows import check_smooth_args
+
+    check_smooth_args(Path(a.video), a.factor, a.method, a.loop)
+    jobs = make_jobs(a)
+    job = jobs.run_inline("smooth", {"video": str(Path(a.video).resolve()), "factor": a.factor,
+                                     "method": a.method, "loop": a.loop})
+    out = finished(jobs, job)
+    out["source"] = str(Path(a.video).resolve())
+    emit({**out, "job": job.id}, a.json, text=f"{out['video']}  ({out['frames']} frames @ {out['fps']:g} fps)")
     return EXIT_OK
 
 
@@ -350,7 +501,8 @@ def cmd_bench(a: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "generate": cmd_generate, "presets": cmd_presets, "bench": cmd_bench, "recommend": cmd_recommend,
     "plan": cmd_plan, "calibrate": cmd_calibrate, "analyze": cmd_analyze, "sweep": cmd_sweep,
-    "batch": cmd_batch, "smooth": cmd_smooth,
+    "batch": cmd_batch, "smooth": cmd_smooth, "submit": cmd_submit, "jobs": cmd_jobs, "wait": cmd_wait,
+    "cancel": cmd_cancel, "requeue": cmd_requeue, "worker": cmd_worker,
 }
 
 
@@ -379,7 +531,22 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--factor", type=int, default=2, choices=[2, 4])
     sm.add_argument("--method", default="flow", choices=["flow", "minterpolate"])
     sm.add_argument("--loop", default=None, choices=["pingpong", "crossfade"])
-    sm.add_argument("--json", action="store_true")
+    add_common_args(sm)
+    add_generation_args(sub.add_parser("submit", help="queue a video for a running studio or worker; prints its id"))
+    sj = sub.add_parser("jobs", help="list the jobs of the store (queued, running, recent)")
+    sj.add_argument("--status", default=None, help="only these statuses, comma-separated")
+    sj.add_argument("--limit", type=int, default=50)
+    add_common_args(sj)
+    for name, what in (("wait", "follow a job to its end (exit code as generate)"),
+                       ("cancel", "cancel a queued job, or stop a running one after the current step"),
+                       ("requeue", "put an interrupted, failed or cancelled job back in the queue")):
+        sw = sub.add_parser(name, help=what)
+        sw.add_argument("job")
+        add_common_args(sw)
+    sk = sub.add_parser("worker", help="run the queued jobs of the store without the web page")
+    sk.add_argument("--requeue-interrupted", action="store_true", help="re-queue jobs a crash interrupted")
+    sk.add_argument("--exit-when-idle", action="store_true", help="stop once the queue is empty")
+    add_common_args(sk)
     sp = sub.add_parser("plan", help="will it fit my card? the fastest configuration for a GPU memory size")
     sp.add_argument("--vram-gb", type=float, required=True, help="free GPU memory in GB")
     sp.add_argument("--resolution", default=None, help="256p | 384p | 512p | 768p | native")
@@ -415,6 +582,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except I2VError as exc:
         err(f"error: {exc}")
         return exc.exit_code
+    except sqlite3.OperationalError as exc:  # the job store could not be written
+        err(f"error: the job store could not be written ({exc}) (is the disk full?)")
+        return EXIT_RESOURCES
     except KeyboardInterrupt:
         err("aborted")
         return EXIT_CANCELLED

@@ -303,3 +303,18 @@ def guidance_schedule(kind: str, start: float, end: float | None, steps: int) ->
             w = 0.0 if x <= 0.4 else (1 - math.cos(math.pi * (x - 0.4) / 0.6)) / 2
         out.append(round(start + (end - start) * w, 4))
     return out
+
+
+def zone_key(g: float) -> str:
+    """The seed article's zone of a guidance value, as a text key (``zone_*`` in i2v.i18n)."""
+    if g < 6:
+        return "zone_weak"
+    if g < 7:
+        return "zone_gentle"
+    if g <= 9:
+        return "zone_balanced"
+    if g <= 13:
+        return "zone_strong"
+    if g <= 15:
+        return "zone_risky"
+    return "zone_artifacts"

@@ -36,7 +36,7 @@ TEXT: dict[str, dict[str, str]] = {
     "stop": {"en": "Stop", "zh": "停止"},
     "advanced": {"en": "More settings", "zh": "更多设置"},
     "video": {"en": "Result", "zh": "生成结果"},
-    "preview": {"en": "Forming (approximate preview)", "zh": "生成中（近似预览）"},
+    "preview_box": {"en": "Forming (approximate preview)", "zh": "生成中（近似预览）"},
     "used_seed": {"en": "Seed used", "zh": "实际种子"},
     "params": {"en": "Parameters used", "zh": "实际参数"},
     "tab_create": {"en": "Create", "zh": "创作"},
@@ -57,13 +57,34 @@ TEXT: dict[str, dict[str, str]] = {
                  "zh": "GPU：可用 {gb:.1f} GB；无需卸载的最大分辨率档（16 帧）：{tier}。"},
     "model_failed": {"en": "The model could not be loaded: {error}", "zh": "模型加载失败：{error}"},
     "demo_banner": {"en": "⚠️ Demo model: output is noise. The tiny model has random weights; to use the real "
-                          "I2VGen-XL, connect to the internet once (about 9 GB download) or start with "
+                          "I2VGen-XL, connect to the internet once (about 5 GB download) or start with "
                           "--model pointing at a downloaded copy.",
                     "zh": "⚠️ 演示模型：输出是噪声。tiny 模型是随机权重；要使用真正的 I2VGen-XL，请联网一次"
-                          "（约 9 GB 下载），或用 --model 指向已下载的模型目录。"},
+                          "（约 5 GB 下载），或用 --model 指向已下载的模型目录。"},
     "step_progress": {"en": "Step {step}/{total} · {elapsed:.1f}s elapsed · about {eta:.0f}s left · guidance {g:.2f}",
                       "zh": "第 {step}/{total} 步 · 已用 {elapsed:.1f} 秒 · 约剩 {eta:.0f} 秒 · 引导系数 {g:.2f}"},
-    "queued": {"en": "Waiting for the GPU (another job is running)…", "zh": "等待 GPU（另一个任务正在运行）……"},
+    "queued": {"en": "Queued: {ahead} job(s) ahead, waiting for the model…",
+               "zh": "已排队：前面还有 {ahead} 个任务，等待模型……"},
+    "starting": {"en": "Starting…", "zh": "正在开始……"},
+    "job_failed": {"en": "⚠️ {error}", "zh": "⚠️ {error}"},
+    "job_interrupted": {"en": "⚠️ Interrupted: the studio stopped while this job ran. Re-queue it from the Queue tab.",
+                        "zh": "⚠️ 已中断：任务运行时工作室停止了。可在“队列”页重新排队。"},
+    "reconnected": {"en": "Reconnected to your job {id}.", "zh": "已重新连接到你的任务 {id}。"},
+    "stopping": {"en": "Stopping after the current step…", "zh": "将在当前步骤后停止……"},
+    "tab_queue": {"en": "Queue", "zh": "队列"},
+    "queue_help": {"en": "Every job of this studio: queued, running and recent. Jobs keep running when you close "
+                         "or reload the page, and queued jobs survive a restart. Pick a row to act on it.",
+                   "zh": "本工作室的所有任务：排队中、运行中和最近完成的。关闭或刷新页面不会中断任务，排队的任务在重启后继续。"
+                         "点击一行以操作。"},
+    "queue_table": {"en": "Jobs", "zh": "任务"},
+    "job_id": {"en": "Selected job", "zh": "所选任务"},
+    "cancel_job": {"en": "Cancel job", "zh": "取消任务"},
+    "requeue_job": {"en": "Re-queue", "zh": "重新排队"},
+    "requeued": {"en": "Job {id} is queued again.", "zh": "任务 {id} 已重新排队。"},
+    "not_requeueable": {"en": "Job {id} cannot be re-queued ({status}).", "zh": "任务 {id} 无法重新排队（{status}）。"},
+    "job_cancel_sent": {"en": "Job {id}: {status}.", "zh": "任务 {id}：{status}。"},
+    "sweep_stop": {"en": "Stop the comparison", "zh": "停止对比"},
+    "smoothing": {"en": "Smoothing…", "zh": "正在平滑……"},
     "decoding": {"en": "Decoding and writing the video…", "zh": "正在解码并写入视频……"},
     "done": {"en": "Done in {seconds:.1f}s → {name}", "zh": "完成，用时 {seconds:.1f} 秒 → {name}"},
     "cancelled": {"en": "Stopped. Nothing was written.", "zh": "已停止，未写入任何文件。"},
@@ -168,9 +189,18 @@ _ERRORS_ZH: list[tuple[str, str]] = [
     (r"the model produced a constant image.*", "模型输出了纯色画面"),
     (r"not enough disk space to write (.+)", "磁盘空间不足，无法写入 {0}"),
     (r"out of GPU memory.*", "GPU 显存不足"),
+    (r"the queue is full", "队列已满"),
+    (r"the studio stopped while this job ran", "任务运行时工作室停止了"),
+    (r"the input picture of this job is gone; submit it again", "该任务的输入图片已不存在，请重新提交"),
+    (r"video not found: (.+)", "找不到视频：{0}"),
+    (r"no input image", "没有输入图片"),
+    (r"no job '(.+)'", "没有任务“{0}”"),
+    (r"the video could not be written completely \((.+)\)", "视频未能完整写入（{0}）"),
+    (r"internal error: (.+)", "内部错误：{0}"),
 ]
 
 _HINTS_ZH: list[tuple[str, str]] = [
+    (r"at most (\d+) jobs may wait; try again when one has finished", "最多 {0} 个任务排队；请等一个完成后再试"),
     (r"allowed: (.+)", "允许：{0}"),
     (r"choose one of: (.+)", "可选：{0}"),
     (r"try (\d+)", "可试 {0}"),
@@ -180,6 +210,9 @@ _HINTS_ZH: list[tuple[str, str]] = [
     (r"each side must be at least (\d+) pixels", "每边至少 {0} 像素"),
     (r"use PNG, JPEG, WebP, BMP, TIFF or GIF", "请使用 PNG、JPEG、WebP、BMP、TIFF 或 GIF"),
     (r"describe the motion you want.*", "请描述想要的运动，例如“一只狗跳过栅栏”"),
+    (r"upload a picture first", "请先上传图片"),
+    (r"re-queue it to run it again", "重新排队即可再次运行"),
+    (r"is the disk full, or a file-size limit set\?", "磁盘是否已满，或设置了文件大小限制？"),
 ]
 
 

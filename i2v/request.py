@@ -212,3 +212,12 @@ def build_request(cfg: Config, *, image: Any, prompt: Any, preset: str | None = 
     if unknown:
         raise InvalidInput(f"unknown setting(s): {', '.join(unknown)}")
     return GenerationRequest(source=src, width=w, height=h, resolution=tier, **{k: s[k] for k in known})
+
+
+def expand_seeds(seed: Any, random_seed: bool, count: Any) -> list[int]:
+    """Seeds for ``count`` videos of one request: random ones (-1), or seed, seed+1, ..."""
+    n = max(1, int(count or 1))
+    if random_seed:
+        return [-1] * n
+    base = _integer("seed", seed if seed not in (None, "") else 0, 0, MAX_SEED)
+    return [min(MAX_SEED, base + i) for i in range(n)]

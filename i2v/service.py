@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import queue
 import re
 import secrets
 import sys
@@ -23,12 +22,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .analysis import analyze_frames
-from .cancel import CancelToken
 from .config import Config, load_config
 from .errors import GenerationFailed, I2VError, InvalidInput, OutOfResources
 from .request import GenerationRequest, build_request, size_for_budget
-from .video import (DISK_FULL, PARTIAL_TAG, check_frames, disk_full_error, partial_writer_alive, read_comment,
-                    to_uint8, write_json, write_mp4, write_png)
+from .video import (PARTIAL_TAG, check_frames, commit_files, json_to, mp4_to, partial_writer_alive, png_to,
+                    read_comment, to_uint8)
 
 APP_NAME = "i2v-studio"
 APP_VERSION = "0.1.0"
@@ -121,40 +119,11 @@ def _is_oom(exc: BaseException) -> bool:
     return type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc).lower()
 
 
-# -- history and restoring settings -----------------------------------------------------------
+# -- restoring settings -----------------------------------------------------------
 
 RESTORABLE = ("prompt", "negative_prompt", "guidance_scale", "num_inference_steps", "num_frames", "fps",
               "target_fps", "resolution", "seed", "scheduler", "decode_chunk_size", "preset", "guidance_schedule",
               "guidance_end")
-
-
-def list_history(folder: Path, limit: int = 60) -> list[dict]:
-    """Finished results (those with a sidecar), newest first."""
-    items = []
-    if folder.is_dir():
-        for side in folder.glob("*/*.json"):
-            if side.name.startswith("."):
-                continue
-            try:
-                meta = json.loads(side.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                continue
-            # Only single results of this studio: sweep grids, smoothed copies and any foreign JSON a user
-            # drops here have no plain file name under "video" and are skipped, never an error.
-            if not (isinstance(meta, dict) and meta.get("app") == APP_NAME and isinstance(meta.get("params"), dict)):
-                continue
-            name, thumb = meta.get("video"), meta.get("thumbnail")
-            if not (isinstance(name, str) and name and Path(name).name == name):
-                continue
-            video = side.with_name(name)
-            if not video.is_file():
-                continue
-            thumb_path = side.with_name(thumb) if isinstance(thumb, str) and thumb and Path(thumb).name == thumb \
-                else video
-            items.append({"video": video, "thumbnail": thumb_path, "metadata": meta, "sidecar": side,
-                          "mtime": side.stat().st_mtime})
-    items.sort(key=lambda x: x["mtime"], reverse=True)
-    return items[:limit]
 
 
 def settings_from_file(path: str | Path) -> dict:
@@ -174,55 +143,6 @@ def settings_from_file(path: str | Path) -> dict:
     if not isinstance(params, dict) or "prompt" not in params:
         raise InvalidInput(f"{path.name} is not a settings file of this studio")
     return {k: params[k] for k in RESTORABLE if k in params}
-
-
-class Job:
-    """One generation on a worker thread, reporting through a queue (progress, preview, result, error).
-
-    The front end reads :attr:`events`; :meth:`cancel` stops the engine between steps.
-    """
-
-    def __init__(self, studio: "Studio", req: GenerationRequest, preview_every: int = 5):
-        self.studio, self.req, self.preview_every = studio, req, max(1, preview_every)
-        self.token = CancelToken()
-        self.events: "queue.Queue[tuple[str, Any]]" = queue.Queue()
-        self.thread = threading.Thread(target=self._run, name="i2v-job", daemon=True)
-        self.result: GenerationResult | None = None
-
-    def start(self) -> "Job":
-        if self.studio.gpu_lock.locked():
-            self.events.put(("queued", None))
-        self.thread.start()
-        return self
-
-    def cancel(self) -> None:
-        self.token.cancel()
-
-    @property
-    def running(self) -> bool:
-        return self.thread.is_alive()
-
-    def _on_step(self, info) -> None:
-        preview = None
-        if info.denoised is not None and (info.step % self.preview_every == 0 or info.step == info.total):
-            from .engine.preview import latents_to_rgb
-
-            preview = latents_to_rgb(info.denoised)
-        self.events.put(("step", {"step": info.step, "total": info.total, "elapsed": info.elapsed,
-                                  "eta": info.eta, "guidance": info.guidance, "preview": preview}))
-        if info.step == info.total:
-            self.events.put(("decoding", None))
-
-    def _run(self) -> None:
-        try:
-            self.result = self.studio.generate(self.req, on_step=self._on_step, cancel=self.token,
-                                               want_latents=True)
-            self.events.put(("done", self.result))
-        except I2VError as exc:
-            self.events.put(("error", exc))
-        except Exception as exc:  # noqa: BLE001 - a bug must reach the user as one line, not kill the app
-            traceback.print_exc()
-            self.events.put(("error", GenerationFailed(f"internal error: {type(exc).__name__}: {exc}")))
 
 
 class Studio:
@@ -314,15 +234,14 @@ class Studio:
             self.log(f"retention: removed {p}")
         return removed
 
-    def history(self, limit: int = 60) -> list[dict]:
-        return list_history(self.outputs, limit)
-
     def resolve_seed(self, seed: int) -> int:
         return seed if seed >= 0 else secrets.randbelow(2**31)
 
     # -- generation ------------------------------------------------------------------------
-    def generate(self, req: GenerationRequest, *, on_step=None, cancel=None, want_latents: bool = False
-                 ) -> GenerationResult:
+    def generate(self, req: GenerationRequest, *, on_step=None, cancel=None, want_latents: bool = False,
+                 on_commit: Callable[[list[Path]], None] | None = None) -> GenerationResult:
+        """Run one request and write its result (MP4, sidecar, thumbnail) as one unit.  ``on_commit`` is told
+        the final file names just before they are renamed into place (the job store records them)."""
         t0 = time.perf_counter()
         engine = self.engine()
         info = engine.info
@@ -355,7 +274,7 @@ class Studio:
                                concurrent_jobs=self.max_active_jobs)
             guard.extend(engine.notes)
         check_frames(out.frames)
-        return self._write(req, info, seed, out, guard, t0, waited, plan)
+        return self._write(req, info, seed, out, guard, t0, waited, plan, on_commit)
 
     # -- memory: plan before, retry one rung down after an out-of-memory error ---------------
     def _memory_plan(self, engine, req: GenerationRequest, guard: list[str]):
@@ -431,7 +350,7 @@ class Studio:
         result.total_timing()
         return result
 
-    def _write(self, req, info, seed, out, guard, t0, waited, plan=None) -> GenerationResult:
+    def _write(self, req, info, seed, out, guard, t0, waited, plan=None, on_commit=None) -> GenerationResult:
         now = _dt.datetime.now()
         folder = self.outputs / now.strftime("%Y-%m-%d")
         stem = f"{now.strftime('%H%M%S')}_{slug(req.prompt)}_s{seed}_{secrets.token_hex(3)}"
@@ -452,20 +371,16 @@ class Studio:
         meta["motion"] = analyze_frames(frames).to_json()
         meta["timings"]["analyze"] = round(time.perf_counter() - t, 4)
         t = time.perf_counter()
-        written: list[Path] = []
-        try:
-            comment = json.dumps(meta, ensure_ascii=False, separators=(",", ":"))
-            written.append(write_mp4(frames, video, fps=req.fps, comment=comment))
-            written.append(write_png(frames[0], thumb))
+        comment = json.dumps(meta, ensure_ascii=False, separators=(",", ":"))
+
+        def sidecar_to(path: Path) -> None:
             meta["timings"]["write"] = round(time.perf_counter() - t, 4)
             meta["timings"]["total"] = round(time.perf_counter() - t0, 4)
-            written.append(write_json(meta, sidecar))
-        except BaseException as exc:
-            for p in written:  # all three or none
-                p.unlink(missing_ok=True)
-            if isinstance(exc, OSError) and exc.errno in DISK_FULL:
-                raise disk_full_error(video.name, folder) from None
-            raise
+            json_to(path, meta)
+
+        # all three or none, the MP4 read back before anything is published
+        commit_files({video: lambda p: mp4_to(p, frames, req.fps, comment), thumb: lambda p: png_to(p, frames[0]),
+                      sidecar: sidecar_to}, mp4_frames={video: len(frames)}, on_commit=on_commit)
         result = GenerationResult(video=video, metadata_path=sidecar, thumbnail=thumb, metadata=meta,
                                   seconds=meta["timings"]["total"])
         self.retention()

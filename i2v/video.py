@@ -13,6 +13,7 @@ import re
 import subprocess
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable
 
 import imageio_ffmpeg
 import numpy as np
@@ -86,42 +87,112 @@ def atomic_path(final: Path):
         raise
 
 
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def verify_mp4(path: Path, frames: int) -> None:
+    """Read a just-written MP4 back: it must decode to exactly ``frames`` frames.  A truncated file (a full
+    disk, a file-size limit, a killed encoder) fails here instead of being published."""
+    try:
+        info = probe(path)
+    except (ValueError, OSError, RuntimeError, subprocess.SubprocessError):
+        info = None
+    if info is None or info["frames"] != frames or not info["seconds"]:
+        got = "unreadable" if info is None else f"{info['frames']} of {frames} frames"
+        raise OutOfResources(f"the video could not be written completely ({got})",
+                             hint="is the disk full, or a file-size limit set?")
+
+
+def commit_files(writers: dict[Path, Callable[[Path], None]], *, mp4_frames: dict[Path, int] | None = None,
+                 on_commit: Callable[[list[Path]], None] | None = None) -> list[Path]:
+    """Write several files as one unit: each under a temporary name, MP4s read back and checked, all
+    flushed to disk, ``on_commit(finals)`` told the final names (the job store records them, so a crash
+    during the renames is recoverable), then renamed into place.  Any failure removes every file."""
+    temps: dict[Path, Path] = {}
+    placed: list[Path] = []
+    try:
+        for final, write in writers.items():
+            final.parent.mkdir(parents=True, exist_ok=True)
+            temps[final] = partial_name(final)
+            write(temps[final])
+            if not temps[final].exists():
+                raise OutOfResources(f"could not write {final.name}", hint="is the disk full?")
+        for final, n in (mp4_frames or {}).items():
+            verify_mp4(temps[final], n)
+        for tmp in temps.values():
+            _fsync(tmp)
+        finals = list(writers)
+        if on_commit is not None:
+            on_commit(finals)
+        for final in finals:
+            os.replace(temps[final], final)
+            placed.append(final)
+        for folder in {f.parent for f in finals}:
+            _fsync(folder)
+        return finals
+    except BaseException as exc:
+        for p in [*temps.values(), *placed]:
+            p.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno in DISK_FULL:
+            first = next(iter(writers))
+            raise disk_full_error(first.name, first.parent) from None
+        raise
+
+
+def json_to(path: Path, data: dict) -> None:
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+def png_to(path: Path, frame: np.ndarray) -> None:
+    Image.fromarray(frame).save(path, format="PNG")
+
+
 def write_json(data: dict, final: Path) -> Path:
     with atomic_path(final) as tmp:
-        tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
+        json_to(tmp, data)
     return final
 
 
 def write_png(frame: np.ndarray, final: Path) -> Path:
     with atomic_path(final) as tmp:
-        Image.fromarray(frame).save(tmp, format="PNG")
+        png_to(tmp, frame)
     return final
 
 
 def write_mp4(frames: np.ndarray, final: Path, fps: float, comment: str | None = None,
               crf: int = 17) -> Path:
     """H.264 yuv420p MP4 with the moov atom up front (plays while downloading in browsers)."""
+    with atomic_path(final) as tmp:
+        mp4_to(tmp, frames, fps, comment, crf)
+        if not tmp.exists() or tmp.stat().st_size == 0:
+            raise OutOfResources(f"ffmpeg could not write {final.name}", hint="is the disk full?")
+    return final
+
+
+def mp4_to(path: Path, frames: np.ndarray, fps: float, comment: str | None = None, crf: int = 17) -> None:
+    """Encode ``frames`` into ``path`` (no atomicity: callers write to a temporary name)."""
     frames = np.ascontiguousarray(frames)
     n, h, w, _ = frames.shape
     params = ["-crf", str(crf), "-preset", "medium", "-movflags", "+faststart"]
     if comment:
         params += ["-metadata", f"comment={comment}"]
-    with atomic_path(final) as tmp:
-        writer = imageio_ffmpeg.write_frames(str(tmp), (w, h), fps=fps, codec="libx264", pix_fmt_in="rgb24",
-                                             pix_fmt_out="yuv420p", macro_block_size=16, quality=None,
-                                             output_params=params, ffmpeg_log_level="error")
-        writer.send(None)
+    writer = imageio_ffmpeg.write_frames(str(path), (w, h), fps=fps, codec="libx264", pix_fmt_in="rgb24",
+                                         pix_fmt_out="yuv420p", macro_block_size=16, quality=None,
+                                         output_params=params, ffmpeg_log_level="error")
+    writer.send(None)
+    try:
+        for frame in frames:
+            writer.send(frame)
+    finally:
         try:
-            for frame in frames:
-                writer.send(frame)
-        finally:
-            try:
-                writer.close()
-            except (RuntimeError, OSError, StopIteration):
-                pass
-        if not tmp.exists() or tmp.stat().st_size == 0:
-            raise OutOfResources(f"ffmpeg could not write {final.name}", hint="is the disk full?")
-    return final
+            writer.close()
+        except (RuntimeError, OSError, StopIteration):
+            pass
 
 
 # -- reading back ---------------------------------------------------------------------------------

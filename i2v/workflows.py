@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import secrets
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,7 @@ from PIL import Image, ImageDraw, ImageFont
 from .analysis import analyze_frames, interpolate, make_loop
 from .errors import I2VError, InvalidInput
 from .service import GenerationResult, Studio
-from .video import atomic_path, partial_name, probe, read_comment, read_frames, write_json, write_mp4
+from .video import commit_files, json_to, mp4_to, partial_name, probe, read_comment, read_frames
 
 DEFAULT_SWEEP = (5.0, 7.0, 9.0, 11.0, 14.0, 18.0)
 
@@ -97,17 +98,25 @@ class SweepResult:
 
 
 def sweep(studio: Studio, values: list[float], on_progress: Callable[[int, int, float], None] | None = None,
-          on_step=None, cancel=None, **request_kw) -> SweepResult:
-    """Generate one video per guidance value (same picture, prompt and seed) and compare their motion."""
+          on_step=None, cancel=None, on_result: Callable[[int, GenerationResult], None] | None = None,
+          on_commit: Callable[[list[Path]], None] | None = None, **request_kw) -> SweepResult:
+    """Generate one video per guidance value (same picture, prompt and seed) and compare their motion.
+
+    ``on_result(i, result)`` hears of each finished video (the job runner records it as a result of its
+    own); ``on_commit`` is told the grid's file names before they are published."""
     seed = request_kw.pop("seed", None)
     base = studio.build_request(**request_kw, seed=seed if seed not in (None, -1) else -1)
     seed = studio.resolve_seed(base.seed)
     results: list[GenerationResult] = []
     for i, g in enumerate(values):
+        if cancel is not None:
+            cancel.check()
         if on_progress:
             on_progress(i, len(values), g)
         req = studio.build_request(**request_kw, seed=seed, guidance_scale=g)
         results.append(studio.generate(req, on_step=on_step, cancel=cancel))
+        if on_result:
+            on_result(i, results[-1])
     table = []
     for r in results:
         m = r.metadata["motion"]
@@ -126,8 +135,10 @@ def sweep(studio: Studio, values: list[float], on_progress: Callable[[int, int, 
     path = first.video.with_name(f"{stem}.mp4")
     meta = {"app": "i2v-studio", "kind": "guidance_sweep", "seed": seed, "values": values, "best": best,
             "results": table, "params": {k: v for k, v in first.metadata["params"].items() if k != "guidance_scale"}}
-    write_mp4(grid, path, fps=first.metadata["params"]["fps"], comment=json.dumps(meta, ensure_ascii=False))
-    sidecar = write_json(meta, path.with_suffix(".json"))
+    comment = json.dumps(meta, ensure_ascii=False)
+    sidecar = path.with_suffix(".json")
+    commit_files({path: lambda p: mp4_to(p, grid, first.metadata["params"]["fps"], comment),
+                  sidecar: lambda p: json_to(p, meta)}, mp4_frames={path: len(grid)}, on_commit=on_commit)
     return SweepResult(path, sidecar, table, best)
 
 
@@ -189,44 +200,51 @@ def _expand(entries: list[dict]) -> list[tuple[str, dict]]:
     return out
 
 
-def run_batch(studio: Studio, job_file: Path, on_entry: Callable[[int, int, str], None] | None = None,
+def run_batch(jobs, job_file: Path, on_entry: Callable[[int, int, str], None] | None = None,
               on_step=None, cancel=None) -> BatchReport:
-    """Run every entry; finished ones (recorded in ``<job file>.done.json`` with their video present) are
-    skipped on a re-run, failures are reported and the rest continue."""
+    """Run every entry as a job of the store (kind ``batch_entry``); entries already done (same file,
+    entry and settings, video still present) are skipped on a re-run, failures are reported and the rest
+    continue.  ``jobs`` is a :class:`i2v.jobs.JobService`."""
     job_file = Path(job_file)
-    state_path = job_file.with_name(job_file.name + ".done.json")
-    state = json.loads(state_path.read_text()) if state_path.exists() else {}
+    source = str(job_file.resolve())
     items = _expand(load_jobs(job_file))
+    done_before = {}
+    for j in jobs.store.list(status=["done"], kinds=["batch_entry"], limit=None):
+        if j.params.get("batch_file") == source and jobs.abs((j.result or {}).get("video")).is_file():
+            done_before[j.params.get("batch_key")] = j
     report = BatchReport()
     for n, (key, req) in enumerate(items):
         label = f"{n + 1}/{len(items)} {str(req.get('prompt', ''))[:40]}"
         if on_entry:
             on_entry(n, len(items), label)
-        prev = state.get(key)
-        if prev and Path(prev["video"]).exists():
-            report.skipped.append({"entry": n + 1, "video": prev["video"]})
+        prev = done_before.get(key)
+        if prev is not None:
+            report.skipped.append({"entry": n + 1, "video": str(jobs.abs(prev.result["video"])), "job": prev.id})
             continue
         try:
-            res = studio.generate(studio.build_request(**req), on_step=on_step, cancel=cancel)
+            params = jobs._generate_params(dict(req))
         except I2VError as exc:
-            if exc.kind == "cancelled":
-                raise
             report.failed.append({"entry": n + 1, "error": str(exc), "prompt": req.get("prompt")})
             continue
-        state[key] = {"video": str(res.video), "seed": res.metadata["seed"]}
-        with atomic_path(state_path) as tmp:
-            tmp.write_text(json.dumps(state, indent=1))
-        report.done.append({"entry": n + 1, "video": str(res.video), "seed": res.metadata["seed"]})
+        job = jobs.run_inline("batch_entry", {**params, "batch_file": source, "batch_key": key}, on_step=on_step,
+                              cancel=cancel)
+        if job.status == "cancelled":
+            from .errors import Cancelled
+
+            raise Cancelled()
+        if job.status != "done":
+            report.failed.append({"entry": n + 1, "error": job.error_message, "prompt": req.get("prompt"),
+                                  "job": job.id})
+            continue
+        s = jobs.summary(job)
+        report.done.append({"entry": n + 1, "video": s["video"], "seed": s["seed"], "job": job.id})
     return report
 
 
 # -- smoothing -----------------------------------------------------------------------------------
 
-def smooth(video: Path, factor: int = 2, method: str = "flow", loop: str | None = None,
-           outputs: Path | None = None) -> tuple[Path, dict]:
-    """Interpolate to ``factor`` x the frame rate and optionally loop; writes a new MP4 + sidecar."""
-    video = Path(video)
-    if not video.is_file():
+def check_smooth_args(video: Path, factor: int, method: str, loop: str | None) -> None:
+    if not Path(video).is_file():
         raise InvalidInput(f"video not found: {video}")
     if factor not in (1, 2, 4):
         raise InvalidInput(f"factor must be 2 or 4 (got {factor})")
@@ -234,6 +252,13 @@ def smooth(video: Path, factor: int = 2, method: str = "flow", loop: str | None 
         raise InvalidInput(f"unknown interpolation method '{method}'", hint="choose flow or minterpolate")
     if loop not in (None, "", "pingpong", "crossfade"):
         raise InvalidInput(f"unknown loop mode '{loop}'", hint="choose pingpong or crossfade")
+
+
+def smooth(video: Path, factor: int = 2, method: str = "flow", loop: str | None = None,
+           outputs: Path | None = None, on_commit: Callable[[list[Path]], None] | None = None) -> tuple[Path, dict]:
+    """Interpolate to ``factor`` x the frame rate and optionally loop; writes a new MP4 + sidecar."""
+    video = Path(video)
+    check_smooth_args(video, factor, method, loop)
     try:
         info = probe(video)
     except (ValueError, OSError):
@@ -246,7 +271,7 @@ def smooth(video: Path, factor: int = 2, method: str = "flow", loop: str | None 
     except ValueError:
         source_meta = None
     suffix = f"x{factor}{'_' + loop if loop else ''}"
-    target = (Path(outputs) if outputs else video.parent) / f"{video.stem}_{suffix}.mp4"
+    target = (Path(outputs) if outputs else video.parent) / f"{video.stem}_{suffix}_{secrets.token_hex(2)}.mp4"
     if method == "minterpolate" and factor > 1:
         frames = _minterpolate(video, fps * factor)
     else:
@@ -256,8 +281,10 @@ def smooth(video: Path, factor: int = 2, method: str = "flow", loop: str | None 
     meta = {"app": "i2v-studio", "kind": "smoothed", "source": str(video), "factor": factor, "method": method,
             "loop": loop or None, "fps": fps * factor, "frames": int(frames.shape[0]),
             "source_metadata": source_meta, "motion": analyze_frames(frames).summary()}
-    write_mp4(frames, target, fps=fps * factor, comment=json.dumps(meta, ensure_ascii=False))
-    write_json(meta, target.with_suffix(".json"))
+    comment = json.dumps(meta, ensure_ascii=False)
+    commit_files({target: lambda p: mp4_to(p, frames, fps * factor, comment),
+                  target.with_suffix(".json"): lambda p: json_to(p, meta)},
+                 mp4_frames={target: len(frames)}, on_commit=on_commit)
     return target, meta
 
 

@@ -1,17 +1,23 @@
-"""A real browser (Debian's chromium through Playwright) using the studio like a person."""
+"""A real browser (Debian's chromium through Playwright) using the studio like a person: whole journeys
+across features, reloads mid-run, restarts with queued jobs, bad uploads, both languages."""
 
 from __future__ import annotations
 
 import re
 import shutil
+import time
 
 import pytest
+
+from i2v.jobs import JobStore
 
 from .apphelpers import ROOT, running_app
 
 pytestmark = pytest.mark.browser
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = ROOT / "test-artifacts"
+ZH = {"locale": "zh-CN", "extra_http_headers": {"Accept-Language": "zh-CN,zh;q=0.9"}}
+DONE_RE = {"en": "Done in", "zh": "完成，用时"}
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +45,20 @@ def set_slider(page, elem_id: str, value) -> None:
     box.press("Enter")
 
 
+def wait_slider(page, elem_id: str, value, timeout=15000) -> None:
+    page.wait_for_function(f"() => Number(document.querySelector('#{elem_id} input[type=number]').value) === {value}",
+                           timeout=timeout)
+
+
+def wait_text(page, elem_id: str, pattern: str, timeout=120000) -> str:
+    page.wait_for_function("([id, p]) => new RegExp(p).test((document.querySelector('#' + id) || {}).innerText || '')",
+                           arg=[elem_id, pattern], timeout=timeout)
+    return page.locator(f"#{elem_id}").inner_text()
+
+
 def open_studio(browser, app, image=None, prompt=None, **context):
     """A fresh tab on the studio, optionally with a picture uploaded and a prompt typed."""
-    ctx = browser.new_context(**{"locale": "en-US", **context})
+    ctx = browser.new_context(**{"locale": "en-US", "viewport": {"width": 1400, "height": 1300}, **context})
     page = ctx.new_page()
     page.goto(app.url)
     page.locator("#prompt textarea").wait_for(timeout=30000)
@@ -52,95 +69,235 @@ def open_studio(browser, app, image=None, prompt=None, **context):
     return ctx, page
 
 
+def tab(page, en: str, zh: str, lang: str) -> None:
+    page.get_by_role("tab", name=en if lang == "en" else zh).click()
+
+
+def playable(page, video_locator) -> str:
+    """The <video>'s source is a real MP4 the browser can fetch."""
+    video_locator.wait_for(timeout=120000)
+    src = video_locator.get_attribute("src")
+    assert src and ".mp4" in src
+    body = page.request.get(src).body()
+    assert len(body) > 1000 and body[4:8] == b"ftyp"
+    return src
+
+
+def no_error_badges(page) -> bool:
+    return page.get_by_text("Error", exact=True).count() == 0
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_journey_sweep_generate_smooth_history_reuse_generate(browser, tmp_path, photo_path, lang):
+    """Each feature used after and before the others: none may break the next."""
+    with running_app(tmp_path) as app:
+        ctx, page = open_studio(browser, app, photo_path, "a dog jumping over a fence" if lang == "en" else
+                                "一只狗跳过栅栏", **(ZH if lang == "zh" else {}))
+        if lang == "zh":
+            page.get_by_text("提示词：描述运动").wait_for(timeout=10000)
+        wait_slider(page, "guidance", 11.5)  # the live recommendation (strong action)
+        set_slider(page, "steps", 3)
+        set_slider(page, "frames", 4)
+
+        # 1. compare guidance
+        tab(page, "Compare guidance", "引导系数对比", lang)
+        page.locator("#sweep-values textarea, #sweep-values input").first.fill("5, 9")
+        page.locator("#sweep-run").click()
+        playable(page, page.locator("#sweep-video video"))
+        wait_text(page, "sweep-status", "Best balance|最平衡")
+        table = wait_text(page, "sweep-table", "★", 20000)
+        assert re.search(r"\b5(\.0)?\b", table) and re.search(r"\b9(\.0)?\b", table), table
+
+        # 2. generate, with the guidance set by hand
+        tab(page, "Create", "创作", lang)
+        set_slider(page, "guidance", 7)
+        page.locator("#generate").click()
+        wait_text(page, "status", DONE_RE[lang])
+        first = playable(page, page.locator("#result-video video"))
+        assert '"guidance_scale": 7.0' in page.locator("#params").inner_text()
+
+        # 3. smooth it
+        page.locator("#smooth2").click()
+        wait_text(page, "status", "Smoothed|已平滑")
+        page.wait_for_function("(s) => document.querySelector('#result-video video').src !== s", arg=first)
+        assert "_x2" in playable(page, page.locator("#result-video video"))
+
+        # 4. history: whole, with the sweep's videos, the generation and the smoothed copy
+        tab(page, "History", "历史", lang)
+        page.locator("#history-refresh").click()
+        page.wait_for_function("() => document.querySelectorAll('#history .thumbnail-item').length >= 4",
+                               timeout=20000)
+        assert no_error_badges(page)
+
+        # 5. reuse: the newest (the smoothed copy: its source's settings) while the sliders say otherwise
+        tab(page, "Create", "创作", lang)
+        set_slider(page, "guidance", 15)
+        set_slider(page, "steps", 20)
+        tab(page, "History", "历史", lang)
+        page.locator("#history .thumbnail-item").first.click()
+        page.wait_for_function("() => document.querySelector('#history-params').innerText.includes('guidance_scale')")
+        page.locator("#reuse").click()
+        tab(page, "Create", "创作", lang)
+        wait_slider(page, "guidance", 7)
+        wait_slider(page, "steps", 3)
+        time.sleep(2.0)  # the live recommender must not overwrite restored settings
+        assert (slider_value(page, "guidance"), slider_value(page, "steps")) == (7, 3)
+
+        # 6. one-click fixes start from the sliders: at 15, "too weak" adds steps and keeps guidance
+        set_slider(page, "guidance", 15)
+        page.locator("#fix-weak").click()
+        wait_slider(page, "steps", 13)
+        assert slider_value(page, "guidance") == 15
+        page.locator("#fix-blurry").click()
+        wait_slider(page, "steps", 60)
+        assert slider_value(page, "guidance") == 15  # "blurry" leaves guidance alone
+        set_slider(page, "steps", 3)
+        set_slider(page, "guidance", 7)
+
+        # 7. generate again: a new, playable result
+        page.locator("#generate").click()
+        page.wait_for_function("(s) => { const v = document.querySelector('#result-video video');"
+                               " return v && v.src !== s && !v.src.includes('_x2'); }", arg=first, timeout=120000)
+        wait_text(page, "status", DONE_RE[lang])
+        playable(page, page.locator("#result-video video"))
+        assert no_error_badges(page)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"journey-{lang}.png"), full_page=True)
+        ctx.close()
+    store = JobStore(app.outputs)
+    assert all(j.status == "done" for j in store.list(limit=None)), [(j.kind, j.status) for j in store.list()]
+
+
 def test_upload_preset_generate_watch_download(browser, tmp_path, photo_path):
     with running_app(tmp_path) as app:
-        ctx, page = open_studio(browser, app, accept_downloads=True, viewport={"width": 1400, "height": 1300})
-
+        ctx, page = open_studio(browser, app, accept_downloads=True)
         assert (slider_value(page, "steps"), slider_value(page, "guidance")) == (50, 9)
         page.locator("#input-image input[type=file]").set_input_files(str(photo_path))
         page.locator("#prompt textarea").fill("a dog jumping over a fence")
-        # the recommendation follows the prompt: strong action -> 11-12, 60 steps
         page.get_by_text("Strong action (jumping)").wait_for(timeout=20000)
-        page.wait_for_function("() => document.querySelector('#guidance input[type=number]').value === '11.5'",
-                               timeout=10000)
+        wait_slider(page, "guidance", 11.5)
 
         page.locator("#preset input").click()
+        assert page.get_by_role("option", name="preview").count() == 1  # not the preview box's label
         page.get_by_role("option", name="high_motion").click()
         page.get_by_text("11.0 — strong motion").wait_for(timeout=10000)  # the seed article's zone
         assert (slider_value(page, "steps"), slider_value(page, "guidance")) == (60, 11)
+        assert "applied to the sliders" not in page.locator("#recommendation").inner_text()  # no stale note
 
-        # keep the CPU run short: fewer steps and frames, typed into the sliders' number boxes
         set_slider(page, "steps", 12)
         set_slider(page, "frames", 6)
         page.locator("#generate").click()
-
-        page.wait_for_function("() => /Step \\d+\\/12/.test(document.querySelector('#status').innerText)",
-                               timeout=60000)
-        video = page.locator("#result-video video")
-        video.wait_for(timeout=120000)
-        src = video.get_attribute("src")
-        assert src and ".mp4" in src
-        assert re.search(r"Done in", page.locator("#status").inner_text())
+        wait_text(page, "status", r"Step \d+/12", 60000)
+        playable(page, page.locator("#result-video video"))
+        wait_text(page, "status", "Done in")
         assert page.locator("#used-seed input").input_value().isdigit()
         assert "Measured motion" in page.locator("#motion").inner_text()
         assert "Demo model" in page.locator("#model-banner").inner_text()
 
-        # one click on "motion too weak": guidance up by 1.5, the same seed kept
-        seed_used = page.locator("#used-seed input").input_value()
-        page.locator("#fix-weak").click()
-        page.wait_for_function("() => document.querySelector('#guidance input[type=number]').value === '12.5'",
-                               timeout=10000)
+        page.locator("#fix-weak").click()  # guidance up by 1.5 from the slider, the seed kept
+        wait_slider(page, "guidance", 12.5)
         page.get_by_text("Motion too weak: guidance raised").wait_for(timeout=10000)
         assert page.locator("#status").inner_text().count("guidance_scale: 11.0 → 12.5") == 1
-        assert seed_used
 
         with page.expect_download(timeout=30000) as dl:
             page.locator("#result-video").get_by_role("button", name=re.compile("download", re.I)).first.click()
         saved = tmp_path / "download.mp4"
         dl.value.save_as(saved)
         assert saved.stat().st_size > 1000 and saved.read_bytes()[4:8] == b"ftyp"
-
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "studio.png"), full_page=True)
         ctx.close()
 
 
-def test_chinese_browser_gets_chinese_labels_and_errors(browser, tmp_path):
+def test_reload_mid_run_reconnects_and_templates_survive(browser, tmp_path, photo_path):
     with running_app(tmp_path) as app:
-        ctx, page = open_studio(browser, app, locale="zh-CN",
-                                extra_http_headers={"Accept-Language": "zh-CN,zh;q=0.9"})
-        page.get_by_text("提示词：描述运动").wait_for(timeout=30000)
-        page.locator("#generate").click()  # no image yet
-        page.get_by_text("请先上传图片").wait_for(timeout=15000)
+        ctx, page = open_studio(browser, app, photo_path, "waves crashing")
+        page.get_by_text("Templates", exact=True).click()  # open the accordion
+        page.locator("#template-name input, #template-name textarea").first.fill("my waves")
+        page.locator("#template-save").click()
+        page.get_by_text("Saved template").wait_for(timeout=10000)
+        set_slider(page, "steps", 40)
+        set_slider(page, "frames", 4)
+        page.locator("#generate").click()
+        wait_text(page, "status", r"Step [2-9]\d*/40", 60000)
+
+        page.reload()  # mid-run: the job goes on, and the page finds it again
+        page.locator("#prompt textarea").wait_for(timeout=30000)
+        wait_text(page, "status", r"Step \d+/40|Reconnected", 30000)
+        playable(page, page.locator("#result-video video"))
+        wait_text(page, "status", "Done in")
+        page.locator("#preset input").click()
+        assert page.get_by_role("option", name="★ my waves").count() == 1  # templates survive a reload
+        ctx.close()
+    jobs = JobStore(app.outputs).list()
+    assert [(j.status, j.params["num_inference_steps"]) for j in jobs] == [("done", 40)]
+
+
+def test_closing_the_tab_keeps_its_job(browser, tmp_path, photo_path):
+    with running_app(tmp_path) as app:
+        ctx, page = open_studio(browser, app, photo_path, "waves crashing")
+        set_slider(page, "steps", 30)
+        set_slider(page, "frames", 4)
+        page.locator("#generate").click()
+        wait_text(page, "status", r"Step [2-9]\d*/30", 60000)
+        ctx.close()  # the tab goes away mid-run
+        store = JobStore(app.outputs)
+        t0 = time.time()
+        while time.time() - t0 < 120 and not store.list()[0].final:
+            time.sleep(0.5)
+        assert store.list()[0].status == "done"
+
+
+def test_restart_with_three_queued_jobs_all_finish(browser, tmp_path, photo_path):
+    from gradio_client import Client, handle_file
+
+    with running_app(tmp_path) as app:
+        client = Client(app.url, verbose=False)
+        ids = [client.predict(image=handle_file(str(photo_path)), prompt=f"job {i}", num_inference_steps=40 if i == 0
+                              else 3, num_frames=4, resolution="256p", api_name="/submit")["job"] for i in range(3)]
+        store = JobStore(app.outputs)
+        t0 = time.time()
+        while time.time() - t0 < 60 and (store.get(ids[0]).progress or {}).get("step", 0) < 2:
+            time.sleep(0.2)
+    # the studio stopped mid-job: the running one went back to the queue with the two waiting ones
+    assert [store.get(i).status for i in ids] == ["queued"] * 3
+    with running_app(tmp_path) as app:
+        ctx, page = open_studio(browser, app)
+        tab(page, "Queue", "队列", "en")
+        for i in ids:
+            wait_text(page, "queue-table", i, 20000)
+        t0 = time.time()
+        while time.time() - t0 < 180 and not all(store.get(i).status == "done" for i in ids):
+            time.sleep(0.5)
+        assert [store.get(i).status for i in ids] == ["done"] * 3
+        page.wait_for_function("() => document.querySelector('#queue-table').innerText.split('done').length > 3",
+                               timeout=20000)
         ctx.close()
 
 
-def test_bad_upload_in_the_browser_gets_a_clear_error(browser, tmp_path):
+def test_bad_upload_message_at_once_and_no_stale_badges(browser, tmp_path, photo_path):
     bad = tmp_path / "holiday.png"
     bad.write_bytes(b"this is a text file pretending to be a picture\n" * 50)
     with running_app(tmp_path) as app:
         ctx, page = open_studio(browser, app, bad, "a dog jumping")
+        wait_text(page, "image-msg", "not a readable image", 20000)  # at upload time, before Generate
         page.locator("#generate").click()
-        page.get_by_text("the file is not a readable image").first.wait_for(timeout=20000)
+        wait_text(page, "status", "upload an image first", 20000)
         assert page.locator("#prompt textarea").input_value() == "a dog jumping"  # the page still works
+        page.locator("#input-image input[type=file]").set_input_files(str(photo_path))
+        page.wait_for_function("() => !document.querySelector('#image-msg').innerText.trim()", timeout=20000)
+        set_slider(page, "steps", 2)
+        set_slider(page, "frames", 2)
+        page.locator("#generate").click()
+        playable(page, page.locator("#result-video video"))
+        assert no_error_badges(page)
         ctx.close()
 
 
-def test_closing_the_tab_stops_its_job(browser, tmp_path, photo_path):
-    from gradio_client import Client, handle_file
-
+def test_chinese_browser_gets_chinese_labels_and_errors(browser, tmp_path):
     with running_app(tmp_path) as app:
-        ctx, page = open_studio(browser, app, photo_path, "waves crashing")
-        set_slider(page, "steps", 150)
-        page.locator("#generate").click()
-        page.wait_for_function("() => /Step [2-9]\\d*\\/150/.test(document.querySelector('#status').innerText)",
-                               timeout=60000)
-        ctx.close()  # the tab goes away mid-run
-        import time
-
-        t = time.perf_counter()
-        video, _ = Client(app.url, verbose=False).predict(
-            image=handle_file(str(photo_path)), prompt="next", negative_prompt="", guidance_scale=9.0,
-            num_inference_steps=2, num_frames=4, fps=8, resolution="256p", seed=1, api_name="/generate")
-        assert time.perf_counter() - t < 25  # the abandoned 150-step job would hold the model for over a minute
-        assert video
+        ctx, page = open_studio(browser, app, **ZH)
+        page.get_by_text("提示词：描述运动").wait_for(timeout=30000)
+        page.locator("#generate").click()  # no image yet
+        page.get_by_text("请先上传图片").wait_for(timeout=15000)
+        ctx.close()

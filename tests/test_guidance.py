@@ -203,14 +203,25 @@ def test_troubleshooting_decision_tree(problem, start, changed):
     assert fix.explanation
 
 
-def test_fix_buttons_in_the_ui_keep_the_seed(studio):
+def test_fix_buttons_in_the_ui_start_from_the_sliders_and_keep_the_seed(studio):
+    from i2v.jobs import JobService
     from i2v.ui import StudioUI
 
-    ui = StudioUI(studio)
-    out = ui.on_fix("weak", {**BASE, "fps": 8}, "en")
-    # prompt, negative, guidance, steps, frames, fps, target_fps, resolution, seed, random-seed, schedule, end, status
-    assert out[2]["value"] == 10.5 and out[8]["value"] == 1234 and out[9]["value"] is False
-    assert "guidance_scale: 9.0 → 10.5" in out[-1]
+    ui = StudioUI(studio, JobService(studio))
+    ui.build_blocks()
+    c = ui.c
+    values = {c.prompt: "a dog", c.negative: "", c.guidance: 9, c.steps: 50, c.frames: 16, c.fps: 8,
+              c.target_fps: 16, c.resolution: "512p", c.seed: 0, c.random_seed: True, c.schedule: "constant",
+              c.guidance_end: 6, c.last_params: {**BASE, "guidance_scale": 7.0, "fps": 8}}
+    out = ui.create.on_fix("weak", values, "en")
+    # from the slider (9), not the last result (7); the last result's seed kept; nothing else touched
+    assert out[c.guidance] == 10.5 and out[c.seed] == 1234 and out[c.random_seed] is False
+    assert c.steps not in out and c.prompt not in out and out[c.manual] is True
+    assert "guidance_scale: 9.0 → 10.5" in out[c.status]
+    values[c.guidance] = 15
+    out = ui.create.on_fix("weak", values, "en")  # already high: more steps instead, guidance left alone
+    assert out[c.steps] == 60 and c.guidance not in out
+    assert ui.create.on_fix("blurry", values, "en")[c.steps] == 60 and c.guidance not in out
 
 
 # -- prompt advice -------------------------------------------------------------------------------

@@ -177,5 +177,9 @@ def test_status_reports_card_and_tier_cap(planned_studio):
 
     st = planned_studio.status()
     assert st["vram_gb"] == 24.0 and st["max_tier"] == vram.max_tier(24.0, planned_studio.cfg.resolution["tiers"])
-    text, _ = StudioUI(planned_studio).banner(type("R", (), {"headers": {"accept-language": "en"}})())
+    from i2v.jobs import JobService
+
+    ui = StudioUI(planned_studio, JobService(planned_studio))
+    ui.build_blocks()
+    text = ui.banner(type("R", (), {"headers": {"accept-language": "en"}})())[ui.c.banner]
     assert "largest tier without offloading" in text and st["max_tier"] in text

@@ -115,11 +115,14 @@ def test_batch_bad_entry_reported_rest_complete_and_rerun_skips(studio, tmp_path
         {"image": "in.png", "prompt": "a dog jumping", "width": 256, "height": 192, "frames": 4, "steps": 2,
          "seed": 5, "count": 2},
     ]))
-    first = run_batch(studio, jobs)
+    from i2v.jobs import JobService
+
+    service = JobService(studio)
+    first = run_batch(service, jobs)
     assert len(first.done) == 3 and len(first.failed) == 1 and first.failed[0]["entry"] == 2
     assert "not found" in first.failed[0]["error"]
     assert sorted(d["seed"] for d in first.done) == [1, 5, 6]
-    again = run_batch(studio, jobs)
+    again = run_batch(service, jobs)
     assert len(again.done) == 0 and len(again.skipped) == 3 and len(again.failed) == 1
 
 

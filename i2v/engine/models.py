@@ -195,7 +195,7 @@ def load_pretrained(source: str, revision: str | None, *, probe_timeout: float =
             if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
                 raise ModelUnavailable(f"{source} is not in the local cache and HF_HUB_OFFLINE is set",
                                        hint="unset HF_HUB_OFFLINE and run once with internet to download it "
-                                            "(about 9 GB in fp16)") from None
+                                            "(about 5 GB in fp16)") from None
             ok, where = hub_reachable(probe_timeout)
             if not ok:
                 raise ModelUnavailable(f"{source} is not downloaded and the hub is unreachable: {where}",

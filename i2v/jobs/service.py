@@ -1,0 +1,557 @@
+"""The job service: submit, follow, cancel and re-queue jobs, run them on a worker, recover after a crash.
+
+Front ends (the page, the API, the CLI) talk to this; it talks to the studio service (the model) and the
+job store (the record).  A job is validated completely when it is submitted (picture, prompt, every
+value), its input picture is kept in ``outputs/.inputs/`` so the job can run after a restart, and its
+result is committed with the job in one step: the files are written under temporary names, checked,
+their final names recorded, renamed, and then the job is marked ``done``.  A crash anywhere in between
+is repaired at the next start by :meth:`JobService.recover`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import secrets
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from ..cancel import CancelToken
+from ..errors import Cancelled, I2VError, InvalidInput
+from ..service import APP_NAME, GenerationResult, Studio
+from .store import (CANCELLED, DONE, FAILED, INTERRUPTED, RUNNING, JobRecord, JobStore, QueueFull, worker_alive,
+                    worker_id)
+
+INPUTS = ".inputs"
+INPUT_GRACE_S = 60.0
+# Names of our result files: HHMMSS_<slug>_s<seed>_<hex> with optional _sweep / _x2 parts.
+OUR_NAME = re.compile(r"^\d{6}_.+_s\d+_[0-9a-f]{6}")
+RESULT_KINDS = ("generate", "batch_entry", "smooth")
+GENERATE_KEYS = ("prompt", "negative_prompt", "preset", "guidance_scale", "num_inference_steps", "num_frames", "fps",
+                 "target_fps", "resolution", "width", "height", "seed", "scheduler", "decode_chunk_size",
+                 "guidance_schedule", "guidance_end")
+INTERNAL = "internal"
+
+
+def error_of(job: JobRecord) -> I2VError:
+    """The typed error a finished, unsuccessful job stands for (front ends convert it at their edge)."""
+    from .. import errors
+
+    classes = {c.kind: c for c in (errors.InvalidInput, errors.OutOfResources, errors.Cancelled,
+                                   errors.ModelUnavailable, errors.GenerationFailed)}
+    if job.status == CANCELLED:
+        return errors.Cancelled()
+    if job.status == INTERRUPTED:
+        exc = I2VError(job.error_message or "the studio stopped while this job ran",
+                       hint=job.error_hint or f"re-queue it: python -m i2v requeue {job.id}")
+        exc.kind = "interrupted"
+        return exc
+    cls = classes.get(job.error_code or "", I2VError)
+    exc = cls(job.error_message or "failed", hint=job.error_hint)
+    if cls is I2VError:
+        exc.kind = job.error_code or INTERNAL
+    return exc
+
+
+class JobService:
+    """The store, the studio and the rules between them.  One per process."""
+
+    def __init__(self, studio: Studio, *, max_queued: int | None = None, name: str = "main",
+                 log: Callable[[str], None] | None = None):
+        self.studio = studio
+        self.outputs = studio.outputs
+        self._store: JobStore | None = None
+        self.max_queued = max_queued
+        self.worker = worker_id(name)
+        self.log = log or studio.log
+        self.wake = threading.Event()  # set on a local submit: the runner claims it at once
+
+    @property
+    def store(self) -> JobStore:
+        """Opened on first use: a request refused by validation leaves no database behind."""
+        if self._store is None:
+            self._store = JobStore(self.outputs)
+        return self._store
+
+    # -- paths -------------------------------------------------------------------------------------
+    def rel(self, path: Path | str) -> str:
+        p = Path(path).resolve()
+        try:
+            return p.relative_to(self.outputs.resolve()).as_posix()
+        except ValueError:
+            return str(p)
+
+    def abs(self, rel: str | None) -> Path | None:
+        if not rel:
+            return None
+        p = Path(rel)
+        return p if p.is_absolute() else self.outputs / p
+
+    def _keep_input(self, image: Any) -> str:
+        """Copy the picture into outputs/.inputs/ (content-addressed) so the job survives a restart."""
+        folder = self.outputs / INPUTS
+        folder.mkdir(parents=True, exist_ok=True)
+        if isinstance(image, (str, os.PathLike)):
+            data = Path(image).read_bytes()
+            suffix = Path(image).suffix.lower()[:8] if re.fullmatch(r"\.[A-Za-z0-9]{1,7}", Path(image).suffix) \
+                else ".img"
+        else:  # a PIL image (library use)
+            buf = io.BytesIO()
+            image.save(buf, format="PNG")
+            data, suffix = buf.getvalue(), ".png"
+        target = folder / f"{hashlib.sha256(data).hexdigest()[:24]}{suffix}"
+        if target.exists():
+            os.utime(target)  # fresh again: clean_inputs leaves recent files alone
+        else:
+            tmp = folder / f".{target.name}.{secrets.token_hex(4)}.{os.getpid()}.partial"
+            try:
+                tmp.write_bytes(data)
+                os.replace(tmp, target)
+            finally:
+                tmp.unlink(missing_ok=True)
+        return self.rel(target)
+
+    # -- submitting --------------------------------------------------------------------------------
+    def _generate_params(self, kw: dict) -> dict:
+        """Validate a generate request completely and return the job's JSON parameters."""
+        image = kw.get("image")
+        if image is None:
+            raise InvalidInput("no input image", hint="upload a picture first")
+        self.studio.build_request(**kw)  # every check, before anything is queued
+        params = {k: kw[k] for k in GENERATE_KEYS if kw.get(k) is not None}
+        params["image"] = self._keep_input(image)
+        return params
+
+    def _submit(self, kind: str, params: dict, client: str | None) -> JobRecord:
+        try:
+            job = self.store.submit(kind, params, client=client, max_queued=self.max_queued)
+        except QueueFull:
+            from ..errors import OutOfResources
+
+            raise OutOfResources("the queue is full", hint=f"at most {self.max_queued} jobs may wait; "
+                                                          "try again when one has finished") from None
+        self.wake.set()
+        return job
+
+    def submit_generate(self, client: str | None = None, **kw: Any) -> JobRecord:
+        return self._submit("generate", self._generate_params(kw), client)
+
+    def submit_sweep(self, values: list[float], client: str | None = None, **kw: Any) -> JobRecord:
+        from ..workflows import parse_guidance_list
+
+        values = parse_guidance_list(values)
+        params = self._generate_params({**kw, "guidance_scale": values[0]})
+        params.pop("guidance_scale", None)
+        return self._submit("sweep", {**params, "values": values}, client)
+
+    def submit_smooth(self, video: str | Path, factor: int = 2, loop: str | None = None, method: str = "flow",
+                      client: str | None = None) -> JobRecord:
+        path = Path(video)
+        if not path.is_absolute():
+            path = self.outputs / path
+        resolved = path.resolve()
+        if self.outputs.resolve() not in resolved.parents or not resolved.is_file() or resolved.suffix != ".mp4":
+            raise InvalidInput(f"video not found: {Path(video).name}", hint="smooth a result of this studio")
+        if int(factor) not in (2, 4):
+            raise InvalidInput(f"factor must be 2 or 4 (got {factor})")
+        if loop not in (None, "", "pingpong", "crossfade"):
+            raise InvalidInput(f"unknown loop mode '{loop}'", hint="choose pingpong or crossfade")
+        if method not in ("flow", "minterpolate"):
+            raise InvalidInput(f"unknown interpolation method '{method}'", hint="choose flow or minterpolate")
+        params = {"video": self.rel(resolved), "factor": int(factor), "loop": loop or None, "method": method}
+        return self._submit("smooth", params, client)
+
+    # -- following ---------------------------------------------------------------------------------
+    def get(self, job_id: str) -> JobRecord | None:
+        return self.store.get(str(job_id or ""))
+
+    def follow(self, job_id: str, poll: float = 0.25, timeout: float | None = None) -> Iterator[JobRecord]:
+        """Snapshots of a job whenever its status or progress changes, ending with its final state."""
+        last = None
+        t0 = time.monotonic()
+        while True:
+            job = self.store.get(job_id)
+            if job is None:
+                raise InvalidInput(f"no job {job_id!r}")
+            key = (job.status, json.dumps(job.progress, sort_keys=True))
+            if key != last:
+                last = key
+                yield job
+            if job.final:
+                return
+            if timeout is not None and time.monotonic() - t0 > timeout:
+                return
+            time.sleep(poll)
+
+    def wait(self, job_id: str, poll: float = 0.25) -> JobRecord:
+        job = None
+        for job in self.follow(job_id, poll):
+            pass
+        return job
+
+    def cancel(self, job_id: str) -> str | None:
+        status = self.store.cancel(job_id)
+        return status
+
+    def requeue(self, job_id: str) -> bool:
+        job = self.get(job_id)
+        if job is None:
+            return False
+        img = job.params.get("image")
+        if isinstance(img, str) and not self.abs(img).is_file():
+            raise InvalidInput("the input picture of this job is gone; submit it again")
+        ok = self.store.requeue(job_id)
+        if ok:
+            self.wake.set()
+        return ok
+
+    def summary(self, job: JobRecord) -> dict:
+        """The object ``generate --json`` prints, for a finished job (absolute paths)."""
+        r = dict((job.result or {}).get("summary") or {})
+        for k in ("video", "metadata", "thumbnail", "grid"):
+            if r.get(k):
+                r[k] = str(self.abs(r[k]))
+        return r
+
+    def metadata(self, job: JobRecord) -> dict:
+        return dict((job.result or {}).get("meta") or {})
+
+    # -- history -----------------------------------------------------------------------------------
+    def history(self, limit: int = 60) -> list[JobRecord]:
+        """Finished results with their video still present, newest first."""
+        out = []
+        for job in self.store.list(status=[DONE], kinds=RESULT_KINDS, limit=limit * 2):
+            v = self.abs((job.result or {}).get("video"))
+            if v is not None and v.is_file():
+                out.append(job)
+            if len(out) >= limit:
+                break
+        return out
+
+    # -- running -----------------------------------------------------------------------------------
+    def run_inline(self, kind: str, params: dict, *, on_step=None, cancel: CancelToken | None = None,
+                   on_progress: Callable[[int, int, float], None] | None = None) -> JobRecord:
+        """Run a job in this process now (the CLI's generate/sweep/smooth), recorded like any other."""
+        job = self.store.submit(kind, params, worker=self.worker)
+        self.execute(job, on_step=on_step, cancel=cancel, on_progress=on_progress)
+        return self.store.get(job.id)
+
+    def execute(self, job: JobRecord, *, on_step=None, cancel: CancelToken | None = None,
+                on_progress=None) -> None:
+        """Run a claimed job to its end and record how it ended.  Never raises (but KeyboardInterrupt)."""
+        token = cancel or CancelToken()
+        reporter = _Reporter(self.store, job.id, token, self.rel, on_step)
+        try:
+            if self.store.cancel_requested(job.id):
+                raise Cancelled()
+            result, files = getattr(self, f"_run_{job.kind if job.kind != 'batch_entry' else 'generate'}")(
+                job, reporter, token, on_progress)
+            self.store.finish(job.id, DONE, result=result, files=files)
+        except Cancelled:
+            self.store.finish(job.id, CANCELLED, error_code="cancelled", error_message="cancelled by the user")
+        except I2VError as exc:
+            self.store.finish(job.id, FAILED, error_code=exc.kind, error_message=exc.message, error_hint=exc.hint)
+        except Exception as exc:  # noqa: BLE001 - a bug ends its job, never the worker
+            self.log(f"job {job.id} failed with an internal error:\n{traceback.format_exc()}")
+            self.store.finish(job.id, FAILED, error_code=INTERNAL,
+                              error_message=f"internal error: {type(exc).__name__}: {exc}"[:500],
+                              error_hint="the log has the details; please report it")
+        finally:
+            self.clean_inputs(done_with=(job.params.get("image"), job.created_at))
+
+    def _request_kw(self, params: dict) -> dict:
+        kw = {k: v for k, v in params.items() if k in GENERATE_KEYS}
+        img = self.abs(params.get("image"))
+        if img is None or not img.is_file():
+            raise InvalidInput("the input picture of this job is gone; submit it again")
+        kw["image"] = str(img)
+        return kw
+
+    def _result_of(self, res: GenerationResult) -> tuple[dict, list[str]]:
+        s = res.summary()
+        for k in ("video", "metadata", "thumbnail"):
+            s[k] = self.rel(s[k])
+        files = [self.rel(p) for p in (res.video, res.metadata_path, res.thumbnail)]
+        return {"video": s["video"], "summary": s, "meta": res.metadata}, files
+
+    def _run_generate(self, job, reporter, token, on_progress):
+        req = self.studio.build_request(**self._request_kw(job.params))
+        res = self.studio.generate(req, on_step=reporter.step, cancel=token, want_latents=True,
+                                   on_commit=reporter.commit)
+        return self._result_of(res)
+
+    def _run_sweep(self, job, reporter, token, on_progress):
+        from ..workflows import sweep
+
+        kw = self._request_kw(job.params)
+        values = job.params["values"]
+
+        def child_done(i, res):
+            result, files = self._result_of(res)
+            self.store.add_done("generate", {**job.params, "guidance_scale": values[i], "seed": res.metadata["seed"]},
+                                result, files, parent=job.id, client=job.client, worker=self.worker)
+
+        def progress(i, n, g):
+            reporter.item = {"item": i + 1, "items": n, "guidance": g}
+            reporter.write({"stage": "queued_item", **reporter.item})
+            if on_progress:
+                on_progress(i, n, g)
+
+        res = sweep(self.studio, values, on_progress=progress, on_step=reporter.step, cancel=token,
+                    on_result=child_done, on_commit=reporter.commit, **kw)
+        summary = {**res.to_json(), "grid": self.rel(res.grid), "metadata": self.rel(res.sidecar)}
+        summary["video"] = summary["grid"]
+        for row in summary["results"]:
+            row["video"], row["metadata"] = self.rel(row["video"]), self.rel(row["metadata"])
+        return {"video": summary["grid"], "summary": summary}, [self.rel(res.grid), self.rel(res.sidecar)]
+
+    def _run_smooth(self, job, reporter, token, on_progress):
+        from ..workflows import smooth
+
+        p = job.params
+        src = self.abs(p["video"])
+        reporter.write({"stage": "smoothing"})
+        path, meta = smooth(src, factor=int(p["factor"]), method=p.get("method") or "flow", loop=p.get("loop"),
+                            on_commit=reporter.commit)
+        side = path.with_suffix(".json")
+        summary = {"video": self.rel(path), "metadata": self.rel(side), "frames": meta["frames"], "fps": meta["fps"],
+                   "source": self.rel(src)}
+        return {"video": summary["video"], "summary": summary, "meta": meta}, [self.rel(path), self.rel(side)]
+
+    # -- the worker loop ---------------------------------------------------------------------------
+    def run_worker(self, stop: threading.Event, idle: Callable[[], None] | None = None,
+                   poll: float = 0.5) -> None:
+        """Claim and run queued jobs until ``stop`` is set (the studio's thread, or ``python -m i2v worker``)."""
+        while not stop.is_set():
+            job = self.store.claim(self.worker)
+            if job is None:
+                if idle:
+                    idle()
+                self.wake.wait(poll)
+                self.wake.clear()
+                continue
+            token = CancelToken()
+            watcher = threading.Thread(target=self._watch_stop, args=(stop, token, job.id), daemon=True)
+            watcher.start()
+            self.execute(job, cancel=token)
+            if stop.is_set() and self.store.get(job.id).status == CANCELLED and \
+                    not self.store.get(job.id).cancel_requested:
+                self.store.requeue(job.id, note="the worker stopped; re-queued")
+
+    def _watch_stop(self, stop: threading.Event, token: CancelToken, job_id: str) -> None:
+        while not token.cancelled:
+            job = self.store.get(job_id)
+            if job is None or job.final:
+                return
+            if stop.is_set():
+                token.cancel()
+                return
+            if job.cancel_requested:
+                token.cancel()
+                return
+            time.sleep(0.2)
+
+    def start_worker(self) -> tuple[threading.Thread, threading.Event]:
+        stop = threading.Event()
+        th = threading.Thread(target=self.run_worker, args=(stop,), name="i2v-worker", daemon=True)
+        th.start()
+        return th, stop
+
+    # -- recovery ----------------------------------------------------------------------------------
+    def recover(self, requeue_interrupted: bool = False) -> dict:
+        """At start-up: settle jobs whose worker died, adopt or remove files no job owns, drop unused inputs."""
+        from ..video import verify_mp4
+
+        report = {"recovered": 0, "interrupted": 0, "imported": 0, "removed": 0, "skipped": 0, "requeued": 0}
+        for job in self.store.list(status=[RUNNING], limit=None):
+            if worker_alive(job.worker):
+                continue
+            files = [self.abs(f) for f in job.files]
+            complete = bool(files) and all(f.is_file() for f in files)
+            if complete and job.kind in ("generate", "batch_entry"):
+                try:
+                    video = next(f for f in files if f.suffix == ".mp4")
+                    meta = json.loads(next(f for f in files if f.suffix == ".json").read_text(encoding="utf-8"))
+                    verify_mp4(video, int(meta["params"]["num_frames"]))
+                    res = GenerationResult(video=video, metadata_path=next(f for f in files if f.suffix == ".json"),
+                                           thumbnail=next(f for f in files if f.suffix == ".png"), metadata=meta,
+                                           seconds=meta["timings"].get("total", 0.0))
+                    result, owned = self._result_of(res)
+                    self.store.finish(job.id, DONE, result=result, files=owned,
+                                      note="finished just before the studio stopped; recovered")
+                    report["recovered"] += 1
+                    continue
+                except (StopIteration, OSError, ValueError, KeyError, I2VError):
+                    pass
+            for f in files:
+                f.unlink(missing_ok=True)
+            self.store.finish(job.id, INTERRUPTED, error_code="interrupted",
+                              error_message="the studio stopped while this job ran",
+                              error_hint="re-queue it to run it again")
+            report["interrupted"] += 1
+        if requeue_interrupted:
+            for job in self.store.list(status=[INTERRUPTED], limit=None, parent=None):
+                try:
+                    report["requeued"] += bool(self.requeue(job.id))
+                except InvalidInput:
+                    continue
+        self._adopt_orphans(report)
+        self.clean_inputs()
+        for k, v in report.items():
+            if v:
+                self.log(f"start-up: {k} {v}")
+        return report
+
+    def _adopt_orphans(self, report: dict) -> None:
+        """Files in outputs/ that no job owns: our complete results are imported as done jobs (once: then
+        they are owned); our incomplete ones are removed; anything else is left alone with a log line."""
+        from ..video import read_comment, verify_mp4
+
+        if not self.outputs.is_dir():
+            return
+        owned = self.store.owned_files()
+        groups: dict[Path, list[Path]] = {}
+        for p in self.outputs.glob("*/*"):
+            if p.name.startswith(".") or p.parent.name.startswith(".") or not p.is_file() \
+                    or p.suffix not in (".mp4", ".json", ".png"):
+                continue
+            if self.rel(p) in owned:
+                continue
+            groups.setdefault(p.with_suffix(""), []).append(p)
+        for stem, files in sorted(groups.items()):
+            by_ext = {f.suffix: f for f in files}
+            meta = None
+            if ".json" in by_ext:
+                try:
+                    meta = json.loads(by_ext[".json"].read_text(encoding="utf-8"))
+                except (OSError, ValueError):
+                    meta = None
+            if meta is None and ".mp4" in by_ext:
+                try:
+                    text = read_comment(by_ext[".mp4"])
+                    meta = json.loads(text) if text else None
+                except (OSError, ValueError):
+                    meta = None
+            ours = isinstance(meta, dict) and meta.get("app") == APP_NAME
+            video = by_ext.get(".mp4")
+            complete = False
+            if ours and video is not None:
+                n = meta.get("frames") or (meta.get("params") or {}).get("num_frames")
+                try:
+                    if meta.get("kind") == "guidance_sweep":
+                        from ..video import probe
+
+                        complete = probe(video)["frames"] > 0
+                    else:
+                        verify_mp4(video, int(n))
+                        complete = True
+                except (I2VError, TypeError, ValueError, OSError):
+                    complete = False
+            if ours and complete:
+                kind = {"guidance_sweep": "sweep", "smoothed": "smooth"}.get(meta.get("kind"), "generate")
+                if kind == "generate" and not isinstance(meta.get("params"), dict):
+                    ours = False
+                else:
+                    self._import(kind, meta, video, files)
+                    report["imported"] += 1
+                    continue
+            if OUR_NAME.match(stem.name) and not (ours and complete) and (ours or meta is None):
+                for f in files:  # a result of ours that never completed
+                    f.unlink(missing_ok=True)
+                    self.log(f"start-up: removed incomplete result file {self.rel(f)}")
+                report["removed"] += len(files)
+                continue
+            for f in files:
+                self.log(f"start-up: left alone {self.rel(f)} (not a result of this studio)")
+            report["skipped"] += len(files)
+
+    def _import(self, kind: str, meta: dict, video: Path, files: list[Path]) -> None:
+        created = video.stat().st_mtime
+        if kind == "generate":
+            side = video.with_suffix(".json")
+            if not side.exists():  # the MP4 carries the same JSON: give it its sidecar back
+                from ..video import write_json
+
+                write_json(meta, side)
+                files = [*files, side]
+            thumb = video.with_suffix(".png")
+            res = GenerationResult(video=video, metadata_path=side, thumbnail=thumb if thumb.exists() else video,
+                                   metadata=meta, seconds=float((meta.get("timings") or {}).get("total", 0.0)))
+            try:
+                result, _ = self._result_of(res)
+            except (KeyError, TypeError):
+                return
+            params = {k: v for k, v in meta["params"].items() if k in GENERATE_KEYS}
+        else:
+            result = {"video": self.rel(video), "summary": {"video": self.rel(video)}, "meta": meta}
+            params = dict(meta.get("params") or {})
+        self.store.add_done(kind, params, result, sorted({self.rel(f) for f in files}), note="imported",
+                            created_at=created)
+
+    def clean_inputs(self, done_with: tuple[str | None, float] | None = None) -> None:
+        """Remove kept pictures no job needs any more: ``done_with`` (the picture of a job that just ended,
+        and when it was submitted) at once unless submitted again since, others once they are a minute
+        old (a submission may be about to record them)."""
+        folder = self.outputs / INPUTS
+        if not folder.is_dir():
+            return
+        keep = self.store.inputs_in_use()
+        now = time.time()
+        for p in folder.iterdir():
+            try:
+                # a picture copied in the last minute may belong to a submission not yet in the store
+                rel, mtime = self.rel(p), p.stat().st_mtime
+                just_done = done_with is not None and rel == done_with[0] and mtime <= done_with[1] + 0.5
+                if p.is_file() and not p.name.startswith(".") and rel not in keep \
+                        and (just_done or now - mtime > INPUT_GRACE_S):
+                    p.unlink(missing_ok=True)
+            except OSError:
+                continue
+
+    def counts(self) -> dict[str, int]:
+        return self.store.counts()
+
+
+class _Reporter:
+    """Turns engine steps into store progress (throttled) and previews; honours cancel requests."""
+
+    def __init__(self, store: JobStore, job_id: str, token: CancelToken, rel: Callable[[Path], str], forward=None,
+                 preview_every: int = 5, min_interval: float = 0.2):
+        self.store, self.job_id, self.token, self.rel, self.forward = store, job_id, token, rel, forward
+        self.preview_every, self.min_interval = preview_every, min_interval
+        self.item: dict = {}
+        self._last = 0.0
+
+    def write(self, progress: dict, preview: bytes | None = None) -> None:
+        self.store.progress(self.job_id, progress, preview)
+
+    def step(self, info) -> None:
+        if self.forward is not None:
+            self.forward(info)
+        if self.store.cancel_requested(self.job_id):
+            self.token.cancel()
+        preview = None
+        if info.denoised is not None and (info.step % self.preview_every == 0 or info.step == info.total):
+            from PIL import Image
+
+            from ..engine.preview import latents_to_rgb
+
+            buf = io.BytesIO()
+            Image.fromarray(latents_to_rgb(info.denoised)).save(buf, format="PNG")
+            preview = buf.getvalue()
+        now = time.monotonic()
+        if preview is None and info.step != info.total and now - self._last < self.min_interval:
+            return
+        self._last = now
+        stage = "decoding" if info.step == info.total else "denoising"
+        self.write({"stage": stage, "step": info.step, "total": info.total, "elapsed": round(info.elapsed, 2),
+                    "eta": round(info.eta, 2), "guidance": round(info.guidance, 3), **self.item}, preview)
+
+    def commit(self, finals: list[Path]) -> None:
+        self.store.plan_files(self.job_id, [self.rel(p) for p in finals])

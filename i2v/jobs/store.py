@@ -1,0 +1,367 @@
+"""The job store: one SQLite database (WAL) in the outputs folder, the single record of jobs and results.
+
+Pure (sqlite3 and the standard library).  Every long task is a row: its kind, full parameters, status,
+progress (with the latest preview as PNG bytes), timestamps, the worker that ran it, the files of its
+result and, when it failed, an error code and message.  Several processes may share one store (the
+studio, ``python -m i2v worker``, ``python -m i2v submit``): claims are single atomic statements and
+every write is a short transaction.
+
+Statuses: ``queued`` → ``running`` → ``done`` | ``failed`` | ``cancelled``; a job whose worker died
+while it ran becomes ``interrupted`` (it can be re-queued).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+DB_NAME = "studio.db"
+QUEUED, RUNNING, DONE, FAILED, CANCELLED, INTERRUPTED = (
+    "queued", "running", "done", "failed", "cancelled", "interrupted")
+ACTIVE = (QUEUED, RUNNING)
+FINAL = (DONE, FAILED, CANCELLED, INTERRUPTED)
+KINDS = ("generate", "sweep", "smooth", "batch_entry")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT UNIQUE NOT NULL,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL,
+    params TEXT NOT NULL,
+    parent TEXT,
+    client TEXT,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    worker TEXT,
+    progress TEXT,
+    preview BLOB,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    files TEXT,
+    result TEXT,
+    error_code TEXT,
+    error_message TEXT,
+    error_hint TEXT,
+    note TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, seq);
+CREATE INDEX IF NOT EXISTS jobs_parent ON jobs(parent);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+"""
+
+
+def worker_id(name: str = "main") -> str:
+    """host:pid:name (the pid tells whether a running job's worker is still alive)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{name}"
+
+
+def worker_alive(worker: str | None) -> bool:
+    """False only when the worker ran on this machine and its process is gone."""
+    if not worker:
+        return False
+    host, _, rest = worker.partition(":")
+    pid_s = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_s.isdigit():
+        return True  # another machine's worker: not ours to judge
+    pid = int(pid_s)
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass
+class JobRecord:
+    id: str
+    kind: str
+    status: str
+    params: dict
+    created_at: float
+    seq: int = 0
+    parent: str | None = None
+    client: str | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    worker: str | None = None
+    progress: dict = field(default_factory=dict)
+    cancel_requested: bool = False
+    files: list[str] = field(default_factory=list)
+    result: dict | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    error_hint: str | None = None
+    note: str | None = None
+    attempts: int = 0
+
+    @property
+    def final(self) -> bool:
+        return self.status in FINAL
+
+    def to_json(self) -> dict:
+        """The object ``python -m i2v jobs --json`` prints for a job."""
+        r = self.result or {}
+        return {"id": self.id, "kind": self.kind, "status": self.status, "created_at": self.created_at,
+                "started_at": self.started_at, "finished_at": self.finished_at, "worker": self.worker,
+                "progress": self.progress, "video": r.get("video"), "parent": self.parent,
+                "error": None if not self.error_code else {"code": self.error_code, "message": self.error_message,
+                                                           "hint": self.error_hint},
+                "note": self.note, "prompt": self.params.get("prompt")}
+
+
+_COLUMNS = ("seq", "id", "kind", "status", "params", "parent", "client", "created_at", "started_at", "finished_at",
+            "worker", "progress", "cancel_requested", "files", "result", "error_code", "error_message", "error_hint",
+            "note", "attempts")
+
+
+def _record(row: sqlite3.Row) -> JobRecord:
+    d = dict(zip(_COLUMNS, row))
+    for k, empty in (("params", {}), ("progress", {}), ("files", []), ("result", None)):
+        d[k] = json.loads(d[k]) if d[k] else empty
+    d["cancel_requested"] = bool(d["cancel_requested"])
+    return JobRecord(**d)
+
+
+class QueueFull(Exception):
+    """More jobs are waiting than the store accepts (the caller turns it into a user error)."""
+
+
+class JobStore:
+    """Thread-safe handle on the database (one connection, serialised by a lock; other processes use
+    their own connections and SQLite's locking)."""
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.path = self.folder / DB_NAME
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=30000")
+        with self._lock:
+            self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- low level ---------------------------------------------------------------------------------
+    def _exec(self, sql: str, args: Iterable[Any] = ()) -> sqlite3.Cursor:
+        with self._lock:
+            return self._db.execute(sql, tuple(args))
+
+    def _tx(self, statements: list[tuple[str, tuple]]) -> None:
+        """Several statements as one transaction (all or nothing)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, args in statements:
+                    self._db.execute(sql, args)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def _select(self, where: str = "1", args: Iterable[Any] = (), order: str = "seq DESC",
+                limit: int | None = None) -> list[JobRecord]:
+        sql = f"SELECT {', '.join(_COLUMNS)} FROM jobs WHERE {where} ORDER BY {order}"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [_record(r) for r in self._exec(sql, args).fetchall()]
+
+    # -- meta (small key/value facts, e.g. that old results were imported) ----------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self._exec("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._exec("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    # -- submitting and reading --------------------------------------------------------------------
+    def submit(self, kind: str, params: dict, *, parent: str | None = None, client: str | None = None,
+               max_queued: int | None = None, worker: str | None = None) -> JobRecord:
+        """A new queued job; with ``worker``, one already running on that worker (the CLI's own run)."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown job kind {kind!r}")
+        job_id = secrets.token_hex(5)
+        now = time.time()
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                if max_queued is not None and worker is None:
+                    (n,) = self._db.execute("SELECT COUNT(*) FROM jobs WHERE status=? AND parent IS NULL",
+                                            (QUEUED,)).fetchone()
+                    if n >= max_queued:
+                        raise QueueFull(n)
+                self._db.execute(
+                    "INSERT INTO jobs(id, kind, status, params, parent, client, created_at, worker, started_at, "
+                    "attempts) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (job_id, kind, QUEUED if worker is None else RUNNING, json.dumps(params, ensure_ascii=False),
+                     parent, client, now, worker, None if worker is None else now, 0 if worker is None else 1))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return self.get(job_id)
+
+    def get(self, job_id: str) -> JobRecord | None:
+        rows = self._select("id=?", (str(job_id),))
+        return rows[0] if rows else None
+
+    def list(self, *, status: Iterable[str] | None = None, kinds: Iterable[str] | None = None,
+             limit: int | None = 100, parent: str | None | bool = False, newest_first: bool = True
+             ) -> list[JobRecord]:
+        where, args = [], []
+        if status is not None:
+            status = list(status)
+            where.append(f"status IN ({','.join('?' * len(status))})")
+            args += status
+        if kinds is not None:
+            kinds = list(kinds)
+            where.append(f"kind IN ({','.join('?' * len(kinds))})")
+            args += kinds
+        if parent is None:
+            where.append("parent IS NULL")
+        elif parent is not False:
+            where.append("parent=?")
+            args.append(parent)
+        return self._select(" AND ".join(where) or "1", args, "seq DESC" if newest_first else "seq ASC", limit)
+
+    def preview(self, job_id: str) -> bytes | None:
+        row = self._exec("SELECT preview FROM jobs WHERE id=?", (job_id,)).fetchone()
+        return row[0] if row and row[0] else None
+
+    def counts(self) -> dict[str, int]:
+        return dict(self._exec("SELECT status, COUNT(*) FROM jobs GROUP BY status").fetchall())
+
+    # -- the worker's side -------------------------------------------------------------------------
+    def claim(self, worker: str) -> JobRecord | None:
+        """The oldest queued top-level job, atomically marked running for ``worker``."""
+        now = time.time()
+        row = self._exec(
+            "UPDATE jobs SET status=?, worker=?, started_at=?, attempts=attempts+1, progress=NULL, preview=NULL, "
+            "cancel_requested=0 WHERE id=(SELECT id FROM jobs WHERE status=? AND parent IS NULL ORDER BY seq LIMIT 1)"
+            " AND status=? RETURNING id", (RUNNING, worker, now, QUEUED, QUEUED)).fetchone()
+        return self.get(row[0]) if row else None
+
+    def progress(self, job_id: str, progress: dict, preview_png: bytes | None = None) -> None:
+        if preview_png is None:
+            self._exec("UPDATE jobs SET progress=? WHERE id=?", (json.dumps(progress), job_id))
+        else:
+            self._exec("UPDATE jobs SET progress=?, preview=? WHERE id=?",
+                       (json.dumps(progress), sqlite3.Binary(preview_png), job_id))
+
+    def cancel_requested(self, job_id: str) -> bool:
+        row = self._exec("SELECT cancel_requested, status FROM jobs WHERE id=?", (job_id,)).fetchone()
+        return bool(row and (row[0] or row[1] in FINAL))
+
+    def plan_files(self, job_id: str, files: list[str]) -> None:
+        """Record the result's final names before they are renamed into place (for crash recovery)."""
+        self._exec("UPDATE jobs SET files=? WHERE id=?", (json.dumps(files), job_id))
+
+    def finish(self, job_id: str, status: str, *, result: dict | None = None, files: list[str] | None = None,
+               error_code: str | None = None, error_message: str | None = None, error_hint: str | None = None,
+               note: str | None = None) -> None:
+        """The one transaction that ends a job (with its result files for ``done``)."""
+        if status not in FINAL:
+            raise ValueError(status)
+        sets = ["status=?", "finished_at=?", "error_code=?", "error_message=?", "error_hint=?"]
+        args: list[Any] = [status, time.time(), error_code, error_message, error_hint]
+        if result is not None:
+            sets.append("result=?")
+            args.append(json.dumps(result, ensure_ascii=False))
+        if files is not None:
+            sets.append("files=?")
+            args.append(json.dumps(files))
+        if note is not None:
+            sets.append("note=?")
+            args.append(note)
+        self._tx([(f"UPDATE jobs SET {', '.join(sets)} WHERE id=?", (*args, job_id))])
+
+    def add_done(self, kind: str, params: dict, result: dict, files: list[str], *, parent: str | None = None,
+                 client: str | None = None, worker: str | None = None, note: str | None = None,
+                 created_at: float | None = None) -> JobRecord:
+        """A job born finished: a sweep's child result, or a result imported from an older outputs folder."""
+        job_id = secrets.token_hex(5)
+        now = time.time()
+        t0 = created_at or now
+        self._tx([("INSERT INTO jobs(id, kind, status, params, parent, client, created_at, started_at, finished_at, "
+                   "worker, files, result, note, attempts) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,1)",
+                   (job_id, kind, DONE, json.dumps(params, ensure_ascii=False), parent, client, t0, t0,
+                    created_at or now, worker, json.dumps(files), json.dumps(result, ensure_ascii=False), note))])
+        return self.get(job_id)
+
+    # -- the user's side ---------------------------------------------------------------------------
+    def cancel(self, job_id: str) -> str | None:
+        """Queued: cancelled at once.  Running: asked to stop (its worker stops between steps).
+        Returns the status after the call (None: no such job)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute("SELECT status FROM jobs WHERE id=?", (job_id,)).fetchone()
+                if row is None:
+                    self._db.execute("COMMIT")
+                    return None
+                if row[0] == QUEUED:
+                    self._db.execute("UPDATE jobs SET status=?, finished_at=?, error_code=?, error_message=? "
+                                     "WHERE id=?", (CANCELLED, time.time(), "cancelled", "cancelled by the user",
+                                                    job_id))
+                elif row[0] == RUNNING:
+                    self._db.execute("UPDATE jobs SET cancel_requested=1 WHERE id=?", (job_id,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return self.get(job_id).status
+
+    def requeue(self, job_id: str, note: str = "re-queued") -> bool:
+        """An interrupted, failed or cancelled job goes back to the end of the queue (same id)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute("SELECT status, parent FROM jobs WHERE id=?", (job_id,)).fetchone()
+                ok = bool(row) and row[0] in (INTERRUPTED, FAILED, CANCELLED) and row[1] is None
+                if ok:
+                    (seq,) = self._db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs").fetchone()
+                    self._db.execute(
+                        "UPDATE jobs SET status=?, seq=?, started_at=NULL, finished_at=NULL, worker=NULL, "
+                        "progress=NULL, preview=NULL, cancel_requested=0, files=NULL, result=NULL, error_code=NULL, "
+                        "error_message=NULL, error_hint=NULL, note=? WHERE id=?", (QUEUED, seq, note, job_id))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return ok
+
+    # -- ownership of files ------------------------------------------------------------------------
+    def owned_files(self) -> set[str]:
+        """Relative paths that some job owns (done results, and planned files of running jobs)."""
+        out: set[str] = set()
+        for (files,) in self._exec("SELECT files FROM jobs WHERE files IS NOT NULL").fetchall():
+            out.update(json.loads(files))
+        return out
+
+    def inputs_in_use(self) -> set[str]:
+        """Input pictures that a job may still need (queued, running, or interrupted by a crash)."""
+        out = set()
+        for (params,) in self._exec("SELECT params FROM jobs WHERE status IN (?,?,?)",
+                                    (QUEUED, RUNNING, INTERRUPTED)).fetchall():
+            img = json.loads(params).get("image")
+            if isinstance(img, str):
+                out.add(img)
+        return out

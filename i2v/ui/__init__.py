@@ -1,0 +1,89 @@
+"""The web studio (Gradio 6 Blocks): a front end over the job service.
+
+One module per tab (:mod:`.create`, :mod:`.compare`, :mod:`.history`, :mod:`.queue`) plus the API
+endpoints (:mod:`.api`); each has ``layout(ui)`` (components, named in ``ui.c``) and ``wire(ui)``
+(events, whose handlers return ``{component: value}``).  The page holds no generation logic: it submits
+jobs and follows them by id, so closing or reloading it never loses a job.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from ..i18n import i18n_tables, t
+from ..jobs import JobService
+from ..service import Studio
+from . import api, compare, create, history, queue
+from .common import Components, choices, lang_of
+
+
+class StudioUI:
+    def __init__(self, studio: Studio, jobs: JobService):
+        self.studio, self.jobs, self.cfg = studio, jobs, studio.cfg
+        self.i18n = gr.I18n(**i18n_tables())
+        self.c = Components()
+
+    def gallery_value(self):
+        return self.history.gallery_value()
+
+    def banner(self, request: gr.Request):
+        lang = lang_of(request)
+        st = self.studio.status()
+        c = self.c
+        if st["state"] == "loading":
+            return {c.banner: t("loading_model", lang), c.timer: gr.update(active=True)}
+        if st["state"] == "failed":
+            return {c.banner: t("model_failed", lang, error=st["error"]), c.timer: gr.update(active=False)}
+        text = t("model_ready", lang, model=st["model"], device=st["device"], dtype=st["dtype"])
+        if st.get("vram_gb") is not None:
+            text += " " + t("gpu_line", lang, gb=st["vram_gb"], tier=st["max_tier"] or "—")
+        if st["demo"]:
+            text = t("demo_banner", lang) + "\n\n" + text
+        extra = [n for n in st["notices"] if not n.startswith("Demo model")]
+        if extra:
+            text += "\n\n" + "\n".join(f"- {n}" for n in extra)
+        return {c.banner: text, c.timer: gr.update(active=False)}
+
+    def on_load(self, ids, request: gr.Request):
+        """Templates saved since the page was built, the history, then this browser's jobs again."""
+        c = self.c
+        yield {c.preset: gr.update(choices=choices()), c.gallery: self.gallery_value()}
+        jobs = [j for j in (self.jobs.get(i) for i in (ids or [])[:8]) if j is not None]
+        if any(j.kind == "sweep" for j in jobs):
+            yield from self.compare.follow([j.id for j in jobs if j.kind == "sweep" and not j.final], request)
+        yield from self.create.reconnect([j.id for j in jobs if j.kind != "sweep"], request)
+
+    def build_blocks(self) -> gr.Blocks:
+        c, i18n = self.c, self.i18n
+        with gr.Blocks(title="I2V Studio", delete_cache=(3600, 24 * 3600)) as demo:
+            gr.Markdown(i18n("title_md"))
+            c.banner = gr.Markdown(elem_id="model-banner")
+            c.timer = gr.Timer(1.0)
+            with gr.Tabs():
+                with gr.Tab(i18n("tab_create"), id="create"):
+                    create.layout(self)
+                with gr.Tab(i18n("tab_sweep"), id="compare"):
+                    compare.layout(self)
+                with gr.Tab(i18n("tab_history"), id="history"):
+                    history.layout(self)
+                with gr.Tab(i18n("tab_queue"), id="queue"):
+                    queue.layout(self)
+            history.wire(self)
+            create.wire(self)
+            compare.wire(self)
+            queue.wire(self)
+            api.wire(self)
+            quiet = dict(api_name=False, show_progress="hidden", concurrency_limit=None)
+            c.timer.tick(self.banner, None, [c.banner, c.timer], **quiet)
+            demo.load(self.banner, None, [c.banner, c.timer], **quiet)
+            reconnect_out = [c.preset, c.gallery, c.status, c.preview, c.video, c.used_seed, c.params, c.notes,
+                             c.last_params, c.last_video, c.motion_md, c.motion_plot, c.current, c.sweep_status,
+                             c.sweep_video, c.sweep_table, c.sweep_preview_sink]
+            demo.load(self.on_load, c.my_jobs, reconnect_out, **quiet)
+            demo.load(self.queue_tab.refresh, None, c.queue_table, **quiet)
+        return demo
+
+
+def build_ui(studio: Studio, jobs: JobService) -> tuple[gr.Blocks, gr.I18n]:
+    ui = StudioUI(studio, jobs)
+    return ui.build_blocks(), ui.i18n

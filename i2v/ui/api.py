@@ -1,0 +1,105 @@
+"""The named API endpoints: ``generate`` (blocking), ``submit``, ``job`` and ``cancel``.
+
+They go through the same job service as the page: ``generate`` submits a job and waits for it, and a
+client that disconnects while it waits cancels its job.  Every argument but ``image`` and ``prompt`` has
+the documented default (the hidden components' values).
+"""
+
+from __future__ import annotations
+
+import time
+
+import gradio as gr
+
+from ..errors import I2VError
+from ..jobs import DONE, error_of
+from .common import RawNumber, lang_of, user_error
+
+
+def api_inputs(d: dict, std: dict) -> list:
+    """image, prompt, negative_prompt, guidance_scale, num_inference_steps, num_frames, fps, resolution, seed."""
+    return [gr.File(type="filepath"), gr.Textbox(), gr.Textbox(value=d["negative_prompt"]),
+            RawNumber(value=std.get("guidance_scale", d["guidance_scale"])),
+            RawNumber(value=std.get("num_inference_steps", d["num_inference_steps"]), precision=0),
+            RawNumber(value=std.get("num_frames", d["num_frames"]), precision=0),
+            RawNumber(value=std.get("fps", d["fps"]), precision=0), gr.Textbox(value=std.get("resolution", "512p")),
+            RawNumber(value=-1, precision=0)]
+
+
+class ApiHandlers:
+    def __init__(self, ui):
+        self.ui, self.jobs = ui, ui.jobs
+
+    def _submit(self, lang, image, prompt, negative_prompt, guidance_scale, num_inference_steps, num_frames, fps,
+                resolution, seed, client):
+        try:
+            return self.jobs.submit_generate(
+                client=client, image=image, prompt=prompt, negative_prompt=negative_prompt,
+                guidance_scale=guidance_scale, num_inference_steps=num_inference_steps, num_frames=num_frames,
+                fps=fps, resolution=resolution, seed=seed)
+        except I2VError as exc:
+            raise user_error(exc, lang) from None
+
+    def result(self, job) -> dict:
+        s = self.jobs.summary(job)
+        return {**s, "params": self.jobs.metadata(job).get("params"), "job": job.id}
+
+    def generate(self, image, prompt, negative_prompt, guidance_scale, num_inference_steps, num_frames, fps,
+                 resolution, seed, request: gr.Request):
+        """Blocking: submit, wait, return (video, metadata).  Yields while waiting so that Gradio notices a
+        client that went away; then the job is cancelled (it would hold the model for nobody)."""
+        lang = lang_of(request)
+        job = self._submit(lang, image, prompt, negative_prompt, guidance_scale, num_inference_steps, num_frames,
+                           fps, resolution, seed, request.session_hash)
+        ended = False
+        try:
+            while True:
+                snap = self.jobs.get(job.id)
+                if snap.final:
+                    break
+                yield gr.skip(), gr.skip()
+                time.sleep(0.3)
+            ended = True
+        finally:
+            if not ended:
+                self.jobs.cancel(job.id)
+        if snap.status != DONE:
+            raise user_error(error_of(snap), lang)
+        yield self.result(snap)["video"], self.result(snap)
+
+    def submit(self, image, prompt, negative_prompt, guidance_scale, num_inference_steps, num_frames, fps,
+               resolution, seed, request: gr.Request):
+        job = self._submit(lang_of(request), image, prompt, negative_prompt, guidance_scale, num_inference_steps,
+                           num_frames, fps, resolution, seed, request.session_hash)
+        return {"job": job.id, "status": job.status}
+
+    def job(self, job_id):
+        job = self.jobs.get(str(job_id or "").strip())
+        if job is None:
+            return {"job": job_id, "status": None, "error": {"code": "not_found", "message": f"no job '{job_id}'"}}
+        out = job.to_json()
+        out["job"] = job.id
+        if job.status == DONE:
+            out["result"] = self.result(job)
+        return out
+
+    def cancel(self, job_id):
+        status = self.jobs.cancel(str(job_id or "").strip())
+        return {"job": job_id, "status": status, "cancel_requested": status == "running"}
+
+
+def wire(ui) -> None:
+    h = ApiHandlers(ui)
+    from .common import settings_of
+
+    std = settings_of("standard")
+    with gr.Row(visible=False):
+        gen_in, sub_in = api_inputs(ui.cfg.defaults, std), api_inputs(ui.cfg.defaults, std)
+        gen_out = [gr.Video(), gr.JSON()]
+        sub_out, job_in, job_out, cancel_in, cancel_out = gr.JSON(), gr.Textbox(), gr.JSON(), gr.Textbox(), gr.JSON()
+        buttons = [gr.Button() for _ in range(4)]
+    # Waiting is cheap (the worker runs the job, one at a time): no concurrency limit on the calls themselves.
+    buttons[0].click(h.generate, gen_in, gen_out, api_name="generate", concurrency_limit=None, show_progress="hidden")
+    buttons[1].click(h.submit, sub_in, sub_out, api_name="submit", concurrency_limit=None)
+    buttons[2].click(h.job, job_in, job_out, api_name="job", concurrency_limit=None)
+    buttons[3].click(h.cancel, cancel_in, cancel_out, api_name="cancel", concurrency_limit=None)

@@ -1,0 +1,130 @@
+"""Pieces every tab of the page shares: the user's language, errors at the edge, components that hand
+their raw value to our validation, where settings come from (presets, templates) and how a settings
+dict becomes control updates."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import gradio as gr
+
+from ..errors import I2VError
+from ..i18n import pick_lang, t, translate_error
+from ..presets import load_presets
+from ..templates import list_templates
+
+TEMPLATE_PREFIX = "★ "
+
+# Setting name -> attribute of the component namespace (the controls a settings dict can fill).
+CONTROLS = {"prompt": "prompt", "negative_prompt": "negative", "guidance_scale": "guidance",
+            "num_inference_steps": "steps", "num_frames": "frames", "fps": "fps", "target_fps": "target_fps",
+            "resolution": "resolution", "guidance_schedule": "schedule", "guidance_end": "guidance_end"}
+
+
+class Components(SimpleNamespace):
+    """The page's components by name, so handlers return ``{c.status: ..., c.video: ...}``."""
+
+    def __call__(self, *names: str) -> list:
+        return [getattr(self, n) for n in names]
+
+
+def lang_of(request: gr.Request | None) -> str:
+    headers = getattr(request, "headers", None) or {}
+    return pick_lang(headers.get("accept-language"))
+
+
+def error_text(exc: I2VError, lang: str) -> str:
+    return translate_error(exc.message, exc.hint, lang)
+
+
+def user_error(exc: I2VError, lang: str) -> gr.Error:
+    """The one place a typed error becomes a Gradio error (API callers get it as an exception)."""
+    return gr.Error(error_text(exc, lang), print_exception=False)
+
+
+def warn(text: str) -> str:
+    return f"⚠️ {text}"
+
+
+class UploadImage(gr.Image):
+    """gr.Image whose upload reaches us unopened, as a file path.
+
+    gr.Image opens every upload with PIL before our code runs, so a damaged or fake image would fail
+    inside Gradio with a generic message.  Our own reader (i2v.images.open_image) checks it instead and
+    answers in the user's language.
+    """
+
+    @classmethod
+    def get_block_name(cls) -> str:
+        return "image"
+
+    def preprocess(self, payload):
+        if payload is None:
+            return None
+        if getattr(payload, "path", None):
+            return str(payload.path)
+        return super().preprocess(payload)  # data: URLs (clipboard paste)
+
+
+class RawNumber(gr.Number):
+    """gr.Number for the API whose value reaches our validation untouched: "abc" or 1e9 then gets our
+    clear one-line message (naming the setting and its range) instead of a conversion error in Gradio."""
+
+    @classmethod
+    def get_block_name(cls) -> str:
+        return "number"
+
+    def preprocess(self, payload):
+        return payload
+
+
+# -- where settings come from ------------------------------------------------------------------------
+
+def choices() -> list[str]:
+    """Presets, then the user's templates (read from disk each time: a reloaded page sees new ones)."""
+    return list(load_presets()) + [TEMPLATE_PREFIX + n for n in list_templates()]
+
+
+def settings_of(choice: str | None) -> dict:
+    if choice and choice.startswith(TEMPLATE_PREFIX):
+        tpl = list_templates().get(choice[len(TEMPLATE_PREFIX):])
+        return dict(tpl.settings) if tpl else {}
+    p = load_presets().get(choice or "")
+    return dict(p.settings) if p else {}
+
+
+def preset_name(choice: str | None) -> str | None:
+    return choice if choice in load_presets() else None
+
+
+def fill(c: Components, settings: dict | None, tiers) -> dict:
+    """Control updates for the settings present in ``settings`` (others untouched).  A seed >= 0 is
+    shown and the random-seed box unticked, so the next run repeats it."""
+    s = settings or {}
+    out = {}
+    for key, attr in CONTROLS.items():
+        v = s.get(key)
+        if v is None or (key == "resolution" and v not in tiers):
+            continue
+        out[getattr(c, attr)] = v
+    seed = s.get("seed")
+    if isinstance(seed, int) and seed >= 0:
+        out[c.seed] = seed
+        out[c.random_seed] = False
+    return out
+
+
+def control_values(c: Components, values: dict) -> dict:
+    """Settings from the current control values (``values`` keyed by component)."""
+    s = {key: values[getattr(c, attr)] for key, attr in CONTROLS.items() if getattr(c, attr) in values}
+    for key, kind in (("guidance_scale", float), ("guidance_end", float), ("num_inference_steps", int),
+                      ("num_frames", int), ("fps", int), ("target_fps", int)):
+        if isinstance(s.get(key), (int, float)) and not isinstance(s[key], bool):
+            s[key] = kind(s[key])  # sliders send 11 for 11.0
+    if c.random_seed in values and not values[c.random_seed] and values.get(c.seed) is not None:
+        s["seed"] = int(values[c.seed])
+    return s
+
+
+__all__ = ["Components", "lang_of", "error_text", "user_error", "UploadImage", "RawNumber", "choices",
+           "settings_of", "preset_name", "fill", "control_values", "TEMPLATE_PREFIX", "CONTROLS", "t", "warn"]

@@ -1,0 +1,82 @@
+"""The Compare guidance tab: the seed article's experiment as a job (one video per guidance value, a
+captioned grid, a table of measured motion with the best balance marked)."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from ..errors import I2VError
+from ..i18n import t
+from .common import error_text, lang_of, warn
+from .follow import follow_jobs
+
+
+def layout(ui) -> None:
+    c, i18n = ui.c, ui.i18n
+    gr.Markdown(i18n("sweep_help"))
+    with gr.Row():
+        c.sweep_values = gr.Textbox("5, 7, 9, 11, 14, 18", label=i18n("sweep_values"), scale=3, elem_id="sweep-values")
+        c.sweep_go = gr.Button(i18n("sweep_run"), variant="primary", scale=1, elem_id="sweep-run")
+        c.sweep_stop = gr.Button(i18n("sweep_stop"), variant="stop", scale=1, elem_id="sweep-stop")
+    c.sweep_status = gr.Markdown(elem_id="sweep-status")
+    c.sweep_video = gr.Video(label="Grid · 对比", interactive=False, elem_id="sweep-video")
+    c.sweep_table = gr.Dataframe(interactive=False, elem_id="sweep-table")
+    c.sweep_job = gr.State([])
+
+
+def table_of(summary: dict):
+    import pandas as pd
+
+    return pd.DataFrame([{"guidance": r["guidance_scale"], "motion px/frame": r["motion"], "jitter": r["jitter"],
+                          "flicker": r["flicker"], "balance": r["balance"], "best": "★" if r["best"] else ""}
+                         for r in summary.get("results", [])])
+
+
+class CompareHandlers:
+    def __init__(self, ui):
+        self.ui, self.c, self.jobs = ui, ui.c, ui.jobs
+
+    def submit(self, values: dict, request: gr.Request):
+        c, lang = self.c, lang_of(request)
+        if not values[c.image]:
+            return {c.sweep_status: warn(t("no_image", lang)), c.sweep_job: []}
+        try:
+            job = self.jobs.submit_sweep(
+                values[c.sweep_values], client=request.session_hash, image=values[c.image], prompt=values[c.prompt],
+                negative_prompt=values[c.negative], num_frames=values[c.frames], fps=values[c.fps],
+                target_fps=values[c.target_fps], resolution=values[c.resolution],
+                num_inference_steps=values[c.steps], seed=-1 if values[c.random_seed] else values[c.seed])
+        except I2VError as exc:
+            return {c.sweep_status: warn(error_text(exc, lang)), c.sweep_job: []}
+        return {c.sweep_job: [job.id], c.my_jobs: [job.id], c.sweep_status: t("queued", lang, ahead=0)}
+
+    def follow(self, ids, request: gr.Request):
+        lang, c = lang_of(request), self.c
+        # follow_jobs writes its progress into c.status: point it at this tab's status line
+        view = type(c)(**{**vars(c), "status": c.sweep_status, "preview": c.sweep_preview_sink})
+
+        def render(job, prefix):
+            s = self.jobs.summary(job)
+            best = s["results"][s["best"]]["guidance_scale"]
+            return {c.sweep_status: t("sweep_done", lang, g=best), c.sweep_video: s["grid"],
+                    c.sweep_table: table_of(s), c.gallery: self.ui.gallery_value()}
+
+        yield from follow_jobs(view, self.jobs, list(ids or []), lang, render)
+
+    def stop(self, ids, request: gr.Request):
+        for job_id in ids or []:
+            self.jobs.cancel(job_id)
+        return t("stopping", lang_of(request)) if ids else ""
+
+
+def wire(ui) -> None:
+    c, h = ui.c, CompareHandlers(ui)
+    ui.compare = h
+    c.sweep_preview_sink = gr.State(None)  # previews are not shown on this tab
+    inputs = {c.sweep_values, c.image, c.prompt, c.negative, c.frames, c.fps, c.target_fps, c.resolution, c.steps,
+              c.seed, c.random_seed}
+    c.sweep_go.click(h.submit, inputs, [c.sweep_status, c.sweep_job, c.my_jobs], api_name=False,
+                     concurrency_limit=None) \
+        .then(h.follow, c.sweep_job, [c.sweep_status, c.sweep_video, c.sweep_table, c.gallery, c.sweep_preview_sink],
+              api_name=False, concurrency_limit=None, show_progress="hidden")
+    c.sweep_stop.click(h.stop, c.sweep_job, c.sweep_status, api_name=False, queue=False)

@@ -1,0 +1,331 @@
+"""The Create tab: picture, prompt, preset, the motion controls, Generate/Stop, the result with its
+measured motion, one-click fixes and smoothing.  Every handler returns ``{component: value}``."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from ..advisor import PROBLEMS, recommendation_text, troubleshoot
+from ..errors import I2VError
+from ..guidance import SCHEDULES, zone_key
+from ..i18n import t
+from ..request import expand_seeds
+from ..templates import delete_template, save_template
+from .common import (TEMPLATE_PREFIX, choices, control_values, error_text, fill, lang_of, preset_name, settings_of,
+                     warn)
+from .follow import follow_jobs, generation_updates
+
+RECENT_S = 3600  # a reloaded page shows the result of a job that finished this recently
+
+
+def zone_text(g: float, lang: str) -> str:
+    return f"**{g:.1f}** — {t(zone_key(g), lang)}"
+
+
+def layout(ui) -> None:
+    c, i18n, d, lim = ui.c, ui.i18n, ui.cfg.defaults, ui.cfg.limits
+    std = settings_of("standard")
+    with gr.Row():
+        with gr.Column(scale=5):
+            # Media components show an i18n label as "[object Object]" (Gradio 6.31): plain text.
+            from .common import UploadImage
+
+            c.image = UploadImage(label=f"{t('image')} · {t('image', 'zh')}", type="filepath",
+                                  sources=["upload", "clipboard"], elem_id="input-image")
+            c.image_msg = gr.Markdown(elem_id="image-msg")
+            c.prompt = gr.Textbox(label=i18n("prompt"), placeholder=t("prompt_ph"), lines=2, elem_id="prompt")
+            with gr.Row():
+                c.rec_btn = gr.Button(i18n("recommend"), size="sm", elem_id="recommend")
+            c.rec_md = gr.Markdown(elem_id="recommendation")
+            c.manual = gr.State(False)
+            c.negative = gr.Textbox(label=i18n("negative"), value=d["negative_prompt"], lines=2)
+            c.preset = gr.Dropdown(choices(), value="standard", label=i18n("preset"), elem_id="preset")
+            c.guidance = gr.Slider(*lim["guidance"], value=std.get("guidance_scale", 9.0), step=0.5,
+                                   label=i18n("guidance"), info=i18n("guidance_info"), elem_id="guidance")
+            c.zone = gr.Markdown(zone_text(std.get("guidance_scale", 9.0), "en"), elem_id="guidance-zone")
+            c.steps = gr.Slider(*lim["steps"], value=std.get("num_inference_steps", 50), step=1,
+                                label=i18n("steps"), info=i18n("steps_info"), elem_id="steps")
+            with gr.Row():
+                c.frames = gr.Slider(*lim["frames"], value=std.get("num_frames", 16), step=1, label=i18n("frames"),
+                                     elem_id="frames")
+                c.fps = gr.Slider(*lim["fps"], value=std.get("fps", 8), step=1, label=i18n("fps"), elem_id="fps")
+            c.resolution = gr.Dropdown(list(ui.cfg.resolution["tiers"]), value=std.get("resolution", "512p"),
+                                       label=i18n("resolution"), elem_id="resolution")
+            with gr.Accordion(i18n("advanced"), open=False):
+                c.target_fps = gr.Slider(*lim["target_fps"], value=d["target_fps"], step=1, label=i18n("target_fps"))
+                with gr.Row():
+                    c.seed = gr.Number(value=0, precision=0, minimum=0, label=i18n("seed"), elem_id="seed")
+                    c.random_seed = gr.Checkbox(value=True, label=i18n("random_seed"), elem_id="random-seed")
+                c.count = gr.Slider(1, 8, value=1, step=1, label=i18n("count"), elem_id="count")
+                with gr.Row():
+                    c.schedule = gr.Dropdown(list(SCHEDULES), value="constant", label=i18n("schedule"),
+                                             info=i18n("schedule_info"), elem_id="schedule")
+                    c.guidance_end = gr.Slider(*lim["guidance"], value=6.0, step=0.5, label=i18n("guidance_end"),
+                                               elem_id="guidance-end")
+            with gr.Row():
+                c.go = gr.Button(i18n("generate"), variant="primary", elem_id="generate")
+                c.stop = gr.Button(i18n("stop"), variant="stop", elem_id="stop")
+            with gr.Accordion(i18n("templates"), open=False):
+                c.tpl_name = gr.Textbox(label=i18n("template_name"), elem_id="template-name")
+                with gr.Row():
+                    c.tpl_save = gr.Button(i18n("save_template"), elem_id="template-save")
+                    c.tpl_delete = gr.Button(i18n("delete_template"))
+        with gr.Column(scale=6):
+            c.status = gr.Markdown(elem_id="status")
+            c.preview = gr.Image(label=i18n("preview_box"), type="numpy", interactive=False, elem_id="preview")
+            c.video = gr.Video(label=f"{t('video')} · {t('video', 'zh')}", interactive=False, elem_id="result-video")
+            c.used_seed = gr.Number(label=i18n("used_seed"), interactive=False, precision=0, elem_id="used-seed")
+            c.motion_md = gr.Markdown(elem_id="motion")
+            c.motion_plot = gr.LinePlot(x="frame", y="value", color="metric", height=180, label=i18n("motion_plot"),
+                                        elem_id="motion-plot")
+            with gr.Row():
+                c.smooth2 = gr.Button(i18n("smooth2"), size="sm", elem_id="smooth2")
+                c.smooth4 = gr.Button(i18n("smooth4"), size="sm", elem_id="smooth4")
+                c.loop = gr.Dropdown(["", "pingpong", "crossfade"], value="", label=i18n("loop"), scale=0,
+                                     min_width=140)
+            c.last_video = gr.State(None)
+            c.notes = gr.Markdown(elem_id="notes")
+            gr.Markdown(i18n("fix_title"))
+            with gr.Row():
+                c.fix_buttons = {p: gr.Button(i18n(f"fix_{p}"), size="sm", elem_id=f"fix-{p}") for p in PROBLEMS}
+            c.last_params = gr.State(None)
+            c.params = gr.Code(label=i18n("params"), language="json", interactive=False, elem_id="params")
+    c.current = gr.State([])  # ids of the jobs this tab follows (Stop cancels them)
+    # The same ids in the browser's localStorage: a reloaded page follows them again.
+    c.my_jobs = gr.BrowserState([], storage_key="i2v-studio-jobs")
+
+
+def control_names() -> tuple[str, ...]:
+    return ("prompt", "negative", "guidance", "steps", "frames", "fps", "target_fps", "resolution", "seed",
+            "random_seed", "schedule", "guidance_end")
+
+
+class CreateHandlers:
+    def __init__(self, ui):
+        self.ui, self.c, self.jobs = ui, ui.c, ui.jobs
+
+    @property
+    def controls(self) -> list:
+        return self.c(*control_names())
+
+    def tiers(self):
+        return self.ui.cfg.resolution["tiers"]
+
+    # -- picture ----------------------------------------------------------------------------------
+    def on_upload(self, image, request: gr.Request):
+        """Check the picture as soon as it arrives: a bad one is removed with one clear line."""
+        from ..images import open_image
+
+        c, lang = self.c, lang_of(request)
+        if not image:
+            return {c.image_msg: ""}
+        lim = self.ui.cfg.limits
+        try:
+            open_image(image, max_pixels=lim["image_max_pixels"], max_bytes=lim["image_max_bytes"])
+        except I2VError as exc:
+            return {c.image: None, c.image_msg: warn(error_text(exc, lang))}
+        return {c.image_msg: ""}
+
+    # -- recommendation and presets ---------------------------------------------------------------
+    def recommendation(self, prompt: str, image, lang: str):
+        from ..images import open_image
+
+        try:
+            picture = open_image(image) if image else None
+        except I2VError:
+            picture = None
+        return recommendation_text(prompt, picture, lang, t("recommendation", lang))
+
+    def on_recommend(self, prompt, image, request: gr.Request):
+        c, lang = self.c, lang_of(request)
+        rec, text = self.recommendation(prompt, image, lang)
+        if rec is None:
+            return {c.rec_md: "", c.manual: False}
+        return {c.guidance: rec.guidance_scale, c.steps: rec.num_inference_steps,
+                c.rec_md: f"{text}\n\n_{t('rec_applied', lang)}_", c.manual: False}
+
+    def on_prompt(self, prompt, image, manual, request: gr.Request):
+        """Refresh the recommendation as the prompt changes; fill the sliders unless the user (or a preset,
+        a restore, a reuse, a fix) set them."""
+        c, lang = self.c, lang_of(request)
+        rec, text = self.recommendation(prompt, image, lang)
+        if rec is None:
+            return {c.rec_md: ""}
+        if manual:
+            return {c.rec_md: f"{text}\n\n_{t('rec_kept', lang)}_"}
+        return {c.guidance: rec.guidance_scale, c.steps: rec.num_inference_steps,
+                c.rec_md: f"{text}\n\n_{t('rec_applied', lang)}_"}
+
+    def on_preset(self, choice, prompt, image, request: gr.Request):
+        c, lang = self.c, lang_of(request)
+        s = {k: v for k, v in settings_of(choice).items() if k != "seed"}
+        _, text = self.recommendation(prompt, image, lang)
+        return {**fill(c, s, self.tiers()), c.manual: True,
+                c.rec_md: f"{text}\n\n_{t('rec_kept', lang)}_" if text else ""}
+
+    def on_fix(self, problem: str, values: dict, lang: str) -> dict:
+        """One step of the decision tree from the *current* controls, keeping the last result's seed; only
+        what it changes is touched."""
+        c = self.c
+        last = values.get(c.last_params)
+        if not last:
+            return {c.status: t("fix_none", lang)}
+        current = control_values(c, values)
+        current["seed"] = last.get("seed")
+        fix = troubleshoot(current, problem, lang)
+        changed = {k: new for k, (_, new) in fix.changes.items()}
+        changes = ", ".join(f"{k}: {a} → {b}" for k, (a, b) in fix.changes.items()) or "—"
+        return {**fill(c, {**changed, "seed": last.get("seed")}, self.tiers()), c.manual: True,
+                c.status: f"{fix.explanation}\n\n`{changes}`"}
+
+    # -- templates --------------------------------------------------------------------------------
+    def on_save_template(self, name, negative, guidance, steps, frames, fps, target_fps, resolution,
+                         request: gr.Request):
+        c, lang = self.c, lang_of(request)
+        try:
+            save_template(name, {"negative_prompt": negative, "guidance_scale": guidance,
+                                 "num_inference_steps": steps, "num_frames": frames, "fps": fps,
+                                 "target_fps": target_fps, "resolution": resolution})
+        except I2VError as exc:
+            return {c.status: warn(error_text(exc, lang))}
+        return {c.preset: gr.update(choices=choices(), value=TEMPLATE_PREFIX + name.strip()),
+                c.status: t("saved_template", lang, name=name.strip())}
+
+    def on_delete_template(self, choice, request: gr.Request):
+        c, lang = self.c, lang_of(request)
+        if not choice or not choice.startswith(TEMPLATE_PREFIX):
+            return {c.status: ""}
+        name = choice[len(TEMPLATE_PREFIX):]
+        try:
+            delete_template(name)
+        except I2VError as exc:
+            return {c.status: warn(error_text(exc, lang))}
+        return {c.preset: gr.update(choices=choices(), value="standard"), c.status: t("deleted_template", lang,
+                                                                                       name=name)}
+
+    # -- generate, follow, stop -------------------------------------------------------------------
+    def submit(self, values: dict, request: gr.Request):
+        """Validate and queue one job per video; the page then follows them.  Errors are one line in the
+        status (no error badges left on the result components)."""
+        c, lang = self.c, lang_of(request)
+        image = values[c.image]
+        if not image:
+            return {c.status: warn(t("no_image", lang)), c.current: []}
+        sched = values[c.schedule]
+        try:
+            seeds = expand_seeds(values[c.seed], values[c.random_seed], values[c.count])
+            kw = dict(image=image, prompt=values[c.prompt], negative_prompt=values[c.negative],
+                      preset=preset_name(values[c.preset]), guidance_scale=values[c.guidance],
+                      num_inference_steps=values[c.steps], num_frames=values[c.frames], fps=values[c.fps],
+                      target_fps=values[c.target_fps], resolution=values[c.resolution], guidance_schedule=sched,
+                      guidance_end=values[c.guidance_end] if sched and sched != "constant" else None)
+            for s in seeds:  # every video validated before the first is queued
+                self.ui.studio.build_request(**kw, seed=s)
+            ids = [self.jobs.submit_generate(client=request.session_hash, **kw, seed=s).id for s in seeds]
+        except I2VError as exc:
+            return {c.status: warn(error_text(exc, lang)), c.current: []}
+        return {c.current: ids, c.my_jobs: ids, c.status: t("queued", lang, ahead=0)}
+
+    def follow(self, ids, request: gr.Request):
+        lang = lang_of(request)
+        yield from follow_jobs(self.c, self.jobs, list(ids or []), lang, self._render_done(lang))
+
+    def _render_done(self, lang):
+        def render(job, prefix):
+            upd = generation_updates(self.c, self.jobs, job, lang, prefix)
+            upd[self.ui.c.gallery] = self.ui.gallery_value()
+            return upd
+        return render
+
+    def reconnect(self, ids, request: gr.Request):
+        """On page load: follow this browser's jobs again, or show the result of one that just finished."""
+        import time
+
+        lang = lang_of(request)
+        jobs = [j for j in (self.jobs.get(i) for i in (ids or [])[:8]) if j is not None]
+        active = [j.id for j in jobs if not j.final]
+        c = self.c
+        if active:
+            yield {c.current: active, c.status: t("reconnected", lang, id=active[0])}
+            yield from follow_jobs(c, self.jobs, active, lang, self._render_done(lang))
+            return
+        done = [j for j in jobs if j.status == "done" and j.kind == "generate"
+                and time.time() - (j.finished_at or 0) < RECENT_S]
+        if done:
+            yield self._render_done(lang)(done[-1], "")
+
+    def stop(self, ids, request: gr.Request):
+        lang = lang_of(request)
+        for job_id in ids or []:
+            self.jobs.cancel(job_id)
+        return {self.c.status: t("stopping", lang) if ids else ""}
+
+    # -- smoothing --------------------------------------------------------------------------------
+    def submit_smooth(self, factor: int):
+        def run(video, loop, request: gr.Request):
+            c, lang = self.c, lang_of(request)
+            if not video:
+                return {c.status: t("fix_none", lang), c.current: []}
+            try:
+                job = self.jobs.submit_smooth(video, factor=factor, loop=loop or None, client=request.session_hash)
+            except I2VError as exc:
+                return {c.status: warn(error_text(exc, lang)), c.current: []}
+            return {c.current: [job.id], c.my_jobs: [job.id], c.status: t("smoothing", lang)}
+        return run
+
+    def follow_smooth(self, ids, request: gr.Request):
+        lang = lang_of(request)
+        c = self.c
+
+        def render(job, prefix):
+            s = self.jobs.summary(job)
+            return {c.video: s["video"], c.last_video: s["video"],
+                    c.status: t("smoothed", lang, frames=s["frames"], fps=s["fps"],
+                                name=self.jobs.abs(job.result["video"]).name), c.gallery: self.ui.gallery_value()}
+
+        yield from follow_jobs(c, self.jobs, list(ids or []), lang, render)
+
+
+def on_guidance(g, request: gr.Request):
+    return zone_text(float(g), lang_of(request))
+
+
+def fixer(h: CreateHandlers, problem: str):
+    def fix(values: dict, request: gr.Request):
+        return h.on_fix(problem, values, lang_of(request))
+    return fix
+
+
+def wire(ui) -> None:
+    c, h = ui.c, CreateHandlers(ui)
+    ui.create = h
+    controls = h.controls
+    fill_outputs = [*controls, c.manual, c.status]
+    gen_outputs = [c.status, c.preview, c.video, c.used_seed, c.params, c.notes, c.gallery, c.last_params,
+                   c.last_video, c.motion_md, c.motion_plot, c.current]
+    quick = dict(api_name=False, show_progress="hidden", queue=False)
+    follow = dict(api_name=False, concurrency_limit=None, show_progress="hidden")
+
+    c.image.upload(h.on_upload, c.image, [c.image, c.image_msg], **quick)
+    c.guidance.change(on_guidance, c.guidance, c.zone, **quick)
+    c.preset.input(h.on_preset, [c.preset, c.prompt, c.image], [*controls, c.manual, c.rec_md], api_name=False,
+                   show_progress="hidden")
+    c.rec_btn.click(h.on_recommend, [c.prompt, c.image], [c.guidance, c.steps, c.rec_md, c.manual], api_name=False)
+    c.prompt.change(h.on_prompt, [c.prompt, c.image, c.manual], [c.guidance, c.steps, c.rec_md], api_name=False,
+                    trigger_mode="always_last", show_progress="hidden")
+    for chosen in (c.guidance, c.steps):  # the user's own choice: stop overwriting it
+        chosen.input(lambda: True, None, c.manual, **quick)
+    fix_inputs = {*controls, c.last_params}
+    for problem, button in c.fix_buttons.items():
+        button.click(fixer(h, problem), fix_inputs, fill_outputs, api_name=False)
+    gen_inputs = {*controls, c.image, c.preset, c.count}
+    c.go.click(h.submit, gen_inputs, [c.status, c.current, c.my_jobs], api_name=False, concurrency_limit=None) \
+        .then(h.follow, c.current, gen_outputs, **follow)
+    c.stop.click(h.stop, c.current, c.status, **quick)
+    for btn, factor in ((c.smooth2, 2), (c.smooth4, 4)):
+        btn.click(h.submit_smooth(factor), [c.last_video, c.loop], [c.status, c.current, c.my_jobs], api_name=False,
+                  concurrency_limit=None).then(h.follow_smooth, c.current,
+                                               [c.status, c.video, c.last_video, c.gallery], **follow)
+    c.tpl_save.click(h.on_save_template, [c.tpl_name, c.negative, c.guidance, c.steps, c.frames, c.fps, c.target_fps,
+                                          c.resolution], [c.preset, c.status], api_name=False)
+    c.tpl_delete.click(h.on_delete_template, c.preset, [c.preset, c.status], api_name=False)

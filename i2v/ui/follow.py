@@ -1,0 +1,120 @@
+"""Following jobs from the page: progress text, the latest preview, and a finished job's result.
+
+The page never runs model work itself: it submits jobs to the job service and follows them by id here.
+Abandoning a follow (closing or reloading the tab) leaves the job running; the reloaded page follows it
+again.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from typing import Iterator
+
+import numpy as np
+
+from ..i18n import t
+from ..jobs import CANCELLED, DONE, INTERRUPTED, QUEUED, JobRecord, JobService, error_of
+from .common import Components, error_text, warn
+
+
+def progress_text(job: JobRecord, ahead: int, lang: str, prefix: str = "") -> str:
+    p = job.progress or {}
+    if job.status == QUEUED:
+        return prefix + t("queued", lang, ahead=ahead)
+    lead = ""
+    if p.get("items"):
+        lead = t("sweep_progress", lang, i=p["item"], n=p["items"], g=p["guidance"]) + " · "
+    if p.get("stage") == "decoding":
+        return prefix + lead + t("decoding", lang)
+    if p.get("stage") == "smoothing":
+        return prefix + t("smoothing", lang)
+    if p.get("total"):
+        return prefix + lead + t("step_progress", lang, step=p["step"], total=p["total"], elapsed=p["elapsed"],
+                                 eta=p["eta"], g=p["guidance"])
+    return prefix + lead + t("starting", lang)
+
+
+def end_text(job: JobRecord, lang: str) -> str:
+    """The status line of a job that ended without a result."""
+    if job.status == CANCELLED:
+        return t("cancelled", lang)
+    if job.status == INTERRUPTED:
+        return t("job_interrupted", lang)
+    return warn(error_text(error_of(job), lang))
+
+
+def preview_array(jobs: JobService, job_id: str) -> np.ndarray | None:
+    data = jobs.store.preview(job_id)
+    if not data:
+        return None
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def motion_text(m: dict, lang: str) -> str:
+    if not m:
+        return ""
+    return t("motion_md", lang, motion=m["motion"], norm=m["motion_norm"], area=100 * m["moving_area"],
+             jitter=m["jitter"], flicker=m["flicker"])
+
+
+def motion_frame(m: dict):
+    import pandas as pd
+
+    rows = [{"frame": p["pair"] + 1, "value": p[k], "metric": k} for p in (m or {}).get("per_frame", [])
+            for k in ("motion", "jitter", "flicker")]
+    return pd.DataFrame(rows or [{"frame": 0, "value": 0.0, "metric": "motion"}])
+
+
+def generation_updates(c: Components, jobs: JobService, job: JobRecord, lang: str, prefix: str = "") -> dict:
+    """A finished generate job shown on the Create tab."""
+    meta = jobs.metadata(job)
+    s = jobs.summary(job)
+    notes = list(meta.get("guard", [])) + list(meta.get("notices", []))
+    m = meta.get("motion") or {}
+    return {c.status: prefix + t("done", lang, seconds=s.get("seconds", 0.0), name=jobs.abs(job.result["video"]).name),
+            c.video: s["video"], c.used_seed: meta.get("seed"),
+            c.params: json.dumps(meta.get("params", {}), ensure_ascii=False, indent=2),
+            c.notes: "\n".join(f"- {n}" for n in notes), c.last_params: meta.get("params"), c.last_video: s["video"],
+            c.motion_md: motion_text(m, lang), c.motion_plot: motion_frame(m)}
+
+
+def follow_jobs(c: Components, jobs: JobService, ids: list[str], lang: str, render_done, poll: float = 0.3
+                ) -> Iterator[dict]:
+    """Stream updates for ``ids`` in order: queue position, steps, previews every few steps, then each
+    result (``render_done(job, prefix)``) or why it ended."""
+    n = len(ids)
+    for i, job_id in enumerate(ids):
+        prefix = f"[{i + 1}/{n}] " if n > 1 else ""
+        last_preview = None
+        job = jobs.get(job_id)
+        while job is not None:
+            if job.final:
+                break
+            upd = {c.status: progress_text(job, _ahead(jobs, job), lang, prefix)}
+            step = (job.progress or {}).get("step")
+            if step is not None and step != last_preview and (step % 5 == 0 or step == job.progress.get("total")):
+                arr = preview_array(jobs, job_id)
+                if arr is not None:
+                    upd[c.preview] = arr
+                    last_preview = step
+            yield upd
+            time.sleep(poll)
+            job = jobs.get(job_id)
+        if job is None:
+            continue
+        if job.status == DONE:
+            yield render_done(job, prefix)
+        else:
+            yield {c.status: prefix + end_text(job, lang)}
+            if job.status == CANCELLED:
+                return
+
+
+def _ahead(jobs: JobService, job: JobRecord) -> int:
+    if job.status != QUEUED:
+        return 0
+    return sum(1 for j in jobs.store.list(status=["queued", "running"], parent=None, limit=None) if j.seq < job.seq)

@@ -1,0 +1,100 @@
+"""The History tab: finished results from the job store, their parameters, Reuse, and restoring settings
+from a dropped sidecar JSON or one of our MP4s."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import gradio as gr
+
+from ..errors import I2VError
+from ..i18n import t
+from ..service import settings_from_file
+from .common import error_text, fill, lang_of, warn
+
+
+def layout(ui) -> None:
+    c, i18n = ui.c, ui.i18n
+    c.gallery = gr.Gallery(label=i18n("history"), columns=5, allow_preview=False, elem_id="history")
+    with gr.Row():
+        c.refresh = gr.Button(i18n("refresh"), elem_id="history-refresh")
+        c.reuse = gr.Button(i18n("reuse"), variant="primary", elem_id="reuse")
+    c.hist_msg = gr.Markdown(elem_id="history-msg")
+    with gr.Row():
+        c.hist_video = gr.Video(interactive=False, elem_id="history-video")
+        c.hist_params = gr.Code(language="json", interactive=False, elem_id="history-params")
+    c.picked = gr.State(None)
+    c.restore = gr.File(label=i18n("restore_file"), file_types=[".json", ".mp4"], type="filepath",
+                        elem_id="restore-file")
+
+
+def settings_of_job(job) -> dict:
+    """The restorable settings of a finished result (a smoothed video restores its source's)."""
+    meta = (job.result or {}).get("meta") or {}
+    if job.kind == "smooth":
+        meta = meta.get("source_metadata") or {}
+    return dict(meta.get("params") or {})
+
+
+class HistoryHandlers:
+    def __init__(self, ui):
+        self.ui, self.c, self.jobs = ui, ui.c, ui.jobs
+
+    def items(self):
+        return self.jobs.history()
+
+    def gallery_value(self) -> list[tuple[str, str]]:
+        out = []
+        for job in self.items():
+            p = settings_of_job(job)
+            r = job.result or {}
+            thumb = self.jobs.abs((r.get("summary") or {}).get("thumbnail") or r["video"])
+            if not thumb.is_file():
+                thumb = self.jobs.abs(r["video"])
+            tag = "×" + str(job.params.get("factor")) + " · " if job.kind == "smooth" else ""
+            cap = f"{tag}g={p.get('guidance_scale')} · {p.get('num_inference_steps')} steps · " \
+                  f"{str(p.get('prompt', ''))[:40]}"
+            out.append((str(thumb), cap))
+        return out
+
+    def pick(self, evt: gr.SelectData):
+        c = self.c
+        items = self.items()
+        if evt.index is None or evt.index >= len(items):
+            return {c.picked: None}
+        job = items[evt.index]
+        s = settings_of_job(job)
+        return {c.hist_video: str(self.jobs.abs(job.result["video"])), c.picked: s,
+                c.hist_params: json.dumps(s, ensure_ascii=False, indent=2), c.hist_msg: ""}
+
+    def reuse(self, picked, request: gr.Request):
+        """Fill the Create tab; the live recommender keeps its hands off these values."""
+        c = self.c
+        if not picked:
+            return {c.hist_msg: t("fix_none", lang_of(request))}
+        return {**fill(c, picked, self.ui.cfg.resolution["tiers"]), c.manual: True,
+                c.hist_msg: t("restored", lang_of(request), name="History")}
+
+    def restore(self, file, request: gr.Request):
+        c, lang = self.c, lang_of(request)
+        if not file:
+            return {}
+        try:
+            s = settings_from_file(file)
+        except I2VError as exc:
+            return {c.hist_msg: warn(error_text(exc, lang))}
+        msg = t("restored", lang, name=Path(file).name)
+        return {**fill(c, s, self.ui.cfg.resolution["tiers"]), c.manual: True, c.hist_msg: msg, c.status: msg}
+
+
+def wire(ui) -> None:
+    c, h = ui.c, HistoryHandlers(ui)
+    ui.history = h
+    from .create import control_names
+
+    controls = c(*control_names())
+    c.refresh.click(h.gallery_value, None, c.gallery, api_name=False)
+    c.gallery.select(h.pick, None, [c.hist_video, c.hist_params, c.picked, c.hist_msg], api_name=False)
+    c.reuse.click(h.reuse, c.picked, [*controls, c.manual, c.hist_msg], api_name=False)
+    c.restore.upload(h.restore, c.restore, [*controls, c.manual, c.hist_msg, c.status], api_name=False)

@@ -1,0 +1,108 @@
+"""The Queue tab: every job of the store (queued, running, recent) with its progress; cancel and re-queue
+by id.  It refreshes itself every two seconds, so jobs submitted from the CLI or another tab show too."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+
+import gradio as gr
+
+from ..errors import I2VError
+from ..i18n import t
+from .common import error_text, lang_of, warn
+from .follow import end_text, preview_array, progress_text
+
+COLUMNS = ["id", "kind", "status", "progress", "prompt", "created", "finished"]
+
+
+def layout(ui) -> None:
+    c, i18n = ui.c, ui.i18n
+    gr.Markdown(i18n("queue_help"))
+    c.queue_table = gr.Dataframe(headers=COLUMNS, interactive=False, elem_id="queue-table", label=i18n("queue_table"),
+                                 wrap=True)
+    with gr.Row():
+        c.queue_job = gr.Textbox(label=i18n("job_id"), elem_id="queue-job", scale=2)
+        c.queue_cancel = gr.Button(i18n("cancel_job"), variant="stop", elem_id="queue-cancel", scale=1)
+        c.queue_requeue = gr.Button(i18n("requeue_job"), elem_id="queue-requeue", scale=1)
+    c.queue_msg = gr.Markdown(elem_id="queue-msg")
+    with gr.Row():
+        c.queue_preview = gr.Image(type="numpy", interactive=False, elem_id="queue-preview", label=i18n("preview_box"))
+        c.queue_video = gr.Video(interactive=False, elem_id="queue-video")
+    c.queue_timer = gr.Timer(2.0)
+
+
+def _when(ts: float | None) -> str:
+    return _dt.datetime.fromtimestamp(ts).strftime("%m-%d %H:%M:%S") if ts else ""
+
+
+class QueueHandlers:
+    def __init__(self, ui):
+        self.ui, self.c, self.jobs = ui, ui.c, ui.jobs
+
+    def rows(self, lang: str):
+        import pandas as pd
+
+        rows = []
+        for j in self.jobs.store.list(parent=None, limit=50):
+            if j.final:
+                prog = "" if j.status == "done" else end_text(j, lang)[:80]
+            else:
+                prog = progress_text(j, 0, lang)
+            p = j.params
+            what = p.get("prompt") or (f"{p.get('video', '')} ×{p.get('factor')}" if j.kind == "smooth" else "")
+            rows.append([j.id, j.kind, j.status, prog, str(what)[:60], _when(j.created_at), _when(j.finished_at)])
+        return pd.DataFrame(rows, columns=COLUMNS)
+
+    def refresh(self, request: gr.Request):
+        return self.rows(lang_of(request))
+
+    def pick(self, evt: gr.SelectData, request: gr.Request):
+        c = self.c
+        row = evt.row_value if evt is not None else None
+        if not row:
+            return {c.queue_job: ""}
+        return {c.queue_job: row[0], **self.detail(row[0], lang_of(request))}
+
+    def detail(self, job_id: str, lang: str) -> dict:
+        c = self.c
+        job = self.jobs.get(job_id)
+        if job is None:
+            return {c.queue_msg: ""}
+        out = {c.queue_msg: f"`{job.id}` · {job.kind} · **{job.status}**"
+                            + (f" · {job.note}" if job.note else "")
+                            + (f"\n\n{end_text(job, lang)}" if job.final and job.status != "done" else "")
+                            + f"\n\n```json\n{json.dumps(job.params, ensure_ascii=False)[:600]}\n```",
+               c.queue_preview: preview_array(self.jobs, job.id)}
+        if job.status == "done":
+            out[c.queue_video] = self.jobs.summary(job).get("video")
+        return out
+
+    def cancel(self, job_id, request: gr.Request):
+        c, lang = self.c, lang_of(request)
+        status = self.jobs.cancel((job_id or "").strip())
+        if status is None:
+            return {c.queue_msg: warn(error_text(I2VError(f"no job '{job_id}'"), lang))}
+        return {c.queue_msg: t("job_cancel_sent", lang, id=job_id, status=status), c.queue_table: self.rows(lang)}
+
+    def requeue(self, job_id, request: gr.Request):
+        c, lang = self.c, lang_of(request)
+        job_id = (job_id or "").strip()
+        try:
+            ok = self.jobs.requeue(job_id)
+        except I2VError as exc:
+            return {c.queue_msg: warn(error_text(exc, lang))}
+        job = self.jobs.get(job_id)
+        if not ok:
+            return {c.queue_msg: t("not_requeueable", lang, id=job_id, status=job.status if job else "—")}
+        return {c.queue_msg: t("requeued", lang, id=job_id), c.queue_table: self.rows(lang)}
+
+
+def wire(ui) -> None:
+    c, h = ui.c, QueueHandlers(ui)
+    ui.queue_tab = h
+    quiet = dict(api_name=False, show_progress="hidden")
+    c.queue_timer.tick(h.refresh, None, c.queue_table, **quiet)
+    c.queue_table.select(h.pick, None, [c.queue_job, c.queue_msg, c.queue_preview, c.queue_video], **quiet)
+    c.queue_cancel.click(h.cancel, c.queue_job, [c.queue_msg, c.queue_table], **quiet)
+    c.queue_requeue.click(h.requeue, c.queue_job, [c.queue_msg, c.queue_table], **quiet)

@@ -1,0 +1,256 @@
+"""The job store and service: submit, run, cancel, history, recovery after crashes at every stage."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from i2v.errors import InvalidInput, OutOfResources
+from i2v.jobs import CANCELLED, DONE, INTERRUPTED, QUEUED, RUNNING, JobService, JobStore
+
+from .conftest import make_photo
+
+ROOT = Path(__file__).resolve().parent.parent
+SMALL = dict(prompt="leaves gently swaying", width=256, height=192, num_frames=4, num_inference_steps=3, seed=3)
+
+
+@pytest.fixture
+def jobs(studio):
+    return JobService(studio, max_queued=3)
+
+
+def result_files(outputs: Path) -> set[str]:
+    return {p.relative_to(outputs).as_posix() for p in outputs.glob("*/*")
+            if p.is_file() and p.suffix in (".mp4", ".json", ".png") and not p.name.startswith(".")}
+
+
+def owned_by_done(store: JobStore) -> set[str]:
+    out = set()
+    for j in store.list(status=[DONE], limit=None):
+        out.update(j.files)
+    return out
+
+
+def run_queue(jobs: JobService) -> None:
+    """Run the worker until the queue is empty."""
+    stop = threading.Event()
+    jobs.run_worker(stop, idle=stop.set, poll=0.05)
+
+
+def test_submit_run_history_and_files_owned(jobs, photo_path, monkeypatch):
+    monkeypatch.setattr("i2v.jobs.service.INPUT_GRACE_S", 0.0)
+    a = jobs.submit_generate(image=str(photo_path), **SMALL)
+    b = jobs.submit_generate(image=str(photo_path), **{**SMALL, "seed": 4})
+    assert (a.status, b.status) == (QUEUED, QUEUED) and a.params["image"].startswith(".inputs/")
+    run_queue(jobs)
+    a, b = jobs.get(a.id), jobs.get(b.id)
+    assert (a.status, b.status) == (DONE, DONE) and a.worker == jobs.worker
+    assert a.started_at <= a.finished_at <= b.started_at <= b.finished_at  # one at a time, in order
+    assert [j.id for j in jobs.history()] == [b.id, a.id]
+    s = jobs.summary(a)
+    assert Path(s["video"]).is_file() and s["seed"] == 3 and (s["width"], s["height"]) == (256, 192)
+    assert result_files(jobs.outputs) == owned_by_done(jobs.store)
+    assert not list((jobs.outputs / ".inputs").iterdir())  # inputs go once no job needs them
+
+
+def test_validation_at_submit_and_bounded_queue(jobs, photo_path):
+    with pytest.raises(InvalidInput, match="guidance_scale"):
+        jobs.submit_generate(image=str(photo_path), **{**SMALL, "guidance_scale": 99})
+    with pytest.raises(InvalidInput, match="no input image"):
+        jobs.submit_generate(image=None, **SMALL)
+    for _ in range(3):
+        jobs.submit_generate(image=str(photo_path), **SMALL)
+    with pytest.raises(OutOfResources, match="queue is full"):
+        jobs.submit_generate(image=str(photo_path), **SMALL)
+    assert jobs.store.counts() == {QUEUED: 3}
+
+
+def test_cancel_queued_and_running(jobs, photo_path):
+    queued = jobs.submit_generate(image=str(photo_path), **SMALL)
+    assert jobs.cancel(queued.id) == CANCELLED
+    long = jobs.submit_generate(image=str(photo_path), **{**SMALL, "num_inference_steps": 60})
+    seen = []
+
+    def on_step(info):
+        seen.append(info.step)
+        if info.step == 2:
+            assert jobs.cancel(long.id) == RUNNING  # asked; the worker stops between steps
+
+    job = jobs.store.claim(jobs.worker)
+    jobs.execute(job, on_step=on_step)
+    assert jobs.get(long.id).status == CANCELLED and max(seen) <= 4
+    assert result_files(jobs.outputs) == set()
+    assert not jobs.studio.gpu_lock.locked()
+    ok = jobs.submit_generate(image=str(photo_path), **SMALL)  # the next job runs normally
+    run_queue(jobs)
+    assert jobs.get(ok.id).status == DONE
+
+
+def test_an_internal_error_fails_its_job_not_the_worker(jobs, photo_path, monkeypatch):
+    engine = jobs.studio.engine()
+    real = engine.decode
+
+    def boom(*a, **k):
+        raise RuntimeError("ffmpeg read error")
+
+    monkeypatch.setattr(engine, "decode", boom)
+    bad = jobs.submit_generate(image=str(photo_path), **SMALL)
+    run_queue(jobs)
+    j = jobs.get(bad.id)
+    assert j.status == "failed" and j.error_code == "internal" and "ffmpeg read error" in j.error_message
+    monkeypatch.setattr(engine, "decode", real)
+    good = jobs.submit_generate(image=str(photo_path), **SMALL)
+    run_queue(jobs)
+    assert jobs.get(good.id).status == DONE
+
+
+def test_sweep_and_smooth_are_jobs_and_history_stays_whole(jobs, photo_path):
+    """The journey that broke History: a sweep and a smooth, then History and the next generation."""
+    sweep = jobs.submit_sweep([5, 9], image=str(photo_path), **{k: v for k, v in SMALL.items()})
+    run_queue(jobs)
+    sweep = jobs.get(sweep.id)
+    assert sweep.status == DONE, sweep.error_message
+    s = jobs.summary(sweep)
+    assert Path(s["grid"]).is_file() and [r["guidance_scale"] for r in s["results"]] == [5.0, 9.0]
+    children = jobs.store.list(parent=sweep.id)
+    assert len(children) == 2 and all(c.status == DONE for c in children)
+    sm = jobs.submit_smooth(jobs.summary(children[0])["video"], factor=2)
+    run_queue(jobs)
+    sm = jobs.get(sm.id)
+    assert sm.status == DONE and jobs.summary(sm)["frames"] == 7
+    gen = jobs.submit_generate(image=str(photo_path), **SMALL)
+    run_queue(jobs)
+    assert jobs.get(gen.id).status == DONE
+    kinds = [j.kind for j in jobs.history()]
+    assert kinds.count("generate") == 3 and kinds.count("smooth") == 1
+    assert result_files(jobs.outputs) == owned_by_done(jobs.store)
+
+
+def test_a_running_sweep_stops_by_id_and_leaves_no_grid(jobs, photo_path):
+    sweep = jobs.submit_sweep([5, 9, 14], image=str(photo_path), **{**SMALL, "num_inference_steps": 30})
+
+    def on_step(info):
+        if info.step == 2:
+            jobs.cancel(sweep.id)
+
+    jobs.execute(jobs.store.claim(jobs.worker), on_step=on_step)
+    assert jobs.get(sweep.id).status == CANCELLED
+    assert jobs.store.list(parent=sweep.id) == [] and result_files(jobs.outputs) == set()
+    nxt = jobs.submit_generate(image=str(photo_path), **SMALL)
+    run_queue(jobs)
+    assert jobs.get(nxt.id).status == DONE
+
+
+def test_foreign_and_half_written_files_never_break_history(jobs, studio):
+    res = studio.generate(studio.build_request(image=make_photo(), **SMALL))  # made before the store existed
+    day = res.video.parent
+    (day / "notes.json").write_text(json.dumps({"hello": "world"}))
+    (day / "list.json").write_text("[1, 2]")
+    (day / "broken.json").write_text("{not json")
+    (day / "holiday.mp4").write_bytes(b"not ours")
+    truncated = day / "101010_waves_s1_abcdef.mp4"  # our name, cut short by a crash
+    truncated.write_bytes(res.video.read_bytes()[:2000])
+    report = jobs.recover()
+    assert report["imported"] == 1 and report["removed"] == 1 and report["skipped"] == 4
+    hist = jobs.history()
+    assert [jobs.summary(j)["video"] for j in hist] == [str(res.video)]
+    assert not truncated.exists() and (day / "notes.json").exists() and (day / "holiday.mp4").exists()
+    assert jobs.recover()["imported"] == 0  # imported once: now it is owned
+
+
+def test_requeue_interrupted_and_recover_from_dead_worker(jobs, photo_path):
+    job = jobs.submit_generate(image=str(photo_path), **SMALL)
+    jobs.store.claim("elsewhere-but-this-host:999999999:main".replace("elsewhere-but-this-host",
+                                                                      __import__("socket").gethostname()))
+    jobs.recover()
+    j = jobs.get(job.id)
+    assert j.status == INTERRUPTED and "stopped" in j.error_message
+    assert jobs.requeue(job.id) and jobs.get(job.id).status == QUEUED
+    run_queue(jobs)
+    assert jobs.get(job.id).status == DONE
+
+
+# -- kill -9 at every stage, in a real process ----------------------------------------------------
+
+def cli(*args, timeout=300, **kw):
+    return subprocess.run([sys.executable, "-m", "i2v", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, **kw)
+
+
+def _wait_for(store: JobStore, job_id: str, pred, timeout=120):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        j = store.get(job_id)
+        if pred(j):
+            return j
+        time.sleep(0.1)
+    raise AssertionError(f"timeout waiting on {job_id}: {store.get(job_id)}")
+
+
+KILL_AFTER_RENAME = """
+import os, signal, sys
+from i2v import video
+real = video.os.replace
+def replace(src, dst):
+    real(src, dst)
+    if str(dst).endswith('.json'):   # the last of the three renames: killed before the job is marked done
+        os.kill(os.getpid(), signal.SIGKILL)
+video.os.replace = replace
+from i2v.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("stage", ["queued", "denoising", "after_rename"])
+def test_kill_9_at_each_stage_leaves_no_unowned_file(tmp_path, photo_path, stage):
+    out = tmp_path / "outputs"
+    base = ["--model", "tiny", "--outputs", str(out)]
+    r = cli("submit", "--image", str(photo_path), "--prompt", "waves", "--width", "256", "--height", "192",
+            "--frames", "4", "--steps", "40" if stage == "denoising" else "3", "--seed", "1", "--json", *base)
+    assert r.returncode == 0, r.stderr
+    job_id = json.loads(r.stdout)["job"]
+    store = JobStore(out)
+    if stage != "queued":
+        code = KILL_AFTER_RENAME if stage == "after_rename" else \
+            "import sys; from i2v.cli import main; sys.exit(main(sys.argv[1:]))"
+        p = subprocess.Popen([sys.executable, "-c", code, "worker", *base], cwd=ROOT, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        if stage == "denoising":
+            _wait_for(store, job_id, lambda j: (j.progress or {}).get("step", 0) >= 3)
+            os.kill(p.pid, signal.SIGKILL)
+        p.wait(timeout=120)
+        assert p.returncode == -signal.SIGKILL
+        assert store.get(job_id).status == RUNNING  # what the crash left
+    # restart: the worker settles the store, then runs what is queued
+    r = cli("worker", "--exit-when-idle", "--requeue-interrupted", *base)
+    assert r.returncode == 0, r.stderr
+    j = store.get(job_id)
+    assert j.status == DONE, (j.status, j.error_message)
+    if stage == "after_rename":
+        assert "recovered" in (j.note or "")
+    assert result_files(out) == owned_by_done(store)
+    assert not [p for p in out.rglob("*") if ".partial" in p.name]
+
+
+def test_file_size_limit_gives_exit_3_and_publishes_nothing(tmp_path, photo_path):
+    """RLIMIT_FSIZE cuts the MP4 short (the encoder is killed by SIGXFSZ); reading it back catches it."""
+    code = ("import resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN);"
+            "resource.setrlimit(resource.RLIMIT_FSIZE, (700_000, 700_000));"
+            "from i2v.cli import main; sys.exit(main(sys.argv[1:]))")
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-c", code, "generate", "--model", "tiny", "--image", str(photo_path),
+                        "--prompt", "waves", "--width", "512", "--height", "512", "--frames", "16", "--steps", "2",
+                        "--outputs", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 3, r.stderr[-2000:]
+    assert "Traceback" not in r.stderr and "could not be written completely" in r.stderr
+    assert not list(out.rglob("*.mp4")) and not [p for p in out.rglob("*") if ".partial" in p.name]
+    job = JobStore(out).list()[0]
+    assert job.status == "failed" and job.error_code == "out_of_resources"
