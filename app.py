@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import signal
 import socket
@@ -65,6 +66,31 @@ def allowed_hosts(a: argparse.Namespace, host: str) -> list[str]:
     return sorted(hosts)
 
 
+# The documented API (README).  The page's own events reach the server through /gradio_api/queue/join and,
+# for its quick un-queued actions, /gradio_api/run/predict (by function index): those stay open.
+API_ENDPOINTS = ("generate", "submit", "job", "cancel")
+PAGE_ROUTES = ("predict",)
+_NAMED_ROUTE = re.compile(r"^/gradio_api/(call|run)/(?:v2/)?([^/]+)")
+
+
+class DocumentedApiOnly:
+    """ASGI middleware: Gradio also names the page's internal handlers ("false", "false_1", ...) and answers
+    them on /gradio_api/call/NAME; only the documented endpoints are served there."""
+
+    def __init__(self, app, allowed=API_ENDPOINTS):
+        self.app, self.allowed = app, set(allowed)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            m = _NAMED_ROUTE.match(scope.get("path", ""))
+            if m and m.group(2) not in self.allowed and not (m.group(1) == "run" and m.group(2) in PAGE_ROUTES):
+                await send({"type": "http.response.start", "status": 404,
+                            "headers": [(b"content-type", b"text/plain; charset=utf-8")]})
+                await send({"type": "http.response.body", "body": b"no such API endpoint"})
+                return
+        await self.app(scope, receive, send)
+
+
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
@@ -111,7 +137,8 @@ def main(argv=None) -> int:
                     allowed_paths=[str(studio.outputs)], enable_monitoring=False, i18n=i18n, show_error=False,
                     footer_links=["api"], quiet=True,
                     app_kwargs={"middleware": [Middleware(TrustedHostMiddleware,
-                                                          allowed_hosts=allowed_hosts(a, host))]})
+                                                          allowed_hosts=allowed_hosts(a, host)),
+                                               Middleware(DocumentedApiOnly)]})
     finally:
         stop.set()  # a running job stops after its step and goes back to the queue for the next start
         jobs.wake.set()

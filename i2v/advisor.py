@@ -16,11 +16,11 @@ import re
 from dataclasses import dataclass
 
 from .guidance import classify_prompt
+from .settings import tier_order
 
 PROBLEMS = ("weak", "distorted", "blurry", "flicker")
 SMOOTH_EN = "smooth motion, natural movement"
 SMOOTH_ZH = "动作平滑自然"
-TIER_ORDER = ("256p", "384p", "512p", "768p", "native")
 
 
 @dataclass
@@ -34,8 +34,14 @@ def _msg(lang: str, en: str, zh: str) -> str:
     return zh if lang == "zh" else en
 
 
-def troubleshoot(settings: dict, problem: str, lang: str = "en") -> Fix:
-    """Apply one step of the decision tree to ``settings`` (generation params, seed included)."""
+def troubleshoot(settings: dict, problem: str, lang: str = "en", tiers: dict | None = None) -> Fix:
+    """Apply one step of the decision tree to ``settings`` (generation params, seed included).  ``tiers``:
+    the configured resolution tiers (default: those of configs/default.yaml)."""
+    if tiers is None:
+        from .config import load_config
+
+        tiers = load_config().resolution["tiers"]
+    order = tier_order(tiers)
     if problem not in PROBLEMS:
         raise ValueError(f"unknown problem {problem!r}; choose one of {PROBLEMS}")
     s = dict(settings)
@@ -56,8 +62,8 @@ def troubleshoot(settings: dict, problem: str, lang: str = "en") -> Fix:
             s["guidance_scale"] = max(7.0, g - 1.5)
             why = _msg(lang, "Motion distorted: guidance lowered; too much guidance exaggerates motion.",
                        "动作失真：降低引导系数；引导过强会夸大动作。")
-        elif res in TIER_ORDER and TIER_ORDER.index(res) > 0:
-            s["resolution"] = TIER_ORDER[TIER_ORDER.index(res) - 1]
+        elif res in order and order.index(res) > 0:
+            s["resolution"] = order[order.index(res) - 1]
             why = _msg(lang, "Motion distorted at moderate guidance: resolution lowered one tier.",
                        "引导系数适中仍失真：分辨率降一档。")
         else:
@@ -68,8 +74,8 @@ def troubleshoot(settings: dict, problem: str, lang: str = "en") -> Fix:
             s["num_inference_steps"] = 60
         elif steps < 80:
             s["num_inference_steps"] = 80
-        elif res in TIER_ORDER and TIER_ORDER.index(res) < len(TIER_ORDER) - 1:
-            s["resolution"] = TIER_ORDER[TIER_ORDER.index(res) + 1]
+        elif res in order and order.index(res) < len(order) - 1:
+            s["resolution"] = order[order.index(res) + 1]
         why = _msg(lang, "Blurry: more denoising steps (60-80) refine detail.",
                    "画面模糊：增加推理步数（60–80）以细化细节。")
     else:  # flicker
@@ -126,6 +132,11 @@ def rewrite_conflict(prompt: str) -> str | None:
     return f"Close-up view of {', '.join(subj)}, as if the camera is {move}"
 
 
+def _clip(text: str, limit: int = 160) -> str:
+    """The start of a long ignored part (the page must stay readable for a 5000-character prompt)."""
+    return text if len(text) <= limit else text[:limit].rstrip() + " …"
+
+
 def advise(prompt: str, lang: str = "en", jitter: bool = False, tokenizer=None) -> list[Advice]:
     from .tokens import token_report
 
@@ -149,8 +160,8 @@ def advise(prompt: str, lang: str = "en", jitter: bool = False, tokenizer=None) 
         est = "" if rep.exact else _msg(lang, " (estimated)", "（估算）")
         out.append(Advice("too_long", _msg(
             lang, f"The prompt is {rep.tokens} tokens{est}; the text encoder reads {rep.limit}. This part is "
-                  f"ignored: “{rep.cut_text}”",
-            f"提示词共 {rep.tokens} 个 token{est}，文本编码器只读取 {rep.limit} 个，以下部分会被忽略：“{rep.cut_text}”"),
+                  f"ignored: “{_clip(rep.cut_text)}”",
+            f"提示词共 {rep.tokens} 个 token{est}，文本编码器只读取 {rep.limit} 个，以下部分会被忽略：“{_clip(rep.cut_text)}”"),
             rep.kept_text))
     return out
 

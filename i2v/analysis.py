@@ -5,7 +5,8 @@ For every pair of consecutive frames, DIS optical flow (OpenCV, "medium" preset)
 
 * **motion**: how fast the moving parts move: mean flow magnitude over the pixels moving at least half
   as fast as the fastest (99th percentile) ones, in pixels per frame at the video's own resolution
-  (the flow estimate bleeds a slower halo around moving objects; this keeps it out); ``motion_norm`` is the same divided by the frame diagonal
+  (the flow estimate bleeds a slower halo around moving objects; this keeps it out); ``motion_norm`` is the
+  same divided by the frame diagonal
   (resolution-independent, in % of the diagonal per frame); ``moving_area`` the share of moving pixels.
 * **jitter**: how abruptly the flow changes from one pair to the next (the seed article's "flow
   vectors jump between frames"): mean |flow(t+1) − flow(t)| over the pixels moving (> 0.25 px/frame)

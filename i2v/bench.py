@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -324,7 +324,8 @@ def run_bench(args, log=print) -> dict:
         log("benchmark: web UI start-up and added latency ...")
         result["ui"] = bench_ui(repeats)
     if not getattr(args, "json", False):
-        print("\nEngine vs bare I2VGenXLPipeline.__call__ (same process, interleaved, median of", max(5, repeats), "runs)")
+        print("\nEngine vs bare I2VGenXLPipeline.__call__ (same process, interleaved, median of", max(5, repeats),
+              "runs)")
         print(_table([ratio], ["work", "engine_s", "diffusers_s", "ratio"]))
         print("\nWhole generations and encoding")
         print(_table(gens + [enc] + result.get("ui", []), ["work", "seconds"]))

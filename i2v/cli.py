@@ -14,9 +14,9 @@ import signal
 import sqlite3
 import sys
 import time
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
-from .errors import I2VError, InvalidInput
+from .errors import I2VError, InternalError, InvalidInput, OutOfResources
 
 EXIT_OK, EXIT_INVALID, EXIT_RESOURCES, EXIT_CANCELLED = 0, 2, 3, 130
 
@@ -44,28 +44,21 @@ class _Parser(argparse.ArgumentParser):
 # -- generate ------------------------------------------------------------------------------------
 
 def add_generation_args(p: argparse.ArgumentParser, *, image_required: bool = True, sweep: bool = False) -> None:
+    """The picture, the preset, an explicit size and one option per setting of the settings schema."""
+    from .settings import SETTINGS
+
     p.add_argument("--image", required=image_required, help="input picture (PNG, JPEG, WebP, ...)")
-    p.add_argument("--prompt", required=image_required, help="what should move, e.g. 'a dog jumping over a fence'")
-    p.add_argument("--negative-prompt", default=None, help="what to avoid (default: the config's)")
     p.add_argument("--preset", default=None, help="preview | standard | high_motion | creative")
-    if sweep:
-        p.add_argument("--guidance", default=None, help="comma-separated guidance values (default 5,7,9,11,14,18)")
-    else:
-        p.add_argument("--guidance", type=float, default=None, help="guidance scale 1-20 (motion strength)")
-    p.add_argument("--guidance-schedule", default=None, choices=["constant", "linear", "cosine", "strong-early"],
-                   help="how guidance varies over the steps (from --guidance to --guidance-end)")
-    p.add_argument("--guidance-end", type=float, default=None,
-                   help="guidance at the last step for a varying schedule (default 60%% of --guidance)")
-    p.add_argument("--steps", type=int, default=None, help="denoising steps 1-150")
-    p.add_argument("--frames", type=int, default=None, help="number of frames 2-64")
-    p.add_argument("--fps", type=int, default=None, help="frames per second of the MP4")
-    p.add_argument("--target-fps", type=int, default=None, help="motion-speed conditioning given to the model")
-    p.add_argument("--resolution", default=None, help="256p | 384p | 512p | 768p | native (1280x704)")
     p.add_argument("--width", type=int, default=None, help="explicit width (multiple of 64)")
     p.add_argument("--height", type=int, default=None, help="explicit height (multiple of 64)")
-    p.add_argument("--seed", type=int, default=None, help="-1 for random; the used seed is always reported")
-    p.add_argument("--scheduler", default=None, choices=["ddim", "dpm++"])
-    p.add_argument("--decode-chunk-size", type=int, default=None, help="frames decoded by the VAE at once")
+    for s in SETTINGS:
+        if sweep and s.name == "guidance_scale":
+            p.add_argument(s.flag, default=None, help="comma-separated guidance values (default 5,7,9,11,14,18)")
+            continue
+        kind = {"float": float, "int": int}.get(s.kind)
+        choices = list(s.choices) if isinstance(s.choices, tuple) else None
+        p.add_argument(s.flag, type=kind, default=None, choices=choices, required=image_required and s.name == "prompt",
+                       help=s.help + (" (256p | 384p | 512p | 768p | native)" if s.choices == "tiers" else ""))
     add_common_args(p)
 
 
@@ -77,11 +70,10 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
 
 
 def request_kwargs(a: argparse.Namespace) -> dict:
-    return dict(image=a.image, prompt=a.prompt, negative_prompt=a.negative_prompt, preset=a.preset,
-                guidance_scale=a.guidance, num_inference_steps=a.steps, num_frames=a.frames, fps=a.fps,
-                target_fps=a.target_fps, resolution=a.resolution, width=a.width, height=a.height, seed=a.seed,
-                scheduler=a.scheduler, decode_chunk_size=a.decode_chunk_size,
-                guidance_schedule=a.guidance_schedule, guidance_end=a.guidance_end)
+    from .settings import SETTINGS
+
+    return {"image": a.image, "preset": a.preset, "width": a.width, "height": a.height,
+            **{s.name: getattr(a, s.dest) for s in SETTINGS}}
 
 
 def make_studio(a: argparse.Namespace):
@@ -128,7 +120,7 @@ class CliProgress:
             self.bar = None
 
 
-def install_cancel_on_sigint() -> "object":
+def install_cancel_on_sigint() -> object:
     """First Ctrl-C cancels the job at the next step (exit 130, no files); a second one aborts."""
     from .cancel import CancelToken
 
@@ -177,8 +169,11 @@ def cmd_submit(a: argparse.Namespace) -> int:
 def cmd_jobs(a: argparse.Namespace) -> int:
     from .jobs import JobStore
 
-    store = JobStore(outputs_of(a))
-    rows = store.list(status=a.status.split(",") if a.status else None, limit=a.limit, parent=None)
+    folder = outputs_of(a)
+    from .jobs.store import DB_NAME
+
+    store = JobStore(folder) if (folder / DB_NAME).exists() else None  # no runs yet: no jobs
+    rows = store.list(status=a.status.split(",") if a.status else None, limit=a.limit, parent=None) if store else []
     if a.json:
         emit({"jobs": [j.to_json() for j in rows]}, True)
     else:
@@ -191,11 +186,16 @@ def cmd_jobs(a: argparse.Namespace) -> int:
 
 
 def outputs_of(a: argparse.Namespace):
+    """The outputs folder of a command that reads the job store: it must hold one (a typo is an error)."""
     from pathlib import Path
 
     from .config import load_config
+    from .jobs.store import DB_NAME
 
-    return Path(a.outputs) if a.outputs else load_config(getattr(a, "config", None)).outputs_dir
+    folder = Path(a.outputs) if a.outputs else load_config(getattr(a, "config", None)).outputs_dir
+    if not folder.is_dir() or (folder / DB_NAME).exists() is False and a.command != "jobs":
+        raise InvalidInput("no_store", folder=folder)
+    return folder
 
 
 def cmd_wait(a: argparse.Namespace) -> int:
@@ -203,7 +203,7 @@ def cmd_wait(a: argparse.Namespace) -> int:
 
     store = JobStore(outputs_of(a))
     if store.get(a.job) is None:
-        raise InvalidInput(f"no job {a.job!r} in {store.path}")
+        raise InvalidInput("no_job", id=a.job)
     bar = CliProgress(desc=f"job {a.job}")
     last = None
     while True:
@@ -245,7 +245,7 @@ def cmd_cancel(a: argparse.Namespace) -> int:
 
     status = JobStore(outputs_of(a)).cancel(a.job)
     if status is None:
-        raise InvalidInput(f"no job {a.job!r}")
+        raise InvalidInput("no_job", id=a.job)
     emit({"job": a.job, "status": status, "cancel_requested": status == "running"}, a.json,
          text=f"{a.job}: {'stopping after the current step' if status == 'running' else status}")
     return EXIT_OK
@@ -255,8 +255,9 @@ def cmd_requeue(a: argparse.Namespace) -> int:
     jobs = make_jobs(a)
     if not jobs.requeue(a.job):
         job = jobs.get(a.job)
-        raise InvalidInput(f"job {a.job!r} cannot be re-queued" + (f" (it is {job.status})" if job else
-                                                                    " (no such job)"))
+        if job is None:
+            raise InvalidInput("no_job", id=a.job)
+        raise InvalidInput("not_requeueable", id=a.job, status=job.status)
     emit({"job": a.job, "status": "queued"}, a.json, text=f"{a.job}: queued")
     return EXIT_OK
 
@@ -342,12 +343,12 @@ def cmd_analyze(a: argparse.Namespace) -> int:
 
     path = Path(a.video)
     if not path.is_file():
-        raise InvalidInput(f"video not found: {path}")
+        raise InvalidInput("video_not_found", name=path)
     try:
         info = probe(path)
         frames = read_frames(path)
     except (ValueError, OSError):
-        raise InvalidInput(f"{path.name} is not a readable video") from None
+        raise InvalidInput("video_unreadable", name=path.name) from None
     report = analyze_frames(frames)
     out = report.to_json()
     if a.flow_video:
@@ -447,10 +448,10 @@ def cmd_plan(a: argparse.Namespace) -> int:
     try:
         aspect = float(aw) / float(ah or 1)
     except ValueError:
-        raise InvalidInput(f"--aspect must look like 16:9 (got {a.aspect})") from None
+        raise InvalidInput("cli_aspect", got=a.aspect) from None
     w, h, tier = resolve_size(cfg, a.resolution, aspect, a.width, a.height)
     if not 0 < a.vram_gb <= 1024:
-        raise InvalidInput(f"--vram-gb must be between 0 and 1024 (got {a.vram_gb})")
+        raise InvalidInput("cli_vram", got=a.vram_gb)
     p = vram.plan(a.vram_gb, w, h, a.frames, cfg=a.guidance > 1, decode_chunk_size=a.decode_chunk_size,
                   allow_degrade=a.allow_degrade, tiers=cfg.resolution["tiers"],
                   resolution=None if tier == "custom" else tier)
@@ -461,7 +462,7 @@ def cmd_plan(a: argparse.Namespace) -> int:
     else:
         print(("fits: " if p.fits else "does NOT fit: ") + p.describe())
         for n in p.notices:
-            print(f"  note: {n}")
+            print(f"  note: {n.text()}")
         print(f"  largest tier without offloading at {a.frames} frames: {out['max_tier_without_offload']}")
     return EXIT_OK if p.fits else EXIT_RESOURCES
 
@@ -583,8 +584,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         err(f"error: {exc}")
         return exc.exit_code
     except sqlite3.OperationalError as exc:  # the job store could not be written
-        err(f"error: the job store could not be written ({exc}) (is the disk full?)")
-        return EXIT_RESOURCES
+        return main_error(OutOfResources("store_unwritable", detail=str(exc)))
     except KeyboardInterrupt:
         err("aborted")
         return EXIT_CANCELLED
+    except BrokenPipeError:  # `python -m i2v jobs | head -1`: the reader has what it wanted
+        sys.stderr.close()
+        return EXIT_OK
+    except Exception as exc:  # noqa: BLE001 - a bug: one line here, the traceback in the log
+        return main_error(InternalError.wrap(exc), log_traceback())
+
+
+def main_error(exc: I2VError, log: str | None = None) -> int:
+    err(f"error: {exc}" + (f" [log: {log}]" if log else ""))
+    return exc.exit_code
+
+
+def log_traceback() -> str:
+    """Append the current exception's traceback to $I2V_HOME/logs/cli.log; return its path."""
+    import datetime
+    import traceback
+
+    from .templates import home_dir
+
+    path = home_dir() / "logs" / "cli.log"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(f"--- {datetime.datetime.now().isoformat(timespec='seconds')} {' '.join(sys.argv)}\n")
+            f.write(traceback.format_exc())
+    except OSError:
+        traceback.print_exc()
+        return "stderr"
+    return str(path)

@@ -17,60 +17,113 @@ CONFIG_DIR = ROOT / "configs"
 PRESETS_DIR = ROOT / "presets"
 DEFAULT_CONFIG = CONFIG_DIR / "default.yaml"
 
-# What default.yaml says when the file or a key is missing; the file documents each key.
-_BUILTIN: dict[str, Any] = {
-    "model": {
-        "source": "ali-vilab/i2vgen-xl",
-        "revision": "39e1979ea27be737b0278c06755e321f2b4360d5",
-        "fallback": "tiny",
-        "hub_probe_timeout_s": 3,
-        "random_weights_seed": 0,
-    },
-    "outputs_dir": "outputs",
-    "retention": {"max_age_days": None, "max_total_gb": None},
-    "resolution": {
-        "tiers": {"256p": 65536, "384p": 147456, "512p": 262144, "768p": 589824, "native": 901120},
-        "default_tier": "512p",
-        "multiple": 64,
-        "min_side": 128,
-        "max_side": 1536,
-        "max_pixels": 1179648,
-    },
-    "limits": {
-        "prompt_max_chars": 1000,
-        "guidance": [1.0, 20.0],
-        "steps": [1, 150],
-        "frames": [2, 64],
-        "fps": [1, 60],
-        "target_fps": [1, 60],
-        "decode_chunk_size": [1, 64],
-        "image_max_pixels": 40_000_000,
-        "image_max_bytes": 50 * 1024 * 1024,
-    },
-    "defaults": {
-        "negative_prompt": "",
-        "guidance_scale": 9.0,
-        "num_inference_steps": 50,
-        "num_frames": 16,
-        "fps": 8,
-        "target_fps": 16,
-        "decode_chunk_size": 8,
-        "scheduler": "ddim",
-        "seed": -1,
-        "guidance_schedule": "constant",
-        "guidance_end": None,
-    },
+
+def _builtin() -> dict[str, Any]:
+    """The shipped configs/default.yaml: the one source of every default (it documents each key)."""
+    try:
+        data = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise InvalidInput("config_yaml", path=DEFAULT_CONFIG, detail=str(exc).splitlines()[0]) from None
+    if not isinstance(data, dict):
+        raise InvalidInput("config_not_mapping", path=DEFAULT_CONFIG)
+    return data
+
+
+# -- checking values: type and range, with the file and key in the message ---------------------------
+
+def _num(lo: float | None = None, hi: float | None = None, *, integer: bool = False, none: bool = False):
+    def check(v) -> str | None:
+        if v is None:
+            return None if none else "must be set"
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or (integer and not float(v).is_integer()):
+            return f"must be {'a whole number' if integer else 'a number'} (got {v!r})"
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            return f"must be between {lo:g} and {hi:g} (got {v!r})" if hi is not None else \
+                f"must be at least {lo:g} (got {v!r})"
+        return None
+    return check
+
+
+def _text(*, none: bool = False, choices: tuple[str, ...] | None = None):
+    def check(v) -> str | None:
+        if v is None:
+            return None if none else "must be set"
+        if not isinstance(v, str):
+            return f"must be text (got {v!r})"
+        if choices is not None and v not in choices:
+            return f"must be one of {', '.join(choices)} (got {v!r})"
+        return None
+    return check
+
+
+def _pair(lo: float, hi: float, *, integer: bool = False):
+    one = _num(lo, hi, integer=integer)
+
+    def check(v) -> str | None:
+        if not (isinstance(v, list) and len(v) == 2):
+            return f"must be a pair [low, high] (got {v!r})"
+        bad = one(v[0]) or one(v[1])
+        if bad:
+            return bad
+        return None if v[0] <= v[1] else f"low must not exceed high (got {v!r})"
+    return check
+
+
+def _tiers(v) -> str | None:
+    if not isinstance(v, dict) or not v:
+        return "must map tier names to pixel budgets"
+    for name, pixels in v.items():
+        if not isinstance(name, str) or _num(64 * 64, 4096 * 4096, integer=True)(pixels):
+            return f"tier {name!r} must be a pixel budget between 4096 and 16777216 (got {pixels!r})"
+    return None
+
+
+CHECKS: dict[str, Any] = {
+    "model.source": _text(), "model.revision": _text(none=True), "model.fallback": _text(none=True),
+    "model.hub_probe_timeout_s": _num(0.1, 120), "model.random_weights_seed": _num(0, 2**32 - 1, integer=True),
+    "outputs_dir": _text(),
+    "retention.max_age_days": _num(0.001, None, none=True), "retention.max_total_gb": _num(0.001, None, none=True),
+    "resolution.tiers": _tiers, "resolution.default_tier": _text(),
+    "resolution.multiple": _num(8, 512, integer=True), "resolution.min_side": _num(64, 4096, integer=True),
+    "resolution.max_side": _num(64, 8192, integer=True), "resolution.max_pixels": _num(4096, 2**26, integer=True),
+    "limits.prompt_max_chars": _num(1, 100_000, integer=True), "limits.guidance": _pair(0, 100),
+    "limits.steps": _pair(1, 1000, integer=True), "limits.frames": _pair(1, 512, integer=True),
+    "limits.fps": _pair(1, 240, integer=True), "limits.target_fps": _pair(1, 240, integer=True),
+    "limits.decode_chunk_size": _pair(1, 512, integer=True),
+    "limits.image_max_pixels": _num(1, 2**31, integer=True), "limits.image_max_bytes": _num(1, 2**40, integer=True),
 }
+
+
+def _validate(data: dict, path: Path) -> None:
+    def bad(key: str, problem: str):
+        return InvalidInput("config_value", path=path, key=key, problem=problem)
+
+    for key, check in CHECKS.items():
+        section, _, name = key.partition(".")
+        value = data[section][name] if name else data[section]
+        problem = check(value)
+        if problem:
+            raise bad(key, problem)
+    res = data["resolution"]
+    if res["default_tier"] not in res["tiers"]:
+        raise bad("resolution.default_tier", f"must be one of {', '.join(res['tiers'])} (got {res['default_tier']!r})")
+    if res["min_side"] > res["max_side"]:
+        raise bad("resolution.min_side", "must not exceed resolution.max_side")
+    from .settings import check_defaults  # the generation defaults, by the settings schema
+
+    problem = check_defaults(data["defaults"], data["limits"], res["tiers"])
+    if problem:
+        raise bad(f"defaults.{problem[0]}", problem[1])
 
 
 def _merge(base: dict, over: dict, where: str = "") -> dict:
     out = copy.deepcopy(base)
     for key, value in (over or {}).items():
         if key not in base:
-            raise InvalidInput(f"unknown config key '{where}{key}'", hint=f"allowed: {', '.join(sorted(base))}")
-        if isinstance(base[key], dict) and key != "tiers":
+            raise InvalidInput("config_key", key=f"{where}{key}", allowed=", ".join(sorted(base)))
+        if isinstance(base[key], dict) and key != "tiers":  # tiers: replaced whole
             if not isinstance(value, dict):
-                raise InvalidInput(f"config key '{where}{key}' must be a mapping")
+                raise InvalidInput("config_mapping", key=f"{where}{key}")
             out[key] = _merge(base[key], value, f"{where}{key}.")
         else:
             out[key] = value
@@ -79,7 +132,7 @@ def _merge(base: dict, over: dict, where: str = "") -> dict:
 
 @dataclass
 class Config:
-    data: dict = field(default_factory=lambda: copy.deepcopy(_BUILTIN))
+    data: dict = field(default_factory=_builtin)
     root: Path = ROOT
 
     # -- accessors used across the code base ---------------------------------
@@ -112,14 +165,17 @@ def load_config(path: str | os.PathLike | None = None, *, model: str | None = No
     """
     path = Path(path or os.environ.get("I2V_CONFIG") or DEFAULT_CONFIG)
     raw: dict = {}
-    if path.exists():
+    if path.resolve() != DEFAULT_CONFIG.resolve():
+        if not path.is_file():
+            raise InvalidInput("config_yaml", path=path, detail="no such file")
         try:
             raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as exc:
-            raise InvalidInput(f"config file {path} is not valid YAML: {exc}") from None
+            raise InvalidInput("config_yaml", path=path, detail=str(exc).splitlines()[0]) from None
         if not isinstance(raw, dict):
-            raise InvalidInput(f"config file {path} must hold a mapping")
-    cfg = Config(_merge(_BUILTIN, raw))
+            raise InvalidInput("config_not_mapping", path=path)
+    cfg = Config(_merge(_builtin(), raw))
+    _validate(cfg.data, path)
     source = model or os.environ.get("I2V_MODEL")
     if source:
         cfg.data["model"]["source"] = source

@@ -1,31 +1,221 @@
-"""The one family of errors the studio raises on purpose.
+"""The one family of errors the studio raises on purpose, each with a stable code.
 
-Every failure a user can cause or meet is one of these.  The front ends turn
-them into their own shape at the edge only: the CLI into an exit code and one
-line on stderr, the web UI into ``gr.Error``.  Nothing else in the code base
-decides how an error is shown.
+Every failure a user can cause or meet is one of these: a class (what kind of failure, and the CLI's
+exit code) and a code with parameters (which failure exactly).  The words live in :data:`MESSAGES`,
+one entry per code in English and Chinese (a message and, where it helps, a hint), so an error is
+shown in the user's language by looking up its code, never by rewriting English text.
+
+The front ends turn errors into their own shape at the edge only: the CLI into an exit code and one
+line on stderr, the web UI into one line in the page or ``gr.Error``.  An exception that is not one of
+these is a bug: it becomes an :class:`InternalError` (logged with its traceback, shown as one line).
 """
 
 from __future__ import annotations
 
+import string
+
+# code -> {"en": message, "zh": message, "hint_en": hint, "hint_zh": hint} ({param} placeholders)
+MESSAGES: dict[str, dict[str, str]] = {
+    # -- invalid input: values --------------------------------------------------------------------
+    "out_of_range": {"en": "{name} must be between {lo} and {hi} (got {got})",
+                     "zh": "{name} 必须在 {lo} 到 {hi} 之间（当前为 {got}）"},
+    "not_a_number": {"en": "{name} must be a number (got {got})", "zh": "{name} 必须是数字（当前为 {got}）",
+                     "hint_en": "allowed: {lo} to {hi}", "hint_zh": "允许：{lo} 到 {hi}"},
+    "not_whole": {"en": "{name} must be a whole number (got {got})", "zh": "{name} 必须是整数（当前为 {got}）",
+                  "hint_en": "allowed: {lo} to {hi}", "hint_zh": "允许：{lo} 到 {hi}"},
+    "not_multiple": {"en": "{name} must be a multiple of {multiple} (got {got})",
+                     "zh": "{name} 必须是 {multiple} 的倍数（当前为 {got}）", "hint_en": "try {suggest}",
+                     "hint_zh": "可试 {suggest}"},
+    "not_text": {"en": "{name} must be text", "zh": "{name} 必须是文本"},
+    "prompt_empty": {"en": "{name} is empty", "zh": "{name}为空",
+                     "hint_en": "describe the motion you want, e.g. 'a dog jumping over a fence'",
+                     "hint_zh": "请描述想要的运动，例如“一只狗跳过栅栏”"},
+    "text_too_long": {"en": "{name} is too long ({length} characters)", "zh": "{name}太长（{length} 个字符）",
+                      "hint_en": "at most {limit}", "hint_zh": "最多 {limit} 个"},
+    "size_pair": {"en": "give both width and height, or neither", "zh": "宽度和高度需同时给出或都不给"},
+    "too_many_pixels": {"en": "{width}x{height} is too many pixels", "zh": "{width}x{height} 像素过多",
+                        "hint_en": "at most {limit}", "hint_zh": "最多 {limit}"},
+    "unknown_choice": {"en": "unknown {what} '{got}'", "zh": "未知{what_zh}“{got}”",
+                       "hint_en": "choose one of: {choices}", "hint_zh": "可选：{choices}"},
+    "unknown_settings": {"en": "unknown setting(s): {names}", "zh": "未知参数：{names}"},
+    "sweep_values_nan": {"en": "guidance values must be numbers separated by commas (got {got})",
+                         "zh": "引导系数列表必须是用逗号分隔的数字（当前为 {got}）"},
+    "sweep_values_count": {"en": "a sweep needs 2 to 12 guidance values (got {count})",
+                           "zh": "对比需要 2 到 12 个引导系数（当前为 {count} 个）"},
+    "sweep_values_range": {"en": "guidance values must be between 1 and 20", "zh": "引导系数必须在 1 到 20 之间"},
+    "smooth_factor": {"en": "factor must be 2 or 4 (got {got})", "zh": "倍数必须是 2 或 4（当前为 {got}）"},
+    "cli_aspect": {"en": "--aspect must look like 16:9 (got {got})", "zh": "--aspect 的格式应如 16:9（当前为 {got}）"},
+    "cli_vram": {"en": "--vram-gb must be between 0 and 1024 (got {got})",
+                 "zh": "--vram-gb 必须在 0 到 1024 之间（当前为 {got}）"},
+    # -- invalid input: pictures and files --------------------------------------------------------
+    "image_missing": {"en": "no input image", "zh": "没有输入图片", "hint_en": "upload a picture first",
+                      "hint_zh": "请先上传图片"},
+    "image_not_found": {"en": "image file not found: {path}", "zh": "找不到图片文件：{path}"},
+    "image_empty": {"en": "image file is empty", "zh": "图片文件为空"},
+    "image_too_big": {"en": "image file is too big: {size} bytes", "zh": "图片文件过大：{size} 字节",
+                      "hint_en": "the limit is {limit} bytes", "hint_zh": "上限为 {limit} 字节"},
+    "image_too_many_pixels": {"en": "image is too large: {width}x{height} = {pixels} pixels",
+                              "zh": "图片像素过多：{width}x{height} = {pixels} 像素",
+                              "hint_en": "the limit is {limit} pixels; resize it first",
+                              "hint_zh": "上限为 {limit} 像素；请先缩小"},
+    "image_bomb": {"en": "image is too large (decompression bomb refused)", "zh": "图片像素过多（拒绝解压炸弹）",
+                   "hint_en": "the limit is {limit} pixels", "hint_zh": "上限为 {limit} 像素"},
+    "image_unreadable": {"en": "the file is not a readable image", "zh": "文件不是可读取的图片",
+                         "hint_en": "use PNG, JPEG, WebP, BMP, TIFF or GIF",
+                         "hint_zh": "请使用 PNG、JPEG、WebP、BMP、TIFF 或 GIF"},
+    "image_damaged": {"en": "the image file is damaged or truncated", "zh": "图片文件已损坏或不完整"},
+    "image_too_small": {"en": "image is too small: {width}x{height}", "zh": "图片太小：{width}x{height}",
+                        "hint_en": "each side must be at least {limit} pixels", "hint_zh": "每边至少 {limit} 像素"},
+    "input_gone": {"en": "the input picture of this job is gone; submit it again",
+                   "zh": "该任务的输入图片已不存在，请重新提交"},
+    "video_not_found": {"en": "video not found: {name}", "zh": "找不到视频：{name}"},
+    "video_unreadable": {"en": "{name} is not a readable video", "zh": "{name} 不是可读取的视频"},
+    "minterpolate_failed": {"en": "ffmpeg minterpolate failed: {detail}", "zh": "ffmpeg 插帧失败：{detail}"},
+    "no_settings": {"en": "{name} carries no I2V Studio settings", "zh": "{name} 不含本工具的参数"},
+    "not_settings_file": {"en": "{name} is not a settings file of this studio", "zh": "{name} 不是本工具的参数文件"},
+    "job_file_unreadable": {"en": "cannot read job file {path}: {detail}", "zh": "无法读取任务文件 {path}：{detail}"},
+    "job_file_empty": {"en": "job file {path} must hold a non-empty list of requests",
+                       "zh": "任务文件 {path} 必须是非空的请求列表"},
+    "job_entry_mapping": {"en": "job {n} must be a mapping with at least image and prompt",
+                          "zh": "第 {n} 项必须是至少包含 image 和 prompt 的映射"},
+    "job_entry_keys": {"en": "job {n} has unknown key(s): {names}", "zh": "第 {n} 项含未知键：{names}"},
+    "no_job": {"en": "no job '{id}'", "zh": "没有任务“{id}”"},
+    "no_store": {"en": "no job store in {folder}", "zh": "{folder} 中没有任务库",
+                 "hint_en": "give the --outputs folder of your studio", "hint_zh": "请用 --outputs 指定工作室的输出目录"},
+    "not_requeueable": {"en": "job '{id}' cannot be re-queued ({status})", "zh": "任务“{id}”无法重新排队（{status}）"},
+    "template_name": {"en": "template name '{name}' is not allowed", "zh": "模板名称“{name}”不可用",
+                      "hint_en": "1-40 letters, digits, spaces, '-' or '_'",
+                      "hint_zh": "1–40 个字母、数字、空格、“-”或“_”"},
+    "no_template": {"en": "no template named '{name}'", "zh": "没有名为“{name}”的模板"},
+    # -- configuration (presets, config file) ----------------------------------------------------
+    "preset_mapping": {"en": "preset {source} must be a mapping", "zh": "预设 {source} 必须是映射"},
+    "preset_keys": {"en": "preset {source} has unknown key(s): {names}", "zh": "预设 {source} 含未知键：{names}",
+                    "hint_en": "allowed: {allowed}", "hint_zh": "允许：{allowed}"},
+    "preset_yaml": {"en": "preset file {name} is not valid YAML: {detail}", "zh": "预设文件 {name} 不是有效的 YAML：{detail}"},
+    "config_key": {"en": "unknown config key '{key}'", "zh": "未知配置键“{key}”", "hint_en": "allowed: {allowed}",
+                   "hint_zh": "允许：{allowed}"},
+    "config_mapping": {"en": "config key '{key}' must be a mapping", "zh": "配置键“{key}”必须是映射"},
+    "config_yaml": {"en": "config file {path} is not valid YAML: {detail}", "zh": "配置文件 {path} 不是有效的 YAML：{detail}"},
+    "config_not_mapping": {"en": "config file {path} must hold a mapping", "zh": "配置文件 {path} 必须是映射"},
+    "config_value": {"en": "config file {path}: '{key}' {problem}", "zh": "配置文件 {path}：“{key}” {problem}"},
+    # -- resources -------------------------------------------------------------------------------
+    "queue_full": {"en": "the queue is full", "zh": "队列已满",
+                   "hint_en": "at most {limit} jobs may wait; try again when one has finished",
+                   "hint_zh": "最多 {limit} 个任务排队；请等一个完成后再试"},
+    "disk_full": {"en": "not enough disk space to write {name}", "zh": "磁盘空间不足，无法写入 {name}",
+                  "hint_en": "free space in {folder}", "hint_zh": "请清理 {folder} 的空间"},
+    "write_incomplete": {"en": "the video could not be written completely ({detail})",
+                         "zh": "视频未能完整写入（{detail}）", "hint_en": "is the disk full, or a file-size limit set?",
+                         "hint_zh": "磁盘是否已满，或设置了文件大小限制？"},
+    "write_failed": {"en": "could not write {name}", "zh": "无法写入 {name}", "hint_en": "is the disk full?",
+                     "hint_zh": "磁盘是否已满？"},
+    "gpu_too_small": {"en": "{width}x{height} with {frames} frames needs about {need:.1f} GB of GPU memory; "
+                            "{free:.1f} GB is free",
+                      "zh": "{width}x{height}、{frames} 帧约需 {need:.1f} GB 显存；当前可用 {free:.1f} GB",
+                      "hint_en": "lower the resolution or the number of frames (python -m i2v plan helps)",
+                      "hint_zh": "请降低分辨率或帧数（可用 python -m i2v plan 估算）"},
+    "gpu_oom": {"en": "out of GPU memory, also after retrying with a leaner setting", "zh": "GPU 显存不足（降级重试后仍不足）",
+                "hint_en": "lower the resolution or the number of frames, or close other GPU programs",
+                "hint_zh": "请降低分辨率或帧数，或关闭其他占用 GPU 的程序"},
+    "store_unwritable": {"en": "the job store could not be written ({detail})", "zh": "任务库无法写入（{detail}）",
+                         "hint_en": "is the disk full?", "hint_zh": "磁盘是否已满？"},
+    # -- the model ------------------------------------------------------------------------------
+    "model_no_index": {"en": "model folder {path} has no model_index.json", "zh": "模型目录 {path} 中没有 model_index.json",
+                       "hint_en": "give a folder in diffusers layout (as saved by save_pretrained)",
+                       "hint_zh": "请提供 diffusers 格式的目录（save_pretrained 保存的）"},
+    "model_folder": {"en": "could not load the model folder {path}: {detail}", "zh": "无法加载模型目录 {path}：{detail}",
+                     "hint_en": "it needs .safetensors weights for every component",
+                     "hint_zh": "每个组件都需要 .safetensors 权重"},
+    "model_offline": {"en": "{source} is not in the local cache and HF_HUB_OFFLINE is set",
+                      "zh": "{source} 不在本地缓存中，且设置了 HF_HUB_OFFLINE",
+                      "hint_en": "unset HF_HUB_OFFLINE and run once with internet to download it (about 5 GB in fp16)",
+                      "hint_zh": "取消 HF_HUB_OFFLINE 并联网运行一次以下载（fp16 约 5 GB）"},
+    "model_unreachable": {"en": "{source} is not downloaded and the hub is unreachable: {detail}",
+                          "zh": "{source} 尚未下载，且无法连接模型仓库：{detail}",
+                          "hint_en": "connect to the internet once (set HF_ENDPOINT for a mirror), or pass --model "
+                                     "with a local folder",
+                          "hint_zh": "请联网一次（可用 HF_ENDPOINT 设置镜像），或用 --model 指定本地目录"},
+    "model_download": {"en": "downloading {source} failed: {detail}", "zh": "下载 {source} 失败：{detail}",
+                       "hint_en": "check the repo id, revision and disk space, then retry",
+                       "hint_zh": "请检查仓库名、版本和磁盘空间后重试"},
+    # -- generation ------------------------------------------------------------------------------
+    "frames_shape": {"en": "the model returned frames of an unexpected shape {shape}",
+                     "zh": "模型输出的帧形状异常：{shape}"},
+    "frames_nan": {"en": "the model produced invalid values (NaN/Inf) in frame(s) {frames}",
+                   "zh": "模型在第 {frames} 帧输出了无效数值（NaN/Inf）",
+                   "hint_en": "usually fp16 overflow: try fewer steps, lower guidance, or float32",
+                   "hint_zh": "通常是 fp16 溢出：可减少步数、降低引导系数或使用 float32"},
+    "frames_constant": {"en": "the model produced a constant image (every pixel the same)",
+                        "zh": "模型输出了纯色画面（所有像素相同）",
+                        "hint_en": "try another seed or a lower guidance scale", "hint_zh": "换一个种子或降低引导系数"},
+    "cancelled": {"en": "cancelled by the user", "zh": "已被用户取消"},
+    "interrupted": {"en": "the studio stopped while this job ran", "zh": "任务运行时工作室停止了",
+                    "hint_en": "re-queue it to run it again", "hint_zh": "重新排队即可再次运行"},
+    "internal": {"en": "internal error: {detail}", "zh": "内部错误：{detail}",
+                 "hint_en": "the log has the details; please report it", "hint_zh": "详情见日志；请报告此问题"},
+}
+
+# Names of the text settings as Chinese messages say them (numeric settings keep their API names).
+NAME_ZH = {"prompt": "提示词", "negative prompt": "反向提示词"}
+# Words used inside messages (what kind of choice was unknown).
+CHOICE_ZH = {"resolution": "分辨率", "scheduler": "调度器", "preset": "预设", "guidance schedule": "引导系数调度",
+             "loop mode": "循环模式", "interpolation method": "插帧方法"}
+
+
+def _fmt(template: str, params: dict) -> str:
+    return string.Formatter().vformat(template, (), params)
+
 
 class I2VError(Exception):
-    """Base class: a message meant for the user, and a CLI exit code."""
+    """Base class: a code with parameters (the words come from :data:`MESSAGES`) and a CLI exit code."""
 
     exit_code = 1
     kind = "error"
 
-    def __init__(self, message: str, *, hint: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
+    def __init__(self, code: str, **params):
+        if code not in MESSAGES:
+            raise KeyError(f"unknown error code {code!r}")
+        self.code, self.params = code, params
+        if code == "unknown_choice":
+            params.setdefault("what_zh", CHOICE_ZH.get(params.get("what", ""), params.get("what", "")))
+        super().__init__(self.text("en"))
 
-    def __str__(self) -> str:  # one line, hint appended when present
-        return f"{self.message} ({self.hint})" if self.hint else self.message
+    def message_in(self, lang: str) -> str:
+        if lang != "zh":
+            return _fmt(MESSAGES[self.code]["en"], self.params)
+        params = {**self.params, "name": NAME_ZH.get(self.params.get("name"), self.params.get("name"))}
+        return _fmt(MESSAGES[self.code]["zh"], params)
+
+    def hint_in(self, lang: str) -> str | None:
+        entry = MESSAGES[self.code]
+        template = entry.get("hint_zh" if lang == "zh" else "hint_en")
+        return _fmt(template, self.params) if template else None
+
+    @property
+    def message(self) -> str:
+        return self.message_in("en")
+
+    @property
+    def hint(self) -> str | None:
+        return self.hint_in("en")
+
+    def text(self, lang: str = "en") -> str:
+        """One line in ``lang``: the message, and the hint in brackets."""
+        msg, hint = self.message_in(lang), self.hint_in(lang)
+        if not hint:
+            return msg
+        return f"{msg}（{hint}）" if lang == "zh" else f"{msg} ({hint})"
+
+    def __str__(self) -> str:
+        return self.text("en")
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind, "code": self.code, "params": {k: v for k, v in self.params.items()
+                                                                 if k != "what_zh"}, "message": self.text("en")}
 
 
 class InvalidInput(I2VError):
-    """The request itself is wrong: bad image, empty prompt, out-of-range value."""
+    """The request itself is wrong: bad image, empty prompt, out-of-range value, bad config."""
 
     exit_code = 2
     kind = "invalid_input"
@@ -36,16 +226,6 @@ class OutOfResources(I2VError):
 
     exit_code = 3
     kind = "out_of_resources"
-
-
-class Cancelled(I2VError):
-    """The user stopped the job; nothing was written."""
-
-    exit_code = 130
-    kind = "cancelled"
-
-    def __init__(self, message: str = "cancelled by the user", **kw):
-        super().__init__(message, **kw)
 
 
 class ModelUnavailable(I2VError):
@@ -60,3 +240,46 @@ class GenerationFailed(I2VError):
 
     exit_code = 5
     kind = "generation_failed"
+
+
+class Interrupted(I2VError):
+    """The process running the job died (it can be re-queued)."""
+
+    exit_code = 75  # EX_TEMPFAIL: try again
+    kind = "interrupted"
+
+    def __init__(self, code: str = "interrupted", **params):
+        super().__init__(code, **params)
+
+
+class InternalError(I2VError):
+    """A bug: an exception that is not one of ours.  Logged with its traceback, shown as one line."""
+
+    exit_code = 70  # EX_SOFTWARE
+    kind = "internal"
+
+    @classmethod
+    def wrap(cls, exc: BaseException) -> InternalError:
+        return cls("internal", detail=f"{type(exc).__name__}: {exc}"[:300])
+
+
+class Cancelled(I2VError):
+    """The user stopped the job; nothing was written."""
+
+    exit_code = 130
+    kind = "cancelled"
+
+    def __init__(self, code: str = "cancelled", **params):
+        super().__init__(code, **params)
+
+
+CLASSES: dict[str, type[I2VError]] = {c.kind: c for c in (InvalidInput, OutOfResources, ModelUnavailable,
+                                                          GenerationFailed, Interrupted, InternalError, Cancelled)}
+
+
+def rebuild(kind: str | None, code: str | None, params: dict | None) -> I2VError:
+    """An error recorded as (kind, code, params) — in the job store, say — as its typed exception again."""
+    cls = CLASSES.get(kind or "", InternalError)
+    if code not in MESSAGES:
+        return InternalError("internal", detail=f"{kind}: {code}")
+    return cls(code, **(params or {}))

@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from .settings import SCHEDULES
+
 # -- the prompt ----------------------------------------------------------------------------------
 
 # English entries are word stems matched at word starts (so "jump" matches jumps/jumping/jumped);
@@ -269,9 +271,6 @@ def _reason(m: PromptMotion, cx: ImageComplexity | None, g: float, steps: int, r
 
 
 # -- guidance schedules --------------------------------------------------------------------------
-
-SCHEDULES = ("constant", "linear", "cosine", "strong-early")
-
 
 def default_end(start: float) -> float:
     """Where a varying schedule ends when the user gives no end value: 60% of the start, at least 1."""

@@ -1,13 +1,10 @@
 """Chinese and English text for the studio.  Pure (no torch, no gradio).
 
-``TEXT`` holds every UI label and hint; ``translate_error`` renders the typed
-errors' English messages in Chinese by pattern, so validation code keeps one
-message per error and users still read it in their language.
+``TEXT`` holds every UI label and hint by key; the errors' texts are in
+:data:`i2v.errors.MESSAGES`, by error code.
 """
 
 from __future__ import annotations
-
-import re
 
 LANGS = ("en", "zh")
 
@@ -85,6 +82,31 @@ TEXT: dict[str, dict[str, str]] = {
     "job_cancel_sent": {"en": "Job {id}: {status}.", "zh": "任务 {id}：{status}。"},
     "sweep_stop": {"en": "Stop the comparison", "zh": "停止对比"},
     "smoothing": {"en": "Smoothing…", "zh": "正在平滑……"},
+    "grid": {"en": "Comparison grid", "zh": "对比网格"},
+    "gallery_caption": {"en": "{tag}g={g} · {steps} steps · {prompt}", "zh": "{tag}引导 {g} · {steps} 步 · {prompt}"},
+    "demo_note": {"en": "Demo model: the output is noise.", "zh": "演示模型：输出是噪声。"},
+    "sched_constant": {"en": "constant", "zh": "恒定"}, "sched_linear": {"en": "linear", "zh": "线性递减"},
+    "sched_cosine": {"en": "cosine", "zh": "余弦递减"}, "sched_strong-early": {"en": "strong-early", "zh": "前强后弱"},
+    "loop_": {"en": "no loop", "zh": "不循环"}, "loop_pingpong": {"en": "pingpong", "zh": "往返"},
+    "loop_crossfade": {"en": "crossfade", "zh": "交叉淡化"},
+    "plot_frame": {"en": "frame", "zh": "帧"}, "plot_value": {"en": "value", "zh": "数值"},
+    "plot_metric": {"en": "metric", "zh": "指标"}, "tier_native": {"en": "native", "zh": "原生"},
+    "selected_result": {"en": "Selected result", "zh": "所选结果"},
+    "error_title": {"en": "Error", "zh": "错误"},
+    "col_id": {"en": "id", "zh": "编号"}, "col_kind": {"en": "kind", "zh": "类型"},
+    "col_status": {"en": "status", "zh": "状态"}, "col_progress": {"en": "progress", "zh": "进度"},
+    "col_prompt": {"en": "prompt", "zh": "提示词"}, "col_created": {"en": "created", "zh": "创建"},
+    "col_finished": {"en": "finished", "zh": "结束"},
+    "col_guidance": {"en": "guidance", "zh": "引导系数"}, "col_motion": {"en": "motion px/frame", "zh": "运动 像素/帧"},
+    "col_jitter": {"en": "jitter", "zh": "抖动"}, "col_flicker": {"en": "flicker", "zh": "闪烁"},
+    "col_balance": {"en": "balance", "zh": "平衡度"}, "col_best": {"en": "best", "zh": "最佳"},
+    "kind_generate": {"en": "generate", "zh": "生成"}, "kind_sweep": {"en": "compare", "zh": "对比"},
+    "kind_smooth": {"en": "smooth", "zh": "平滑"}, "kind_batch_entry": {"en": "batch", "zh": "批量"},
+    "status_queued": {"en": "queued", "zh": "排队中"}, "status_running": {"en": "running", "zh": "运行中"},
+    "status_done": {"en": "done", "zh": "完成"}, "status_failed": {"en": "failed", "zh": "失败"},
+    "status_cancelled": {"en": "cancelled", "zh": "已取消"}, "status_interrupted": {"en": "interrupted", "zh": "已中断"},
+    "metric_motion": {"en": "motion", "zh": "运动"}, "metric_jitter": {"en": "jitter", "zh": "抖动"},
+    "metric_flicker": {"en": "flicker", "zh": "闪烁"},
     "decoding": {"en": "Decoding and writing the video…", "zh": "正在解码并写入视频……"},
     "done": {"en": "Done in {seconds:.1f}s → {name}", "zh": "完成，用时 {seconds:.1f} 秒 → {name}"},
     "cancelled": {"en": "Stopped. Nothing was written.", "zh": "已停止，未写入任何文件。"},
@@ -160,79 +182,6 @@ def pick_lang(accept_language: str | None) -> str:
         if lang and q > best_q:
             best, best_q = lang, q
     return best
-
-
-# English message pattern -> Chinese template ({0}, {1}… are the captured groups).
-_ERRORS_ZH: list[tuple[str, str]] = [
-    (r"(.+) must be between (\S+) and (\S+) \(got (.+)\)", "{0} 必须在 {1} 到 {2} 之间（当前为 {3}）"),
-    (r"(.+) must be a number \(got (.+)\)", "{0} 必须是数字（当前为 {1}）"),
-    (r"(.+) must be a whole number \(got (.+)\)", "{0} 必须是整数（当前为 {1}）"),
-    (r"(.+) must be a multiple of (\d+) \(got (.+)\)", "{0} 必须是 {1} 的倍数（当前为 {2}）"),
-    (r"(.+) must be text", "{0} 必须是文本"),
-    (r"prompt is empty", "提示词为空"),
-    (r"(.+) is too long \((\d+) characters\)", "{0} 太长（{1} 个字符）"),
-    (r"unknown resolution '(.+)'", "未知分辨率“{0}”"),
-    (r"unknown scheduler '(.+)'", "未知调度器“{0}”"),
-    (r"unknown preset '(.+)'", "未知预设“{0}”"),
-    (r"give both width and height, or neither", "宽度和高度需同时给出或都不给"),
-    (r"(\d+)x(\d+) is too many pixels", "{0}x{1} 像素过多"),
-    (r"the file is not a readable image", "文件不是可读取的图片"),
-    (r"the image file is damaged or truncated", "图片文件已损坏或不完整"),
-    (r"image file is empty.*", "图片文件为空"),
-    (r"image file is too big.*", "图片文件过大"),
-    (r"image is too large.*", "图片像素过多"),
-    (r"image is too small: (\S+)", "图片太小：{0}"),
-    (r"image file not found: (.+)", "找不到图片文件：{0}"),
-    (r"no image given", "没有提供图片"),
-    (r"cancelled by the user", "已被用户取消"),
-    (r"the model produced invalid values.*", "模型输出了无效数值（NaN/Inf）"),
-    (r"the model produced a constant image.*", "模型输出了纯色画面"),
-    (r"not enough disk space to write (.+)", "磁盘空间不足，无法写入 {0}"),
-    (r"out of GPU memory.*", "GPU 显存不足"),
-    (r"the queue is full", "队列已满"),
-    (r"the studio stopped while this job ran", "任务运行时工作室停止了"),
-    (r"the input picture of this job is gone; submit it again", "该任务的输入图片已不存在，请重新提交"),
-    (r"video not found: (.+)", "找不到视频：{0}"),
-    (r"no input image", "没有输入图片"),
-    (r"no job '(.+)'", "没有任务“{0}”"),
-    (r"the video could not be written completely \((.+)\)", "视频未能完整写入（{0}）"),
-    (r"internal error: (.+)", "内部错误：{0}"),
-]
-
-_HINTS_ZH: list[tuple[str, str]] = [
-    (r"at most (\d+) jobs may wait; try again when one has finished", "最多 {0} 个任务排队；请等一个完成后再试"),
-    (r"allowed: (.+)", "允许：{0}"),
-    (r"choose one of: (.+)", "可选：{0}"),
-    (r"try (\d+)", "可试 {0}"),
-    (r"at most (.+)", "最多 {0}"),
-    (r"the limit is (.+) pixels.*", "上限为 {0} 像素"),
-    (r"the limit is (.+) bytes", "上限为 {0} 字节"),
-    (r"each side must be at least (\d+) pixels", "每边至少 {0} 像素"),
-    (r"use PNG, JPEG, WebP, BMP, TIFF or GIF", "请使用 PNG、JPEG、WebP、BMP、TIFF 或 GIF"),
-    (r"describe the motion you want.*", "请描述想要的运动，例如“一只狗跳过栅栏”"),
-    (r"upload a picture first", "请先上传图片"),
-    (r"re-queue it to run it again", "重新排队即可再次运行"),
-    (r"is the disk full, or a file-size limit set\?", "磁盘是否已满，或设置了文件大小限制？"),
-]
-
-
-def _match(table, text: str) -> str | None:
-    for pattern, template in table:
-        m = re.fullmatch(pattern, text)
-        if m:
-            return template.format(*m.groups())
-    return None
-
-
-def translate_error(message: str, hint: str | None, lang: str) -> str:
-    """One line in the user's language."""
-    if lang != "zh":
-        return f"{message} ({hint})" if hint else message
-    msg = _match(_ERRORS_ZH, message) or message
-    if hint:
-        h = _match(_HINTS_ZH, hint) or hint
-        return f"{msg}（{h}）"
-    return msg
 
 
 def i18n_tables() -> dict[str, dict[str, str]]:

@@ -21,10 +21,7 @@ MIN_SIDE = 16  # smaller images carry no usable content
 
 
 def _too_big(w: int, h: int, max_pixels: int) -> InvalidInput:
-    return InvalidInput(
-        f"image is too large: {w}x{h} = {w * h:,} pixels",
-        hint=f"the limit is {max_pixels:,} pixels; resize it first",
-    )
+    return InvalidInput("image_too_many_pixels", width=w, height=h, pixels=f"{w * h:,}", limit=f"{max_pixels:,}")
 
 
 def open_image(src, *, max_pixels: int = 40_000_000, max_bytes: int = 50 * 1024 * 1024) -> Image.Image:
@@ -39,33 +36,31 @@ def open_image(src, *, max_pixels: int = 40_000_000, max_bytes: int = 50 * 1024 
         if isinstance(src, (str, os.PathLike)):
             path = Path(src)
             if not path.is_file():
-                raise InvalidInput(f"image file not found: {path}")
+                raise InvalidInput("image_not_found", path=path)
             size = path.stat().st_size
             if size > max_bytes:
-                raise InvalidInput(f"image file is too big: {size:,} bytes", hint=f"the limit is {max_bytes:,} bytes")
+                raise InvalidInput("image_too_big", size=f"{size:,}", limit=f"{max_bytes:,}")
             if size == 0:
-                raise InvalidInput(f"image file is empty: {path.name}")
+                raise InvalidInput("image_empty")
             data = path.read_bytes()
         elif isinstance(src, (bytes, bytearray)):
             data = bytes(src)
         elif hasattr(src, "read"):
             data = src.read(max_bytes + 1)
         else:
-            raise InvalidInput("no image given")
+            raise InvalidInput("image_missing")
         if not data:
-            raise InvalidInput("image file is empty")
+            raise InvalidInput("image_empty")
         if len(data) > max_bytes:
-            raise InvalidInput("image file is too big", hint=f"the limit is {max_bytes:,} bytes")
+            raise InvalidInput("image_too_big", size=f"{len(data):,}", limit=f"{max_bytes:,}")
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 img = Image.open(io.BytesIO(data))
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise InvalidInput("image is too large (decompression bomb refused)",
-                               hint=f"the limit is {max_pixels:,} pixels") from None
+            raise InvalidInput("image_bomb", limit=f"{max_pixels:,}") from None
         except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
-            raise InvalidInput("the file is not a readable image",
-                               hint="use PNG, JPEG, WebP, BMP, TIFF or GIF") from None
+            raise InvalidInput("image_unreadable") from None
 
     w, h = img.size
     if w * h > max_pixels:
@@ -79,10 +74,9 @@ def open_image(src, *, max_pixels: int = 40_000_000, max_bytes: int = 50 * 1024 
     except InvalidInput:
         raise
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-        raise InvalidInput("the image file is damaged or truncated") from None
+        raise InvalidInput("image_damaged") from None
     if min(rgb.size) < MIN_SIDE:
-        raise InvalidInput(f"image is too small: {rgb.size[0]}x{rgb.size[1]}",
-                           hint=f"each side must be at least {MIN_SIDE} pixels")
+        raise InvalidInput("image_too_small", width=rgb.size[0], height=rgb.size[1], limit=MIN_SIDE)
     return rgb
 
 
@@ -93,12 +87,12 @@ def to_rgb(img: Image.Image) -> Image.Image:
         arr = np.asarray(img, dtype=np.float64)
         hi = 65535.0 if mode.startswith("I;16") or arr.max() > 255 else 255.0
         arr = np.clip(arr / hi * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        return Image.fromarray(arr, "L").convert("RGB")
+        return Image.fromarray(arr).convert("RGB")  # uint8, 2-D: mode L
     if mode == "F":
         arr = np.asarray(img, dtype=np.float64)
         top = 1.0 if arr.max() <= 1.0 else 255.0
         arr = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        return Image.fromarray(arr, "L").convert("RGB")
+        return Image.fromarray(arr).convert("RGB")  # uint8, 2-D: mode L
     if mode == "P" and "transparency" in img.info:
         img = img.convert("RGBA")
         mode = "RGBA"

@@ -13,22 +13,11 @@ import yaml
 
 from .config import PRESETS_DIR
 from .errors import InvalidInput
+from .settings import PRESET_KEYS
 
-# Settings a preset may fill (the same names as GenerationRequest's fields).
-PRESET_SETTINGS = (
-    "num_inference_steps",
-    "guidance_scale",
-    "num_frames",
-    "resolution",
-    "fps",
-    "target_fps",
-    "negative_prompt",
-    "scheduler",
-    "decode_chunk_size",
-    "guidance_schedule",
-    "guidance_end",
-)
-_META = ("name", "description")
+# Settings a preset may fill (from the settings schema).
+PRESET_SETTINGS = PRESET_KEYS
+_META = ("name", "label", "description")
 
 
 @dataclass(frozen=True)
@@ -36,29 +25,38 @@ class Preset:
     name: str
     settings: dict
     description: dict = field(default_factory=dict)
+    label: dict = field(default_factory=dict)
+
+    def title(self, lang: str = "en") -> str:
+        """The name shown in the page's preset list, in the user's language."""
+        return self.label.get(lang) or self.label.get("en") or self.name
 
     def describe(self, lang: str = "en") -> str:
-        return self.description.get(lang) or self.description.get("en") or ""
+        """Its purpose and its numbers (taken from the settings, never repeated in prose)."""
+        s = self.settings
+        nums = {"en": "{title}: {steps} steps, guidance {g}, {frames} frames at {res}",
+                "zh": "{title}：{steps} 步，引导系数 {g}，{res} 下 {frames} 帧"}["zh" if lang == "zh" else "en"]
+        text = nums.format(title=self.title(lang), steps=s.get("num_inference_steps", "—"),
+                           g=s.get("guidance_scale", "—"), frames=s.get("num_frames", "—"),
+                           res=s.get("resolution", "—"))
+        purpose = self.description.get(lang) or self.description.get("en")
+        return f"{text}{'（' + purpose + '）' if lang == 'zh' else ' (' + purpose + ')'}" if purpose else text
 
     def to_json(self) -> dict:
-        return {"name": self.name, "description": dict(self.description), **self.settings}
+        return {"name": self.name, "label": dict(self.label), "description": dict(self.description), **self.settings}
 
 
 def parse_preset(data: object, *, source: str) -> Preset:
     if not isinstance(data, dict):
-        raise InvalidInput(f"preset {source} must be a mapping")
+        raise InvalidInput("preset_mapping", source=source)
     unknown = sorted(set(data) - set(PRESET_SETTINGS) - set(_META))
     if unknown:
-        raise InvalidInput(
-            f"preset {source} has unknown key(s): {', '.join(unknown)}",
-            hint=f"allowed: {', '.join(PRESET_SETTINGS)}",
-        )
+        raise InvalidInput("preset_keys", source=source, names=", ".join(unknown), allowed=", ".join(PRESET_SETTINGS))
     name = data.get("name") or Path(source).stem
-    desc = data.get("description") or {}
-    if isinstance(desc, str):
-        desc = {"en": desc}
+    desc, label = data.get("description") or {}, data.get("label") or {}
+    desc, label = ({"en": x} if isinstance(x, str) else dict(x) for x in (desc, label))
     settings = {k: data[k] for k in PRESET_SETTINGS if k in data}
-    return Preset(name=str(name), settings=settings, description=dict(desc))
+    return Preset(name=str(name), settings=settings, description=desc, label=label)
 
 
 def load_presets(folder: Path = PRESETS_DIR) -> dict[str, Preset]:
@@ -67,7 +65,7 @@ def load_presets(folder: Path = PRESETS_DIR) -> dict[str, Preset]:
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
         except yaml.YAMLError as exc:
-            raise InvalidInput(f"preset file {path.name} is not valid YAML: {exc}") from None
+            raise InvalidInput("preset_yaml", name=path.name, detail=str(exc).splitlines()[0]) from None
         preset = parse_preset(data, source=path.name)
         presets[preset.name] = preset
     return presets
@@ -76,5 +74,5 @@ def load_presets(folder: Path = PRESETS_DIR) -> dict[str, Preset]:
 def get_preset(name: str, folder: Path = PRESETS_DIR) -> Preset:
     presets = load_presets(folder)
     if name not in presets:
-        raise InvalidInput(f"unknown preset '{name}'", hint=f"choose one of: {', '.join(presets)}")
+        raise InvalidInput("unknown_choice", what="preset", got=name, choices=", ".join(presets))
     return presets[name]

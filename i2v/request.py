@@ -14,12 +14,11 @@ from PIL import Image
 
 from .config import Config
 from .errors import InvalidInput
-from .guidance import SCHEDULES, guidance_schedule
+from .guidance import guidance_schedule
 from .images import fit_image, open_image
 from .presets import get_preset
+from .settings import MAX_SEED, NAMES, SETTINGS, bounds, choices_of
 
-SCHEDULERS = ("ddim", "dpm++")
-MAX_SEED = 2**32 - 1
 # The model's UNet halves the latent three times and the VAE downsamples by 8: sizes are multiples of 64.
 SIZE_MULTIPLE = 64
 # Aspect ratios outside this band are center-cropped into it (a 10000x2 strip has no usable video in it).
@@ -107,20 +106,19 @@ def resolve_size(cfg: Config, resolution: str | None, aspect: float,
     mult = int(res.get("multiple", SIZE_MULTIPLE))
     if width not in (None, "") or height not in (None, ""):
         if width in (None, "") or height in (None, ""):
-            raise InvalidInput("give both width and height, or neither")
+            raise InvalidInput("size_pair")
         w = _integer("width", width, res["min_side"], res["max_side"])
         h = _integer("height", height, res["min_side"], res["max_side"])
         for name, v in (("width", w), ("height", h)):
             if v % mult:
-                raise InvalidInput(f"{name} must be a multiple of {mult} (got {v})",
-                                   hint=f"try {snap(v, mult)}")
+                raise InvalidInput("not_multiple", name=name, multiple=mult, got=v, suggest=snap(v, mult))
         if w * h > res["max_pixels"]:
-            raise InvalidInput(f"{w}x{h} is too many pixels", hint=f"at most {res['max_pixels']:,}")
+            raise InvalidInput("too_many_pixels", width=w, height=h, limit=f"{res['max_pixels']:,}")
         return w, h, "custom"
     tier = resolution or res["default_tier"]
     tiers = res["tiers"]
     if tier not in tiers:
-        raise InvalidInput(f"unknown resolution '{tier}'", hint=f"choose one of: {', '.join(tiers)}")
+        raise InvalidInput("unknown_choice", what="resolution", got=tier, choices=", ".join(tiers))
     w, h = size_for_budget(int(tiers[tier]), aspect, mult)
     return w, h, tier
 
@@ -129,20 +127,20 @@ def resolve_size(cfg: Config, resolution: str | None, aspect: float,
 
 def _number(name: str, value: Any, lo: float, hi: float) -> float:
     if isinstance(value, bool):
-        raise InvalidInput(f"{name} must be a number (got {value!r})")
+        raise InvalidInput("not_a_number", name=name, got=repr(value), lo=f"{lo:g}", hi=f"{hi:g}")
     try:
         v = float(value)
     except (TypeError, ValueError):
-        raise InvalidInput(f"{name} must be a number (got {value!r})", hint=f"allowed: {lo:g} to {hi:g}") from None
+        raise InvalidInput("not_a_number", name=name, got=repr(value), lo=f"{lo:g}", hi=f"{hi:g}") from None
     if not math.isfinite(v) or not lo <= v <= hi:
-        raise InvalidInput(f"{name} must be between {lo:g} and {hi:g} (got {value})")
+        raise InvalidInput("out_of_range", name=name, lo=f"{lo:g}", hi=f"{hi:g}", got=value)
     return v
 
 
 def _integer(name: str, value: Any, lo: int, hi: int) -> int:
     v = _number(name, value, lo, hi)
     if not float(v).is_integer():
-        raise InvalidInput(f"{name} must be a whole number (got {value})", hint=f"allowed: {lo} to {hi}")
+        raise InvalidInput("not_whole", name=name, got=value, lo=lo, hi=hi)
     return int(v)
 
 
@@ -150,42 +148,50 @@ def clean_text(name: str, value: Any, max_chars: int, *, required: bool) -> str:
     if value is None:
         value = ""
     if not isinstance(value, str):
-        raise InvalidInput(f"{name} must be text")
+        raise InvalidInput("not_text", name=name)
     # Control characters (other than newline/tab) carry no meaning for the text encoder.
     cleaned = "".join(ch if ch in "\n\t" or ord(ch) >= 32 and ord(ch) != 127 else " " for ch in value)
     cleaned = " ".join(cleaned.split())
     if required and not cleaned:
-        raise InvalidInput(f"{name} is empty", hint="describe the motion you want, e.g. 'a dog jumping over a fence'")
+        raise InvalidInput("prompt_empty", name=name)
     if len(cleaned) > max_chars:
-        raise InvalidInput(f"{name} is too long ({len(cleaned)} characters)", hint=f"at most {max_chars}")
+        raise InvalidInput("text_too_long", name=name, length=len(cleaned), limit=max_chars)
     return cleaned
 
 
 def check_settings(cfg: Config, s: dict) -> dict:
-    """Validate and coerce the numeric/text settings of a merged settings dict (no image)."""
-    lim = cfg.limits
+    """Validate and coerce every setting of a merged settings dict (no image), by the settings schema."""
+    lim, tiers = cfg.limits, cfg.resolution["tiers"]
     out = dict(s)
-    out["prompt"] = clean_text("prompt", s.get("prompt"), lim["prompt_max_chars"], required=True)
-    out["negative_prompt"] = clean_text("negative prompt", s.get("negative_prompt"), lim["prompt_max_chars"],
-                                   required=False)
-    out["guidance_scale"] = round(_number("guidance_scale", s["guidance_scale"], *lim["guidance"]), 4)
-    out["num_inference_steps"] = _integer("steps", s["num_inference_steps"], *lim["steps"])
-    out["num_frames"] = _integer("frames", s["num_frames"], *lim["frames"])
-    out["fps"] = _integer("fps", s["fps"], *lim["fps"])
-    out["target_fps"] = _integer("target_fps", s["target_fps"], *lim["target_fps"])
-    out["decode_chunk_size"] = _integer("decode_chunk_size", s["decode_chunk_size"], *lim["decode_chunk_size"])
-    out["seed"] = _integer("seed", s["seed"], -1, MAX_SEED)
-    sched = str(s.get("scheduler") or "ddim").lower()
-    if sched not in SCHEDULERS:
-        raise InvalidInput(f"unknown scheduler '{sched}'", hint=f"choose one of: {', '.join(SCHEDULERS)}")
-    out["scheduler"] = sched
-    kind = str(s.get("guidance_schedule") or "constant").lower()
-    if kind not in SCHEDULES:
-        raise InvalidInput(f"unknown guidance schedule '{kind}'", hint=f"choose one of: {', '.join(SCHEDULES)}")
-    out["guidance_schedule"] = kind
-    end = s.get("guidance_end")
-    out["guidance_end"] = None if end in (None, "") else round(_number("guidance_end", end, *lim["guidance"]), 4)
+    for setting in SETTINGS:
+        value = s.get(setting.name)
+        if setting.kind == "text":
+            out[setting.name] = clean_text(setting.label, value, lim[setting.limit], required=setting.name == "prompt")
+        elif setting.nullable and value in (None, ""):
+            out[setting.name] = None
+        elif setting.kind == "float":
+            out[setting.name] = round(_number(setting.label, value, *bounds(setting, lim)), 4)
+        elif setting.kind == "int":
+            out[setting.name] = _integer(setting.label, value, *bounds(setting, lim))
+        elif setting.name != "resolution":  # a choice (the tier is resolved with the picture's size)
+            value = str(value or cfg.defaults.get(setting.name) or "").lower()
+            allowed = choices_of(setting, tiers)
+            if value not in allowed:
+                raise InvalidInput("unknown_choice", what=setting.label, got=value, choices=", ".join(allowed))
+            out[setting.name] = value
     return out
+
+
+def check_partial(cfg: Config, s: dict) -> dict:
+    """Validate only the settings given (a template's), by the same rules as a request."""
+    unknown = sorted(set(s) - set(NAMES))
+    if unknown:
+        raise InvalidInput("unknown_settings", names=", ".join(unknown))
+    checked = check_settings(cfg, {**cfg.defaults, "prompt": "-", **s})
+    tiers = cfg.resolution["tiers"]
+    if s.get("resolution") is not None and s["resolution"] not in tiers:
+        raise InvalidInput("unknown_choice", what="resolution", got=s["resolution"], choices=", ".join(tiers))
+    return {k: checked[k] if k != "resolution" else s[k] for k in s}
 
 
 def merge_settings(cfg: Config, preset: str | None, overrides: dict) -> dict:
@@ -202,16 +208,15 @@ def merge_settings(cfg: Config, preset: str | None, overrides: dict) -> dict:
 def build_request(cfg: Config, *, image: Any, prompt: Any, preset: str | None = None,
                   width: Any = None, height: Any = None, **overrides: Any) -> GenerationRequest:
     """Merge, validate and fit: the only way a request is made."""
+    unknown = sorted(set(overrides) - set(NAMES))
+    if unknown:
+        raise InvalidInput("unknown_settings", names=", ".join(unknown))
     s = check_settings(cfg, merge_settings(cfg, preset, {"prompt": prompt, **overrides}))
     lim = cfg.limits
     src = open_image(image, max_pixels=lim["image_max_pixels"], max_bytes=lim["image_max_bytes"])
     w, h, tier = resolve_size(cfg, s.get("resolution"), src.width / src.height, width, height)
-    known = set(GenerationRequest.__dataclass_fields__) - {"source", "width", "height", "resolution", "notices",
-                                                            "_fitted"}
-    unknown = sorted(set(s) - known - {"resolution"})
-    if unknown:
-        raise InvalidInput(f"unknown setting(s): {', '.join(unknown)}")
-    return GenerationRequest(source=src, width=w, height=h, resolution=tier, **{k: s[k] for k in known})
+    return GenerationRequest(source=src, width=w, height=h, resolution=tier, preset=s["preset"],
+                             **{k: s[k] for k in NAMES if k != "resolution"})
 
 
 def expand_seeds(seed: Any, random_seed: bool, count: Any) -> list[int]:

@@ -19,12 +19,15 @@ import unicodedata
 from dataclasses import dataclass
 from importlib import metadata as _md
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from .analysis import analyze_frames
 from .config import Config, load_config
-from .errors import GenerationFailed, I2VError, InvalidInput, OutOfResources
+from .errors import I2VError, InternalError, InvalidInput, OutOfResources
 from .request import GenerationRequest, build_request, size_for_budget
+from .notes import note
+from .settings import RESTORABLE
 from .video import (PARTIAL_TAG, check_frames, commit_files, json_to, mp4_to, partial_writer_alive, png_to,
                     read_comment, to_uint8)
 
@@ -121,9 +124,7 @@ def _is_oom(exc: BaseException) -> bool:
 
 # -- restoring settings -----------------------------------------------------------
 
-RESTORABLE = ("prompt", "negative_prompt", "guidance_scale", "num_inference_steps", "num_frames", "fps",
-              "target_fps", "resolution", "seed", "scheduler", "decode_chunk_size", "preset", "guidance_schedule",
-              "guidance_end")
+
 
 
 def settings_from_file(path: str | Path) -> dict:
@@ -133,15 +134,15 @@ def settings_from_file(path: str | Path) -> dict:
         if path.suffix.lower() == ".mp4":
             text = read_comment(path)
             if not text:
-                raise InvalidInput(f"{path.name} carries no I2V Studio settings")
+                raise InvalidInput("no_settings", name=path.name)
             meta = json.loads(text)
         else:
             meta = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError, UnicodeDecodeError):
-        raise InvalidInput(f"{path.name} is not a settings file of this studio") from None
+        raise InvalidInput("not_settings_file", name=path.name) from None
     params = meta.get("params", meta) if isinstance(meta, dict) else None
     if not isinstance(params, dict) or "prompt" not in params:
-        raise InvalidInput(f"{path.name} is not a settings file of this studio")
+        raise InvalidInput("not_settings_file", name=path.name)
     return {k: params[k] for k in RESTORABLE if k in params}
 
 
@@ -191,7 +192,7 @@ class Studio:
         notes = []
         if info.kind == "tiny" and req.resolution != "custom" and req.width * req.height > TINY_MAX_PIXELS:
             w, h = size_for_budget(TINY_MAX_PIXELS, req.width / req.height)
-            notes.append(f"tiny demo model: {req.resolution} ({req.width}x{req.height}) reduced to {w}x{h}")
+            notes.append(note("tiny_cap", tier=req.resolution, width=req.width, height=req.height, w=w, h=h))
             req.resize(w, h)
         return notes
 
@@ -219,7 +220,7 @@ class Studio:
                 self.load_error = exc
             except Exception as exc:  # noqa: BLE001
                 traceback.print_exc()
-                self.load_error = GenerationFailed(f"internal error while loading: {exc}")
+                self.load_error = InternalError.wrap(exc)
 
         th = threading.Thread(target=run, name="i2v-load", daemon=True)
         th.start()
@@ -249,11 +250,10 @@ class Studio:
         seed = self.resolve_seed(req.seed)
         from .engine import EngineJob
 
-        job = EngineJob(image=req.image, prompt=req.prompt, negative_prompt=req.negative_prompt,
-                        guidance_scale=req.guidance_scale, num_inference_steps=req.num_inference_steps,
-                        num_frames=req.num_frames, width=req.width, height=req.height, seed=seed,
-                        target_fps=req.target_fps, scheduler=req.scheduler,
-                        decode_chunk_size=req.decode_chunk_size, guidance_schedule=req.guidance_per_step())
+        # the engine's job: the request's settings of the same name, the seed resolved, the schedule expanded
+        job = EngineJob(image=req.image, seed=seed, guidance_schedule=req.guidance_per_step(),
+                        **{k: getattr(req, k) for k in EngineJob.__dataclass_fields__
+                           if k not in ("image", "seed", "guidance_schedule")})
         t_wait = time.perf_counter()
         with self.gpu_lock:
             waited = time.perf_counter() - t_wait
@@ -272,12 +272,12 @@ class Studio:
                 self.active_jobs -= 1
             out.timings.update(gpu_start=round(gpu_start, 4), gpu_end=round(time.time(), 4),
                                concurrent_jobs=self.max_active_jobs)
-            guard.extend(engine.notes)
+            guard.extend(note(code, **params) for code, params in engine.notes)
         check_frames(out.frames)
         return self._write(req, info, seed, out, guard, t0, waited, plan, on_commit)
 
     # -- memory: plan before, retry one rung down after an out-of-memory error ---------------
-    def _memory_plan(self, engine, req: GenerationRequest, guard: list[str]):
+    def _memory_plan(self, engine, req: GenerationRequest, guard: list):
         from . import vram
 
         free = self.vram_probe() if self.vram_probe else engine.free_vram_gb()
@@ -288,15 +288,14 @@ class Studio:
         p = vram.plan(free, req.width, req.height, req.num_frames, cfg=cfg, decode_chunk_size=req.decode_chunk_size,
                       bytes_per_elem=bpe)
         if not p.fits and p.predicted_peak_gb > 1.5 * p.budget_gb:
-            raise OutOfResources(f"{req.width}x{req.height} with {req.num_frames} frames needs about "
-                                 f"{p.predicted_peak_gb:.1f} GB of GPU memory; {free:.1f} GB is free",
-                                 hint="lower the resolution or the number of frames (python -m i2v plan helps)")
-        guard.append(f"memory plan: {p.describe()}")
+            raise OutOfResources("gpu_too_small", width=req.width, height=req.height, frames=req.num_frames,
+                                 need=p.predicted_peak_gb, free=free)
+        guard.append(p.note())
         guard.extend(p.notices)
-        guard.extend(engine.apply_memory_plan(p.offload, p.vae_tiling))
+        guard.extend(note(code, **params) for code, params in engine.apply_memory_plan(p.offload, p.vae_tiling))
         return p
 
-    def _rung_down(self, engine, current: tuple[str, int, bool], requested_chunk: int, guard: list[str],
+    def _rung_down(self, engine, current: tuple[str, int, bool], requested_chunk: int, guard: list,
                    stage: str) -> tuple[str, int, bool] | None:
         from . import vram
 
@@ -306,16 +305,14 @@ class Studio:
         if idx + 1 >= len(rungs):
             return None
         nxt = rungs[idx + 1]
-        guard.append(f"out of memory during {stage}: retried with offload={nxt[0]}, decode chunk {nxt[1]}"
-                     f"{', VAE tiling' if nxt[2] else ''}")
-        guard.extend(engine.apply_memory_plan(nxt[0], nxt[2]))
+        guard.append(note("oom_retry", stage=stage, offload=nxt[0], chunk=nxt[1], tiling=nxt[2]))
+        guard.extend(note(code, **params) for code, params in engine.apply_memory_plan(nxt[0], nxt[2]))
         return nxt
 
     def _run_with_oom_retry(self, engine, job, plan, guard, on_step, cancel, want_latents):
         requested = job.decode_chunk_size
         rung = (plan.offload, plan.decode_chunk_size, plan.vae_tiling) if plan else ("none", requested, False)
-        oom = OutOfResources("out of GPU memory, also after retrying with a leaner setting",
-                             hint="lower the resolution or the number of frames, or close other GPU programs")
+        oom = OutOfResources("gpu_oom")
         for attempt in (1, 2):
             try:
                 latents, result = engine.denoise(job, on_step, cancel, want_latents)
@@ -362,7 +359,8 @@ class Studio:
             "model": info.to_json(), "scheduler": req.scheduler, "dtype": info.dtype, "device": info.device,
             "versions": library_versions(), "guidance_per_step": out.guidance_per_step,
             "timings": {**out.timings, "queue_wait": round(waited, 4)}, "cache_hits": out.cache_hits,
-            "guard": guard + list(req.notices), "demo": info.demo, "notices": list(info.notices),
+            "guard": [n.text("en") for n in guard] + list(req.notices), "notes": [n.to_json() for n in guard],
+            "demo": info.demo, "notices": list(info.notices),
             "memory_plan": plan.to_json() if plan is not None else None,
             "duration_s": round(req.num_frames / req.fps, 3),
         }

@@ -20,16 +20,19 @@ from .video import atomic_path
 _NAME = re.compile(r"^[\w\- ]{1,40}$", re.UNICODE)
 
 
+def home_dir() -> Path:
+    """The user's studio folder: $I2V_HOME, or ~/.i2v-studio (templates, logs)."""
+    return Path(os.environ.get("I2V_HOME") or Path.home() / ".i2v-studio")
+
+
 def templates_dir() -> Path:
-    home = Path(os.environ.get("I2V_HOME") or Path.home() / ".i2v-studio")
-    return home / "templates"
+    return home_dir() / "templates"
 
 
 def _path(name: str, folder: Path | None = None) -> Path:
     name = (name or "").strip()
     if not _NAME.fullmatch(name) or name.startswith((".", "-")):
-        raise InvalidInput(f"template name '{name}' is not allowed",
-                           hint="1-40 letters, digits, spaces, '-' or '_'")
+        raise InvalidInput("template_name", name=name)
     return (folder or templates_dir()) / f"{name}.yaml"
 
 
@@ -57,5 +60,5 @@ def list_templates(folder: Path | None = None) -> dict[str, Preset]:
 def delete_template(name: str, folder: Path | None = None) -> None:
     path = _path(name, folder)
     if not path.exists():
-        raise InvalidInput(f"no template named '{name}'")
+        raise InvalidInput("no_template", name=name)
     path.unlink()

@@ -13,7 +13,7 @@ import re
 import subprocess
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 import imageio_ffmpeg
 import numpy as np
@@ -27,15 +27,13 @@ PARTIAL_TAG = ".partial"
 def check_frames(frames: np.ndarray) -> None:
     """Refuse frames that would silently become a black or flat video."""
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] < 1:
-        raise GenerationFailed(f"the model returned frames of an unexpected shape {tuple(frames.shape)}")
+        raise GenerationFailed("frames_shape", shape=tuple(frames.shape))
     bad = ~np.isfinite(frames)
     if bad.any():
         where = sorted({int(i) for i in np.argwhere(bad.reshape(frames.shape[0], -1).any(axis=1)).ravel()})
-        raise GenerationFailed(f"the model produced invalid values (NaN/Inf) in frame(s) {where[:8]}",
-                               hint="usually fp16 overflow: try fewer steps, lower guidance, or float32")
+        raise GenerationFailed("frames_nan", frames=where[:8])
     if float(frames.max() - frames.min()) < 1e-6:
-        raise GenerationFailed("the model produced a constant image (every pixel the same)",
-                               hint="try another seed or a lower guidance scale")
+        raise GenerationFailed("frames_constant")
 
 
 def to_uint8(frames: np.ndarray) -> np.ndarray:
@@ -48,11 +46,8 @@ def partial_name(final: Path) -> Path:
     return final.with_name(f".{final.stem}.{os.getpid()}{PARTIAL_TAG}{final.suffix}")
 
 
-def partial_writer_alive(path: Path) -> bool:
-    m = re.search(r"\.(\d+)" + re.escape(PARTIAL_TAG), path.name)
-    if not m:
-        return False
-    pid = int(m.group(1))
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this machine is still running (ours always is)."""
     if pid == os.getpid():
         return True
     try:
@@ -64,11 +59,16 @@ def partial_writer_alive(path: Path) -> bool:
     return True
 
 
+def partial_writer_alive(path: Path) -> bool:
+    m = re.search(r"\.(\d+)" + re.escape(PARTIAL_TAG), path.name)
+    return bool(m) and pid_alive(int(m.group(1)))
+
+
 DISK_FULL = (28, 27)  # ENOSPC, EFBIG (also what RLIMIT_FSIZE produces)
 
 
 def disk_full_error(name: str, folder: Path) -> OutOfResources:
-    return OutOfResources(f"not enough disk space to write {name}", hint=f"free space in {folder}")
+    return OutOfResources("disk_full", name=name, folder=folder)
 
 
 @contextmanager
@@ -104,8 +104,7 @@ def verify_mp4(path: Path, frames: int) -> None:
         info = None
     if info is None or info["frames"] != frames or not info["seconds"]:
         got = "unreadable" if info is None else f"{info['frames']} of {frames} frames"
-        raise OutOfResources(f"the video could not be written completely ({got})",
-                             hint="is the disk full, or a file-size limit set?")
+        raise OutOfResources("write_incomplete", detail=got)
 
 
 def commit_files(writers: dict[Path, Callable[[Path], None]], *, mp4_frames: dict[Path, int] | None = None,
@@ -121,7 +120,7 @@ def commit_files(writers: dict[Path, Callable[[Path], None]], *, mp4_frames: dic
             temps[final] = partial_name(final)
             write(temps[final])
             if not temps[final].exists():
-                raise OutOfResources(f"could not write {final.name}", hint="is the disk full?")
+                raise OutOfResources("write_failed", name=final.name)
         for final, n in (mp4_frames or {}).items():
             verify_mp4(temps[final], n)
         for tmp in temps.values():
@@ -170,7 +169,7 @@ def write_mp4(frames: np.ndarray, final: Path, fps: float, comment: str | None =
     with atomic_path(final) as tmp:
         mp4_to(tmp, frames, fps, comment, crf)
         if not tmp.exists() or tmp.stat().st_size == 0:
-            raise OutOfResources(f"ffmpeg could not write {final.name}", hint="is the disk full?")
+            raise OutOfResources("write_failed", name=final.name)
     return final
 
 

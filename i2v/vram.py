@@ -29,6 +29,8 @@ from pathlib import Path
 import yaml
 
 from .config import CONFIG_DIR
+from .notes import Note, note
+from .settings import tier_order
 
 GIB = 2**30
 PARAMS = {"unet": 1_420_469_224, "vae": 83_653_863, "text_encoder": 352_984_064, "image_encoder": 632_076_800}
@@ -37,7 +39,6 @@ CONTEXT_GIB = 0.6
 FRAGMENTATION = 1.10
 VAE_TILE = 512
 MEMORY_FILE = CONFIG_DIR / "memory.yaml"
-TIER_ORDER = ("256p", "384p", "512p", "768p", "native")
 OFFLOADS = ("none", "model", "sequential")
 
 
@@ -49,7 +50,7 @@ class Coefficients:
     vae_fixed: float
 
     @classmethod
-    def load(cls, path: Path = MEMORY_FILE) -> "Coefficients":
+    def load(cls, path: Path = MEMORY_FILE) -> Coefficients:
         d = yaml.safe_load(Path(path).read_text())
         return cls(d["unet"]["bytes_per_unit_fp32"], d["unet"]["fixed_bytes_fp32"],
                    d["vae_decode"]["bytes_per_unit_fp32"], d["vae_decode"]["fixed_bytes_fp32"])
@@ -105,7 +106,7 @@ class Plan:
     predicted_peak_gb: float
     budget_gb: float
     rung: int                  # position on the ladder (0 = fastest)
-    notices: list[str] = field(default_factory=list)
+    notices: list[Note] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -117,6 +118,12 @@ class Plan:
         return (f"{self.width}x{self.height}, {self.frames} frames: {how}, decode {self.decode_chunk_size} "
                 f"frame(s) at a time{tiling}; predicted peak {self.predicted_peak_gb:.1f} GB of "
                 f"{self.budget_gb:.1f} GB usable")
+
+    def note(self) -> Note:
+        """The plan as a note of the run (shown in the user's language)."""
+        return note("memory_plan", width=self.width, height=self.height, frames=self.frames, offload=self.offload,
+                    chunk=self.decode_chunk_size, tiling=self.vae_tiling, peak=self.predicted_peak_gb,
+                    budget=self.budget_gb)
 
 
 def ladder(decode_chunk_size: int) -> list[tuple[str, int, bool]]:
@@ -143,16 +150,17 @@ def plan(vram_gb: float, width: int, height: int, frames: int, *, cfg: bool = Tr
         f = frames
         while f > 8:
             f = max(8, f // 2)
-            attempts.append((width, height, f, resolution, [f"frames reduced from {frames} to {f} to fit"]))
-        if tiers and resolution in TIER_ORDER:
+            attempts.append((width, height, f, resolution, [note("frames_reduced", old=frames, new=f)]))
+        order = tier_order(tiers or {})
+        if tiers and resolution in order:
             from .request import size_for_budget
 
             aspect = width / height
-            for lower in reversed(TIER_ORDER[:TIER_ORDER.index(resolution)]):
+            for lower in reversed(order[:order.index(resolution)]):
                 if lower in tiers:
                     w, h = size_for_budget(int(tiers[lower]), aspect)
                     attempts.append((w, h, min(frames, 16), lower,
-                                     [f"resolution lowered from {resolution} to {lower} ({w}x{h}) to fit"]))
+                                     [note("tier_lowered", old=resolution, new=lower, w=w, h=h)]))
     best = None  # when nothing fits: the leanest rung for the request as asked
     for n, (w, h, f, tier, notes) in enumerate(attempts):
         for i, (off, chunk, tiling) in enumerate(rungs):
@@ -164,14 +172,12 @@ def plan(vram_gb: float, width: int, height: int, frames: int, *, cfg: bool = Tr
                      round(budget, 2), i, list(notes))
             if p.fits:
                 if off != "none":
-                    p.notices.append(f"{'model' if off == 'model' else 'sequential'} CPU offload: fits in "
-                                     f"{vram_gb:g} GB but runs slower")
+                    p.notices.append(note("offload_slow", offload=off, gb=vram_gb))
                 return p
             if n == 0:
                 best = p
     assert best is not None
-    best.notices.append(f"does not fit in {vram_gb:g} GB even with sequential offload"
-                        + ("" if allow_degrade else "; allow fewer frames or a lower resolution"))
+    best.notices.append(note("does_not_fit", gb=vram_gb, degrade=allow_degrade))
     return best
 
 
@@ -180,9 +186,7 @@ def max_tier(vram_gb: float, tiers: dict, frames: int = 16, aspect: float = 16 /
     from .request import size_for_budget
 
     best = None
-    for name in TIER_ORDER:
-        if name not in tiers:
-            continue
+    for name in tier_order(tiers):
         w, h = size_for_budget(int(tiers[name]), aspect)
         p = plan(vram_gb, w, h, frames)
         if p.fits and p.offload == "none":

@@ -19,7 +19,7 @@ import secrets
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import yaml
@@ -28,6 +28,7 @@ from PIL import Image, ImageDraw, ImageFont
 from .analysis import analyze_frames, interpolate, make_loop
 from .errors import I2VError, InvalidInput
 from .service import GenerationResult, Studio
+from .settings import NAMES, REQUEST_EXTRAS, canonical
 from .video import commit_files, json_to, mp4_to, partial_name, probe, read_comment, read_frames
 
 DEFAULT_SWEEP = (5.0, 7.0, 9.0, 11.0, 14.0, 18.0)
@@ -38,11 +39,11 @@ def parse_guidance_list(text: str | list) -> list[float]:
     try:
         values = [float(v) for v in items]
     except ValueError:
-        raise InvalidInput(f"guidance values must be numbers separated by commas (got {text!r})") from None
+        raise InvalidInput("sweep_values_nan", got=repr(text)) from None
     if not 2 <= len(values) <= 12:
-        raise InvalidInput(f"a sweep needs 2 to 12 guidance values (got {len(values)})")
+        raise InvalidInput("sweep_values_count", count=len(values))
     if any(not 1.0 <= v <= 20.0 for v in values):
-        raise InvalidInput("guidance values must be between 1 and 20")
+        raise InvalidInput("sweep_values_range")
     return values
 
 
@@ -155,29 +156,27 @@ class BatchReport:
                 "counts": {"done": len(self.done), "skipped": len(self.skipped), "failed": len(self.failed)}}
 
 
-BATCH_KEYS = {"image", "prompt", "negative_prompt", "preset", "guidance_scale", "num_inference_steps", "num_frames",
-              "fps", "target_fps", "resolution", "width", "height", "seed", "scheduler", "decode_chunk_size",
-              "guidance_schedule", "guidance_end", "count"}
-ALIASES = {"guidance": "guidance_scale", "steps": "num_inference_steps", "frames": "num_frames"}
+# Keys of a batch-file entry: every setting (or its alias), the picture, preset, size, and a count of seeds.
+BATCH_KEYS = set(NAMES) | set(REQUEST_EXTRAS) | {"count"}
 
 
 def load_jobs(path: Path) -> list[dict]:
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
-        raise InvalidInput(f"cannot read job file {path}: {exc}") from None
+        raise InvalidInput("job_file_unreadable", path=path, detail=str(exc).splitlines()[0]) from None
     if isinstance(data, dict) and "jobs" in data:
         data = data["jobs"]
     if not isinstance(data, list) or not data:
-        raise InvalidInput(f"job file {path} must hold a non-empty list of requests")
+        raise InvalidInput("job_file_empty", path=path)
     entries = []
     for i, raw in enumerate(data):
         if not isinstance(raw, dict):
-            raise InvalidInput(f"job {i + 1} must be a mapping with at least image and prompt")
-        entry = {ALIASES.get(k, k): v for k, v in raw.items()}
+            raise InvalidInput("job_entry_mapping", n=i + 1)
+        entry = canonical(raw)
         unknown = sorted(set(entry) - BATCH_KEYS)
         if unknown:
-            raise InvalidInput(f"job {i + 1} has unknown key(s): {', '.join(unknown)}")
+            raise InvalidInput("job_entry_keys", n=i + 1, names=", ".join(unknown))
         if entry.get("image") and not Path(str(entry["image"])).is_absolute():
             entry["image"] = str((Path(path).parent / str(entry["image"])).resolve())
         entries.append(entry)
@@ -245,13 +244,13 @@ def run_batch(jobs, job_file: Path, on_entry: Callable[[int, int, str], None] | 
 
 def check_smooth_args(video: Path, factor: int, method: str, loop: str | None) -> None:
     if not Path(video).is_file():
-        raise InvalidInput(f"video not found: {video}")
+        raise InvalidInput("video_not_found", name=video)
     if factor not in (1, 2, 4):
-        raise InvalidInput(f"factor must be 2 or 4 (got {factor})")
+        raise InvalidInput("smooth_factor", got=factor)
     if method not in ("flow", "minterpolate"):
-        raise InvalidInput(f"unknown interpolation method '{method}'", hint="choose flow or minterpolate")
+        raise InvalidInput("unknown_choice", what="interpolation method", got=method, choices="flow, minterpolate")
     if loop not in (None, "", "pingpong", "crossfade"):
-        raise InvalidInput(f"unknown loop mode '{loop}'", hint="choose pingpong or crossfade")
+        raise InvalidInput("unknown_choice", what="loop mode", got=loop, choices="pingpong, crossfade")
 
 
 def smooth(video: Path, factor: int = 2, method: str = "flow", loop: str | None = None,
@@ -262,7 +261,7 @@ def smooth(video: Path, factor: int = 2, method: str = "flow", loop: str | None 
     try:
         info = probe(video)
     except (ValueError, OSError):
-        raise InvalidInput(f"{video.name} is not a readable video") from None
+        raise InvalidInput("video_unreadable", name=video.name) from None
     fps = info["fps"] or 8
     source_meta = None
     try:
@@ -298,7 +297,7 @@ def _minterpolate(video: Path, fps: float) -> np.ndarray:
                             "-c:v", "libx264", "-crf", "12", "-pix_fmt", "yuv420p", str(tmp)],
                            capture_output=True, text=True, timeout=600)
         if r.returncode != 0:
-            raise InvalidInput(f"ffmpeg minterpolate failed: {r.stderr.strip()[:200]}")
+            raise InvalidInput("minterpolate_failed", detail=r.stderr.strip()[:200])
         return read_frames(tmp)
     finally:
         tmp.unlink(missing_ok=True)

@@ -53,7 +53,7 @@ def _rgba() -> bytes:
 
 def _gray16() -> bytes:
     arr = np.full((64, 64), 32768, np.uint16)  # mid gray in 16 bits
-    return _save(Image.fromarray(arr, "I;16"), "PNG")
+    return _save(Image.fromarray(arr), "PNG")  # uint16, 2-D: mode I;16
 
 
 def _palette_transparent() -> bytes:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +10,6 @@ import pytest
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 
@@ -56,3 +54,14 @@ def studio(tmp_path, tiny_engine):
     s = Studio(load_config(model="tiny"), outputs=tmp_path / "outputs", log=lambda m: None)
     s._engine = tiny_engine
     return s
+
+
+@pytest.fixture(scope="session")
+def app(tmp_path_factory):
+    """One real studio (python app.py, tiny model, --queue-size 4) shared by the API and hardening tests."""
+    from .apphelpers import running_app
+
+    tmp = tmp_path_factory.mktemp("app")
+    with running_app(tmp, "--queue-size", "4") as proc:
+        proc.tmp = tmp
+        yield proc

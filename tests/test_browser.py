@@ -289,15 +289,76 @@ def test_bad_upload_message_at_once_and_no_stale_badges(browser, tmp_path, photo
         set_slider(page, "steps", 2)
         set_slider(page, "frames", 2)
         page.locator("#generate").click()
-        playable(page, page.locator("#result-video video"))
+        src = playable(page, page.locator("#result-video video"))
         assert no_error_badges(page)
+        # a refused request says why and leaves the page as it was (the video, the seed, the history)
+        page.locator("#prompt textarea").fill("waves " * 200)
+        page.locator("#generate").click()
+        wait_text(page, "status", "prompt is too long", 20000)
+        time.sleep(1.5)
+        assert page.locator("#result-video video").get_attribute("src") == src
+        assert "prompt is too long" in page.locator("#status").inner_text()
+        assert page.locator("#used-seed input").input_value().isdigit()
         ctx.close()
 
 
-def test_chinese_browser_gets_chinese_labels_and_errors(browser, tmp_path):
+def test_stop_ends_the_job_and_the_next_one_runs(browser, tmp_path, photo_path):
+    with running_app(tmp_path) as app:
+        ctx, page = open_studio(browser, app, photo_path, "waves crashing")
+        set_slider(page, "steps", 60)
+        set_slider(page, "frames", 4)
+        page.locator("#generate").click()
+        wait_text(page, "status", r"Step [2-9]\d*/60", 60000)
+        page.locator("#stop").click()
+        wait_text(page, "status", "Stopped. Nothing was written.", 30000)
+        job = JobStore(app.outputs).list()[0]
+        assert job.status == "cancelled" and job.progress["step"] < 60
+        set_slider(page, "steps", 2)
+        page.locator("#generate").click()
+        playable(page, page.locator("#result-video video"))
+        ctx.close()
+
+
+# English a Chinese page may show: names of things (the model, file formats, the API, units), not UI text.
+ALLOWED_EN = {"API", "JSON", "MP4", "I2VGen-XL", "VGen-XL", "tiny", "random", "weights", "configs", "cpu", "float",
+              "fps", "Gradio", "ddim", "dpm"}
+
+
+def english_words(page, skip=("#params", "#history-params")) -> set[str]:
+    text = page.evaluate("""(skip) => {
+        const clone = document.body.cloneNode(true);
+        for (const sel of skip) clone.querySelectorAll(sel).forEach(e => e.remove());
+        document.body.appendChild(clone); clone.style.position = 'absolute';
+        const t = clone.innerText; clone.remove(); return t; }""", list(skip))
+    text = text.replace("common.complete", "")  # Gradio 6.31's own key, untranslated by Gradio in zh-CN (gr.Code)
+    words = set(re.findall(r"(?<![-\w])[A-Za-z][A-Za-z\-]{2,}", text)) - ALLOWED_EN  # not --options
+    return {f"{w}: …{text[max(0, text.find(w) - 60):text.find(w) + 30]}…" for w in words}  # where, for the report
+
+
+def test_chinese_page_has_no_english_ui_text_and_chinese_errors(browser, tmp_path, photo_path):
     with running_app(tmp_path) as app:
         ctx, page = open_studio(browser, app, **ZH)
         page.get_by_text("提示词：描述运动").wait_for(timeout=30000)
+        page.wait_for_function("() => document.querySelector('#guidance-zone').innerText.includes('平衡')")
+        page.get_by_text("更多设置").click()
+        page.get_by_text("模板", exact=True).click()
+        found = english_words(page)
+        for name in ("引导系数对比", "历史", "队列"):
+            page.get_by_role("tab", name=name).click()
+            time.sleep(1.0)
+            found |= english_words(page)
+        assert not found, sorted(found)
+
+        tab(page, "Create", "创作", "zh")
         page.locator("#generate").click()  # no image yet
         page.get_by_text("请先上传图片").wait_for(timeout=15000)
+        page.locator("#input-image input[type=file]").set_input_files(str(photo_path))
+        page.locator("#prompt textarea").fill("镜头缓慢推进")
+        set_slider(page, "steps", 2)
+        set_slider(page, "frames", 2)
+        page.locator("#generate").click()
+        playable(page, page.locator("#result-video video"))
+        wait_text(page, "status", DONE_RE["zh"])
+        wait_text(page, "notes", "演示模型")
+        assert not english_words(page), sorted(english_words(page))  # the result, its notes and motion too
         ctx.close()

@@ -24,9 +24,10 @@ def run(*args, timeout=300, **kw):
 
 
 def files_in(folder: Path) -> list[Path]:
-    """Every file but the job store's database (which records the job, also a refused or cancelled one)."""
-    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("studio.db")) \
-        if folder.exists() else []
+    """Every file but the job store's (its database records the job, also a refused or cancelled one, and
+    keeps a cancelled job's picture a day so that it can be re-queued)."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("studio.db")
+                  and ".inputs" not in p.parts) if folder.exists() else []
 
 
 def test_generate_preview_json(tmp_path, photo_path):

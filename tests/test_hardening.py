@@ -16,12 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
 
 from i2v.errors import GenerationFailed, InvalidInput, ModelUnavailable, OutOfResources
 from i2v.images import open_image
 from i2v.service import Studio, sweep_outputs
 
-from .apphelpers import ROOT, running_app
+from .apphelpers import ROOT
 from .badinputs import BAD, GOOD, write_case
 from .conftest import make_photo
 
@@ -65,14 +66,6 @@ def test_bad_prompts_through_the_cli(tmp_path, photo_path, prompt, msg):
     assert r.returncode == 2 and msg in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
-@pytest.fixture(scope="module")
-def app(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("hard")
-    with running_app(tmp, "--queue-size", "6") as proc:
-        proc.tmp = tmp
-        yield proc
-
-
 def api(app, image, **kw):
     args = dict(prompt="a dog jumping", negative_prompt="", guidance_scale=9.0, num_inference_steps=1,
                 num_frames=2, fps=8, resolution="256p", seed=1)
@@ -86,7 +79,7 @@ def test_bad_input_matrix_through_the_api(app, photo_path):
     for name, maker, expected in BAD:
         if name == "empty.png":
             continue  # an empty upload never reaches the app: gradio_client refuses to send it
-        with pytest.raises(Exception) as e:
+        with pytest.raises(AppError) as e:
             api(app, write_case(folder, name, maker))
         assert expected in str(e.value), (name, str(e.value))
     for name, maker, _ in GOOD:
@@ -101,21 +94,18 @@ def test_bad_input_matrix_through_the_api(app, photo_path):
             _, meta = api(app, photo_path, **kw)
             assert meta["params"]["prompt"] == "a b c"  # control characters cleaned
             continue
-        with pytest.raises(Exception) as e:
+        with pytest.raises(AppError) as e:
             api(app, photo_path, **kw)
         assert msg in str(e.value), (kw, str(e.value))
     assert Path(api(app, photo_path)[0]).exists()  # the server answers normally afterwards
 
 
 def test_chinese_error_through_the_api(app, photo_path):
-    import httpx
-
     client = Client(app.url, verbose=False, headers={"Accept-Language": "zh-CN,zh;q=0.9"})
-    with pytest.raises(Exception) as e:
+    with pytest.raises(AppError) as e:
         client.predict(image=handle_file(str(photo_path)), prompt="", negative_prompt="", guidance_scale=9,
                        num_inference_steps=1, num_frames=2, fps=8, resolution="256p", seed=1, api_name="/generate")
-    assert "提示词为空" in str(e.value)
-    assert httpx  # the client library the app test drives
+    assert "提示词为空" in str(e.value) and e.value.title == "错误"
 
 
 # -- 2. faults ---------------------------------------------------------------------------------------
@@ -263,11 +253,11 @@ def test_twenty_concurrent_clients(app, photo_path):
     done = {i: r for i, r in results.items() if not isinstance(r, Exception)}
     refused = {i: r for i, r in results.items() if isinstance(r, Exception)}
     assert all("queue is full" in str(e).lower() for e in refused.values()), refused
-    assert len(done) >= 6  # at least a full queue of 6 (the running job may count in it)
+    assert len(done) >= 4  # at least a full queue of 4 (the running job may count in it)
     intervals, names = [], set()
     for i, (video, meta) in done.items():
         assert meta["params"]["prompt"] == f"client number {i}" and meta["seed"] == 1000 + i  # its own output
-        side = json.loads(Path(meta["metadata"]).read_text())
+        side = json.loads((app.outputs / meta["metadata"]).read_text())
         intervals.append((side["timings"]["gpu_start"], side["timings"]["gpu_end"]))
         assert side["timings"]["concurrent_jobs"] == 1  # the engine's own count of jobs on the GPU at once
         names.add(Path(meta["video"]).name)

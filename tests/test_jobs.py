@@ -66,8 +66,11 @@ def test_validation_at_submit_and_bounded_queue(jobs, photo_path):
         jobs.submit_generate(image=str(photo_path), **{**SMALL, "guidance_scale": 99})
     with pytest.raises(InvalidInput, match="no input image"):
         jobs.submit_generate(image=None, **SMALL)
-    for _ in range(3):
-        jobs.submit_generate(image=str(photo_path), **SMALL)
+    jobs.submit_generate(image=str(photo_path), **SMALL)
+    with pytest.raises(OutOfResources, match="queue is full"):  # three more do not fit: none is queued
+        jobs.submit_seeds([1, 2, 3], image=str(photo_path), **SMALL)
+    assert jobs.store.counts() == {QUEUED: 1}
+    assert len(jobs.submit_seeds([1, 2], image=str(photo_path), **SMALL)) == 2
     with pytest.raises(OutOfResources, match="queue is full"):
         jobs.submit_generate(image=str(photo_path), **SMALL)
     assert jobs.store.counts() == {QUEUED: 3}
@@ -87,6 +90,8 @@ def test_cancel_queued_and_running(jobs, photo_path):
     job = jobs.store.claim(jobs.worker)
     jobs.execute(job, on_step=on_step)
     assert jobs.get(long.id).status == CANCELLED and max(seen) <= 4
+    assert jobs.requeue(long.id) and jobs.get(long.id).status == QUEUED  # its picture was kept for that
+    jobs.cancel(long.id)
     assert result_files(jobs.outputs) == set()
     assert not jobs.studio.gpu_lock.locked()
     ok = jobs.submit_generate(image=str(photo_path), **SMALL)  # the next job runs normally
@@ -253,4 +258,21 @@ def test_file_size_limit_gives_exit_3_and_publishes_nothing(tmp_path, photo_path
     assert "Traceback" not in r.stderr and "could not be written completely" in r.stderr
     assert not list(out.rglob("*.mp4")) and not [p for p in out.rglob("*") if ".partial" in p.name]
     job = JobStore(out).list()[0]
-    assert job.status == "failed" and job.error_code == "out_of_resources"
+    assert (job.status, job.error_kind, job.error_code) == ("failed", "out_of_resources", "write_incomplete")
+
+
+def test_a_store_from_an_earlier_version_gains_the_new_columns(tmp_path):
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "studio.db")
+    db.execute("CREATE TABLE jobs (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL, kind TEXT NOT NULL,"
+               " status TEXT NOT NULL, params TEXT NOT NULL, parent TEXT, client TEXT, created_at REAL NOT NULL,"
+               " started_at REAL, finished_at REAL, worker TEXT, progress TEXT, preview BLOB,"
+               " cancel_requested INTEGER NOT NULL DEFAULT 0, files TEXT, result TEXT, error_code TEXT,"
+               " error_message TEXT, error_hint TEXT, note TEXT, attempts INTEGER NOT NULL DEFAULT 0)")
+    db.execute("INSERT INTO jobs(id, kind, status, params, created_at) VALUES ('old', 'generate', 'queued', '{}', 1)")
+    db.commit()
+    db.close()
+    store = JobStore(tmp_path)
+    assert store.get("old").status == QUEUED and store.cancel("old") == CANCELLED
+    assert store.get("old").error_kind == "cancelled"

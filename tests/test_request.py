@@ -122,3 +122,57 @@ def test_model_override_precedence(tmp_path, monkeypatch):
     monkeypatch.setenv("I2V_MODEL", "random-full")
     assert load_config().model["source"] == "random-full"
     assert load_config(model="tiny").model["source"] == "tiny"
+
+
+@pytest.mark.parametrize("text,key,problem", [
+    ("limits:\n  steps: [1, many]\n", "limits.steps", "must be a whole number"),
+    ("model:\n  hub_probe_timeout_s: -3\n", "model.hub_probe_timeout_s", "between 0.1 and 120"),
+    ("defaults:\n  guidance_scale: 99\n", "defaults.guidance_scale", "between 1 and 20"),
+    ("defaults:\n  scheduler: euler\n", "defaults.scheduler", "one of ddim, dpm++"),
+    ("resolution:\n  default_tier: 4k\n", "resolution.default_tier", "one of 256p"),
+    ("defaults:\n  num_frames: 8.5\n", "defaults.num_frames", "whole number"),
+])
+def test_config_values_checked_by_type_and_range_naming_file_and_key(tmp_path, text, key, problem):
+    p = tmp_path / "studio.yaml"
+    p.write_text(text)
+    with pytest.raises(InvalidInput) as e:
+        load_config(p)
+    assert str(p) in str(e.value) and f"'{key}'" in str(e.value) and problem in str(e.value)
+    assert e.value.text("zh").startswith(f"配置文件 {p}")
+
+
+def test_defaults_have_one_source_the_shipped_yaml():
+    import yaml
+
+    from i2v.config import DEFAULT_CONFIG, Config
+
+    shipped = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    assert Config().data == shipped and load_config().defaults == shipped["defaults"]
+    assert load_config().defaults["negative_prompt"].startswith("Distorted")  # (the old built-in copy said "")
+
+
+def test_every_list_of_settings_derives_from_the_schema():
+    from i2v import cli, presets, service, workflows
+    from i2v.jobs import service as jobs_service
+    from i2v.settings import NAMES, PRESET_KEYS, RESTORABLE, SETTINGS
+
+    assert presets.PRESET_SETTINGS == PRESET_KEYS and service.RESTORABLE == RESTORABLE
+    assert set(NAMES) <= workflows.BATCH_KEYS and set(NAMES) <= set(jobs_service.GENERATE_KEYS)
+    sub = cli.build_parser()._subparsers._group_actions[0].choices["generate"]
+    flags = {o for a in sub._actions for o in a.option_strings}
+    assert all(s.flag in flags for s in SETTINGS)
+    a = sub.parse_args(["--image", "x.png", "--prompt", "p", "--guidance", "7", "--steps", "9"])
+    kw = cli.request_kwargs(a)
+    assert set(NAMES) <= set(kw) and (kw["guidance_scale"], kw["num_inference_steps"]) == (7.0, 9)
+
+
+def test_tier_order_follows_the_configured_budgets_not_a_fixed_list(tmp_path):
+    from i2v.advisor import troubleshoot
+    from i2v.settings import tier_order
+
+    tiers = {"tall": 400_000, "tiny": 70_000, "mid": 200_000}
+    assert tier_order(tiers) == ("tiny", "mid", "tall")
+    low = troubleshoot({"guidance_scale": 7.0, "resolution": "mid"}, "distorted", tiers=tiers)
+    assert low.settings["resolution"] == "tiny"
+    assert troubleshoot({"num_inference_steps": 80, "resolution": "mid"}, "blurry", tiers=tiers)\
+        .settings["resolution"] == "tall"

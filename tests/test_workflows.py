@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from i2v.analysis import analyze_frames, flow_visualisation, interpolate, make_loop
+from i2v.errors import InvalidInput
 from i2v.video import probe, read_comment, read_frames, to_uint8, write_mp4
 from i2v.workflows import parse_guidance_list, run_batch, smooth, sweep
 
@@ -100,7 +101,7 @@ def test_sweep_grid_table_and_single_encoding(studio):
 def test_guidance_list_validation():
     assert parse_guidance_list("5, 7,9") == [5.0, 7.0, 9.0]
     for bad in ("5", "5,abc", "5,25"):
-        with pytest.raises(Exception):
+        with pytest.raises(InvalidInput, match="guidance values|2 to 12"):
             parse_guidance_list(bad)
 
 

@@ -10,8 +10,8 @@ from diffusers.utils import logging as _diffusers_logging  # noqa: E402  isort: 
 
 _diffusers_logging.set_verbosity_error()
 
-from .engine import CancelToken, Engine, EngineJob, EngineResult, StepInfo
-from .models import DEMO_NOTICE, LoadedModel, ModelInfo, load_model
+from .engine import CancelToken, Engine, EngineJob, EngineResult, StepInfo  # noqa: E402
+from .models import DEMO_NOTICE, LoadedModel, ModelInfo, load_model  # noqa: E402
 
 __all__ = ["CancelToken", "Engine", "EngineJob", "EngineResult", "StepInfo", "DEMO_NOTICE", "LoadedModel",
            "ModelInfo", "load_model"]

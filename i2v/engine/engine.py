@@ -22,7 +22,7 @@ import hashlib
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -126,7 +126,7 @@ class Engine:
         self._text_cache = _LRU(cache_size)
         self._image_cache = _LRU(cache_size)
         self.stage = "idle"           # encode | denoise | decode | done: where an error happened
-        self.notes: list[str] = []    # things the engine did on its own (for the metadata)
+        self.notes: list[tuple[str, dict]] = []  # what the engine did on its own: (note code, parameters)
 
     # -- encodings ---------------------------------------------------------------------------
     @property
@@ -198,7 +198,7 @@ class Engine:
         free, _ = torch.cuda.mem_get_info(self.device)
         return (free + torch.cuda.memory_reserved(self.device)) / 2**30
 
-    def apply_memory_plan(self, offload: str, vae_tiling: bool) -> list[str]:
+    def apply_memory_plan(self, offload: str, vae_tiling: bool) -> list[tuple[str, dict]]:
         """Offload mode and VAE tiling for the next jobs.  Offloading only means something on a GPU."""
         notes = []
         pipe = self.pipe
@@ -217,7 +217,7 @@ class Engine:
                     pipe.to(self.info.device)
                 self._offload = offload
             else:
-                notes.append(f"running on the CPU: '{offload}' offload not needed")
+                notes.append(("offload_not_needed", {"offload": offload}))
         return notes
 
     # -- the loop ----------------------------------------------------------------------------
@@ -319,7 +319,7 @@ class Engine:
         t = time.perf_counter()
         video = pipe.decode_latents(latents, decode_chunk_size=decode_chunk_size)
         if pipe.vae.dtype == torch.float16 and not torch.isfinite(video).all():
-            self.notes.append("fp16 VAE decode overflowed: decoded again in float32")
+            self.notes.append(("fp16_redecode", {}))
             pipe.vae.to(torch.float32)
             try:
                 video = pipe.decode_latents(latents.float(), decode_chunk_size=decode_chunk_size)

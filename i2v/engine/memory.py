@@ -13,8 +13,9 @@ size, and returns the coefficients that :mod:`i2v.vram` uses.
 from __future__ import annotations
 
 import gc
+import warnings
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -46,16 +47,19 @@ def live_tensor_bytes() -> int:
     """Bytes held by tensors still referenced from Python (each storage once): 'back to baseline' on any device."""
     gc.collect()
     seen, total = set(), 0
-    for obj in gc.get_objects():
-        try:
-            if isinstance(obj, torch.Tensor) and not obj.is_meta:
-                st = obj.untyped_storage()
-                key = (st.data_ptr(), obj.device.type)
-                if key not in seen and st.data_ptr():
-                    seen.add(key)
-                    total += st.nbytes()
-        except (RuntimeError, ReferenceError):
-            continue
+    with warnings.catch_warnings():  # isinstance() touches every object, deprecated module proxies included
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        for obj in gc.get_objects():
+            try:
+                if isinstance(obj, torch.Tensor) and not obj.is_meta:
+                    st = obj.untyped_storage()
+                    key = (st.data_ptr(), obj.device.type)
+                    if key not in seen and st.data_ptr():
+                        seen.add(key)
+                        total += st.nbytes()
+            except (RuntimeError, ReferenceError):
+                continue
     return total
 
 

@@ -163,7 +163,7 @@ def hub_reachable(timeout: float) -> tuple[bool, str]:
 
 
 def _from_pretrained(source: str, revision: str | None, device: torch.device, local_only: bool):
-    kw = dict(torch_dtype=_dtype_for(device), use_safetensors=True, local_files_only=local_only)
+    kw = dict(dtype=_dtype_for(device), use_safetensors=True, local_files_only=local_only)
     if revision:
         kw["revision"] = revision
     if device.type == "cuda":
@@ -180,32 +180,25 @@ def load_pretrained(source: str, revision: str | None, *, probe_timeout: float =
     is_local = local.exists() or source.startswith((".", "/", "~"))
     if is_local:
         if not (local / "model_index.json").is_file():
-            raise ModelUnavailable(f"model folder {local} has no model_index.json",
-                                   hint="give a folder in diffusers layout (as saved by save_pretrained)")
+            raise ModelUnavailable("model_no_index", path=local)
         try:
             pipe = _from_pretrained(str(local), None, device, local_only=True)
-        except (OSError, ValueError, EnvironmentError) as exc:
-            raise ModelUnavailable(f"could not load the model folder {local}: {_first_line(exc)}",
-                                   hint="it needs .safetensors weights for every component") from None
+        except (OSError, ValueError) as exc:
+            raise ModelUnavailable("model_folder", path=local, detail=_first_line(exc)) from None
         kind, model_id, revision = "local", str(local), None
     else:
         try:  # cached already? then no network at all
             pipe = _from_pretrained(source, revision, device, local_only=True)
-        except (OSError, ValueError, EnvironmentError):
+        except (OSError, ValueError):
             if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
-                raise ModelUnavailable(f"{source} is not in the local cache and HF_HUB_OFFLINE is set",
-                                       hint="unset HF_HUB_OFFLINE and run once with internet to download it "
-                                            "(about 5 GB in fp16)") from None
+                raise ModelUnavailable("model_offline", source=source) from None
             ok, where = hub_reachable(probe_timeout)
             if not ok:
-                raise ModelUnavailable(f"{source} is not downloaded and the hub is unreachable: {where}",
-                                       hint="connect to the internet once (set HF_ENDPOINT for a mirror), or pass "
-                                            "--model with a local folder") from None
+                raise ModelUnavailable("model_unreachable", source=source, detail=where) from None
             try:
                 pipe = _from_pretrained(source, revision, device, local_only=False)
             except Exception as exc:  # noqa: BLE001 - every hub/IO failure becomes one clear message
-                raise ModelUnavailable(f"downloading {source} failed: {_first_line(exc)}",
-                                       hint="check the repo id, revision and disk space, then retry") from None
+                raise ModelUnavailable("model_download", source=source, detail=_first_line(exc)) from None
         kind, model_id = "hub", source
     info = ModelInfo(source=source, kind=kind, model_id=model_id, revision=revision, device=str(device),
                      dtype=str(pipe.unet.dtype).replace("torch.", ""))

@@ -20,11 +20,13 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
+from collections.abc import Callable, Iterator
 
 from ..cancel import CancelToken
-from ..errors import Cancelled, I2VError, InvalidInput
+from ..errors import Cancelled, I2VError, InternalError, Interrupted, InvalidInput, OutOfResources, rebuild
 from ..service import APP_NAME, GenerationResult, Studio
+from ..settings import NAMES, REQUEST_EXTRAS
 from .store import (CANCELLED, DONE, FAILED, INTERRUPTED, RUNNING, JobRecord, JobStore, QueueFull, worker_alive,
                     worker_id)
 
@@ -33,30 +35,16 @@ INPUT_GRACE_S = 60.0
 # Names of our result files: HHMMSS_<slug>_s<seed>_<hex> with optional _sweep / _x2 parts.
 OUR_NAME = re.compile(r"^\d{6}_.+_s\d+_[0-9a-f]{6}")
 RESULT_KINDS = ("generate", "batch_entry", "smooth")
-GENERATE_KEYS = ("prompt", "negative_prompt", "preset", "guidance_scale", "num_inference_steps", "num_frames", "fps",
-                 "target_fps", "resolution", "width", "height", "seed", "scheduler", "decode_chunk_size",
-                 "guidance_schedule", "guidance_end")
-INTERNAL = "internal"
+GENERATE_KEYS = NAMES + tuple(k for k in REQUEST_EXTRAS if k != "image")
 
 
 def error_of(job: JobRecord) -> I2VError:
     """The typed error a finished, unsuccessful job stands for (front ends convert it at their edge)."""
-    from .. import errors
-
-    classes = {c.kind: c for c in (errors.InvalidInput, errors.OutOfResources, errors.Cancelled,
-                                   errors.ModelUnavailable, errors.GenerationFailed)}
     if job.status == CANCELLED:
-        return errors.Cancelled()
+        return Cancelled()
     if job.status == INTERRUPTED:
-        exc = I2VError(job.error_message or "the studio stopped while this job ran",
-                       hint=job.error_hint or f"re-queue it: python -m i2v requeue {job.id}")
-        exc.kind = "interrupted"
-        return exc
-    cls = classes.get(job.error_code or "", I2VError)
-    exc = cls(job.error_message or "failed", hint=job.error_hint)
-    if cls is I2VError:
-        exc.kind = job.error_code or INTERNAL
-    return exc
+        return Interrupted()
+    return rebuild(job.error_kind, job.error_code, job.error_params)
 
 
 class JobService:
@@ -122,25 +110,30 @@ class JobService:
         """Validate a generate request completely and return the job's JSON parameters."""
         image = kw.get("image")
         if image is None:
-            raise InvalidInput("no input image", hint="upload a picture first")
+            raise InvalidInput("image_missing")
         self.studio.build_request(**kw)  # every check, before anything is queued
         params = {k: kw[k] for k in GENERATE_KEYS if kw.get(k) is not None}
         params["image"] = self._keep_input(image)
         return params
 
-    def _submit(self, kind: str, params: dict, client: str | None) -> JobRecord:
+    def _submit(self, kind: str, params: dict | list[dict], client: str | None):
+        """Queue one job (``params`` a dict) or several at once (a list: all or none)."""
+        many = isinstance(params, list)
         try:
-            job = self.store.submit(kind, params, client=client, max_queued=self.max_queued)
+            jobs = self.store.submit_many(kind, params if many else [params], client=client,
+                                          max_queued=self.max_queued)
         except QueueFull:
-            from ..errors import OutOfResources
-
-            raise OutOfResources("the queue is full", hint=f"at most {self.max_queued} jobs may wait; "
-                                                          "try again when one has finished") from None
+            raise OutOfResources("queue_full", limit=self.max_queued) from None
         self.wake.set()
-        return job
+        return jobs if many else jobs[0]
 
     def submit_generate(self, client: str | None = None, **kw: Any) -> JobRecord:
         return self._submit("generate", self._generate_params(kw), client)
+
+    def submit_seeds(self, seeds: list[int], client: str | None = None, **kw: Any) -> list[JobRecord]:
+        """One job per seed, every one validated first, queued together or not at all."""
+        params = [self._generate_params({**kw, "seed": s}) for s in seeds]
+        return self._submit("generate", params, client)
 
     def submit_sweep(self, values: list[float], client: str | None = None, **kw: Any) -> JobRecord:
         from ..workflows import parse_guidance_list
@@ -157,13 +150,10 @@ class JobService:
             path = self.outputs / path
         resolved = path.resolve()
         if self.outputs.resolve() not in resolved.parents or not resolved.is_file() or resolved.suffix != ".mp4":
-            raise InvalidInput(f"video not found: {Path(video).name}", hint="smooth a result of this studio")
-        if int(factor) not in (2, 4):
-            raise InvalidInput(f"factor must be 2 or 4 (got {factor})")
-        if loop not in (None, "", "pingpong", "crossfade"):
-            raise InvalidInput(f"unknown loop mode '{loop}'", hint="choose pingpong or crossfade")
-        if method not in ("flow", "minterpolate"):
-            raise InvalidInput(f"unknown interpolation method '{method}'", hint="choose flow or minterpolate")
+            raise InvalidInput("video_not_found", name=Path(video).name)
+        from ..workflows import check_smooth_args
+
+        check_smooth_args(resolved, int(factor), method, loop)
         params = {"video": self.rel(resolved), "factor": int(factor), "loop": loop or None, "method": method}
         return self._submit("smooth", params, client)
 
@@ -178,7 +168,7 @@ class JobService:
         while True:
             job = self.store.get(job_id)
             if job is None:
-                raise InvalidInput(f"no job {job_id!r}")
+                raise InvalidInput("no_job", id=job_id)
             key = (job.status, json.dumps(job.progress, sort_keys=True))
             if key != last:
                 last = key
@@ -205,7 +195,7 @@ class JobService:
             return False
         img = job.params.get("image")
         if isinstance(img, str) and not self.abs(img).is_file():
-            raise InvalidInput("the input picture of this job is gone; submit it again")
+            raise InvalidInput("input_gone")
         ok = self.store.requeue(job_id)
         if ok:
             self.wake.set()
@@ -253,23 +243,22 @@ class JobService:
             result, files = getattr(self, f"_run_{job.kind if job.kind != 'batch_entry' else 'generate'}")(
                 job, reporter, token, on_progress)
             self.store.finish(job.id, DONE, result=result, files=files)
-        except Cancelled:
-            self.store.finish(job.id, CANCELLED, error_code="cancelled", error_message="cancelled by the user")
+        except Cancelled as exc:
+            self.store.finish(job.id, CANCELLED, error=exc.to_json())
         except I2VError as exc:
-            self.store.finish(job.id, FAILED, error_code=exc.kind, error_message=exc.message, error_hint=exc.hint)
+            self.store.finish(job.id, FAILED, error=exc.to_json())
         except Exception as exc:  # noqa: BLE001 - a bug ends its job, never the worker
             self.log(f"job {job.id} failed with an internal error:\n{traceback.format_exc()}")
-            self.store.finish(job.id, FAILED, error_code=INTERNAL,
-                              error_message=f"internal error: {type(exc).__name__}: {exc}"[:500],
-                              error_hint="the log has the details; please report it")
+            self.store.finish(job.id, FAILED, error=InternalError.wrap(exc).to_json())
         finally:
-            self.clean_inputs(done_with=(job.params.get("image"), job.created_at))
+            self.clean_inputs(done_with=(job.params.get("image"), job.created_at)
+                              if self.store.get(job.id).status == DONE else None)
 
     def _request_kw(self, params: dict) -> dict:
         kw = {k: v for k, v in params.items() if k in GENERATE_KEYS}
         img = self.abs(params.get("image"))
         if img is None or not img.is_file():
-            raise InvalidInput("the input picture of this job is gone; submit it again")
+            raise InvalidInput("input_gone")
         kw["image"] = str(img)
         return kw
 
@@ -391,9 +380,7 @@ class JobService:
                     pass
             for f in files:
                 f.unlink(missing_ok=True)
-            self.store.finish(job.id, INTERRUPTED, error_code="interrupted",
-                              error_message="the studio stopped while this job ran",
-                              error_hint="re-queue it to run it again")
+            self.store.finish(job.id, INTERRUPTED, error=Interrupted().to_json())
             report["interrupted"] += 1
         if requeue_interrupted:
             for job in self.store.list(status=[INTERRUPTED], limit=None, parent=None):

@@ -21,7 +21,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 DB_NAME = "studio.db"
 QUEUED, RUNNING, DONE, FAILED, CANCELLED, INTERRUPTED = (
@@ -48,9 +49,10 @@ CREATE TABLE IF NOT EXISTS jobs (
     cancel_requested INTEGER NOT NULL DEFAULT 0,
     files TEXT,
     result TEXT,
+    error_kind TEXT,
     error_code TEXT,
     error_message TEXT,
-    error_hint TEXT,
+    error_params TEXT,
     note TEXT,
     attempts INTEGER NOT NULL DEFAULT 0
 );
@@ -73,16 +75,9 @@ def worker_alive(worker: str | None) -> bool:
     pid_s = rest.partition(":")[0]
     if host != socket.gethostname() or not pid_s.isdigit():
         return True  # another machine's worker: not ours to judge
-    pid = int(pid_s)
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    from ..video import pid_alive
+
+    return pid_alive(int(pid_s))
 
 
 @dataclass
@@ -102,9 +97,10 @@ class JobRecord:
     cancel_requested: bool = False
     files: list[str] = field(default_factory=list)
     result: dict | None = None
+    error_kind: str | None = None
     error_code: str | None = None
     error_message: str | None = None
-    error_hint: str | None = None
+    error_params: dict | None = None
     note: str | None = None
     attempts: int = 0
 
@@ -118,19 +114,23 @@ class JobRecord:
         return {"id": self.id, "kind": self.kind, "status": self.status, "created_at": self.created_at,
                 "started_at": self.started_at, "finished_at": self.finished_at, "worker": self.worker,
                 "progress": self.progress, "video": r.get("video"), "parent": self.parent,
-                "error": None if not self.error_code else {"code": self.error_code, "message": self.error_message,
-                                                           "hint": self.error_hint},
+                "error": None if not self.error_code else {"kind": self.error_kind, "code": self.error_code,
+                                                           "message": self.error_message},
                 "note": self.note, "prompt": self.params.get("prompt")}
 
 
 _COLUMNS = ("seq", "id", "kind", "status", "params", "parent", "client", "created_at", "started_at", "finished_at",
-            "worker", "progress", "cancel_requested", "files", "result", "error_code", "error_message", "error_hint",
-            "note", "attempts")
+            "worker", "progress", "cancel_requested", "files", "result", "error_kind", "error_code", "error_message",
+            "error_params", "note", "attempts")
+
+
+_TYPES = {"started_at": "REAL", "finished_at": "REAL", "preview": "BLOB", "attempts": "INTEGER NOT NULL DEFAULT 0",
+          "cancel_requested": "INTEGER NOT NULL DEFAULT 0"}
 
 
 def _record(row: sqlite3.Row) -> JobRecord:
     d = dict(zip(_COLUMNS, row))
-    for k, empty in (("params", {}), ("progress", {}), ("files", []), ("result", None)):
+    for k, empty in (("params", {}), ("progress", {}), ("files", []), ("result", None), ("error_params", None)):
         d[k] = json.loads(d[k]) if d[k] else empty
     d["cancel_requested"] = bool(d["cancel_requested"])
     return JobRecord(**d)
@@ -155,6 +155,14 @@ class JobStore:
         self._db.execute("PRAGMA busy_timeout=30000")
         with self._lock:
             self._db.executescript(SCHEMA)
+            self._migrate()
+
+    def _migrate(self) -> None:
+        """Add the columns a store written by an earlier version lacks (columns are only ever added)."""
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)").fetchall()}
+        for name in _COLUMNS:
+            if name not in have:
+                self._db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {_TYPES.get(name, 'TEXT')}")
 
     def close(self) -> None:
         with self._lock:
@@ -196,9 +204,16 @@ class JobStore:
     def submit(self, kind: str, params: dict, *, parent: str | None = None, client: str | None = None,
                max_queued: int | None = None, worker: str | None = None) -> JobRecord:
         """A new queued job; with ``worker``, one already running on that worker (the CLI's own run)."""
+        return self.submit_many(kind, [params], client=client, max_queued=max_queued, worker=worker,
+                                parent=parent)[0]
+
+    def submit_many(self, kind: str, params_list: list[dict], *, parent: str | None = None,
+                    client: str | None = None, max_queued: int | None = None, worker: str | None = None
+                    ) -> list[JobRecord]:
+        """Several jobs in one transaction: all queued, or none (the queue has no room for all of them)."""
         if kind not in KINDS:
             raise ValueError(f"unknown job kind {kind!r}")
-        job_id = secrets.token_hex(5)
+        ids = [secrets.token_hex(5) for _ in params_list]
         now = time.time()
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
@@ -206,18 +221,19 @@ class JobStore:
                 if max_queued is not None and worker is None:
                     (n,) = self._db.execute("SELECT COUNT(*) FROM jobs WHERE status=? AND parent IS NULL",
                                             (QUEUED,)).fetchone()
-                    if n >= max_queued:
+                    if n + len(ids) > max_queued:
                         raise QueueFull(n)
-                self._db.execute(
-                    "INSERT INTO jobs(id, kind, status, params, parent, client, created_at, worker, started_at, "
-                    "attempts) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                    (job_id, kind, QUEUED if worker is None else RUNNING, json.dumps(params, ensure_ascii=False),
-                     parent, client, now, worker, None if worker is None else now, 0 if worker is None else 1))
+                for job_id, params in zip(ids, params_list):
+                    self._db.execute(
+                        "INSERT INTO jobs(id, kind, status, params, parent, client, created_at, worker, started_at, "
+                        "attempts) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                        (job_id, kind, QUEUED if worker is None else RUNNING, json.dumps(params, ensure_ascii=False),
+                         parent, client, now, worker, None if worker is None else now, 0 if worker is None else 1))
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-        return self.get(job_id)
+        return [self.get(i) for i in ids]
 
     def get(self, job_id: str) -> JobRecord | None:
         rows = self._select("id=?", (str(job_id),))
@@ -275,13 +291,15 @@ class JobStore:
         self._exec("UPDATE jobs SET files=? WHERE id=?", (json.dumps(files), job_id))
 
     def finish(self, job_id: str, status: str, *, result: dict | None = None, files: list[str] | None = None,
-               error_code: str | None = None, error_message: str | None = None, error_hint: str | None = None,
-               note: str | None = None) -> None:
-        """The one transaction that ends a job (with its result files for ``done``)."""
+               error: dict | None = None, note: str | None = None) -> None:
+        """The one transaction that ends a job (with its result files for ``done``; ``error`` is an
+        error's ``to_json()`` for the others)."""
         if status not in FINAL:
             raise ValueError(status)
-        sets = ["status=?", "finished_at=?", "error_code=?", "error_message=?", "error_hint=?"]
-        args: list[Any] = [status, time.time(), error_code, error_message, error_hint]
+        e = error or {}
+        sets = ["status=?", "finished_at=?", "error_kind=?", "error_code=?", "error_message=?", "error_params=?"]
+        args: list[Any] = [status, time.time(), e.get("kind"), e.get("code"), e.get("message"),
+                           json.dumps(e["params"], ensure_ascii=False, default=str) if e.get("params") else None]
         if result is not None:
             sets.append("result=?")
             args.append(json.dumps(result, ensure_ascii=False))
@@ -318,9 +336,9 @@ class JobStore:
                     self._db.execute("COMMIT")
                     return None
                 if row[0] == QUEUED:
-                    self._db.execute("UPDATE jobs SET status=?, finished_at=?, error_code=?, error_message=? "
-                                     "WHERE id=?", (CANCELLED, time.time(), "cancelled", "cancelled by the user",
-                                                    job_id))
+                    self._db.execute("UPDATE jobs SET status=?, finished_at=?, error_kind=?, error_code=?, "
+                                     "error_message=? WHERE id=?", (CANCELLED, time.time(), "cancelled",
+                                                                    "cancelled", "cancelled by the user", job_id))
                 elif row[0] == RUNNING:
                     self._db.execute("UPDATE jobs SET cancel_requested=1 WHERE id=?", (job_id,))
                 self._db.execute("COMMIT")
@@ -340,8 +358,9 @@ class JobStore:
                     (seq,) = self._db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs").fetchone()
                     self._db.execute(
                         "UPDATE jobs SET status=?, seq=?, started_at=NULL, finished_at=NULL, worker=NULL, "
-                        "progress=NULL, preview=NULL, cancel_requested=0, files=NULL, result=NULL, error_code=NULL, "
-                        "error_message=NULL, error_hint=NULL, note=? WHERE id=?", (QUEUED, seq, note, job_id))
+                        "progress=NULL, preview=NULL, cancel_requested=0, files=NULL, result=NULL, error_kind=NULL, "
+                        "error_code=NULL, error_message=NULL, error_params=NULL, note=? WHERE id=?",
+                        (QUEUED, seq, note, job_id))
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -356,11 +375,14 @@ class JobStore:
             out.update(json.loads(files))
         return out
 
-    def inputs_in_use(self) -> set[str]:
-        """Input pictures that a job may still need (queued, running, or interrupted by a crash)."""
+    def inputs_in_use(self, keep_failed_s: float = 86400.0) -> set[str]:
+        """Input pictures that a job may still need: queued, running or interrupted ones, and failed or
+        cancelled ones for a day (they can be re-queued)."""
         out = set()
-        for (params,) in self._exec("SELECT params FROM jobs WHERE status IN (?,?,?)",
-                                    (QUEUED, RUNNING, INTERRUPTED)).fetchall():
+        since = time.time() - keep_failed_s
+        for (params,) in self._exec("SELECT params FROM jobs WHERE status IN (?,?,?) OR (status IN (?,?) "
+                                    "AND finished_at > ?)", (QUEUED, RUNNING, INTERRUPTED, FAILED, CANCELLED,
+                                                             since)).fetchall():
             img = json.loads(params).get("image")
             if isinstance(img, str):
                 out.add(img)

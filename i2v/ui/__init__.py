@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ..i18n import i18n_tables, t
+from ..i18n import TEXT, i18n_tables, t
+from ..settings import SCHEDULES
 from ..jobs import JobService
 from ..service import Studio
 from . import api, compare, create, history, queue
-from .common import Components, choices, lang_of
+from .common import Components, choices, lang_of, settings_of
 
 
 class StudioUI:
@@ -23,8 +24,8 @@ class StudioUI:
         self.i18n = gr.I18n(**i18n_tables())
         self.c = Components()
 
-    def gallery_value(self):
-        return self.history.gallery_value()
+    def gallery_value(self, lang: str = "en"):
+        return self.history.gallery_value(lang)
 
     def banner(self, request: gr.Request):
         lang = lang_of(request)
@@ -44,10 +45,30 @@ class StudioUI:
             text += "\n\n" + "\n".join(f"- {n}" for n in extra)
         return {c.banner: text, c.timer: gr.update(active=False)}
 
-    def on_load(self, ids, request: gr.Request):
-        """Templates saved since the page was built, the history, then this browser's jobs again."""
+    def localized(self, lang: str) -> dict:
+        """What the page cannot say through gr.I18n: media labels, the preset list (with templates saved
+        since the page was built), the placeholder, the guidance zone."""
+        from .create import zone_text
+
         c = self.c
-        yield {c.preset: gr.update(choices=choices()), c.gallery: self.gallery_value()}
+        std = settings_of("standard")
+        return {c.preset: gr.update(choices=choices(lang)), c.image: gr.update(label=t("image", lang)),
+                c.video: gr.update(label=t("video", lang)), c.sweep_video: gr.update(label=t("grid", lang)),
+                c.hist_video: gr.update(label=t("selected_result", lang)),
+                c.queue_video: gr.update(label=t("selected_result", lang)),
+                c.prompt: gr.update(placeholder=t("prompt_ph", lang)),
+                c.motion_plot: gr.update(x_title=t("plot_frame", lang), y_title=t("plot_value", lang),
+                                         color_title=t("plot_metric", lang)),
+                c.schedule: gr.update(choices=[(t(f"sched_{k}", lang), k) for k in SCHEDULES]),
+                c.loop: gr.update(choices=[(t(f"loop_{k}", lang), k) for k in ("", "pingpong", "crossfade")]),
+                c.resolution: gr.update(choices=[(t(f"tier_{k}", lang) if f"tier_{k}" in TEXT else k, k)
+                                                 for k in self.cfg.resolution["tiers"]]),
+                c.zone: zone_text(float(std.get("guidance_scale", 9.0)), lang)}
+
+    def on_load(self, ids, request: gr.Request):
+        """The page in the user's language, the history, then this browser's jobs again."""
+        c = self.c
+        yield {**self.localized(lang_of(request)), c.gallery: self.gallery_value(lang_of(request))}
         jobs = [j for j in (self.jobs.get(i) for i in (ids or [])[:8]) if j is not None]
         if any(j.kind == "sweep" for j in jobs):
             yield from self.compare.follow([j.id for j in jobs if j.kind == "sweep" and not j.final], request)
@@ -76,10 +97,13 @@ class StudioUI:
             quiet = dict(api_name=False, show_progress="hidden", concurrency_limit=None)
             c.timer.tick(self.banner, None, [c.banner, c.timer], **quiet)
             demo.load(self.banner, None, [c.banner, c.timer], **quiet)
-            reconnect_out = [c.preset, c.gallery, c.status, c.preview, c.video, c.used_seed, c.params, c.notes,
+            reconnect_out = [c.preset, c.image, c.sweep_video, c.hist_video, c.queue_video, c.prompt, c.zone,
+                             c.schedule, c.loop, c.resolution, c.motion_plot, c.manual,
+                             *c(*create.control_names()),
+                             c.gallery, c.status, c.preview, c.video, c.used_seed, c.params, c.notes,
                              c.last_params, c.last_video, c.motion_md, c.motion_plot, c.current, c.sweep_status,
                              c.sweep_video, c.sweep_table, c.sweep_preview_sink]
-            demo.load(self.on_load, c.my_jobs, reconnect_out, **quiet)
+            demo.load(self.on_load, c.my_jobs, list(dict.fromkeys(reconnect_out)), **quiet)
             demo.load(self.queue_tab.refresh, None, c.queue_table, **quiet)
         return demo
 

@@ -41,7 +41,8 @@ class ApiHandlers:
             raise user_error(exc, lang) from None
 
     def result(self, job) -> dict:
-        s = self.jobs.summary(job)
+        """What the API returns about a result: paths relative to the outputs folder (no server paths)."""
+        s = dict((job.result or {}).get("summary") or {})
         return {**s, "params": self.jobs.metadata(job).get("params"), "job": job.id}
 
     def generate(self, image, prompt, negative_prompt, guidance_scale, num_inference_steps, num_frames, fps,
@@ -65,7 +66,7 @@ class ApiHandlers:
                 self.jobs.cancel(job.id)
         if snap.status != DONE:
             raise user_error(error_of(snap), lang)
-        yield self.result(snap)["video"], self.result(snap)
+        yield self.jobs.summary(snap)["video"], self.result(snap)
 
     def submit(self, image, prompt, negative_prompt, guidance_scale, num_inference_steps, num_frames, fps,
                resolution, seed, request: gr.Request):

@@ -9,16 +9,13 @@ from types import SimpleNamespace
 import gradio as gr
 
 from ..errors import I2VError
-from ..i18n import pick_lang, t, translate_error
+from ..i18n import pick_lang, t
 from ..presets import load_presets
+from ..settings import CONTROLS  # setting name -> the component showing it (an attribute of ``ui.c``)
 from ..templates import list_templates
 
 TEMPLATE_PREFIX = "★ "
 
-# Setting name -> attribute of the component namespace (the controls a settings dict can fill).
-CONTROLS = {"prompt": "prompt", "negative_prompt": "negative", "guidance_scale": "guidance",
-            "num_inference_steps": "steps", "num_frames": "frames", "fps": "fps", "target_fps": "target_fps",
-            "resolution": "resolution", "guidance_schedule": "schedule", "guidance_end": "guidance_end"}
 
 
 class Components(SimpleNamespace):
@@ -34,12 +31,12 @@ def lang_of(request: gr.Request | None) -> str:
 
 
 def error_text(exc: I2VError, lang: str) -> str:
-    return translate_error(exc.message, exc.hint, lang)
+    return exc.text(lang)
 
 
 def user_error(exc: I2VError, lang: str) -> gr.Error:
     """The one place a typed error becomes a Gradio error (API callers get it as an exception)."""
-    return gr.Error(error_text(exc, lang), print_exception=False)
+    return gr.Error(error_text(exc, lang), title=t("error_title", lang), print_exception=False)
 
 
 def warn(text: str) -> str:
@@ -80,9 +77,11 @@ class RawNumber(gr.Number):
 
 # -- where settings come from ------------------------------------------------------------------------
 
-def choices() -> list[str]:
-    """Presets, then the user's templates (read from disk each time: a reloaded page sees new ones)."""
-    return list(load_presets()) + [TEMPLATE_PREFIX + n for n in list_templates()]
+def choices(lang: str = "en") -> list[tuple[str, str]]:
+    """(label, value) of the presets, then the user's templates (read from disk each time: a reloaded page
+    sees new ones).  English shows the presets' names, Chinese their Chinese titles."""
+    presets = [(p.name if lang != "zh" else p.title("zh"), p.name) for p in load_presets().values()]
+    return presets + [(TEMPLATE_PREFIX + n, TEMPLATE_PREFIX + n) for n in list_templates()]
 
 
 def settings_of(choice: str | None) -> dict:

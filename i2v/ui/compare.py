@@ -19,17 +19,18 @@ def layout(ui) -> None:
         c.sweep_go = gr.Button(i18n("sweep_run"), variant="primary", scale=1, elem_id="sweep-run")
         c.sweep_stop = gr.Button(i18n("sweep_stop"), variant="stop", scale=1, elem_id="sweep-stop")
     c.sweep_status = gr.Markdown(elem_id="sweep-status")
-    c.sweep_video = gr.Video(label="Grid · 对比", interactive=False, elem_id="sweep-video")
+    c.sweep_video = gr.Video(label=t("grid"), interactive=False, elem_id="sweep-video")
     c.sweep_table = gr.Dataframe(interactive=False, elem_id="sweep-table")
     c.sweep_job = gr.State([])
 
 
-def table_of(summary: dict):
+def table_of(summary: dict, lang: str):
     import pandas as pd
 
-    return pd.DataFrame([{"guidance": r["guidance_scale"], "motion px/frame": r["motion"], "jitter": r["jitter"],
-                          "flicker": r["flicker"], "balance": r["balance"], "best": "★" if r["best"] else ""}
-                         for r in summary.get("results", [])])
+    col = {k: t(f"col_{k}", lang) for k in ("guidance", "motion", "jitter", "flicker", "balance", "best")}
+    return pd.DataFrame([{col["guidance"]: r["guidance_scale"], col["motion"]: r["motion"], col["jitter"]: r["jitter"],
+                          col["flicker"]: r["flicker"], col["balance"]: r["balance"],
+                          col["best"]: "★" if r["best"] else ""} for r in summary.get("results", [])])
 
 
 class CompareHandlers:
@@ -59,7 +60,7 @@ class CompareHandlers:
             s = self.jobs.summary(job)
             best = s["results"][s["best"]]["guidance_scale"]
             return {c.sweep_status: t("sweep_done", lang, g=best), c.sweep_video: s["grid"],
-                    c.sweep_table: table_of(s), c.gallery: self.ui.gallery_value()}
+                    c.sweep_table: table_of(s, lang), c.gallery: self.ui.gallery_value(lang)}
 
         yield from follow_jobs(view, self.jobs, list(ids or []), lang, render)
 

@@ -11,9 +11,9 @@ from ..guidance import SCHEDULES, zone_key
 from ..i18n import t
 from ..request import expand_seeds
 from ..templates import delete_template, save_template
-from .common import (TEMPLATE_PREFIX, choices, control_values, error_text, fill, lang_of, preset_name, settings_of,
-                     warn)
-from .follow import follow_jobs, generation_updates
+from .common import (CONTROLS, TEMPLATE_PREFIX, choices, control_values, error_text, fill, lang_of, preset_name,
+                     settings_of, warn)
+from .follow import follow_jobs, generation_updates, jobs_ahead
 
 RECENT_S = 3600  # a reloaded page shows the result of a job that finished this recently
 
@@ -30,7 +30,7 @@ def layout(ui) -> None:
             # Media components show an i18n label as "[object Object]" (Gradio 6.31): plain text.
             from .common import UploadImage
 
-            c.image = UploadImage(label=f"{t('image')} · {t('image', 'zh')}", type="filepath",
+            c.image = UploadImage(label=t("image"), type="filepath",
                                   sources=["upload", "clipboard"], elem_id="input-image")
             c.image_msg = gr.Markdown(elem_id="image-msg")
             c.prompt = gr.Textbox(label=i18n("prompt"), placeholder=t("prompt_ph"), lines=2, elem_id="prompt")
@@ -73,8 +73,9 @@ def layout(ui) -> None:
         with gr.Column(scale=6):
             c.status = gr.Markdown(elem_id="status")
             c.preview = gr.Image(label=i18n("preview_box"), type="numpy", interactive=False, elem_id="preview")
-            c.video = gr.Video(label=f"{t('video')} · {t('video', 'zh')}", interactive=False, elem_id="result-video")
-            c.used_seed = gr.Number(label=i18n("used_seed"), interactive=False, precision=0, elem_id="used-seed")
+            c.video = gr.Video(label=t("video"), interactive=False, elem_id="result-video")
+            c.used_seed = gr.Number(None, label=i18n("used_seed"), interactive=False, precision=0,
+                                    elem_id="used-seed")
             c.motion_md = gr.Markdown(elem_id="motion")
             c.motion_plot = gr.LinePlot(x="frame", y="value", color="metric", height=180, label=i18n("motion_plot"),
                                         elem_id="motion-plot")
@@ -96,8 +97,8 @@ def layout(ui) -> None:
 
 
 def control_names() -> tuple[str, ...]:
-    return ("prompt", "negative", "guidance", "steps", "frames", "fps", "target_fps", "resolution", "seed",
-            "random_seed", "schedule", "guidance_end")
+    """The components a settings dict can fill (from the settings schema), plus the seed's two."""
+    return (*CONTROLS.values(), "seed", "random_seed")
 
 
 class CreateHandlers:
@@ -172,7 +173,7 @@ class CreateHandlers:
             return {c.status: t("fix_none", lang)}
         current = control_values(c, values)
         current["seed"] = last.get("seed")
-        fix = troubleshoot(current, problem, lang)
+        fix = troubleshoot(current, problem, lang, self.tiers())
         changed = {k: new for k, (_, new) in fix.changes.items()}
         changes = ", ".join(f"{k}: {a} → {b}" for k, (a, b) in fix.changes.items()) or "—"
         return {**fill(c, {**changed, "seed": last.get("seed")}, self.tiers()), c.manual: True,
@@ -182,13 +183,15 @@ class CreateHandlers:
     def on_save_template(self, name, negative, guidance, steps, frames, fps, target_fps, resolution,
                          request: gr.Request):
         c, lang = self.c, lang_of(request)
+        from ..request import check_partial
+
         try:
-            save_template(name, {"negative_prompt": negative, "guidance_scale": guidance,
-                                 "num_inference_steps": steps, "num_frames": frames, "fps": fps,
-                                 "target_fps": target_fps, "resolution": resolution})
+            save_template(name, check_partial(self.ui.cfg, {
+                "negative_prompt": negative, "guidance_scale": guidance, "num_inference_steps": steps,
+                "num_frames": frames, "fps": fps, "target_fps": target_fps, "resolution": resolution}))
         except I2VError as exc:
             return {c.status: warn(error_text(exc, lang))}
-        return {c.preset: gr.update(choices=choices(), value=TEMPLATE_PREFIX + name.strip()),
+        return {c.preset: gr.update(choices=choices(lang), value=TEMPLATE_PREFIX + name.strip()),
                 c.status: t("saved_template", lang, name=name.strip())}
 
     def on_delete_template(self, choice, request: gr.Request):
@@ -200,7 +203,7 @@ class CreateHandlers:
             delete_template(name)
         except I2VError as exc:
             return {c.status: warn(error_text(exc, lang))}
-        return {c.preset: gr.update(choices=choices(), value="standard"), c.status: t("deleted_template", lang,
+        return {c.preset: gr.update(choices=choices(lang), value="standard"), c.status: t("deleted_template", lang,
                                                                                        name=name)}
 
     # -- generate, follow, stop -------------------------------------------------------------------
@@ -208,9 +211,11 @@ class CreateHandlers:
         """Validate and queue one job per video; the page then follows them.  Errors are one line in the
         status (no error badges left on the result components)."""
         c, lang = self.c, lang_of(request)
+        # jobs of this tab still running: followed on (the earlier follow is replaced by the next one)
+        active = [j for j in (values[c.current] or []) if (self.jobs.get(j) and not self.jobs.get(j).final)]
         image = values[c.image]
         if not image:
-            return {c.status: warn(t("no_image", lang)), c.current: []}
+            return {c.status: warn(t("no_image", lang)), c.current: active}
         sched = values[c.schedule]
         try:
             seeds = expand_seeds(values[c.seed], values[c.random_seed], values[c.count])
@@ -219,12 +224,11 @@ class CreateHandlers:
                       num_inference_steps=values[c.steps], num_frames=values[c.frames], fps=values[c.fps],
                       target_fps=values[c.target_fps], resolution=values[c.resolution], guidance_schedule=sched,
                       guidance_end=values[c.guidance_end] if sched and sched != "constant" else None)
-            for s in seeds:  # every video validated before the first is queued
-                self.ui.studio.build_request(**kw, seed=s)
-            ids = [self.jobs.submit_generate(client=request.session_hash, **kw, seed=s).id for s in seeds]
+            new = self.jobs.submit_seeds(seeds, client=request.session_hash, **kw)  # all or none
         except I2VError as exc:
-            return {c.status: warn(error_text(exc, lang)), c.current: []}
-        return {c.current: ids, c.my_jobs: ids, c.status: t("queued", lang, ahead=0)}
+            return {c.status: warn(error_text(exc, lang)), c.current: active}
+        ids = active + [j.id for j in new]
+        return {c.current: ids, c.my_jobs: ids, c.status: t("queued", lang, ahead=jobs_ahead(self.jobs, new[0]))}
 
     def follow(self, ids, request: gr.Request):
         lang = lang_of(request)
@@ -233,7 +237,7 @@ class CreateHandlers:
     def _render_done(self, lang):
         def render(job, prefix):
             upd = generation_updates(self.c, self.jobs, job, lang, prefix)
-            upd[self.ui.c.gallery] = self.ui.gallery_value()
+            upd[self.ui.c.gallery] = self.ui.gallery_value(lang)
             return upd
         return render
 
@@ -245,14 +249,19 @@ class CreateHandlers:
         jobs = [j for j in (self.jobs.get(i) for i in (ids or [])[:8]) if j is not None]
         active = [j.id for j in jobs if not j.final]
         c = self.c
+        tiers = self.ui.cfg.resolution["tiers"]
         if active:
-            yield {c.current: active, c.status: t("reconnected", lang, id=active[0])}
+            # the form shows the settings of the job on screen again (the fixes work from them)
+            first = self.jobs.get(active[0])
+            yield {**fill(c, first.params if first.kind == "generate" else {}, tiers), c.manual: True,
+                   c.current: active, c.status: t("reconnected", lang, id=active[0])}
             yield from follow_jobs(c, self.jobs, active, lang, self._render_done(lang))
             return
         done = [j for j in jobs if j.status == "done" and j.kind == "generate"
                 and time.time() - (j.finished_at or 0) < RECENT_S]
         if done:
-            yield self._render_done(lang)(done[-1], "")
+            params = self.jobs.metadata(done[-1]).get("params") or {}
+            yield {**fill(c, params, tiers), c.manual: True, **self._render_done(lang)(done[-1], "")}
 
     def stop(self, ids, request: gr.Request):
         lang = lang_of(request)
@@ -281,7 +290,7 @@ class CreateHandlers:
             s = self.jobs.summary(job)
             return {c.video: s["video"], c.last_video: s["video"],
                     c.status: t("smoothed", lang, frames=s["frames"], fps=s["fps"],
-                                name=self.jobs.abs(job.result["video"]).name), c.gallery: self.ui.gallery_value()}
+                                name=self.jobs.abs(job.result["video"]).name), c.gallery: self.ui.gallery_value(lang)}
 
         yield from follow_jobs(c, self.jobs, list(ids or []), lang, render)
 
@@ -318,9 +327,11 @@ def wire(ui) -> None:
     fix_inputs = {*controls, c.last_params}
     for problem, button in c.fix_buttons.items():
         button.click(fixer(h, problem), fix_inputs, fill_outputs, api_name=False)
-    gen_inputs = {*controls, c.image, c.preset, c.count}
-    c.go.click(h.submit, gen_inputs, [c.status, c.current, c.my_jobs], api_name=False, concurrency_limit=None) \
-        .then(h.follow, c.current, gen_outputs, **follow)
+    gen_inputs = {*controls, c.image, c.preset, c.count, c.current}
+    submitted = c.go.click(h.submit, gen_inputs, [c.status, c.current, c.my_jobs], api_name=False,
+                           concurrency_limit=None)
+    following = submitted.then(h.follow, c.current, gen_outputs, **follow)
+    c.go.click(None, None, None, cancels=[following], queue=False, api_name=False)  # one follow at a time
     c.stop.click(h.stop, c.current, c.status, **quick)
     for btn, factor in ((c.smooth2, 2), (c.smooth4, 4)):
         btn.click(h.submit_smooth(factor), [c.last_video, c.loop], [c.status, c.current, c.my_jobs], api_name=False,

@@ -10,11 +10,13 @@ from __future__ import annotations
 import io
 import json
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
+import gradio as gr
 import numpy as np
 
 from ..i18n import t
+from ..notes import render
 from ..jobs import CANCELLED, DONE, INTERRUPTED, QUEUED, JobRecord, JobService, error_of
 from .common import Components, error_text, warn
 
@@ -61,11 +63,11 @@ def motion_text(m: dict, lang: str) -> str:
              jitter=m["jitter"], flicker=m["flicker"])
 
 
-def motion_frame(m: dict):
+def motion_frame(m: dict, lang: str = "en"):
     import pandas as pd
 
-    rows = [{"frame": p["pair"] + 1, "value": p[k], "metric": k} for p in (m or {}).get("per_frame", [])
-            for k in ("motion", "jitter", "flicker")]
+    rows = [{"frame": p["pair"] + 1, "value": p[k], "metric": t(f"metric_{k}", lang)}
+            for p in (m or {}).get("per_frame", []) for k in ("motion", "jitter", "flicker")]
     return pd.DataFrame(rows or [{"frame": 0, "value": 0.0, "metric": "motion"}])
 
 
@@ -73,13 +75,14 @@ def generation_updates(c: Components, jobs: JobService, job: JobRecord, lang: st
     """A finished generate job shown on the Create tab."""
     meta = jobs.metadata(job)
     s = jobs.summary(job)
-    notes = list(meta.get("guard", [])) + list(meta.get("notices", []))
+    notes = render(meta.get("notes", []), lang) + ([t("demo_note", lang)] if meta.get("demo") else []) + \
+        [n for n in meta.get("notices", []) if not n.startswith("Demo model")]
     m = meta.get("motion") or {}
     return {c.status: prefix + t("done", lang, seconds=s.get("seconds", 0.0), name=jobs.abs(job.result["video"]).name),
             c.video: s["video"], c.used_seed: meta.get("seed"),
             c.params: json.dumps(meta.get("params", {}), ensure_ascii=False, indent=2),
             c.notes: "\n".join(f"- {n}" for n in notes), c.last_params: meta.get("params"), c.last_video: s["video"],
-            c.motion_md: motion_text(m, lang), c.motion_plot: motion_frame(m)}
+            c.motion_md: motion_text(m, lang), c.motion_plot: motion_frame(m, lang)}
 
 
 def follow_jobs(c: Components, jobs: JobService, ids: list[str], lang: str, render_done, poll: float = 0.3
@@ -87,6 +90,9 @@ def follow_jobs(c: Components, jobs: JobService, ids: list[str], lang: str, rend
     """Stream updates for ``ids`` in order: queue position, steps, previews every few steps, then each
     result (``render_done(job, prefix)``) or why it ended."""
     n = len(ids)
+    if not n:  # nothing was queued (the submit step said why): change nothing (a generator that yields
+        yield {c.status: gr.skip()}  # nothing would blank every output; an empty dict is not an update)
+        return
     for i, job_id in enumerate(ids):
         prefix = f"[{i + 1}/{n}] " if n > 1 else ""
         last_preview = None
@@ -94,7 +100,7 @@ def follow_jobs(c: Components, jobs: JobService, ids: list[str], lang: str, rend
         while job is not None:
             if job.final:
                 break
-            upd = {c.status: progress_text(job, _ahead(jobs, job), lang, prefix)}
+            upd = {c.status: progress_text(job, jobs_ahead(jobs, job), lang, prefix)}
             step = (job.progress or {}).get("step")
             if step is not None and step != last_preview and (step % 5 == 0 or step == job.progress.get("total")):
                 arr = preview_array(jobs, job_id)
@@ -114,7 +120,8 @@ def follow_jobs(c: Components, jobs: JobService, ids: list[str], lang: str, rend
                 return
 
 
-def _ahead(jobs: JobService, job: JobRecord) -> int:
+def jobs_ahead(jobs: JobService, job: JobRecord) -> int:
+    """How many queued or running jobs come before ``job`` (0 once it runs)."""
     if job.status != QUEUED:
         return 0
     return sum(1 for j in jobs.store.list(status=["queued", "running"], parent=None, limit=None) if j.seq < job.seq)

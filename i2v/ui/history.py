@@ -22,7 +22,7 @@ def layout(ui) -> None:
         c.reuse = gr.Button(i18n("reuse"), variant="primary", elem_id="reuse")
     c.hist_msg = gr.Markdown(elem_id="history-msg")
     with gr.Row():
-        c.hist_video = gr.Video(interactive=False, elem_id="history-video")
+        c.hist_video = gr.Video(label=t("selected_result"), interactive=False, elem_id="history-video")
         c.hist_params = gr.Code(language="json", interactive=False, elem_id="history-params")
     c.picked = gr.State(None)
     c.restore = gr.File(label=i18n("restore_file"), file_types=[".json", ".mp4"], type="filepath",
@@ -44,7 +44,7 @@ class HistoryHandlers:
     def items(self):
         return self.jobs.history()
 
-    def gallery_value(self) -> list[tuple[str, str]]:
+    def gallery_value(self, lang: str = "en") -> list[tuple[str, str]]:
         out = []
         for job in self.items():
             p = settings_of_job(job)
@@ -53,10 +53,13 @@ class HistoryHandlers:
             if not thumb.is_file():
                 thumb = self.jobs.abs(r["video"])
             tag = "×" + str(job.params.get("factor")) + " · " if job.kind == "smooth" else ""
-            cap = f"{tag}g={p.get('guidance_scale')} · {p.get('num_inference_steps')} steps · " \
-                  f"{str(p.get('prompt', ''))[:40]}"
+            cap = t("gallery_caption", lang, tag=tag, g=p.get("guidance_scale"), steps=p.get("num_inference_steps"),
+                    prompt=str(p.get("prompt", ""))[:40])
             out.append((str(thumb), cap))
         return out
+
+    def refresh(self, request: gr.Request):
+        return self.gallery_value(lang_of(request))
 
     def pick(self, evt: gr.SelectData):
         c = self.c
@@ -94,7 +97,7 @@ def wire(ui) -> None:
     from .create import control_names
 
     controls = c(*control_names())
-    c.refresh.click(h.gallery_value, None, c.gallery, api_name=False)
+    c.refresh.click(h.refresh, None, c.gallery, api_name=False)
     c.gallery.select(h.pick, None, [c.hist_video, c.hist_params, c.picked, c.hist_msg], api_name=False)
     c.reuse.click(h.reuse, c.picked, [*controls, c.manual, c.hist_msg], api_name=False)
     c.restore.upload(h.restore, c.restore, [*controls, c.manual, c.hist_msg, c.status], api_name=False)

@@ -8,19 +8,23 @@ import json
 
 import gradio as gr
 
-from ..errors import I2VError
+from ..errors import I2VError, InvalidInput
 from ..i18n import t
 from .common import error_text, lang_of, warn
-from .follow import end_text, preview_array, progress_text
+from .follow import end_text, jobs_ahead, preview_array, progress_text
 
 COLUMNS = ["id", "kind", "status", "progress", "prompt", "created", "finished"]
+
+
+def columns(lang: str) -> list[str]:
+    return [t(f"col_{k}", lang) for k in COLUMNS]
 
 
 def layout(ui) -> None:
     c, i18n = ui.c, ui.i18n
     gr.Markdown(i18n("queue_help"))
-    c.queue_table = gr.Dataframe(headers=COLUMNS, interactive=False, elem_id="queue-table", label=i18n("queue_table"),
-                                 wrap=True)
+    c.queue_table = gr.Dataframe(headers=columns("en"), interactive=False, elem_id="queue-table",
+                                 label=i18n("queue_table"), wrap=True)
     with gr.Row():
         c.queue_job = gr.Textbox(label=i18n("job_id"), elem_id="queue-job", scale=2)
         c.queue_cancel = gr.Button(i18n("cancel_job"), variant="stop", elem_id="queue-cancel", scale=1)
@@ -28,7 +32,7 @@ def layout(ui) -> None:
     c.queue_msg = gr.Markdown(elem_id="queue-msg")
     with gr.Row():
         c.queue_preview = gr.Image(type="numpy", interactive=False, elem_id="queue-preview", label=i18n("preview_box"))
-        c.queue_video = gr.Video(interactive=False, elem_id="queue-video")
+        c.queue_video = gr.Video(label=t("selected_result"), interactive=False, elem_id="queue-video")
     c.queue_timer = gr.Timer(2.0)
 
 
@@ -48,11 +52,12 @@ class QueueHandlers:
             if j.final:
                 prog = "" if j.status == "done" else end_text(j, lang)[:80]
             else:
-                prog = progress_text(j, 0, lang)
+                prog = progress_text(j, jobs_ahead(self.jobs, j), lang)
             p = j.params
             what = p.get("prompt") or (f"{p.get('video', '')} ×{p.get('factor')}" if j.kind == "smooth" else "")
-            rows.append([j.id, j.kind, j.status, prog, str(what)[:60], _when(j.created_at), _when(j.finished_at)])
-        return pd.DataFrame(rows, columns=COLUMNS)
+            rows.append([j.id, t(f"kind_{j.kind}", lang), t(f"status_{j.status}", lang), prog, str(what)[:60],
+                         _when(j.created_at), _when(j.finished_at)])
+        return pd.DataFrame(rows, columns=columns(lang))
 
     def refresh(self, request: gr.Request):
         return self.rows(lang_of(request))
@@ -69,7 +74,7 @@ class QueueHandlers:
         job = self.jobs.get(job_id)
         if job is None:
             return {c.queue_msg: ""}
-        out = {c.queue_msg: f"`{job.id}` · {job.kind} · **{job.status}**"
+        out = {c.queue_msg: f"`{job.id}` · {t('kind_' + job.kind, lang)} · **{t('status_' + job.status, lang)}**"
                             + (f" · {job.note}" if job.note else "")
                             + (f"\n\n{end_text(job, lang)}" if job.final and job.status != "done" else "")
                             + f"\n\n```json\n{json.dumps(job.params, ensure_ascii=False)[:600]}\n```",
@@ -82,7 +87,7 @@ class QueueHandlers:
         c, lang = self.c, lang_of(request)
         status = self.jobs.cancel((job_id or "").strip())
         if status is None:
-            return {c.queue_msg: warn(error_text(I2VError(f"no job '{job_id}'"), lang))}
+            return {c.queue_msg: warn(error_text(InvalidInput("no_job", id=job_id), lang))}
         return {c.queue_msg: t("job_cancel_sent", lang, id=job_id, status=status), c.queue_table: self.rows(lang)}
 
     def requeue(self, job_id, request: gr.Request):

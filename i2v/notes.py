@@ -1,0 +1,73 @@
+"""Notes about a run (what was adjusted and why), by code, in English and Chinese.  Pure.
+
+A note is a code and parameters, like an error: the sidecar keeps both the English line (``guard``) and
+the coded form (``notes``), and the page shows the coded form in the user's language.
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass, field
+
+NOTES: dict[str, dict[str, str]] = {
+    "tiny_cap": {"en": "tiny demo model: {tier} ({width}x{height}) reduced to {w}x{h}",
+                 "zh": "tiny 演示模型：{tier}（{width}x{height}）缩小为 {w}x{h}"},
+    "memory_plan": {"en": "memory plan: {width}x{height}, {frames} frames: {how_en}, decode {chunk} frame(s) at a "
+                          "time{tiling_en}; predicted peak {peak:.1f} GB of {budget:.1f} GB usable",
+                    "zh": "显存方案：{width}x{height}，{frames} 帧：{how_zh}，每次解码 {chunk} 帧{tiling_zh}；"
+                          "预计峰值 {peak:.1f} GB（可用 {budget:.1f} GB）"},
+    "offload_slow": {"en": "{how_en}: fits in {gb:g} GB but runs slower", "zh": "{how_zh}：可在 {gb:g} GB 内运行，但较慢"},
+    "does_not_fit": {"en": "does not fit in {gb:g} GB even with sequential offload{degrade_en}",
+                     "zh": "即使逐层卸载也无法放入 {gb:g} GB{degrade_zh}"},
+    "frames_reduced": {"en": "frames reduced from {old} to {new} to fit", "zh": "为放入显存，帧数从 {old} 降为 {new}"},
+    "tier_lowered": {"en": "resolution lowered from {old} to {new} ({w}x{h}) to fit",
+                     "zh": "为放入显存，分辨率从 {old} 降为 {new}（{w}x{h}）"},
+    "oom_retry": {"en": "out of memory during {stage}: retried with offload={offload}, decode chunk {chunk}{tiling_en}",
+                  "zh": "{stage_zh}时显存不足：已改用 offload={offload}、每次解码 {chunk} 帧{tiling_zh}重试"},
+    "offload_not_needed": {"en": "running on the CPU: '{offload}' offload not needed",
+                           "zh": "在 CPU 上运行：无需“{offload}”卸载"},
+    "fp16_redecode": {"en": "fp16 VAE decode overflowed: decoded again in float32",
+                      "zh": "fp16 VAE 解码溢出：已用 float32 重新解码"},
+}
+HOW = {"none": ("everything on the GPU", "全部在 GPU 上"), "model": ("model CPU offload", "模型 CPU 卸载"),
+       "sequential": ("sequential CPU offload (slow)", "逐层 CPU 卸载（慢）")}
+STAGE_ZH = {"denoising": "去噪", "decoding": "解码"}
+
+
+def _derived(params: dict) -> dict:
+    """Words that depend on a parameter, in both languages."""
+    out = dict(params)
+    if "offload" in params:
+        out["how_en"], out["how_zh"] = HOW.get(params["offload"], (params["offload"],) * 2)
+    if "tiling" in params:
+        out["tiling_en"], out["tiling_zh"] = (", VAE tiling", "，VAE 分块") if params["tiling"] else ("", "")
+    if "stage" in params:
+        out["stage_zh"] = STAGE_ZH.get(params["stage"], params["stage"])
+    if "degrade" in params:
+        out["degrade_en"], out["degrade_zh"] = ("", "") if params["degrade"] else (
+            "; allow fewer frames or a lower resolution", "；可允许减少帧数或降低分辨率")
+    return out
+
+
+@dataclass
+class Note:
+    code: str
+    params: dict = field(default_factory=dict)
+
+    def text(self, lang: str = "en") -> str:
+        template = NOTES[self.code]["zh" if lang == "zh" else "en"]
+        return string.Formatter().vformat(template, (), _derived(self.params))
+
+    def to_json(self) -> dict:
+        return {"code": self.code, "params": self.params}
+
+
+def note(code: str, **params) -> Note:
+    if code not in NOTES:
+        raise KeyError(f"unknown note code {code!r}")
+    return Note(code, params)
+
+
+def render(notes: list[dict], lang: str) -> list[str]:
+    """Coded notes from a sidecar, as lines in ``lang`` (unknown codes skipped)."""
+    return [Note(n["code"], n.get("params") or {}).text(lang) for n in notes or [] if n.get("code") in NOTES]
