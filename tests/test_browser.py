@@ -69,6 +69,14 @@ def open_studio(browser, app, image=None, prompt=None, **context):
     return ctx, page
 
 
+def start_long_run(page, steps: int) -> None:
+    """Generate a short video with many steps and wait until it is a few steps in."""
+    set_slider(page, "steps", steps)
+    set_slider(page, "frames", 4)
+    page.locator("#generate").click()
+    wait_text(page, "status", rf"Step [2-9]\d*/{steps}", 60000)
+
+
 def tab(page, en: str, zh: str, lang: str) -> None:
     page.get_by_role("tab", name=en if lang == "en" else zh).click()
 
@@ -216,10 +224,7 @@ def test_reload_mid_run_reconnects_and_templates_survive(browser, tmp_path, phot
         page.locator("#template-name input, #template-name textarea").first.fill("my waves")
         page.locator("#template-save").click()
         page.get_by_text("Saved template").wait_for(timeout=10000)
-        set_slider(page, "steps", 40)
-        set_slider(page, "frames", 4)
-        page.locator("#generate").click()
-        wait_text(page, "status", r"Step [2-9]\d*/40", 60000)
+        start_long_run(page, 40)
 
         page.reload()  # mid-run: the job goes on, and the page finds it again
         page.locator("#prompt textarea").wait_for(timeout=30000)
@@ -236,10 +241,7 @@ def test_reload_mid_run_reconnects_and_templates_survive(browser, tmp_path, phot
 def test_closing_the_tab_keeps_its_job(browser, tmp_path, photo_path):
     with running_app(tmp_path) as app:
         ctx, page = open_studio(browser, app, photo_path, "waves crashing")
-        set_slider(page, "steps", 30)
-        set_slider(page, "frames", 4)
-        page.locator("#generate").click()
-        wait_text(page, "status", r"Step [2-9]\d*/30", 60000)
+        start_long_run(page, 30)
         ctx.close()  # the tab goes away mid-run
         store = JobStore(app.outputs)
         t0 = time.time()
@@ -305,10 +307,7 @@ def test_bad_upload_message_at_once_and_no_stale_badges(browser, tmp_path, photo
 def test_stop_ends_the_job_and_the_next_one_runs(browser, tmp_path, photo_path):
     with running_app(tmp_path) as app:
         ctx, page = open_studio(browser, app, photo_path, "waves crashing")
-        set_slider(page, "steps", 60)
-        set_slider(page, "frames", 4)
-        page.locator("#generate").click()
-        wait_text(page, "status", r"Step [2-9]\d*/60", 60000)
+        start_long_run(page, 60)
         page.locator("#stop").click()
         wait_text(page, "status", "Stopped. Nothing was written.", 30000)
         job = JobStore(app.outputs).list()[0]
