@@ -167,13 +167,17 @@ def advise(prompt: str, lang: str = "en", jitter: bool = False, tokenizer=None) 
 
 
 
-def recommendation_text(prompt: str, picture, lang: str, title: str):
+def recommendation_text(prompt: str, picture, lang: str, title: str, limit: int | None = None):
     """(Recommendation, markdown with its reason and the prompt advice), or (None, "") for an empty prompt.
-    The same text the CLI's ``recommend`` prints, for the page."""
+    The same text the CLI's ``recommend`` prints, for the page.  A prompt over ``limit`` characters is
+    not analysed at all (the work stays bounded); the text says so."""
+    from .errors import InvalidInput
     from .guidance import recommend
 
     if not (prompt or "").strip():
         return None, ""
+    if limit is not None and len(prompt) > limit:
+        return None, "⚠️ " + InvalidInput("text_too_long", name="prompt", length=len(prompt), limit=limit).text(lang)
     rec = recommend(prompt, picture, lang)
     lines = [f"**{title}:** {rec.reason}"]
     for a in advise(prompt, lang):

@@ -35,14 +35,19 @@ def open_image(src, *, max_pixels: int = 40_000_000, max_bytes: int = 50 * 1024 
     else:
         if isinstance(src, (str, os.PathLike)):
             path = Path(src)
-            if not path.is_file():
+            if not path.exists():
                 raise InvalidInput("image_not_found", path=path)
+            if not path.is_file():  # a folder, a FIFO, a device: never opened (a FIFO would block)
+                raise InvalidInput("image_not_a_file", path=path)
             size = path.stat().st_size
             if size > max_bytes:
                 raise InvalidInput("image_too_big", size=f"{size:,}", limit=f"{max_bytes:,}")
             if size == 0:
                 raise InvalidInput("image_empty")
-            data = path.read_bytes()
+            try:
+                data = path.read_bytes()
+            except OSError:  # no permission, a vanished file
+                raise InvalidInput("image_unreadable_file", path=path) from None
         elif isinstance(src, (bytes, bytearray)):
             data = bytes(src)
         elif hasattr(src, "read"):

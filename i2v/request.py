@@ -125,15 +125,20 @@ def resolve_size(cfg: Config, resolution: str | None, aspect: float,
 
 # -- numbers ----------------------------------------------------------------------------------
 
+def _show(v: float) -> str:
+    """A limit as people write it: 4294967295, not 4.29497e+09; 7.5 stays 7.5."""
+    return str(int(v)) if float(v).is_integer() else f"{v:g}"
+
+
 def _number(name: str, value: Any, lo: float, hi: float) -> float:
     if isinstance(value, bool):
-        raise InvalidInput("not_a_number", name=name, got=repr(value), lo=f"{lo:g}", hi=f"{hi:g}")
+        raise InvalidInput("not_a_number", name=name, got=repr(value), lo=_show(lo), hi=_show(hi))
     try:
         v = float(value)
     except (TypeError, ValueError):
-        raise InvalidInput("not_a_number", name=name, got=repr(value), lo=f"{lo:g}", hi=f"{hi:g}") from None
+        raise InvalidInput("not_a_number", name=name, got=repr(value), lo=_show(lo), hi=_show(hi)) from None
     if not math.isfinite(v) or not lo <= v <= hi:
-        raise InvalidInput("out_of_range", name=name, lo=f"{lo:g}", hi=f"{hi:g}", got=value)
+        raise InvalidInput("out_of_range", name=name, lo=_show(lo), hi=_show(hi), got=value)
     return v
 
 
@@ -144,13 +149,23 @@ def _integer(name: str, value: Any, lo: int, hi: int) -> int:
     return int(v)
 
 
+# A raw text may be longer than the limit by its white space and control characters (they are cleaned
+# away), but not by more than this factor: beyond it, it is refused before it is even read.
+RAW_TEXT_FACTOR = 4
+BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def clean_text(name: str, value: Any, max_chars: int, *, required: bool) -> str:
     if value is None:
         value = ""
     if not isinstance(value, str):
         raise InvalidInput("not_text", name=name)
-    # Control characters (other than newline/tab) carry no meaning for the text encoder.
-    cleaned = "".join(ch if ch in "\n\t" or ord(ch) >= 32 and ord(ch) != 127 else " " for ch in value)
+    if len(value) > RAW_TEXT_FACTOR * max_chars:  # refused before any per-character work: bounded cost
+        raise InvalidInput("text_too_long", name=name, length=len(value), limit=max_chars)
+    # Control characters (other than newline/tab) and bidirectional overrides carry no meaning for the
+    # text encoder, and the overrides would disguise the prompt in metadata and file names.
+    cleaned = "".join(ch if ch in "\n\t" or ord(ch) >= 32 and ord(ch) != 127 and ch not in BIDI_CONTROLS
+                      else " " for ch in value)
     cleaned = " ".join(cleaned.split())
     if required and not cleaned:
         raise InvalidInput("prompt_empty", name=name)

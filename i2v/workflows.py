@@ -35,6 +35,8 @@ DEFAULT_SWEEP = (5.0, 7.0, 9.0, 11.0, 14.0, 18.0)
 
 
 def parse_guidance_list(text: str | list) -> list[float]:
+    if isinstance(text, str) and len(text) > 200:  # 12 values fit in far less: refused before splitting
+        raise InvalidInput("text_too_long", name="guidance values", length=len(text), limit=200)
     items = text if isinstance(text, list) else [p for p in str(text).replace("，", ",").split(",") if p.strip()]
     try:
         values = [float(v) for v in items]

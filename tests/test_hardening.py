@@ -335,3 +335,70 @@ def test_partial_files_swept_while_running_only_when_stale(studio):
     finally:
         writer.kill()
         writer.wait()
+
+
+# -- 6. bounded work for text ------------------------------------------------------------------------
+
+class _NotToBeRead(str):
+    """A text whose characters must not be looked at (its length may be)."""
+
+    def __iter__(self):
+        raise AssertionError("the text was read character by character")
+
+
+TEN_MB = 10 * 2**20
+
+
+def test_a_10_mb_text_is_refused_before_it_is_read():
+    from i2v.request import clean_text
+    from i2v.workflows import parse_guidance_list
+
+    big = _NotToBeRead("a dog jumping " * (TEN_MB // 14))
+    with pytest.raises(InvalidInput, match=r"prompt is too long \(10485\d+ characters\) \(at most 1000\)"):
+        clean_text("prompt", big, 1000, required=True)
+    with pytest.raises(InvalidInput, match="guidance values is too long"):
+        parse_guidance_list(_NotToBeRead("5," * (TEN_MB // 2)))
+    assert clean_text("prompt", "  a dog\u202e jumping\u2066 ", 1000, required=True) == "a dog jumping"  # bidi out
+
+
+def test_the_live_recommendation_never_analyses_a_huge_prompt(studio, monkeypatch):
+    import i2v.guidance
+    from i2v.jobs import JobService
+    from i2v.ui import StudioUI
+
+    seen = []
+    real = i2v.guidance.recommend
+    monkeypatch.setattr(i2v.guidance, "recommend", lambda p, *a, **k: seen.append(len(p)) or real(p, *a, **k))
+    ui = StudioUI(studio, JobService(studio))
+    ui.build_blocks()
+    zh = type("R", (), {"headers": {"accept-language": "zh-CN"}})()
+    out = ui.create.on_prompt("a dog jumping " * (TEN_MB // 14), None, False, zh)
+    assert "提示词太长" in out[ui.c.rec_md] and ui.c.guidance not in out and seen == []
+    out = ui.create.on_prompt("a dog jumping", None, False, zh)
+    assert out[ui.c.guidance] == 11.5 and seen == [13]
+
+
+def test_a_10_mb_prompt_through_the_api_is_one_clear_line(app, photo_path):
+    with pytest.raises(AppError, match=r"prompt is too long \(\d+ characters\) \(at most 1000\)"):
+        api(app, photo_path, prompt="waves " * (TEN_MB // 6))
+    assert Path(api(app, photo_path)[0]).exists()  # and the studio serves on
+
+
+def test_smaller_points_of_the_attack_report(tmp_path):
+    """Seed range in plain digits; a folder, a FIFO or an unreadable file named as the picture."""
+    from i2v.config import load_config
+    from i2v.request import build_request
+
+    with pytest.raises(InvalidInput, match="seed must be between -1 and 4294967295"):
+        build_request(load_config(), image=make_photo(), prompt="x", seed=2**40)
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    for path, msg in ((tmp_path, "is not a file"), (fifo, "is not a file")):
+        with pytest.raises(InvalidInput, match=msg):
+            open_image(path)
+    locked = tmp_path / "locked.png"
+    make_photo().save(locked)
+    locked.chmod(0)
+    if os.geteuid() != 0:  # root reads anything
+        with pytest.raises(InvalidInput, match="cannot read the image file"):
+            open_image(locked)

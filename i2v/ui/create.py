@@ -135,13 +135,14 @@ class CreateHandlers:
             picture = open_image(image) if image else None
         except I2VError:
             picture = None
-        return recommendation_text(prompt, picture, lang, t("recommendation", lang))
+        return recommendation_text(prompt, picture, lang, t("recommendation", lang),
+                                   limit=self.ui.cfg.limits["prompt_max_chars"])
 
     def on_recommend(self, prompt, image, request: gr.Request):
         c, lang = self.c, lang_of(request)
         rec, text = self.recommendation(prompt, image, lang)
         if rec is None:
-            return {c.rec_md: "", c.manual: False}
+            return {c.rec_md: text, c.manual: False}
         return {c.guidance: rec.guidance_scale, c.steps: rec.num_inference_steps,
                 c.rec_md: f"{text}\n\n_{t('rec_applied', lang)}_", c.manual: False}
 
@@ -151,7 +152,7 @@ class CreateHandlers:
         c, lang = self.c, lang_of(request)
         rec, text = self.recommendation(prompt, image, lang)
         if rec is None:
-            return {c.rec_md: ""}
+            return {c.rec_md: text}
         if manual:
             return {c.rec_md: f"{text}\n\n_{t('rec_kept', lang)}_"}
         return {c.guidance: rec.guidance_scale, c.steps: rec.num_inference_steps,
