@@ -222,12 +222,9 @@ def cmd_wait(a: argparse.Namespace) -> int:
             emit({"job": job.id, "status": job.status, "error": job.to_json()["error"]}, True)
         err(f"error: {exc}")
         return exc.exit_code
-    from .jobs.service import JobService  # noqa: F401 - same summary shape as generate --json
+    from .jobs.service import summary_of  # the same object as generate --json
 
-    r = dict((job.result or {}).get("summary") or {})
-    for k in ("video", "metadata", "thumbnail", "grid"):
-        if r.get(k):
-            r[k] = str(store.folder / r[k])
+    r = summary_of(job, store.folder)
     emit({**r, "job": job.id, "status": job.status}, a.json, text=str(r.get("video")))
     return EXIT_OK
 

@@ -21,7 +21,7 @@ import time
 import traceback
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from ..cancel import CancelToken
 from ..errors import Cancelled, I2VError, InternalError, Interrupted, InvalidInput, OutOfResources, rebuild
@@ -45,6 +45,15 @@ def error_of(job: JobRecord) -> I2VError:
     if job.status == INTERRUPTED:
         return Interrupted()
     return rebuild(job.error_kind, job.error_code, job.error_params)
+
+
+def summary_of(job: JobRecord, outputs: Path) -> dict:
+    """The object ``generate --json`` prints, for a finished job (paths made absolute)."""
+    r = dict((job.result or {}).get("summary") or {})
+    for k in ("video", "metadata", "thumbnail", "grid"):
+        if r.get(k):
+            r[k] = str(Path(r[k]) if Path(r[k]).is_absolute() else outputs / r[k])
+    return r
 
 
 class JobService:
@@ -161,33 +170,8 @@ class JobService:
     def get(self, job_id: str) -> JobRecord | None:
         return self.store.get(str(job_id or ""))
 
-    def follow(self, job_id: str, poll: float = 0.25, timeout: float | None = None) -> Iterator[JobRecord]:
-        """Snapshots of a job whenever its status or progress changes, ending with its final state."""
-        last = None
-        t0 = time.monotonic()
-        while True:
-            job = self.store.get(job_id)
-            if job is None:
-                raise InvalidInput("no_job", id=job_id)
-            key = (job.status, json.dumps(job.progress, sort_keys=True))
-            if key != last:
-                last = key
-                yield job
-            if job.final:
-                return
-            if timeout is not None and time.monotonic() - t0 > timeout:
-                return
-            time.sleep(poll)
-
-    def wait(self, job_id: str, poll: float = 0.25) -> JobRecord:
-        job = None
-        for job in self.follow(job_id, poll):
-            pass
-        return job
-
     def cancel(self, job_id: str) -> str | None:
-        status = self.store.cancel(job_id)
-        return status
+        return self.store.cancel(job_id)
 
     def requeue(self, job_id: str) -> bool:
         job = self.get(job_id)
@@ -202,12 +186,7 @@ class JobService:
         return ok
 
     def summary(self, job: JobRecord) -> dict:
-        """The object ``generate --json`` prints, for a finished job (absolute paths)."""
-        r = dict((job.result or {}).get("summary") or {})
-        for k in ("video", "metadata", "thumbnail", "grid"):
-            if r.get(k):
-                r[k] = str(self.abs(r[k]))
-        return r
+        return summary_of(job, self.outputs)
 
     def metadata(self, job: JobRecord) -> dict:
         return dict((job.result or {}).get("meta") or {})
@@ -233,10 +212,12 @@ class JobService:
         return self.store.get(job.id)
 
     def execute(self, job: JobRecord, *, on_step=None, cancel: CancelToken | None = None,
-                on_progress=None) -> None:
-        """Run a claimed job to its end and record how it ended.  Never raises (but KeyboardInterrupt)."""
+                on_progress=None, stop: threading.Event | None = None) -> None:
+        """Run a claimed job to its end and record how it ended.  Never raises (but KeyboardInterrupt).
+        A watcher turns a cancel request in the store (from any process), or ``stop``, into the token."""
         token = cancel or CancelToken()
         reporter = _Reporter(self.store, job.id, token, self.rel, on_step)
+        threading.Thread(target=self._watch, args=(stop, token, job.id), daemon=True).start()
         try:
             if self.store.cancel_requested(job.id):
                 raise Cancelled()
@@ -325,23 +306,17 @@ class JobService:
                 self.wake.wait(poll)
                 self.wake.clear()
                 continue
-            token = CancelToken()
-            watcher = threading.Thread(target=self._watch_stop, args=(stop, token, job.id), daemon=True)
-            watcher.start()
-            self.execute(job, cancel=token)
+            self.execute(job, stop=stop)
             if stop.is_set() and self.store.get(job.id).status == CANCELLED and \
                     not self.store.get(job.id).cancel_requested:
                 self.store.requeue(job.id, note="the worker stopped; re-queued")
 
-    def _watch_stop(self, stop: threading.Event, token: CancelToken, job_id: str) -> None:
+    def _watch(self, stop: threading.Event | None, token: CancelToken, job_id: str) -> None:
         while not token.cancelled:
             job = self.store.get(job_id)
             if job is None or job.final:
                 return
-            if stop.is_set():
-                token.cancel()
-                return
-            if job.cancel_requested:
+            if (stop is not None and stop.is_set()) or job.cancel_requested:
                 token.cancel()
                 return
             time.sleep(0.2)
@@ -501,8 +476,6 @@ class JobService:
             except OSError:
                 continue
 
-    def counts(self) -> dict[str, int]:
-        return self.store.counts()
 
 
 class _Reporter:
@@ -521,7 +494,7 @@ class _Reporter:
     def step(self, info) -> None:
         if self.forward is not None:
             self.forward(info)
-        if self.store.cancel_requested(self.job_id):
+        if self.store.cancel_requested(self.job_id):  # at once between steps (the watcher covers decode/write)
             self.token.cancel()
         preview = None
         if info.denoised is not None and (info.step % self.preview_every == 0 or info.step == info.total):

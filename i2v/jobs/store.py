@@ -58,7 +58,6 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, seq);
 CREATE INDEX IF NOT EXISTS jobs_parent ON jobs(parent);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
 
 
@@ -191,14 +190,6 @@ class JobStore:
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         return [_record(r) for r in self._exec(sql, args).fetchall()]
-
-    # -- meta (small key/value facts, e.g. that old results were imported) ----------------------------
-    def get_meta(self, key: str) -> str | None:
-        row = self._exec("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
-        return row[0] if row else None
-
-    def set_meta(self, key: str, value: str) -> None:
-        self._exec("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
 
     # -- submitting and reading --------------------------------------------------------------------
     def submit(self, kind: str, params: dict, *, parent: str | None = None, client: str | None = None,
