@@ -217,7 +217,9 @@ class JobService:
         A watcher turns a cancel request in the store (from any process), or ``stop``, into the token."""
         token = cancel or CancelToken()
         reporter = _Reporter(self.store, job.id, token, self.rel, on_step)
-        threading.Thread(target=self._watch, args=(stop, token, job.id), daemon=True).start()
+        ended = threading.Event()
+        watcher = threading.Thread(target=self._watch, args=(stop, token, job.id, ended), daemon=True)
+        watcher.start()
         try:
             if self.store.cancel_requested(job.id):
                 raise Cancelled()
@@ -232,6 +234,8 @@ class JobService:
             self.log(f"job {job.id} failed with an internal error:\n{traceback.format_exc()}")
             self.store.finish(job.id, FAILED, error=InternalError.wrap(exc).to_json())
         finally:
+            ended.set()
+            watcher.join()  # never left running at exit
             self.clean_inputs(done_with=(job.params.get("image"), job.created_at)
                               if self.store.get(job.id).status == DONE else None)
 
@@ -311,15 +315,15 @@ class JobService:
                     not self.store.get(job.id).cancel_requested:
                 self.store.requeue(job.id, note="the worker stopped; re-queued")
 
-    def _watch(self, stop: threading.Event | None, token: CancelToken, job_id: str) -> None:
-        while not token.cancelled:
+    def _watch(self, stop: threading.Event | None, token: CancelToken, job_id: str, ended: threading.Event) -> None:
+        while not token.cancelled and not ended.is_set():
             job = self.store.get(job_id)
             if job is None or job.final:
                 return
             if (stop is not None and stop.is_set()) or job.cancel_requested:
                 token.cancel()
                 return
-            time.sleep(0.2)
+            ended.wait(0.2)
 
     def start_worker(self) -> tuple[threading.Thread, threading.Event]:
         stop = threading.Event()
