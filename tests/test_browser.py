@@ -63,10 +63,17 @@ def open_studio(browser, app, image=None, prompt=None, **context):
     page.goto(app.url)
     page.locator("#prompt textarea").wait_for(timeout=30000)
     if image is not None:
-        page.locator("#input-image input[type=file]").set_input_files(str(image))
+        upload(page, image)
     if prompt is not None:
         page.locator("#prompt textarea").fill(prompt)
     return ctx, page
+
+
+def upload(page, path) -> None:
+    """Choose a picture and wait until the upload has finished (its preview shows); a Generate
+    clicked while the upload is still in flight rightly answers "upload an image first"."""
+    page.locator("#input-image input[type=file]").set_input_files(str(path))
+    page.locator("#input-image img").first.wait_for(timeout=30000)
 
 
 def start_long_run(page, steps: int) -> None:
@@ -83,7 +90,10 @@ def tab(page, en: str, zh: str, lang: str) -> None:
 
 def playable(page, video_locator) -> str:
     """The <video>'s source is a real MP4 the browser can fetch."""
-    video_locator.wait_for(timeout=120000)
+    try:
+        video_locator.wait_for(timeout=120000)
+    except Exception as exc:  # say what the page showed instead
+        raise AssertionError(f"no video; status: {page.locator('#status').inner_text()!r}") from exc
     src = video_locator.get_attribute("src")
     assert src and ".mp4" in src
     body = page.request.get(src).body()
@@ -180,7 +190,7 @@ def test_upload_preset_generate_watch_download(browser, tmp_path, photo_path):
     with running_app(tmp_path) as app:
         ctx, page = open_studio(browser, app, accept_downloads=True)
         assert (slider_value(page, "steps"), slider_value(page, "guidance")) == (50, 9)
-        page.locator("#input-image input[type=file]").set_input_files(str(photo_path))
+        upload(page, photo_path)
         page.locator("#prompt textarea").fill("a dog jumping over a fence")
         page.get_by_text("Strong action (jumping)").wait_for(timeout=20000)
         wait_slider(page, "guidance", 11.5)
@@ -286,7 +296,7 @@ def test_bad_upload_message_at_once_and_no_stale_badges(browser, tmp_path, photo
         page.locator("#generate").click()
         wait_text(page, "status", "upload an image first", 20000)
         assert page.locator("#prompt textarea").input_value() == "a dog jumping"  # the page still works
-        page.locator("#input-image input[type=file]").set_input_files(str(photo_path))
+        upload(page, photo_path)
         page.wait_for_function("() => !document.querySelector('#image-msg').innerText.trim()", timeout=20000)
         set_slider(page, "steps", 2)
         set_slider(page, "frames", 2)
@@ -324,9 +334,15 @@ ALLOWED_EN = {"API", "JSON", "MP4", "I2VGen-XL", "VGen-XL", "tiny", "random", "w
 
 
 def english_words(page, skip=("#params", "#history-params")) -> set[str]:
+    # innerText keeps text a person cannot see (opacity 0: Gradio's faded-out progress trackers), so drop it
     text = page.evaluate("""(skip) => {
+        document.querySelectorAll('body *').forEach(e => {
+            const cs = getComputedStyle(e);
+            if (cs.opacity === '0' || cs.visibility === 'hidden') e.setAttribute('data-unseen', '');
+        });
         const clone = document.body.cloneNode(true);
-        for (const sel of skip) clone.querySelectorAll(sel).forEach(e => e.remove());
+        document.querySelectorAll('[data-unseen]').forEach(e => e.removeAttribute('data-unseen'));
+        for (const sel of [...skip, '[data-unseen]']) clone.querySelectorAll(sel).forEach(e => e.remove());
         document.body.appendChild(clone); clone.style.position = 'absolute';
         const t = clone.innerText; clone.remove(); return t; }""", list(skip))
     text = text.replace("common.complete", "")  # Gradio 6.31's own key, untranslated by Gradio in zh-CN (gr.Code)
@@ -351,7 +367,7 @@ def test_chinese_page_has_no_english_ui_text_and_chinese_errors(browser, tmp_pat
         tab(page, "Create", "创作", "zh")
         page.locator("#generate").click()  # no image yet
         page.get_by_text("请先上传图片").wait_for(timeout=15000)
-        page.locator("#input-image input[type=file]").set_input_files(str(photo_path))
+        upload(page, photo_path)
         page.locator("#prompt textarea").fill("镜头缓慢推进")
         set_slider(page, "steps", 2)
         set_slider(page, "frames", 2)
