@@ -10,85 +10,87 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import signal
-import socket
 import sys
 from pathlib import Path
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """A bad argument is one line on stderr and exit 2 (not the usage block)."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see --help)\n")
+
+
+def _whole(lo: int, hi: int, what: str):
+    def parse(text: str) -> int:
+        try:
+            v = int(str(text).strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be a whole number from {lo} to {hi} (got {text!r})") \
+                from None
+        if not lo <= v <= hi:
+            raise argparse.ArgumentTypeError(f"{what} must be from {lo} to {hi} (got {v})")
+        return v
+    return parse
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?\s*$", re.I)
+
+
+def file_size(text: str) -> int:
+    """'25mb' -> bytes (as Gradio reads --max-file-size: powers of 1024)."""
+    m = _SIZE.match(str(text))
+    if not m:
+        raise argparse.ArgumentTypeError(f"a size like 25mb (got {text!r})")
+    n = float(m.group(1)) * 1024 ** ("b", "kb", "mb", "gb").index((m.group(2) or "b").lower())
+    if not 1024 <= n <= 2 * 1024**3:
+        raise argparse.ArgumentTypeError(f"a size from 1kb to 2gb (got {text!r})")
+    return int(n)
+
+
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description="I2V Studio web app")
+    p = OneLineParser(description="I2V Studio web app")
     p.add_argument("--model", default=None, help="hub repo id, local folder, 'tiny' or 'random-full'")
     p.add_argument("--config", default=None, help="config YAML (default: configs/default.yaml)")
     p.add_argument("--outputs", default=None, help="output folder (default: outputs/)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this computer only)")
-    p.add_argument("--port", type=int, default=int(os.environ.get("I2V_PORT", 7860)))
+    p.add_argument("--port", type=_whole(1, 65535, "the port (--port or I2V_PORT)"),
+                   default=os.environ.get("I2V_PORT", "7860"), help="port (default 7860, or $I2V_PORT)")
     p.add_argument("--listen", action="store_true", help="serve on all interfaces (needs --auth or --auth-file)")
     p.add_argument("--auth", default=None, help="user:password required to open the studio")
     p.add_argument("--auth-file", default=None, help="file with one user:password per line")
     p.add_argument("--allowed-hosts", default="", help="extra Host header names to accept, comma-separated")
-    p.add_argument("--queue-size", type=int, default=8, help="jobs that may wait; more are refused")
-    p.add_argument("--max-file-size", default="25mb", help="largest upload accepted")
+    p.add_argument("--trust-proxy", action="store_true",
+                   help="behind a reverse proxy: believe its X-Forwarded-Host/-Proto/-For headers")
+    p.add_argument("--queue-size", type=_whole(0, 10000, "--queue-size"), default=8,
+                   help="jobs that may wait; more are refused")
+    p.add_argument("--max-file-size", type=file_size, default="25mb", help="largest upload accepted (default 25mb)")
     p.add_argument("--requeue-interrupted", action="store_true",
                    help="put jobs that a crash or kill interrupted back in the queue at start")
     return p.parse_args(argv)
 
 
 def read_auth(a: argparse.Namespace) -> list[tuple[str, str]] | None:
+    from i2v.errors import InvalidInput
+
     pairs: list[str] = []
     if a.auth:
         pairs.append(a.auth)
     if a.auth_file:
-        pairs += [ln.strip() for ln in Path(a.auth_file).read_text().splitlines()
-                  if ln.strip() and not ln.startswith("#")]
+        try:
+            text = Path(a.auth_file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            detail = "not a file" if Path(a.auth_file).is_dir() else getattr(exc, "strerror", None) or "not text"
+            raise InvalidInput("auth_file", path=a.auth_file, detail=detail) from None
+        pairs += [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
     out = []
     for pair in pairs:
         user, sep, pw = pair.partition(":")
         if not sep or not user or not pw:
-            raise SystemExit("error: --auth must be user:password (non-empty both)")
+            raise InvalidInput("auth_format")
         out.append((user, pw))
     return out or None
-
-
-def allowed_hosts(a: argparse.Namespace, host: str) -> list[str]:
-    hosts = {"127.0.0.1", "localhost", "::1", "[::1]"}
-    if host not in ("0.0.0.0", "::"):
-        hosts.add(host)
-    else:  # listening everywhere: this machine's own names and addresses
-        name = socket.gethostname()
-        hosts |= {name, socket.getfqdn()}
-        try:
-            hosts |= {ai[4][0] for ai in socket.getaddrinfo(name, None)}
-        except OSError:
-            pass
-    hosts |= {h.strip() for h in a.allowed_hosts.split(",") if h.strip()}
-    return sorted(hosts)
-
-
-# The documented API (README).  The page's own events reach the server through /gradio_api/queue/join and,
-# for its quick un-queued actions, /gradio_api/run/predict (by function index): those stay open.
-API_ENDPOINTS = ("generate", "submit", "job", "cancel")
-PAGE_ROUTES = ("predict",)
-_NAMED_ROUTE = re.compile(r"^/gradio_api/(call|run)/(?:v2/)?([^/]+)")
-
-
-class DocumentedApiOnly:
-    """ASGI middleware: Gradio also names the page's internal handlers ("false", "false_1", ...) and answers
-    them on /gradio_api/call/NAME; only the documented endpoints are served there."""
-
-    def __init__(self, app, allowed=API_ENDPOINTS):
-        self.app, self.allowed = app, set(allowed)
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] == "http":
-            m = _NAMED_ROUTE.match(scope.get("path", ""))
-            if m and m.group(2) not in self.allowed and not (m.group(1) == "run" and m.group(2) in PAGE_ROUTES):
-                await send({"type": "http.response.start", "status": 404,
-                            "headers": [(b"content-type", b"text/plain; charset=utf-8")]})
-                await send({"type": "http.response.body", "body": b"no such API endpoint"})
-                return
-        await self.app(scope, receive, send)
 
 
 def _interrupt(signum, frame):
@@ -96,7 +98,17 @@ def _interrupt(signum, frame):
 
 
 def main(argv=None) -> int:
+    from i2v.errors import I2VError
+
     a = parse_args(argv)
+    try:
+        return serve(a)
+    except I2VError as exc:  # every check before serving: one line, exit 2 (bad input) or 3 (disk)
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+def serve(a: argparse.Namespace) -> int:
     auth = read_auth(a)
     host = "0.0.0.0" if a.listen else a.host
     if host not in ("127.0.0.1", "localhost", "::1") and not auth:
@@ -105,44 +117,60 @@ def main(argv=None) -> int:
         return 2
 
     from i2v.config import load_config
-    from i2v.jobs import JobService
-    from i2v.service import Studio
+    from i2v.service import check_outputs
+    from i2v.web import OutputsLock, UploadCache, check_port
 
-    studio = Studio(load_config(a.config, model=a.model), outputs=a.outputs)
-    # Gradio's upload/cache folder lives under outputs/ and starts empty every time.
-    cache = studio.outputs / ".gradio-cache"
-    shutil.rmtree(cache, ignore_errors=True)
-    cache.mkdir(parents=True, exist_ok=True)
-    os.environ["GRADIO_TEMP_DIR"] = str(cache)
+    # Everything a start can trip over is checked before any model work, and before touching the outputs
+    # folder of a studio that may be running: the port, the config, the folder and its disk, the lock.
+    check_port(host, a.port)
+    cfg = load_config(a.config, model=a.model)
+    outputs = Path(a.outputs) if a.outputs else cfg.outputs_dir
+    retention = cfg.data["retention"]
+    check_outputs(outputs, retention["min_free_mb"])
+    lock = OutputsLock(outputs)
+    lock.acquire(a.port)
+    cache = UploadCache(outputs, retention["upload_cache_max_age_h"], retention["upload_cache_max_mb"],
+                        log=lambda m: print(m, file=sys.stderr, flush=True))
+    os.environ["GRADIO_TEMP_DIR"] = str(cache.prepare())  # Gradio's uploads, this studio's own folder
 
     from starlette.middleware import Middleware
     from starlette.middleware.trustedhost import TrustedHostMiddleware
 
+    from i2v.jobs import JobService
+    from i2v.service import Studio
     from i2v.ui import build_ui
+    from i2v.web import Door, DoorPolicy, LoginThrottle, allowed_hosts
 
+    studio = Studio(cfg, outputs=outputs)
     # The job store: settle what a previous run left (interrupted jobs, files no job owns), then a worker
     # thread runs the queue (jobs queued before a restart included), one job at a time on the model.
     jobs = JobService(studio, max_queued=a.queue_size)
     jobs.recover(requeue_interrupted=a.requeue_interrupted)
     studio.load_in_background()  # the page answers at once; the banner shows loading progress
-    worker, stop = jobs.start_worker()
+    worker, stop = jobs.start_worker(after=cache.sweep, idle=lambda: cache.sweep_soon(60))
     demo, i18n = build_ui(studio, jobs)
     # Jobs are bounded by the store (--queue-size); the page's own events are cheap waits on them.
     demo.queue(max_size=max(64, 8 * a.queue_size), api_open=False, default_concurrency_limit=1)
     signal.signal(signal.SIGTERM, _interrupt)  # a polite stop: the running job goes back to the queue
+    hosts = allowed_hosts(host, a.allowed_hosts)
+    policy = DoorPolicy(allowed_hosts=hosts, body_limit=a.max_file_size * 4 // 3 + 2**20, auth=bool(auth),
+                        trust_proxy=a.trust_proxy, throttle=LoginThrottle(), on_upload=cache.sweep_soon,
+                        on_disk_full=cache.drop_temporaries,
+                        log=lambda m: print(m, file=sys.stderr, flush=True))
     print(f"I2V Studio on http://{'127.0.0.1' if host == '0.0.0.0' else host}:{a.port}", file=sys.stderr,
           flush=True)
     try:
         demo.launch(server_name=host, server_port=a.port, auth=auth, max_file_size=a.max_file_size,
                     allowed_paths=[str(studio.outputs)], enable_monitoring=False, i18n=i18n, show_error=False,
                     footer_links=["api"], quiet=True,
-                    app_kwargs={"middleware": [Middleware(TrustedHostMiddleware,
-                                                          allowed_hosts=allowed_hosts(a, host)),
-                                               Middleware(DocumentedApiOnly)]})
+                    app_kwargs={"middleware": [Middleware(TrustedHostMiddleware, allowed_hosts=hosts),
+                                               Middleware(Door, policy=policy)]})
     finally:
         stop.set()  # a running job stops after its step and goes back to the queue for the next start
         jobs.wake.set()
         worker.join(timeout=30)
+        cache.remove()
+        lock.release()
     return 0
 
 

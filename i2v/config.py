@@ -83,6 +83,8 @@ CHECKS: dict[str, Any] = {
     "model.hub_probe_timeout_s": _num(0.1, 120), "model.random_weights_seed": _num(0, 2**32 - 1, integer=True),
     "outputs_dir": _text(),
     "retention.max_age_days": _num(0.001, None, none=True), "retention.max_total_gb": _num(0.001, None, none=True),
+    "retention.upload_cache_max_age_h": _num(0.01, None), "retention.upload_cache_max_mb": _num(1, None),
+    "retention.min_free_mb": _num(0, None),
     "resolution.tiers": _tiers, "resolution.default_tier": _text(),
     "resolution.multiple": _num(8, 512, integer=True), "resolution.min_side": _num(64, 4096, integer=True),
     "resolution.max_side": _num(64, 8192, integer=True), "resolution.max_pixels": _num(4096, 2**26, integer=True),

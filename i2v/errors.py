@@ -122,6 +122,39 @@ MESSAGES: dict[str, dict[str, str]] = {
                 "hint_zh": "请降低分辨率或帧数，或关闭其他占用 GPU 的程序"},
     "store_unwritable": {"en": "the job store could not be written ({detail})", "zh": "任务库无法写入（{detail}）",
                          "hint_en": "is the disk full?", "hint_zh": "磁盘是否已满？"},
+    "outputs_unwritable": {"en": "cannot write to the outputs folder {path} ({detail})",
+                           "zh": "无法写入输出目录 {path}（{detail}）",
+                           "hint_en": "fix its permissions, or pick another folder with --outputs",
+                           "hint_zh": "请修正权限，或用 --outputs 指定其他目录"},
+    "disk_low": {"en": "only {free} MB free on the disk of {path}; at least {need} MB are needed",
+                 "zh": "{path} 所在磁盘只剩 {free} MB；至少需要 {need} MB",
+                 "hint_en": "free some space, or lower retention.min_free_mb in the config",
+                 "hint_zh": "请清理空间，或调低配置中的 retention.min_free_mb"},
+    "upload_disk_full": {"en": "the server's disk is full: the upload was not saved",
+                         "zh": "服务器磁盘已满：上传未保存", "hint_en": "ask the studio's owner to free space",
+                         "hint_zh": "请联系工作室管理员清理空间"},
+    # -- starting the studio ---------------------------------------------------------------------
+    "outputs_not_dir": {"en": "the outputs folder {path} is a file, not a folder",
+                        "zh": "输出目录 {path} 是一个文件，不是目录",
+                        "hint_en": "pick a folder with --outputs", "hint_zh": "请用 --outputs 指定一个目录"},
+    "outputs_in_use": {"en": "another studio (pid {pid}, port {port}) is using the outputs folder {path}",
+                       "zh": "另一个工作室（进程 {pid}，端口 {port}）正在使用输出目录 {path}",
+                       "hint_en": "stop it, or start this one with --outputs OTHER_FOLDER",
+                       "hint_zh": "请先停止它，或用 --outputs 为本实例指定其他目录"},
+    "port_in_use": {"en": "port {port} on {host} is already in use", "zh": "{host} 的端口 {port} 已被占用",
+                    "hint_en": "pick another with --port, or stop the program using it",
+                    "hint_zh": "请用 --port 换一个端口，或停止占用它的程序"},
+    "auth_file": {"en": "cannot read the --auth-file {path} ({detail})", "zh": "无法读取 --auth-file {path}（{detail}）"},
+    "auth_format": {"en": "--auth must be user:password (non-empty both)", "zh": "--auth 的格式必须是 用户名:密码（都不能为空）"},
+    # -- refused at the door (HTTP) ----------------------------------------------------------------
+    "body_too_big": {"en": "the request is too large ({size} bytes)", "zh": "请求过大（{size} 字节）",
+                     "hint_en": "at most {limit} bytes; upload pictures as files", "hint_zh": "最多 {limit} 字节；请以文件方式上传图片"},
+    "file_by_url": {"en": "files given by URL are not accepted", "zh": "不接受以网址提供的文件",
+                    "hint_en": "upload the file itself", "hint_zh": "请直接上传文件"},
+    "cross_origin": {"en": "cross-origin request refused (Origin {origin})", "zh": "拒绝跨站请求（来源 {origin}）"},
+    "not_signed_in": {"en": "sign in first", "zh": "请先登录"},
+    "login_throttled": {"en": "too many failed sign-ins from this address", "zh": "此地址登录失败次数过多",
+                        "hint_en": "try again in {seconds} s", "hint_zh": "请 {seconds} 秒后再试"},
     # -- the model ------------------------------------------------------------------------------
     "model_no_index": {"en": "model folder {path} has no model_index.json", "zh": "模型目录 {path} 中没有 model_index.json",
                        "hint_en": "give a folder in diffusers layout (as saved by save_pretrained)",
@@ -255,6 +288,20 @@ class Interrupted(I2VError):
         super().__init__(code, **params)
 
 
+class Refused(I2VError):
+    """Turned away at the web studio's door: not signed in, too many failed sign-ins, a cross-origin or
+    oversized request.  ``status`` is the HTTP status the answer carries."""
+
+    exit_code = 2
+    kind = "refused"
+    STATUS = {"body_too_big": 413, "file_by_url": 400, "cross_origin": 403, "not_signed_in": 401,
+              "login_throttled": 429, "upload_disk_full": 507}
+
+    @property
+    def status(self) -> int:
+        return self.STATUS.get(self.code, 400)
+
+
 class InternalError(I2VError):
     """A bug: an exception that is not one of ours.  Logged with its traceback, shown as one line."""
 
@@ -277,7 +324,8 @@ class Cancelled(I2VError):
 
 
 CLASSES: dict[str, type[I2VError]] = {c.kind: c for c in (InvalidInput, OutOfResources, ModelUnavailable,
-                                                          GenerationFailed, Interrupted, InternalError, Cancelled)}
+                                                          GenerationFailed, Interrupted, InternalError, Cancelled,
+                                                          Refused)}
 
 
 def rebuild(kind: str | None, code: str | None, params: dict | None) -> I2VError:

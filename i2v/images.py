@@ -7,10 +7,14 @@ Whatever a user uploads (phone photos with EXIF rotation, PNGs with alpha,
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import io
 import os
 import warnings
 from pathlib import Path
+from urllib.parse import unquote_to_bytes
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -83,6 +87,35 @@ def open_image(src, *, max_pixels: int = 40_000_000, max_bytes: int = 50 * 1024 
     if min(rgb.size) < MIN_SIDE:
         raise InvalidInput("image_too_small", width=rgb.size[0], height=rgb.size[1], limit=MIN_SIDE)
     return rgb
+
+
+def save_data_url(url: str, folder: Path, *, max_bytes: int = 50 * 1024 * 1024) -> Path:
+    """The bytes of a ``data:`` URL (a pasted picture, an API caller's inline image) saved as a file named by
+    their hash, without decoding a single pixel: the length is checked before the base64 is decoded, and
+    :func:`open_image` checks the picture's size and pixel count from its header later, as for any upload."""
+    head, sep, payload = url.partition(",")
+    if not sep or not head.lower().startswith("data:"):
+        raise InvalidInput("image_unreadable")
+    b64 = head.lower().endswith(";base64")
+    approx = len(payload) * 3 // 4 if b64 else len(payload)
+    if approx > max_bytes:
+        raise InvalidInput("image_too_big", size=f"{approx:,}", limit=f"{max_bytes:,}")
+    try:
+        data = base64.b64decode(payload) if b64 else unquote_to_bytes(payload)
+    except (binascii.Error, ValueError):
+        raise InvalidInput("image_unreadable") from None
+    if not data:
+        raise InvalidInput("image_empty")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"pasted-{hashlib.sha256(data).hexdigest()[:32]}"
+    if not path.exists():
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+    return path
 
 
 def to_rgb(img: Image.Image) -> Image.Image:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
 import re
 import secrets
+import shutil
 import sys
 import threading
 import time
@@ -73,6 +75,25 @@ def slug(text: str, limit: int = 32) -> str:
     text = unicodedata.normalize("NFKC", text).lower()
     text = re.sub(r"[^\w]+", "-", text, flags=re.UNICODE).strip("-_")
     return (text[:limit].rstrip("-_") or "video")
+
+
+def check_outputs(folder: Path, min_free_mb: float = 0) -> None:
+    """Before any model work: ``folder`` is (or can be made) a folder we can write, on a disk with at least
+    ``min_free_mb`` free.  A file in its place is bad input (exit 2); no permission or no space, exit 3."""
+    if folder.exists() and not folder.is_dir():
+        raise InvalidInput("outputs_not_dir", path=folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-check.{os.getpid()}"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        if isinstance(exc, (FileExistsError, NotADirectoryError)):  # a file somewhere on the way
+            raise InvalidInput("outputs_not_dir", path=folder) from None
+        raise OutOfResources("outputs_unwritable", path=folder, detail=exc.strerror or type(exc).__name__) from None
+    free = shutil.disk_usage(folder).free / 2**20
+    if free < min_free_mb:
+        raise OutOfResources("disk_low", path=folder, free=int(free), need=int(min_free_mb))
 
 
 def sweep_partials(folder: Path, older_than_s: float = 3600.0) -> list[Path]:
@@ -164,6 +185,7 @@ class Studio:
         self.load_error: I2VError | None = None
         # GiB of GPU memory this process may use (None: no GPU). Tests pass a fake probe.
         self.vram_probe = vram_probe
+        check_outputs(self.outputs, float((self.cfg.data.get("retention") or {}).get("min_free_mb") or 0))
         self.retention()
 
     # -- model -----------------------------------------------------------------------------
@@ -192,6 +214,8 @@ class Studio:
         notes = []
         if info.kind == "tiny" and req.resolution != "custom" and req.width * req.height > TINY_MAX_PIXELS:
             w, h = size_for_budget(TINY_MAX_PIXELS, req.width / req.height)
+            if (w, h) == (req.width, req.height):  # the tier already snaps to this size: nothing to say
+                return notes
             notes.append(note("tiny_cap", tier=req.resolution, width=req.width, height=req.height, w=w, h=h))
             req.resize(w, h)
         return notes

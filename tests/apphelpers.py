@@ -21,14 +21,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_app(tmp: Path, *extra: str, timeout: float = 90):
+def running_app(tmp: Path, *extra: str, timeout: float = 90, preexec=None):
+    """``preexec`` runs in the child before the app starts (resource limits, say)."""
     port = free_port()
     env = {**os.environ, "I2V_HOME": str(tmp / "home"), "PYTHONUNBUFFERED": "1"}
     log = open(tmp / "app.log", "w")
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "app.py", "--model", "tiny", "--port", str(port),
                              "--outputs", str(tmp / "outputs"), *extra], cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
+                            stderr=subprocess.STDOUT, preexec_fn=preexec)
     url = f"http://127.0.0.1:{port}/"
     try:
         while True:
@@ -45,6 +46,7 @@ def running_app(tmp: Path, *extra: str, timeout: float = 90):
             time.sleep(0.2)
         proc.startup_seconds = time.perf_counter() - t0
         proc.url = url
+        proc.port = port
         proc.outputs = tmp / "outputs"
         yield proc
     finally:

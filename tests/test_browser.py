@@ -76,6 +76,16 @@ def upload(page, path) -> None:
     page.locator("#input-image img").first.wait_for(timeout=30000)
 
 
+def quick_run(page, photo, prompt: str) -> str:
+    """Upload ``photo``, type ``prompt``, generate 2 frames in 2 steps; the video's URL once it plays."""
+    upload(page, photo)
+    page.locator("#prompt textarea").fill(prompt)
+    set_slider(page, "steps", 2)
+    set_slider(page, "frames", 2)
+    page.locator("#generate").click()
+    return playable(page, page.locator("#result-video video"))
+
+
 def start_long_run(page, steps: int) -> None:
     """Generate a short video with many steps and wait until it is a few steps in."""
     set_slider(page, "steps", steps)
@@ -367,13 +377,32 @@ def test_chinese_page_has_no_english_ui_text_and_chinese_errors(browser, tmp_pat
         tab(page, "Create", "创作", "zh")
         page.locator("#generate").click()  # no image yet
         page.get_by_text("请先上传图片").wait_for(timeout=15000)
-        upload(page, photo_path)
-        page.locator("#prompt textarea").fill("镜头缓慢推进")
-        set_slider(page, "steps", 2)
-        set_slider(page, "frames", 2)
-        page.locator("#generate").click()
-        playable(page, page.locator("#result-video video"))
+        quick_run(page, photo_path, "镜头缓慢推进")
         wait_text(page, "status", DONE_RE["zh"])
         wait_text(page, "notes", "演示模型")
         assert not english_words(page), sorted(english_words(page))  # the result, its notes and motion too
         ctx.close()
+
+
+def test_sign_in_under_auth_then_the_studio_works(browser, tmp_path, photo_path):
+    """Under --listen --auth every route needs a user: the sign-in page must still load, a wrong password
+    says so, and once signed in the page, an upload and a run all work."""
+    with running_app(tmp_path, "--listen", "--auth", "ann:correct-horse") as app:
+        ctx = browser.new_context(locale="en-US", viewport={"width": 1400, "height": 1300})
+        page = ctx.new_page()
+        refused = []
+        page.on("response", lambda r: refused.append(r.url) if r.status == 401 else None)
+        page.goto(app.url)
+        page.get_by_label("username").fill("ann")
+        page.get_by_label("password").fill("wrong")
+        page.get_by_role("button", name="Login").click()
+        page.get_by_text("Incorrect").wait_for(timeout=15000)
+        page.get_by_label("username").fill("ann")  # the failed attempt emptied the form
+        page.get_by_label("password").fill("correct-horse")
+        page.get_by_role("button", name="Login").click()
+        page.locator("#prompt textarea").wait_for(timeout=30000)
+        refused.clear()  # signed in: nothing the page asks for may be refused now
+        quick_run(page, photo_path, "waves")
+        assert no_error_badges(page) and refused == [], refused
+        ctx.close()
+    assert "sign-in failed from 127.0.0.1 (1 in a row)" in (tmp_path / "app.log").read_text()

@@ -19,9 +19,9 @@ RAISE = re.compile(r"\b(" + "|".join(c.__name__ for c in CLASSES.values()) + r")
 
 
 def raised_codes() -> dict[str, set[str]]:
-    """Every (class, code) constructed anywhere in the package's source."""
+    """Every (class, code) constructed anywhere in the package's source and the app."""
     out: dict[str, set[str]] = {}
-    for path in (ROOT / "i2v").rglob("*.py"):
+    for path in [*(ROOT / "i2v").rglob("*.py"), ROOT / "app.py"]:
         for cls, code in RAISE.findall(path.read_text(encoding="utf-8")):
             out.setdefault(code, set()).add(cls)
     return out

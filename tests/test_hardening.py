@@ -98,6 +98,8 @@ def test_bad_input_matrix_through_the_api(app, photo_path):
             api(app, photo_path, **kw)
         assert msg in str(e.value), (kw, str(e.value))
     assert Path(api(app, photo_path)[0]).exists()  # the server answers normally afterwards
+    print(f"\nbad-input matrix through the API: {len(BAD) - 1} bad pictures refused with their line, "
+          f"{len(GOOD)} awkward ones made videos, 10 bad values each one line")
 
 
 def test_chinese_error_through_the_api(app, photo_path):
@@ -264,6 +266,8 @@ def test_twenty_concurrent_clients(app, photo_path):
     assert len(names) == len(done)  # unique output names
     intervals.sort()
     assert all(a[1] <= b[0] for a, b in zip(intervals, intervals[1:]))  # never two at once
+    print(f"\nload: 20 clients, {len(done)} done, {len(refused)} queue full, {20 - len(results)} lost, "
+          f"max 1 job on the model")  # the figure SECURITY.md records (pytest -s)
 
 
 # -- 4. security probes ------------------------------------------------------------------------------

@@ -300,8 +300,9 @@ class JobService:
 
     # -- the worker loop ---------------------------------------------------------------------------
     def run_worker(self, stop: threading.Event, idle: Callable[[], None] | None = None,
-                   poll: float = 0.5) -> None:
-        """Claim and run queued jobs until ``stop`` is set (the studio's thread, or ``python -m i2v worker``)."""
+                   poll: float = 0.5, after: Callable[[], None] | None = None) -> None:
+        """Claim and run queued jobs until ``stop`` is set (the studio's thread, or ``python -m i2v worker``);
+        ``idle`` runs while the queue is empty, ``after`` after each job."""
         while not stop.is_set():
             job = self.store.claim(self.worker)
             if job is None:
@@ -311,6 +312,8 @@ class JobService:
                 self.wake.clear()
                 continue
             self.execute(job, stop=stop)
+            if after:
+                after()
             if stop.is_set() and self.store.get(job.id).status == CANCELLED and \
                     not self.store.get(job.id).cancel_requested:
                 self.store.requeue(job.id, note="the worker stopped; re-queued")
@@ -325,9 +328,10 @@ class JobService:
                 return
             ended.wait(0.2)
 
-    def start_worker(self) -> tuple[threading.Thread, threading.Event]:
+    def start_worker(self, **hooks) -> tuple[threading.Thread, threading.Event]:
+        """The worker on a thread; ``hooks`` are :meth:`run_worker`'s ``idle`` and ``after``."""
         stop = threading.Event()
-        th = threading.Thread(target=self.run_worker, args=(stop,), name="i2v-worker", daemon=True)
+        th = threading.Thread(target=self.run_worker, args=(stop,), kwargs=hooks, name="i2v-worker", daemon=True)
         th.start()
         return th, stop
 

@@ -51,16 +51,28 @@ class UploadImage(gr.Image):
     answers in the user's language.
     """
 
+    max_bytes = 50 * 1024 * 1024  # the page sets the configured limit
+
     @classmethod
     def get_block_name(cls) -> str:
         return "image"
 
     def preprocess(self, payload):
+        """The file's path; a ``data:`` URL (a paste, an API caller's inline picture) is saved as a file
+        first, never decoded here (Gradio's own would decode every pixel before any check)."""
+        from pathlib import Path
+
+        from ..images import save_data_url
+
         if payload is None:
             return None
-        if getattr(payload, "path", None):
-            return str(payload.path)
-        return super().preprocess(payload)  # data: URLs (clipboard paste)
+        url = getattr(payload, "url", None)
+        if isinstance(url, str) and url[:5].lower() == "data:":
+            try:
+                return str(save_data_url(url, Path(self.GRADIO_CACHE) / "pasted", max_bytes=self.max_bytes))
+            except I2VError as exc:  # no request here to tell the language: both
+                raise gr.Error(f"{exc.text('en')} / {exc.text('zh')}", print_exception=False) from None
+        return str(payload.path) if getattr(payload, "path", None) else None
 
 
 class RawNumber(gr.Number):

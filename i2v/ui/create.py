@@ -32,6 +32,7 @@ def layout(ui) -> None:
 
             c.image = UploadImage(label=t("image"), type="filepath",
                                   sources=["upload", "clipboard"], elem_id="input-image")
+            c.image.max_bytes = lim["image_max_bytes"]
             c.image_msg = gr.Markdown(elem_id="image-msg")
             c.prompt = gr.Textbox(label=i18n("prompt"), placeholder=t("prompt_ph"), lines=2, elem_id="prompt")
             with gr.Row():
