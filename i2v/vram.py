@@ -6,7 +6,7 @@ Predicted peak GPU memory of one generation (bytes, then GiB):
     weights(c)   = params(c) x bytes per element (2 in fp16)
     act_unet     = (k_unet x B x F x h x w + c_unet) x e/4        B = 2 with CFG, h x w the latent size (H/8 x W/8)
     act_decode   = (k_vae  x n x H x W     + c_vae)  x e/4        n = frames decoded at once (decode chunk)
-                   with VAE tiling, H x W is capped at the 512 x 512 tile
+                   with VAE tiling, H x W is capped at the VAE's 768 x 768 tile
     peak(none)       = sum of weights + max(act_unet, act_decode)
     peak(model)      = max(weights(unet) + act_unet, weights(vae) + act_decode, weights(text), weights(image))
     peak(sequential) = largest layer + max(act_unet, act_decode)
@@ -37,7 +37,16 @@ PARAMS = {"unet": 1_420_469_224, "vae": 83_653_863, "text_encoder": 352_984_064,
 LARGEST_LAYER_PARAMS = 20_000_000     # sequential offload keeps about one layer resident
 CONTEXT_GIB = 0.6
 FRAGMENTATION = 1.10
-VAE_TILE = 512
+
+def _vae_tile() -> int:
+    """diffusers' AutoencoderKL decodes in tiles of its ``sample_size`` (768 px for I2VGen-XL's VAE, not the
+    512 of Stable Diffusion's), with a quarter's overlap; a side of at most one tile is decoded whole."""
+    import json
+
+    return int(json.loads((CONFIG_DIR / "i2vgen-xl" / "vae" / "config.json").read_text())["sample_size"])
+
+
+VAE_TILE = _vae_tile()
 MEMORY_FILE = CONFIG_DIR / "memory.yaml"
 OFFLOADS = ("none", "model", "sequential")
 

@@ -185,3 +185,16 @@ def test_status_reports_card_and_tier_cap(planned_studio):
     ui.build_blocks()
     text = ui.banner(type("R", (), {"headers": {"accept-language": "en"}})())[ui.c.banner]
     assert "largest tier without offloading" in text and st["max_tier"] in text
+
+
+def test_vae_tiles_are_the_vaes_own_768_pixels():
+    """diffusers tiles at the VAE's sample_size (768), so tiling cannot help at 768p or below and at native
+    a tile is 704x768 per frame, 2.06x what a 512 tile would predict."""
+    from i2v.vram import VAE_TILE, estimate
+
+    assert VAE_TILE == 768
+    for w, h in ((768, 768), (512, 512)):
+        assert estimate(w, h, 16, vae_tiling=True).decode_act_gib == estimate(w, h, 16).decode_act_gib
+    tiled = estimate(1280, 704, 16, vae_tiling=True).decode_act_gib
+    assert tiled < estimate(1280, 704, 16).decode_act_gib
+    assert tiled > 1.5 * estimate(512, 512, 16).decode_act_gib  # not the 512 x 512 tile
