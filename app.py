@@ -11,6 +11,7 @@ import argparse
 import os
 import re
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -94,6 +95,7 @@ def read_auth(a: argparse.Namespace) -> list[tuple[str, str]] | None:
 
 
 def _interrupt(signum, frame):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second TERM while stopping must not interrupt the stop
     raise KeyboardInterrupt
 
 
@@ -109,8 +111,14 @@ def main(argv=None) -> int:
 
 
 def serve(a: argparse.Namespace) -> int:
+    from i2v.errors import InvalidInput
+
     auth = read_auth(a)
     host = "0.0.0.0" if a.listen else a.host
+    try:
+        socket.getaddrinfo(host, a.port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        raise InvalidInput("bad_host", host=host) from None
     if host not in ("127.0.0.1", "localhost", "::1") and not auth:
         print("error: refusing to serve on the network without a password: add --auth user:password "
               "(or --auth-file FILE), or drop --listen to stay on this computer", file=sys.stderr)
@@ -124,7 +132,7 @@ def serve(a: argparse.Namespace) -> int:
     # folder of a studio that may be running: the port, the config, the folder and its disk, the lock.
     check_port(host, a.port)
     cfg = load_config(a.config, model=a.model)
-    outputs = Path(a.outputs) if a.outputs else cfg.outputs_dir
+    outputs = Path(os.path.abspath(a.outputs if a.outputs else cfg.outputs_dir))
     retention = cfg.data["retention"]
     check_outputs(outputs, retention["min_free_mb"])
     lock = OutputsLock(outputs)
@@ -132,6 +140,8 @@ def serve(a: argparse.Namespace) -> int:
     cache = UploadCache(outputs, retention["upload_cache_max_age_h"], retention["upload_cache_max_mb"],
                         log=lambda m: print(m, file=sys.stderr, flush=True))
     os.environ["GRADIO_TEMP_DIR"] = str(cache.prepare())  # Gradio's uploads, this studio's own folder
+    if not a.trust_proxy:  # uvicorn would otherwise take scheme and client from a local client's headers
+        os.environ["FORWARDED_ALLOW_IPS"] = ""
 
     from starlette.middleware import Middleware
     from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -155,10 +165,12 @@ def serve(a: argparse.Namespace) -> int:
     hosts = allowed_hosts(host, a.allowed_hosts)
     policy = DoorPolicy(allowed_hosts=hosts, body_limit=a.max_file_size * 4 // 3 + 2**20, auth=bool(auth),
                         trust_proxy=a.trust_proxy, throttle=LoginThrottle(), on_upload=cache.sweep_soon,
-                        on_disk_full=cache.drop_temporaries,
+                        on_disk_full=cache.drop_temporaries, uploads=cache.path, outputs=outputs,
                         log=lambda m: print(m, file=sys.stderr, flush=True))
-    print(f"I2V Studio on http://{'127.0.0.1' if host == '0.0.0.0' else host}:{a.port}", file=sys.stderr,
-          flush=True)
+    shown = [h for h in hosts if h not in ("localhost", "::1", "[::1]") and not h.startswith("[")] \
+        if host == "0.0.0.0" else [host]
+    print("I2V Studio on " + ", ".join(f"http://{h}:{a.port}" for h in sorted(shown, key=lambda h: h != "127.0.0.1")
+                                       if ":" not in h), file=sys.stderr, flush=True)
     try:
         demo.launch(server_name=host, server_port=a.port, auth=auth, max_file_size=a.max_file_size,
                     allowed_paths=[str(studio.outputs)], enable_monitoring=False, i18n=i18n, show_error=False,

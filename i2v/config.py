@@ -169,7 +169,7 @@ def load_config(path: str | os.PathLike | None = None, *, model: str | None = No
     raw: dict = {}
     if path.resolve() != DEFAULT_CONFIG.resolve():
         if not path.is_file():
-            raise InvalidInput("config_yaml", path=path, detail="no such file")
+            raise InvalidInput("config_missing", path=path)
         try:
             raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as exc:
@@ -181,4 +181,16 @@ def load_config(path: str | os.PathLike | None = None, *, model: str | None = No
     source = model or os.environ.get("I2V_MODEL")
     if source:
         cfg.data["model"]["source"] = source
+    check_model_source(cfg.data["model"]["source"])
     return cfg
+
+
+SYNTHETIC_MODELS = ("tiny", "random-full")
+
+
+def check_model_source(source: str) -> None:
+    """A bare word that is neither a built-in model nor a folder here is a typo, not a hub id (those are
+    owner/name): say so at once instead of falling back to the noise model."""
+    if source in SYNTHETIC_MODELS or "/" in source or "\\" in source or Path(source).expanduser().is_dir():
+        return
+    raise InvalidInput("model_unknown", source=source)

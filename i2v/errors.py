@@ -97,6 +97,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "preset_yaml": {"en": "preset file {name} is not valid YAML: {detail}", "zh": "预设文件 {name} 不是有效的 YAML：{detail}"},
     "config_key": {"en": "unknown config key '{key}'", "zh": "未知配置键“{key}”", "hint_en": "allowed: {allowed}",
                    "hint_zh": "允许：{allowed}"},
+    "config_missing": {"en": "config file {path} not found", "zh": "找不到配置文件 {path}"},
     "config_mapping": {"en": "config key '{key}' must be a mapping", "zh": "配置键“{key}”必须是映射"},
     "config_yaml": {"en": "config file {path} is not valid YAML: {detail}", "zh": "配置文件 {path} 不是有效的 YAML：{detail}"},
     "config_not_mapping": {"en": "config file {path} must hold a mapping", "zh": "配置文件 {path} 必须是映射"},
@@ -144,6 +145,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "port_in_use": {"en": "port {port} on {host} is already in use", "zh": "{host} 的端口 {port} 已被占用",
                     "hint_en": "pick another with --port, or stop the program using it",
                     "hint_zh": "请用 --port 换一个端口，或停止占用它的程序"},
+    "bad_host": {"en": "cannot serve on --host {host}: not an address of this machine",
+                 "zh": "无法在 --host {host} 上提供服务：不是本机地址",
+                 "hint_en": "leave it out (127.0.0.1), or use --listen for every interface",
+                 "hint_zh": "省略它（127.0.0.1），或用 --listen 监听所有网卡"},
     "auth_file": {"en": "cannot read the --auth-file {path} ({detail})", "zh": "无法读取 --auth-file {path}（{detail}）"},
     "auth_format": {"en": "--auth must be user:password (non-empty both)", "zh": "--auth 的格式必须是 用户名:密码（都不能为空）"},
     # -- refused at the door (HTTP) ----------------------------------------------------------------
@@ -151,11 +156,23 @@ MESSAGES: dict[str, dict[str, str]] = {
                      "hint_en": "at most {limit} bytes; upload pictures as files", "hint_zh": "最多 {limit} 字节；请以文件方式上传图片"},
     "file_by_url": {"en": "files given by URL are not accepted", "zh": "不接受以网址提供的文件",
                     "hint_en": "upload the file itself", "hint_zh": "请直接上传文件"},
+    "file_not_uploaded": {"en": "that file was not uploaded to this studio", "zh": "该文件不是上传到本工作室的文件",
+                          "hint_en": "upload it first (gradio_client: handle_file with a local path)",
+                          "hint_zh": "请先上传（gradio_client：对本地路径使用 handle_file）"},
+    "api_values": {"en": "{endpoint} takes {count} values in this order: {names} (got {got})",
+                   "zh": "{endpoint} 需要按此顺序提供 {count} 个值：{names}（收到 {got} 个）"},
+    "api_file_value": {"en": "{name} must be an uploaded file: {{\"path\": <the path /gradio_api/upload returned>, "
+                               "\"meta\": {{\"_type\": \"gradio.FileData\"}}}}",
+                       "zh": "{name} 必须是已上传的文件：{{\"path\": <上传接口返回的路径>, "
+                             "\"meta\": {{\"_type\": \"gradio.FileData\"}}}}"},
     "cross_origin": {"en": "cross-origin request refused (Origin {origin})", "zh": "拒绝跨站请求（来源 {origin}）"},
     "not_signed_in": {"en": "sign in first", "zh": "请先登录"},
     "login_throttled": {"en": "too many failed sign-ins from this address", "zh": "此地址登录失败次数过多",
                         "hint_en": "try again in {seconds} s", "hint_zh": "请 {seconds} 秒后再试"},
     # -- the model ------------------------------------------------------------------------------
+    "model_unknown": {"en": "unknown model '{source}'", "zh": "未知模型“{source}”",
+                      "hint_en": "give a hub id like ali-vilab/i2vgen-xl, a local model folder, 'tiny' or 'random-full'",
+                      "hint_zh": "请给出 hub 模型名（如 ali-vilab/i2vgen-xl）、本地模型目录、tiny 或 random-full"},
     "model_no_index": {"en": "model folder {path} has no model_index.json", "zh": "模型目录 {path} 中没有 model_index.json",
                        "hint_en": "give a folder in diffusers layout (as saved by save_pretrained)",
                        "hint_zh": "请提供 diffusers 格式的目录（save_pretrained 保存的）"},
@@ -294,8 +311,9 @@ class Refused(I2VError):
 
     exit_code = 2
     kind = "refused"
-    STATUS = {"body_too_big": 413, "file_by_url": 400, "cross_origin": 403, "not_signed_in": 401,
-              "login_throttled": 429, "upload_disk_full": 507}
+    STATUS = {"body_too_big": 413, "file_by_url": 400, "file_not_uploaded": 400, "cross_origin": 403,
+              "api_values": 400, "api_file_value": 400,
+              "not_signed_in": 401, "login_throttled": 429, "upload_disk_full": 507}
 
     @property
     def status(self) -> int:

@@ -128,3 +128,16 @@ def check_defaults(defaults: dict, limits: dict, tiers: dict) -> tuple[str, str]
 def canonical(entry: dict[str, Any]) -> dict[str, Any]:
     """Batch-file and CLI aliases ("guidance", "steps", "frames") to setting names."""
     return {ALIASES.get(k, k): v for k, v in entry.items()}
+
+
+# The named API's values, in order (README, "API"; Gradio's /gradio_api/info lists the same).  gradio_client
+# fills in the defaults; a raw HTTP call sends every value.
+API_PARAMS: dict[str, tuple[str, ...]] = {
+    "generate": ("image", "prompt", "negative_prompt", "guidance_scale", "num_inference_steps", "num_frames", "fps",
+                 "resolution", "seed"),
+    "job": ("job",),
+    "cancel": ("job",),
+}
+API_PARAMS["submit"] = API_PARAMS["generate"]
+API_FILES = {"image"}  # values that are uploaded files ({"path": ..., "meta": {"_type": "gradio.FileData"}})
+

@@ -6,12 +6,15 @@
 2. only the documented API endpoints answer by name (Gradio also names the page's internal handlers);
 3. a state-changing request from another origin is refused;
 4. under ``--auth`` every route needs a signed-in user, except what the sign-in page itself loads;
-5. failed sign-ins are throttled per client, with a growing delay and a log line;
-6. a request body is bounded before it is read whole, and files given to an endpoint by URL are refused
-   (a picture reaches us as an upload or a ``data:`` URL, and :func:`i2v.images.open_image` checks its
-   size and pixel count from the header before decoding it);
-7. every answer says ``nosniff``; a served file plays inline only as MP4 video or PNG image, anything
-   else is a download in a sandbox;
+5. sign-ins are taken one at a time per client, and after failures each answer waits longer (a growing
+   delay, logged), so a correct password still gets in once the wait is over;
+6. a request body is bounded before it is read whole, and a file handed to an endpoint must be one that
+   was uploaded here: a URL or a server path is refused (a picture reaches us as an upload or, on the
+   page, a ``data:`` URL, and :func:`i2v.images.open_image` checks its size and pixel count from the
+   header before decoding it);
+7. only results and uploads are served (not the job store, the lock, kept inputs); every answer says
+   ``nosniff``; a served file plays inline only as MP4 video or PNG image, anything else is a download
+   in a sandbox;
 8. a full disk while an upload is written is one clear answer (507), not a bare 500.
 
 :class:`OutputsLock` keeps a second studio off an outputs folder in use, and :class:`UploadCache` gives
@@ -20,6 +23,7 @@ each studio its own upload cache with a size and age budget.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import fcntl
 import json
@@ -37,6 +41,7 @@ from urllib.parse import unquote, urlsplit
 
 from .errors import InvalidInput, Refused
 from .i18n import pick_lang
+from .settings import API_FILES, API_PARAMS
 
 # -- the outputs folder: one studio at a time ------------------------------------------------------------
 
@@ -201,14 +206,30 @@ def check_port(host: str, port: int) -> None:
 
 class LoginThrottle:
     """Per client: the first ``free`` failures in a row cost nothing, then each one doubles the wait before
-    the next try (1 s, 2 s, 4 s ... at most ``max_delay``).  A success clears the client's count.  Tries
-    during the wait are refused without checking the password.  At most ``max_clients`` are remembered."""
+    the next try is answered (1 s, 2 s, 4 s ... at most ``max_delay``).  Tries are taken one at a time per
+    client, so parallel guesses queue up behind the wait; more than a few waiting are refused at once.  A
+    success clears the client's count.  At most ``max_clients`` are remembered."""
 
-    def __init__(self, free: int = 3, max_delay: float = 300.0, max_clients: int = 10_000,
+    def __init__(self, free: int = 3, max_delay: float = 60.0, max_clients: int = 10_000,
                  clock: Callable[[], float] = time.monotonic):
         self.free, self.max_delay, self.max_clients, self.clock = free, max_delay, max_clients, clock
         self._fails: OrderedDict[str, tuple[int, float]] = OrderedDict()  # client -> (failures, next try)
         self._lock = threading.Lock()
+        self._turns: dict[str, asyncio.Lock] = {}   # one sign-in at a time per client
+        self._waiting: dict[str, int] = {}
+
+    def turn(self, client: str, max_waiting: int = 4) -> asyncio.Lock | None:
+        """The client's sign-in lock, or None when ``max_waiting`` of its tries already wait for it."""
+        if self._waiting.get(client, 0) >= max_waiting:
+            return None
+        if len(self._turns) > self.max_clients:
+            self._turns = {k: v for k, v in self._turns.items() if v.locked()}
+        return self._turns.setdefault(client, asyncio.Lock())
+
+    def waiting(self, client: str, delta: int) -> None:
+        self._waiting[client] = self._waiting.get(client, 0) + delta
+        if self._waiting[client] <= 0:
+            del self._waiting[client]
 
     def wait(self, client: str) -> float:
         """Seconds until ``client`` may try again (0: now)."""
@@ -234,7 +255,7 @@ class LoginThrottle:
 
 # The documented API (README).  The page's own events reach the server through /gradio_api/queue/join and,
 # for its quick un-queued actions, /gradio_api/run/predict (by function index): those stay open.
-API_ENDPOINTS = ("generate", "submit", "job", "cancel")
+API_ENDPOINTS = tuple(API_PARAMS)
 PAGE_ROUTES = ("predict",)
 _NAMED_ROUTE = re.compile(r"^/gradio_api/(call|run)/(?:v2/)?([^/]+)")
 # What the sign-in page loads before anyone has signed in (everything else needs a user under --auth).
@@ -261,6 +282,8 @@ class DoorPolicy:
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
     on_upload: Callable[[], None] | None = None
     on_disk_full: Callable[[], None] | None = None
+    uploads: Path | None = None           # the upload cache: files handed to endpoints must be in it
+    outputs: Path | None = None           # results are served from here (not its hidden files)
     log: Callable[[str], None] = print
 
 
@@ -271,9 +294,15 @@ def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
     return None
 
 
-def _file_by_url(node) -> bool:
-    """Whether a JSON body hands Gradio a file object (``meta._type`` gradio.FileData) whose ``path`` is a URL:
-    Gradio would download it.  (``url`` is only where the page saw the file; Gradio does not fetch it.)"""
+def _inside(path: Path, root: Path | None) -> bool:
+    return root is not None and (path == root or root in path.parents)
+
+
+def _handed_file_problem(node, roots: list[Path], api: bool) -> Refused | None:
+    """What is wrong with the file objects (``meta._type`` gradio.FileData) a JSON body hands Gradio: a
+    ``path`` that is a URL (Gradio would download it) or a server file outside ``roots`` (only uploads, and
+    results for the page); on the named API, a file without a path (a ``data:`` URL: the API takes uploads).
+    ``url`` alone is only where the page saw the file; Gradio does not fetch it."""
     stack = [node]
     while stack:
         n = stack.pop()
@@ -281,12 +310,36 @@ def _file_by_url(node) -> bool:
             meta = n.get("meta")
             if isinstance(meta, dict) and meta.get("_type") == "gradio.FileData":
                 v = n.get("path")
-                if isinstance(v, str) and re.match(r"^\s*(https?|ftp|file):", v, re.I):
-                    return True
+                if isinstance(v, str) and re.match(r"^\s*[a-z][a-z0-9+.-]*://", v, re.I):
+                    return Refused("file_by_url")
+                if isinstance(v, str) and roots:
+                    p = Path(os.path.abspath(v))
+                    if not any(_inside(p, r) for r in roots):
+                        return Refused("file_not_uploaded")
+                elif api and not v:
+                    return Refused("file_not_uploaded")
             stack.extend(n.values())
         elif isinstance(n, list):
             stack.extend(n)
-    return False
+    return None
+
+
+def _api_values_problem(endpoint: str, body: bytes) -> Refused | None:
+    """A raw call of the named API with the wrong number of values, or a file given as something else than
+    a file object: one line naming what is expected (Gradio would answer an empty error)."""
+    try:
+        data = json.loads(body).get("data")
+    except (ValueError, AttributeError):
+        return None  # Gradio answers malformed JSON itself
+    names = API_PARAMS[endpoint]
+    if not isinstance(data, list) or len(data) != len(names):
+        return Refused("api_values", endpoint=endpoint, count=len(names), names=", ".join(names),
+                       got=len(data) if isinstance(data, list) else 0)
+    for name, value in zip(names, data):
+        if name in API_FILES and value is not None and not (
+                isinstance(value, dict) and (value.get("meta") or {}).get("_type") == "gradio.FileData"):
+            return Refused("api_file_value", name=name)
+    return None
 
 
 class Door:
@@ -299,9 +352,9 @@ class Door:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = list(scope["headers"])
-        if not self.p.trust_proxy:
+        if not self.p.trust_proxy:  # (uvicorn is told to trust no proxy either: scheme and client are real)
             headers = [(k, v) for k, v in headers if not (k.startswith(b"x-forwarded-") or k == b"forwarded")]
-            scope = {**scope, "headers": headers}
+            scope = {**scope, "headers": headers, "scheme": "http"}
         path, method = scope.get("path", ""), scope.get("method", "GET")
         lang = pick_lang(_header(headers, b"accept-language"))
         client = self._client(scope, headers)
@@ -311,29 +364,33 @@ class Door:
             return await _plain(send, 404, "no such API endpoint")
         if method not in _SAFE:
             origin = _header(headers, b"origin")
-            if origin is not None and not self._same_origin(origin, headers):
+            if origin is not None and not self._same_origin(origin, scope, headers):
                 self.p.log(f"refused a cross-origin {method} {path} from {origin} (client {client})")
                 return await _refuse(send, Refused("cross_origin", origin=origin[:100]), lang)
         if self.p.auth and not _PUBLIC.match(path) and not self._signed_in(scope, headers):
             return await _refuse(send, Refused("not_signed_in"), lang)
         if method == "POST" and _LOGIN.match(path):
-            wait = self.p.throttle.wait(client)
-            if wait > 0:
-                self.p.log(f"sign-in refused for {client}: throttled for {wait:.0f} s more")
-                return await _refuse(send, Refused("login_throttled", seconds=int(wait + 0.999)), lang,
-                                     [(b"retry-after", str(int(wait + 0.999)).encode())])
+            return await self._sign_in(scope, receive, send, client, lang)
+        if method in _SAFE and _FILE.match(path) and not self._servable(path):
+            return await _plain(send, 404, "not found")
         if method not in _SAFE and not _UPLOAD.match(path):
             body = await self._read_body(headers, receive)
             if body is None:
                 return await _refuse(send, Refused("body_too_big", size=_header(headers, b"content-length") or "?",
                                                    limit=self.p.body_limit), lang)
             if _EVENT_BODY.match(path) and b"gradio.FileData" in body:
+                roots = [r for r in (self.p.uploads, self.p.outputs) if r is not None]
                 try:
-                    by_url = _file_by_url(json.loads(body))
+                    problem = _handed_file_problem(json.loads(body), roots,
+                                                   api=bool(m) and m.group(2) in self.p.api_endpoints)
                 except ValueError:
-                    by_url = False  # Gradio answers malformed JSON itself
-                if by_url:
-                    return await _refuse(send, Refused("file_by_url"), lang)
+                    problem = None  # Gradio answers malformed JSON itself
+                if problem:
+                    return await _refuse(send, problem, lang)
+            if m and m.group(1) == "call" and m.group(2) in API_PARAMS:
+                problem = _api_values_problem(m.group(2), body)
+                if problem:
+                    return await _refuse(send, problem, lang)
             receive = _replay(body, receive)
 
         status: list[int] = []
@@ -354,8 +411,6 @@ class Door:
             if self.p.on_disk_full is not None:
                 self.p.on_disk_full()  # what the failed write left behind
             return await _refuse(send, Refused("upload_disk_full"), lang)
-        if method == "POST" and _LOGIN.match(path) and status:
-            self._login_result(client, status[0])
         if _UPLOAD.match(path) and self.p.on_upload is not None:
             self.p.on_upload()
 
@@ -367,13 +422,62 @@ class Door:
                 return fwd.split(",")[0].strip()[:64]
         return (scope.get("client") or ("?", 0))[0]
 
-    def _same_origin(self, origin: str, headers) -> bool:
+    def _same_origin(self, origin: str, scope, headers) -> bool:
         host = (_header(headers, b"x-forwarded-host") if self.p.trust_proxy else None) or _header(headers, b"host")
+        scheme = (_header(headers, b"x-forwarded-proto") if self.p.trust_proxy else None) or scope.get("scheme", "http")
         try:
-            netloc = urlsplit(origin).netloc
+            o = urlsplit(origin)
         except ValueError:
             return False
-        return bool(host) and netloc.lower() == host.split(",")[0].strip().lower()
+        return bool(host) and (o.scheme.lower(), o.netloc.lower()) == \
+            (scheme.split(",")[0].strip().lower(), host.split(",")[0].strip().lower())
+
+    def _servable(self, path: str) -> bool:
+        """A file the studio serves: anything in the upload cache; in the outputs folder, results only (no
+        hidden file or folder, no job store, no lock)."""
+        if self.p.outputs is None:
+            return True
+        p = Path(os.path.abspath(unquote(path.split("=", 1)[1])))
+        if _inside(p, self.p.uploads):
+            return True
+        if not _inside(p, self.p.outputs):
+            return True  # not ours: Gradio refuses it
+        rel = p.relative_to(self.p.outputs).parts
+        return bool(rel) and not any(part.startswith(".") for part in rel) and \
+            p.suffix.lower() in (".mp4", ".png", ".json", ".jpg", ".jpeg", ".webp", ".gif")
+
+    async def _sign_in(self, scope, receive, send, client: str, lang: str) -> None:
+        """One try at a time per client, each answered only after the client's current wait."""
+        body = await self._read_body(scope["headers"], receive, limit=64 * 1024)
+        if body is None:
+            return await _refuse(send, Refused("body_too_big", size="?", limit=64 * 1024), lang)
+        receive = _replay(body, receive)
+        throttle = self.p.throttle
+        turn = throttle.turn(client)
+        if turn is None:
+            wait = max(1, int(throttle.wait(client) + 0.999))
+            self.p.log(f"sign-in refused for {client}: too many tries waiting")
+            return await _refuse(send, Refused("login_throttled", seconds=wait), lang,
+                                 [(b"retry-after", str(wait).encode())])
+        throttle.waiting(client, 1)
+        try:
+            async with turn:
+                wait = throttle.wait(client)
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                status: list[int] = []
+
+                async def send_status(message):
+                    if message["type"] == "http.response.start":
+                        status.append(message["status"])
+                        message = {**message, "headers": self._answer_headers(list(message.get("headers", [])),
+                                                                               False)}
+                    await send(message)
+                await self.app(scope, receive, send_status)
+                if status:
+                    self._login_result(client, status[0])
+        finally:
+            throttle.waiting(client, -1)
 
     def _signed_in(self, scope, headers) -> bool:
         app = scope.get("app")
@@ -395,9 +499,9 @@ class Door:
             self.p.log(f"sign-in failed from {client} ({count} in a row)"
                        + (f"; next try allowed in {delay:.0f} s" if delay else ""))
 
-    async def _read_body(self, headers, receive) -> bytes | None:
+    async def _read_body(self, headers, receive, limit: int | None = None) -> bytes | None:
         """The whole body, or None when it is over the limit (by Content-Length, or while reading)."""
-        limit = self.p.body_limit
+        limit = limit or self.p.body_limit
         length = _header(headers, b"content-length")
         if length is not None and (not length.strip().isdigit() or int(length) > 8 * limit):
             return None  # not worth reading: the connection is closed under the sender

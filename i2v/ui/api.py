@@ -13,16 +13,17 @@ import gradio as gr
 
 from ..errors import I2VError
 from ..jobs import DONE, error_of
-from .common import RawNumber, lang_of, user_error
+from ..settings import API_PARAMS
+from .common import RawNumber, RawText, lang_of, user_error
 
 
 def api_inputs(d: dict, std: dict) -> list:
-    """image, prompt, negative_prompt, guidance_scale, num_inference_steps, num_frames, fps, resolution, seed."""
-    return [gr.File(type="filepath"), gr.Textbox(), gr.Textbox(value=d["negative_prompt"]),
+    """The components of ``API_PARAMS["generate"]``, in its order."""
+    return [gr.File(type="filepath"), RawText(), RawText(value=d["negative_prompt"]),
             RawNumber(value=std.get("guidance_scale", d["guidance_scale"])),
             RawNumber(value=std.get("num_inference_steps", d["num_inference_steps"]), precision=0),
             RawNumber(value=std.get("num_frames", d["num_frames"]), precision=0),
-            RawNumber(value=std.get("fps", d["fps"]), precision=0), gr.Textbox(value=std.get("resolution", "512p")),
+            RawNumber(value=std.get("fps", d["fps"]), precision=0), RawText(value=std.get("resolution", "512p")),
             RawNumber(value=-1, precision=0)]
 
 
@@ -96,6 +97,7 @@ def wire(ui) -> None:
     std = settings_of("standard")
     with gr.Row(visible=False):
         gen_in, sub_in = api_inputs(ui.cfg.defaults, std), api_inputs(ui.cfg.defaults, std)
+        assert len(gen_in) == len(API_PARAMS["generate"])
         gen_out = [gr.Video(), gr.JSON()]
         sub_out, job_in, job_out, cancel_in, cancel_out = gr.JSON(), gr.Textbox(), gr.JSON(), gr.Textbox(), gr.JSON()
         buttons = [gr.Button() for _ in range(4)]

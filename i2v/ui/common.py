@@ -87,6 +87,17 @@ class RawNumber(gr.Number):
         return payload
 
 
+class RawText(gr.Textbox):
+    """gr.Textbox for the API, untouched likewise: a number or null where text belongs gets our line."""
+
+    @classmethod
+    def get_block_name(cls) -> str:
+        return "textbox"
+
+    def preprocess(self, payload):
+        return payload
+
+
 # -- where settings come from ------------------------------------------------------------------------
 
 def choices(lang: str = "en") -> list[tuple[str, str]]:
@@ -137,5 +148,5 @@ def control_values(c: Components, values: dict) -> dict:
     return s
 
 
-__all__ = ["Components", "lang_of", "error_text", "user_error", "UploadImage", "RawNumber", "choices",
+__all__ = ["Components", "lang_of", "error_text", "user_error", "UploadImage", "RawNumber", "RawText", "choices",
            "settings_of", "preset_name", "fill", "control_values", "TEMPLATE_PREFIX", "CONTROLS", "t", "warn"]
