@@ -255,29 +255,31 @@ def bench_gpu(device: str = "cuda", model: str = "random-full", steps: int = 50,
     image = Image.fromarray((rng.random((h, w, 3)) * 255).astype(np.uint8))
     short = EngineJob(image=image, prompt="a dog", negative_prompt="", guidance_scale=9.0,
                       num_inference_steps=min(steps, 3), num_frames=frames, width=w, height=h, seed=1)
-    for i, (off, chunk, tiling) in enumerate(vram.ladder(8)):
+    for i, (off, chunk, tiling, split) in enumerate(vram.ladder(8)):
         engine.apply_memory_plan(off, tiling)
-        short.decode_chunk_size = chunk
+        short.decode_chunk_size, short.cfg_split = chunk, split
         engine.free_memory()
         base = torch.cuda.memory_allocated(dev) if cuda else 0
         measured = peak_allocated(lambda: engine.generate(short), dev) + base
         est = vram.estimate(w, h, frames, offload=off, decode_chunk_size=chunk, vae_tiling=tiling,
-                            bytes_per_elem=2 if cuda else 4)
+                            cfg_split=split, bytes_per_elem=2 if cuda else 4)
         predicted = (est.peak_gib - vram.CONTEXT_GIB) / vram.FRAGMENTATION
-        rung_rows.append({"rung": i, "offload": off, "chunk": chunk, "tiling": tiling,
+        rung_rows.append({"rung": i, "offload": off, "chunk": chunk, "tiling": tiling, "cfg_split": split,
                           "predicted_gib": round(predicted, 2), "measured_gib": round(measured / 2**30, 2),
                           "error": round((predicted - measured / 2**30) / max(measured / 2**30, 1e-9), 3)})
     engine.apply_memory_plan("none", False)
+    short.cfg_split = False
 
     # simulated smaller cards: cap this process's share of the GPU, run the plan for that card
     for gb in cards:
         p = vram.plan(gb, w, h, frames)
-        row = {"card_gb": gb, "plan": f"{p.offload}, chunk {p.decode_chunk_size}{', tiling' if p.vae_tiling else ''}",
+        row = {"card_gb": gb, "plan": f"{p.offload}, chunk {p.decode_chunk_size}{', tiling' if p.vae_tiling else ''}"
+                                      f"{', split' if p.cfg_split else ''}",
                "fits": p.fits, "predicted_gib": p.predicted_peak_gb}
         if cuda and p.fits:
             torch.cuda.set_per_process_memory_fraction(min(1.0, gb / total_gb), dev)
             engine.apply_memory_plan(p.offload, p.vae_tiling)
-            short.decode_chunk_size = p.decode_chunk_size
+            short.decode_chunk_size, short.cfg_split = p.decode_chunk_size, p.cfg_split
             try:
                 engine.free_memory()
                 peak = peak_allocated(lambda: engine.generate(short), dev) + torch.cuda.memory_allocated(dev)

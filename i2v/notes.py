@@ -13,8 +13,8 @@ NOTES: dict[str, dict[str, str]] = {
     "tiny_cap": {"en": "tiny demo model: {tier} ({width}x{height}) reduced to {w}x{h}",
                  "zh": "tiny 演示模型：{tier}（{width}x{height}）缩小为 {w}x{h}"},
     "memory_plan": {"en": "memory plan: {width}x{height}, {frames} frames: {how_en}, decode {chunk} frame(s) at a "
-                          "time{tiling_en}; predicted peak {peak:.1f} GB of {budget:.1f} GB usable",
-                    "zh": "显存方案：{width}x{height}，{frames} 帧：{how_zh}，每次解码 {chunk} 帧{tiling_zh}；"
+                          "time{tiling_en}{split_en}; predicted peak {peak:.1f} GB of {budget:.1f} GB usable",
+                    "zh": "显存方案：{width}x{height}，{frames} 帧：{how_zh}，每次解码 {chunk} 帧{tiling_zh}{split_zh}；"
                           "预计峰值 {peak:.1f} GB（可用 {budget:.1f} GB）"},
     "offload_slow": {"en": "{how_en}: fits in {gb:g} GB but runs slower", "zh": "{how_zh}：可在 {gb:g} GB 内运行，但较慢"},
     "does_not_fit": {"en": "does not fit in {gb:g} GB even with sequential offload{degrade_en}",
@@ -22,8 +22,9 @@ NOTES: dict[str, dict[str, str]] = {
     "frames_reduced": {"en": "frames reduced from {old} to {new} to fit", "zh": "为放入显存，帧数从 {old} 降为 {new}"},
     "tier_lowered": {"en": "resolution lowered from {old} to {new} ({w}x{h}) to fit",
                      "zh": "为放入显存，分辨率从 {old} 降为 {new}（{w}x{h}）"},
-    "oom_retry": {"en": "out of memory during {stage}: retried with offload={offload}, decode chunk {chunk}{tiling_en}",
-                  "zh": "{stage_zh}时显存不足：已改用 offload={offload}、每次解码 {chunk} 帧{tiling_zh}重试"},
+    "oom_retry": {"en": "out of memory during {stage}: retried with offload={offload}, decode chunk {chunk}{tiling_en}"
+                        "{split_en}",
+                  "zh": "{stage_zh}时显存不足：已改用 offload={offload}、每次解码 {chunk} 帧{tiling_zh}{split_zh}重试"},
     "offload_not_needed": {"en": "running on the CPU: '{offload}' offload not needed",
                            "zh": "在 CPU 上运行：无需“{offload}”卸载"},
     "fp16_redecode": {"en": "fp16 VAE decode overflowed: decoded again in float32",
@@ -41,6 +42,8 @@ def _derived(params: dict) -> dict:
         out["how_en"], out["how_zh"] = HOW.get(params["offload"], (params["offload"],) * 2)
     if "tiling" in params:
         out["tiling_en"], out["tiling_zh"] = (", VAE tiling", "，VAE 分块") if params["tiling"] else ("", "")
+    out["split_en"], out["split_zh"] = (", guidance in two passes", "，引导分两次计算") if params.get("split") \
+        else ("", "")
     if "stage" in params:
         out["stage_zh"] = STAGE_ZH.get(params["stage"], params["stage"])
     if "degrade" in params:

@@ -277,7 +277,7 @@ class Studio:
         # the engine's job: the request's settings of the same name, the seed resolved, the schedule expanded
         job = EngineJob(image=req.image, seed=seed, guidance_schedule=req.guidance_per_step(),
                         **{k: getattr(req, k) for k in EngineJob.__dataclass_fields__
-                           if k not in ("image", "seed", "guidance_schedule")})
+                           if k not in ("image", "seed", "guidance_schedule", "cfg_split")})
         t_wait = time.perf_counter()
         with self.gpu_lock:
             waited = time.perf_counter() - t_wait
@@ -285,7 +285,7 @@ class Studio:
             # the plan changes the shared pipeline (offload hooks, VAE tiling).
             plan = self._memory_plan(engine, req, guard)
             if plan is not None:
-                job.decode_chunk_size = plan.decode_chunk_size
+                job.decode_chunk_size, job.cfg_split = plan.decode_chunk_size, plan.cfg_split
             engine.notes = []
             self.active_jobs += 1  # instrumentation: the load test asserts this never exceeds 1
             self.max_active_jobs = max(self.max_active_jobs, self.active_jobs)
@@ -319,23 +319,29 @@ class Studio:
         guard.extend(note(code, **params) for code, params in engine.apply_memory_plan(p.offload, p.vae_tiling))
         return p
 
-    def _rung_down(self, engine, current: tuple[str, int, bool], requested_chunk: int, guard: list,
-                   stage: str) -> tuple[str, int, bool] | None:
+    def _rung_down(self, engine, job, current, requested_chunk: int, guard: list, stage: str):
+        """The next rung that lowers the memory of the stage that failed (a decode chunk does nothing for
+        denoising; guidance in two passes nothing for decoding), applied to the engine and the job."""
         from . import vram
 
-        rungs = vram.ladder(requested_chunk)
-        idx = rungs.index(current) if current in rungs else 0
         engine.free_memory()
-        if idx + 1 >= len(rungs):
+        bpe = 2 if engine.info.dtype in ("float16", "bfloat16") else 4
+        cfg = any(g > 1 for g in (job.guidance_schedule or [job.guidance_scale]))
+        nxt = vram.lower_for(stage, current, job.width, job.height, job.num_frames, requested_chunk, cfg=cfg,
+                             bytes_per_elem=bpe)
+        if nxt is None:
             return None
-        nxt = rungs[idx + 1]
-        guard.append(note("oom_retry", stage=stage, offload=nxt[0], chunk=nxt[1], tiling=nxt[2]))
-        guard.extend(note(code, **params) for code, params in engine.apply_memory_plan(nxt[0], nxt[2]))
+        guard.append(note("oom_retry", stage=stage, offload=nxt.offload, chunk=nxt.chunk, tiling=nxt.tiling,
+                          split=nxt.split))
+        guard.extend(note(code, **params) for code, params in engine.apply_memory_plan(nxt.offload, nxt.tiling))
+        job.decode_chunk_size, job.cfg_split = nxt.chunk, nxt.split
         return nxt
 
     def _run_with_oom_retry(self, engine, job, plan, guard, on_step, cancel, want_latents):
+        from .vram import Rung
+
         requested = job.decode_chunk_size
-        rung = (plan.offload, plan.decode_chunk_size, plan.vae_tiling) if plan else ("none", requested, False)
+        rung = plan.step if plan else Rung("none", requested, False, False)
         oom = OutOfResources("gpu_oom")
         for attempt in (1, 2):
             try:
@@ -347,7 +353,7 @@ class Studio:
                 if not _is_oom(exc):
                     raise
                 del exc
-                nxt = self._rung_down(engine, rung, requested, guard, "denoising") if attempt == 1 else None
+                nxt = self._rung_down(engine, job, rung, requested, guard, "denoising") if attempt == 1 else None
                 if nxt is None:
                     engine.free_memory()
                     raise oom from None
@@ -356,13 +362,13 @@ class Studio:
             cancel.check()
         for attempt in (1, 2):
             try:
-                result.frames = engine.decode(latents, rung[1], result.timings)
+                result.frames = engine.decode(latents, rung.chunk, result.timings)
                 break
             except Exception as exc:  # noqa: BLE001
                 if not _is_oom(exc):
                     raise
                 del exc
-                nxt = self._rung_down(engine, rung, requested, guard, "decoding") if attempt == 1 else None
+                nxt = self._rung_down(engine, job, rung, requested, guard, "decoding") if attempt == 1 else None
                 if nxt is None:
                     del latents
                     engine.free_memory()

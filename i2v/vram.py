@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import yaml
 
@@ -65,6 +66,14 @@ class Coefficients:
                    d["vae_decode"]["bytes_per_unit_fp32"], d["vae_decode"]["fixed_bytes_fp32"])
 
 
+class Rung(NamedTuple):
+    """One configuration on the ladder."""
+    offload: str               # none | model | sequential
+    chunk: int                 # frames the VAE decodes at once
+    tiling: bool               # VAE tiling
+    split: bool = False        # classifier-free guidance as two UNet passes (halves the UNet's working memory)
+
+
 @dataclass
 class Estimate:
     peak_gib: float            # what the card must have free
@@ -74,32 +83,40 @@ class Estimate:
     offload: str
     decode_chunk_size: int
     vae_tiling: bool
+    cfg_split: bool = False
+    denoise_gib: float = 0.0   # the card memory each stage needs on its own: an out-of-memory error in a
+    decode_gib: float = 0.0    # stage is retried on a rung that lowers that stage's figure
 
 
 def estimate(width: int, height: int, frames: int, *, cfg: bool = True, offload: str = "none",
-             decode_chunk_size: int = 8, vae_tiling: bool = False, bytes_per_elem: int = 2,
+             decode_chunk_size: int = 8, vae_tiling: bool = False, cfg_split: bool = False, bytes_per_elem: int = 2,
              coeffs: Coefficients | None = None) -> Estimate:
     c = coeffs or Coefficients.load()
     e = bytes_per_elem / 4
-    voxels = (2 if cfg else 1) * frames * (height // 8) * (width // 8)
+    voxels = (2 if cfg and not cfg_split else 1) * frames * (height // 8) * (width // 8)
     act_unet = (c.unet_per_voxel * voxels + c.unet_fixed) * e
     chunk = max(1, min(decode_chunk_size, frames))
     dh, dw = (min(height, VAE_TILE), min(width, VAE_TILE)) if vae_tiling else (height, width)
     act_dec = (c.vae_per_pixel * chunk * dh * dw + c.vae_fixed) * e
     w = {k: v * bytes_per_elem for k, v in PARAMS.items()}
     if offload == "none":
-        peak = sum(w.values()) + max(act_unet, act_dec)
+        denoise, decode = sum(w.values()) + act_unet, sum(w.values()) + act_dec
+        peak = max(denoise, decode)
     elif offload == "model":
-        peak = max(w["unet"] + act_unet, w["vae"] + act_dec, w["text_encoder"], w["image_encoder"])
+        denoise, decode = w["unet"] + act_unet, w["vae"] + act_dec
+        peak = max(denoise, decode, w["text_encoder"], w["image_encoder"])
     elif offload == "sequential":
-        peak = LARGEST_LAYER_PARAMS * bytes_per_elem + max(act_unet, act_dec)
+        denoise, decode = (LARGEST_LAYER_PARAMS * bytes_per_elem + a for a in (act_unet, act_dec))
+        peak = max(denoise, decode)
     else:
         raise ValueError(f"unknown offload mode {offload!r}")
-    card = peak * FRAGMENTATION / GIB + CONTEXT_GIB
+
+    def card(b: float) -> float:
+        return round(b * FRAGMENTATION / GIB + CONTEXT_GIB, 2)
     weights = sum(w.values()) if offload == "none" else (w["unet"] if offload == "model" else
                                                         LARGEST_LAYER_PARAMS * bytes_per_elem)
-    return Estimate(round(card, 2), round(weights / GIB, 2), round(act_unet / GIB, 2), round(act_dec / GIB, 2),
-                    offload, chunk, vae_tiling)
+    return Estimate(card(peak), round(weights / GIB, 2), round(act_unet / GIB, 2), round(act_dec / GIB, 2),
+                    offload, chunk, vae_tiling, cfg_split and cfg, card(denoise), card(decode))
 
 
 @dataclass
@@ -108,6 +125,7 @@ class Plan:
     offload: str               # none | model | sequential
     decode_chunk_size: int
     vae_tiling: bool
+    cfg_split: bool
     width: int
     height: int
     frames: int
@@ -123,7 +141,7 @@ class Plan:
     def describe(self) -> str:
         how = {"none": "everything on the GPU", "model": "model CPU offload",
                "sequential": "sequential CPU offload (slow)"}[self.offload]
-        tiling = ", VAE tiling" if self.vae_tiling else ""
+        tiling = (", VAE tiling" if self.vae_tiling else "") + (", guidance in two passes" if self.cfg_split else "")
         return (f"{self.width}x{self.height}, {self.frames} frames: {how}, decode {self.decode_chunk_size} "
                 f"frame(s) at a time{tiling}; predicted peak {self.predicted_peak_gb:.1f} GB of "
                 f"{self.budget_gb:.1f} GB usable")
@@ -131,16 +149,37 @@ class Plan:
     def note(self) -> Note:
         """The plan as a note of the run (shown in the user's language)."""
         return note("memory_plan", width=self.width, height=self.height, frames=self.frames, offload=self.offload,
-                    chunk=self.decode_chunk_size, tiling=self.vae_tiling, peak=self.predicted_peak_gb,
-                    budget=self.budget_gb)
+                    chunk=self.decode_chunk_size, tiling=self.vae_tiling, split=self.cfg_split,
+                    peak=self.predicted_peak_gb, budget=self.budget_gb)
+
+    @property
+    def step(self) -> Rung:
+        return Rung(self.offload, self.decode_chunk_size, self.vae_tiling, self.cfg_split)
 
 
-def ladder(decode_chunk_size: int) -> list[tuple[str, int, bool]]:
-    """(offload, decode chunk, tiling) from fastest to leanest."""
+def ladder(decode_chunk_size: int) -> list[Rung]:
+    """The rungs from fastest to leanest.  Everything on the GPU first: decoding fewer frames at a time, VAE
+    tiling; then the same with guidance in two UNet passes (the UNet's working memory halves, the steps take
+    a little longer); only then model CPU offload and, slowest, sequential offload."""
     chunks = sorted({c for c in (decode_chunk_size, 8, 4, 2, 1) if c <= decode_chunk_size}, reverse=True)
-    rungs = [("none", c, False) for c in chunks] + [("none", 1, True), ("model", 1, True),
-                                                    ("sequential", 1, True)]
-    return rungs
+    return [*(Rung("none", c, tiling, split) for split in (False, True)
+              for c, tiling in [*((c, False) for c in chunks), (1, True)]),
+            Rung("model", 1, True, True), Rung("sequential", 1, True, True)]
+
+
+def lower_for(stage: str, current: Rung, width: int, height: int, frames: int,
+              decode_chunk_size: int = 8, **kw) -> Rung | None:
+    """After an out-of-memory error in ``stage`` ("denoising" or "decoding") on ``current``: the next rung
+    down the ladder that needs less memory for that very stage (None: there is none)."""
+    rungs = ladder(decode_chunk_size)
+    start = rungs.index(current) + 1 if current in rungs else 0
+    key = "denoise_gib" if stage == "denoising" else "decode_gib"
+
+    def need(r: Rung) -> float:
+        return getattr(estimate(width, height, frames, offload=r.offload, decode_chunk_size=r.chunk,
+                                vae_tiling=r.tiling, cfg_split=r.split, **kw), key)
+    now = need(current)
+    return next((r for r in rungs[start:] if need(r) < now), None)
 
 
 def usable_gb(vram_gb: float, margin: float = 0.08) -> float:
@@ -172,13 +211,13 @@ def plan(vram_gb: float, width: int, height: int, frames: int, *, cfg: bool = Tr
                                      [note("tier_lowered", old=resolution, new=lower, w=w, h=h)]))
     best = None  # when nothing fits: the leanest rung for the request as asked
     for n, (w, h, f, tier, notes) in enumerate(attempts):
-        for i, (off, chunk, tiling) in enumerate(rungs):
-            if i < start_rung:
+        for i, (off, chunk, tiling, split) in enumerate(rungs):
+            if i < start_rung or (split and not cfg):
                 continue
             est = estimate(w, h, f, cfg=cfg, offload=off, decode_chunk_size=chunk, vae_tiling=tiling,
-                           bytes_per_elem=bytes_per_elem, coeffs=coeffs)
-            p = Plan(est.peak_gib <= budget, off, est.decode_chunk_size, tiling, w, h, f, tier, est.peak_gib,
-                     round(budget, 2), i, list(notes))
+                           cfg_split=split, bytes_per_elem=bytes_per_elem, coeffs=coeffs)
+            p = Plan(est.peak_gib <= budget, off, est.decode_chunk_size, tiling, split, w, h, f, tier,
+                     est.peak_gib, round(budget, 2), i, list(notes))
             if p.fits:
                 if off != "none":
                     p.notices.append(note("offload_slow", offload=off, gb=vram_gb))
@@ -201,17 +240,3 @@ def max_tier(vram_gb: float, tiers: dict, frames: int = 16, aspect: float = 16 /
         if p.fits and p.offload == "none":
             best = name
     return best
-
-
-def next_rung(current: Plan, vram_gb: float, **kw) -> Plan | None:
-    """One rung further down the ladder than ``current`` (for retrying after an out-of-memory error)."""
-    rungs = ladder(kw.pop("decode_chunk_size", 8))
-    if current.rung + 1 >= len(rungs):
-        return None
-    off, chunk, tiling = rungs[current.rung + 1]
-    est = estimate(current.width, current.height, current.frames, offload=off, decode_chunk_size=chunk,
-                   vae_tiling=tiling, **kw)
-    return Plan(est.peak_gib <= usable_gb(vram_gb), off, est.decode_chunk_size, tiling, current.width,
-                current.height, current.frames, current.resolution, est.peak_gib, round(usable_gb(vram_gb), 2),
-                current.rung + 1, [])
-

@@ -105,7 +105,10 @@ def test_oom_during_denoise_retries_one_rung_down(planned_studio, monkeypatch):
     res = planned_studio.generate(small(planned_studio))
     guard = res.metadata["guard"]
     assert any(g.startswith("memory plan:") for g in guard)
-    assert any("out of memory during denoising: retried with offload=none, decode chunk 2" in g for g in guard)
+    # the rung that lowers denoising memory: guidance in two passes, the decode chunk kept
+    retry = next(g for g in guard if g.startswith("out of memory during denoising"))
+    assert retry.endswith("guidance in two passes") and "offload=none" in retry, retry
+    assert f"decode chunk {res.metadata['memory_plan']['decode_chunk_size']}," in retry
     assert res.metadata["memory_plan"]["offload"] == "none"
     assert res.video.exists() and not planned_studio.gpu_lock.locked()
     monkeypatch.setattr(unet, "forward", real)
@@ -127,7 +130,8 @@ def test_oom_during_decode_retries_decode_only(planned_studio, monkeypatch):
     monkeypatch.setattr(vae, "decode", flaky)
     res = planned_studio.generate(small(planned_studio), on_step=lambda i: steps.append(i.step))
     assert steps == [1, 2, 3, 4]  # the denoising ran once: only the decode was redone
-    assert any("out of memory during decoding: retried" in g for g in res.metadata["guard"])
+    retry = next(g for g in res.metadata["guard"] if g.startswith("out of memory during decoding: retried"))
+    assert "two passes" not in retry  # a rung for decoding: fewer frames at a time
 
 
 def test_second_oom_is_a_clear_error_and_memory_returns(planned_studio, monkeypatch):
@@ -198,3 +202,33 @@ def test_vae_tiles_are_the_vaes_own_768_pixels():
     tiled = estimate(1280, 704, 16, vae_tiling=True).decode_act_gib
     assert tiled < estimate(1280, 704, 16).decode_act_gib
     assert tiled > 1.5 * estimate(512, 512, 16).decode_act_gib  # not the 512 x 512 tile
+
+
+@pytest.mark.parametrize("stage,key", [("denoising", "denoise_gib"), ("decoding", "decode_gib")])
+def test_every_retry_lowers_the_memory_of_the_stage_that_failed(stage, key):
+    """From every rung: an out-of-memory error while denoising moves to a rung that needs less memory for
+    denoising (a smaller decode chunk never counts), one while decoding to one that needs less for decoding;
+    and each retry is the nearest such rung down the ladder."""
+    from i2v.vram import estimate, ladder, lower_for
+
+    def need(r):
+        return getattr(estimate(1280, 704, 16, offload=r.offload, decode_chunk_size=r.chunk, vae_tiling=r.tiling,
+                                cfg_split=r.split), key)
+    rungs = ladder(8)
+    for i, rung in enumerate(rungs):
+        nxt = lower_for(stage, rung, 1280, 704, 16, 8)
+        lower = [r for r in rungs[i + 1:] if need(r) < need(rung)]
+        assert nxt == (lower[0] if lower else None), (rung, nxt)
+        if nxt is not None and stage == "denoising":
+            assert (nxt.split, nxt.offload) != (rung.split, rung.offload)  # not just a decode setting
+    assert lower_for("denoising", rungs[0], 1280, 704, 16, 8).split  # the first help for the UNet: two passes
+
+
+def test_the_card_targets_for_native_video():
+    """Native 1280x704, 16 frames, fp16: a 12 GB card without any offload (guidance in two passes)."""
+    from i2v.vram import plan
+
+    p12 = plan(12, 1280, 704, 16)
+    assert p12.fits and p12.offload == "none" and p12.cfg_split, p12.describe()
+    assert plan(24, 1280, 704, 16).cfg_split is False  # the fastest rung when it fits
+    assert plan(6, 1280, 704, 16).fits  # on some rung

@@ -68,6 +68,7 @@ class EngineJob:
     scheduler: str = "ddim"
     decode_chunk_size: int = 8
     guidance_schedule: Sequence[float] | None = None  # one value per step; None = constant
+    cfg_split: bool = False       # guidance as two UNet passes of batch 1 (half the working memory)
 
 
 @dataclass
@@ -279,10 +280,17 @@ class Engine:
         for i, ts in enumerate(scheduler.timesteps):
             if cancel is not None:
                 cancel.check()
-            model_in = torch.cat([latents] * 2) if cfg else latents
-            model_in = scheduler.scale_model_input(model_in, ts)
-            noise = pipe.unet(model_in, ts, encoder_hidden_states=text, fps=fps, image_latents=image_latents,
-                              image_embeddings=image_embeds, return_dict=False)[0]
+            if cfg and job.cfg_split:  # the same two predictions, one at a time: equal within float rounding
+                model_in = scheduler.scale_model_input(latents, ts)
+                noise = torch.cat([pipe.unet(model_in, ts, encoder_hidden_states=text[k:k + 1], fps=fps[k:k + 1],
+                                             image_latents=image_latents[k:k + 1],
+                                             image_embeddings=image_embeds[k:k + 1], return_dict=False)[0]
+                                   for k in (0, 1)])
+            else:
+                model_in = torch.cat([latents] * 2) if cfg else latents
+                model_in = scheduler.scale_model_input(model_in, ts)
+                noise = pipe.unet(model_in, ts, encoder_hidden_states=text, fps=fps, image_latents=image_latents,
+                                  image_embeddings=image_embeds, return_dict=False)[0]
             g = schedule[i]
             if cfg:
                 uncond, cond = noise.chunk(2)
