@@ -52,6 +52,9 @@ TEXT: dict[str, dict[str, str]] = {
     "model_ready": {"en": "Model ready: {model} on {device} ({dtype}).", "zh": "模型已就绪：{model}（{device}，{dtype}）。"},
     "gpu_line": {"en": "GPU: {gb:.1f} GB usable; largest tier without offloading (16 frames): {tier}.",
                  "zh": "GPU：可用 {gb:.1f} GB；无需卸载的最大分辨率档（16 帧）：{tier}。"},
+    "model_tiny": {"en": "tiny (random weights, configs/tiny)", "zh": "tiny（随机权重，configs/tiny）"},
+    "model_random-full": {"en": "random-full (random weights, configs/i2vgen-xl)",
+                          "zh": "random-full（随机权重，configs/i2vgen-xl）"},
     "model_failed": {"en": "The model could not be loaded: {error}", "zh": "模型加载失败：{error}"},
     "demo_banner": {"en": "⚠️ Demo model: output is noise. The tiny model has random weights; to use the real "
                           "I2VGen-XL, connect to the internet once (about 5 GB download) or start with "

@@ -224,7 +224,7 @@ class Studio:
         """For the UI banner: loading / ready / failed, and the model's notices."""
         if self._engine is not None:
             i = self._engine.info
-            out = {"state": "ready", "model": i.model_id, "device": i.device, "dtype": i.dtype,
+            out = {"state": "ready", "model": i.model_id, "kind": i.kind, "device": i.device, "dtype": i.dtype,
                    "demo": i.demo, "notices": list(i.notices), "vram_gb": None, "max_tier": None}
             free = self.vram_probe() if self.vram_probe else self._engine.free_vram_gb()
             if free is not None:

@@ -35,7 +35,8 @@ class StudioUI:
             return {c.banner: t("loading_model", lang), c.timer: gr.update(active=True)}
         if st["state"] == "failed":
             return {c.banner: t("model_failed", lang, error=st["error"]), c.timer: gr.update(active=False)}
-        text = t("model_ready", lang, model=st["model"], device=st["device"], dtype=st["dtype"])
+        model = t(f"model_{st['kind']}", lang) if st.get("kind") in ("tiny", "random-full") else st["model"]
+        text = t("model_ready", lang, model=model, device=st["device"], dtype=st["dtype"])
         if st.get("vram_gb") is not None:
             text += " " + t("gpu_line", lang, gb=st["vram_gb"], tier=st["max_tier"] or "—")
         if st["demo"]:
