@@ -301,7 +301,8 @@ def test_bad_upload_message_at_once_and_no_stale_badges(browser, tmp_path, photo
     bad = tmp_path / "holiday.png"
     bad.write_bytes(b"this is a text file pretending to be a picture\n" * 50)
     with running_app(tmp_path) as app:
-        ctx, page = open_studio(browser, app, bad, "a dog jumping")
+        ctx, page = open_studio(browser, app, None, "a dog jumping")
+        page.locator("#input-image input[type=file]").set_input_files(str(bad))  # no preview to wait for
         wait_text(page, "image-msg", "not a readable image", 20000)  # at upload time, before Generate
         page.locator("#generate").click()
         wait_text(page, "status", "upload an image first", 20000)
