@@ -167,10 +167,9 @@ def serve(a: argparse.Namespace) -> int:
                         trust_proxy=a.trust_proxy, throttle=LoginThrottle(), on_upload=cache.sweep_soon,
                         on_disk_full=cache.drop_temporaries, uploads=cache.path, outputs=outputs,
                         log=lambda m: print(m, file=sys.stderr, flush=True))
-    shown = [h for h in hosts if h not in ("localhost", "::1", "[::1]") and not h.startswith("[")] \
+    shown = sorted((h for h in hosts if ":" not in h and h != "localhost"), key=lambda h: h != "127.0.0.1") \
         if host == "0.0.0.0" else [host]
-    print("I2V Studio on " + ", ".join(f"http://{h}:{a.port}" for h in sorted(shown, key=lambda h: h != "127.0.0.1")
-                                       if ":" not in h), file=sys.stderr, flush=True)
+    print("I2V Studio on " + ", ".join(f"http://{h}:{a.port}" for h in shown), file=sys.stderr, flush=True)
     try:
         demo.launch(server_name=host, server_port=a.port, auth=auth, max_file_size=a.max_file_size,
                     allowed_paths=[str(studio.outputs)], enable_monitoring=False, i18n=i18n, show_error=False,

@@ -283,7 +283,7 @@ class Studio:
             waited = time.perf_counter() - t_wait
             # Planned under the lock: free memory is only meaningful once the previous job is done, and
             # the plan changes the shared pipeline (offload hooks, VAE tiling).
-            plan = self._memory_plan(engine, req, guard)
+            plan = self._memory_plan(engine, req, guard, job.uses_cfg)
             if plan is not None:
                 job.decode_chunk_size, job.cfg_split = plan.decode_chunk_size, plan.cfg_split
             engine.notes = []
@@ -301,13 +301,12 @@ class Studio:
         return self._write(req, info, seed, out, guard, t0, waited, plan, on_commit)
 
     # -- memory: plan before, retry one rung down after an out-of-memory error ---------------
-    def _memory_plan(self, engine, req: GenerationRequest, guard: list):
+    def _memory_plan(self, engine, req: GenerationRequest, guard: list, cfg: bool):
         from . import vram
 
         free = self.vram_probe() if self.vram_probe else engine.free_vram_gb()
         if free is None:
             return None
-        cfg = req.guidance_scale > 1 or req.guidance_schedule != "constant"
         bpe = 2 if engine.info.dtype in ("float16", "bfloat16") else 4
         p = vram.plan(free, req.width, req.height, req.num_frames, cfg=cfg, decode_chunk_size=req.decode_chunk_size,
                       bytes_per_elem=bpe)
@@ -326,8 +325,7 @@ class Studio:
 
         engine.free_memory()
         bpe = 2 if engine.info.dtype in ("float16", "bfloat16") else 4
-        cfg = any(g > 1 for g in (job.guidance_schedule or [job.guidance_scale]))
-        nxt = vram.lower_for(stage, current, job.width, job.height, job.num_frames, requested_chunk, cfg=cfg,
+        nxt = vram.lower_for(stage, current, job.width, job.height, job.num_frames, requested_chunk, cfg=job.uses_cfg,
                              bytes_per_elem=bpe)
         if nxt is None:
             return None

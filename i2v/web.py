@@ -396,14 +396,8 @@ class Door:
         status: list[int] = []
         is_file = method in _SAFE and bool(_FILE.match(path))
 
-        async def send_guarded(message):
-            if message["type"] == "http.response.start":
-                status.append(message["status"])
-                message = {**message, "headers": self._answer_headers(list(message.get("headers", [])), is_file)}
-            await send(message)
-
         try:
-            await self.app(scope, receive, send_guarded)
+            await self.app(scope, receive, self._guarded(send, is_file, status))
         except OSError as exc:
             if exc.errno not in _DISK_FULL or status:
                 raise
@@ -466,14 +460,7 @@ class Door:
                 if wait > 0:
                     await asyncio.sleep(wait)
                 status: list[int] = []
-
-                async def send_status(message):
-                    if message["type"] == "http.response.start":
-                        status.append(message["status"])
-                        message = {**message, "headers": self._answer_headers(list(message.get("headers", [])),
-                                                                               False)}
-                    await send(message)
-                await self.app(scope, receive, send_status)
+                await self.app(scope, receive, self._guarded(send, False, status))
                 if status:
                     self._login_result(client, status[0])
         finally:
@@ -519,6 +506,15 @@ class Door:
             if not message.get("more_body", False) or total > 8 * limit:
                 break
         return None if total > limit else b"".join(chunks)
+
+    def _guarded(self, send, is_file: bool, status: list[int]):
+        """``send`` with the answer's headers made safe, noting its status in ``status``."""
+        async def guarded(message):
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+                message = {**message, "headers": self._answer_headers(list(message.get("headers", [])), is_file)}
+            await send(message)
+        return guarded
 
     @staticmethod
     def _answer_headers(headers: list[tuple[bytes, bytes]], is_file: bool) -> list[tuple[bytes, bytes]]:

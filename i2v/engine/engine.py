@@ -70,6 +70,11 @@ class EngineJob:
     guidance_schedule: Sequence[float] | None = None  # one value per step; None = constant
     cfg_split: bool = False       # guidance as two UNet passes of batch 1 (half the working memory)
 
+    @property
+    def uses_cfg(self) -> bool:
+        """As in diffusers: guidance 1 (at every step) means no unconditional prediction at all."""
+        return any(g > 1 for g in (self.guidance_schedule or [self.guidance_scale]))
+
 
 @dataclass
 class EngineResult:
@@ -245,7 +250,7 @@ class Engine:
             else [job.guidance_scale] * steps
         if len(schedule) != steps:
             raise ValueError(f"guidance schedule has {len(schedule)} values for {steps} steps")
-        cfg = any(g > 1 for g in schedule)  # as in diffusers: guidance 1 means no CFG batch
+        cfg = job.uses_cfg
 
         # 1. Encode the prompt (cached).
         (neg, pos), text_hit = self.encode_text(job.prompt, job.negative_prompt)
