@@ -54,6 +54,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = OneLineParser(description="I2V Studio web app")
     p.add_argument("--model", default=None, help="hub repo id, local folder, 'tiny' or 'random-full'")
     p.add_argument("--config", default=None, help="config YAML (default: configs/default.yaml)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the UNet (slow first job, faster steps)")
     p.add_argument("--outputs", default=None, help="output folder (default: outputs/)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this computer only)")
     p.add_argument("--port", type=_whole(1, 65535, "the port (--port or I2V_PORT)"),
@@ -131,7 +132,7 @@ def serve(a: argparse.Namespace) -> int:
     # Everything a start can trip over is checked before any model work, and before touching the outputs
     # folder of a studio that may be running: the port, the config, the folder and its disk, the lock.
     check_port(host, a.port)
-    cfg = load_config(a.config, model=a.model)
+    cfg = load_config(a.config, model=a.model, compile=a.compile)
     outputs = Path(os.path.abspath(a.outputs if a.outputs else cfg.outputs_dir))
     retention = cfg.data["retention"]
     check_outputs(outputs, retention["min_free_mb"])

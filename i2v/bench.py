@@ -160,6 +160,73 @@ def bench_ui(repeats: int, steps: int = 10) -> list[dict]:
             {"work": "web UI added latency per generation", "seconds": round(ui - cli, 3)}]
 
 
+def bench_fast_mode(interval: int = 3, size: int = 64, frames: int = 4, steps: int = 10, repeats: int = 3,
+                    model: str = "random-full") -> dict:
+    """Fast mode against the exact loop on the full architecture (random weights: the speed and the
+    divergence of the method, not of trained weights): same job and seed, runs interleaved, medians.
+    ``max_abs_diff`` is over the decoded frames in [0, 1]."""
+    import torch
+    from PIL import Image
+
+    from .engine import Engine, EngineJob, load_model
+
+    engine = Engine(load_model(model))
+    rng = np.random.default_rng(0)
+    image = Image.fromarray((rng.random((size, size, 3)) * 255).astype(np.uint8))
+
+    def job(n: int) -> EngineJob:
+        return EngineJob(image=image, prompt="a dog jumping over a fence", negative_prompt="blurry",
+                         guidance_scale=9.0, num_inference_steps=steps, num_frames=frames, width=size, height=size,
+                         seed=1, fast=n)
+    sync = (lambda: torch.cuda.synchronize()) if engine.device.type == "cuda" else (lambda: None)
+    out = {}
+
+    def run(n: int) -> float:
+        sync()
+        t = time.perf_counter()
+        out[n] = engine.generate(job(n)).frames
+        sync()
+        return time.perf_counter() - t
+    run(1), run(interval)  # warm-up; encodings cached for both alike
+    exact, fast = [], []
+    for _ in range(repeats):
+        exact.append(run(1))
+        fast.append(run(interval))
+    e, f = statistics.median(exact), statistics.median(fast)
+    return {"work": f"{model} {size}x{size} {frames}f {steps} steps, fast {interval} ({engine.device.type})",
+            "interval": interval, "exact_s": round(e, 3), "fast_s": round(f, 3), "speedup": round(e / f, 3),
+            "max_abs_diff": round(float(np.abs(out[1] - out[interval]).max()), 4),
+            "mean_abs_diff": round(float(np.abs(out[1] - out[interval]).mean()), 4)}
+
+
+def bench_compile(size: int = 256, frames: int = 8, steps: int = 10, repeats: int = 3) -> dict:
+    """``torch.compile`` against eager on the tiny model: denoising seconds after warm-up (medians), the
+    one-off compilation, and the largest difference in the frames."""
+    from PIL import Image
+
+    from .engine import Engine, EngineJob, load_model
+
+    engine = Engine(load_model("tiny"))
+    image = Image.fromarray((np.random.default_rng(0).random((size, size, 3)) * 255).astype(np.uint8))
+    job = EngineJob(image=image, prompt="a dog jumping over a fence", negative_prompt="blurry", guidance_scale=9.0,
+                    num_inference_steps=steps, num_frames=frames, width=size, height=size, seed=1)
+
+    def denoise() -> tuple[float, np.ndarray]:
+        r = engine.generate(job)
+        return r.timings["denoise"], r.frames
+    denoise()
+    eager = [denoise() for _ in range(repeats)]
+    t = time.perf_counter()
+    engine.compile_unet()
+    denoise()
+    first = time.perf_counter() - t
+    compiled = [denoise() for _ in range(repeats)]
+    e, c = statistics.median(x[0] for x in eager), statistics.median(x[0] for x in compiled)
+    return {"work": f"tiny {size}x{size} {frames}f {steps} steps, denoising (cpu)", "eager_s": round(e, 3),
+            "compiled_s": round(c, 3), "speedup": round(e / c, 3), "compile_and_first_run_s": round(first, 1),
+            "max_abs_diff": round(float(np.abs(eager[0][1] - compiled[0][1]).max()), 6)}
+
+
 # FLOPs of one denoising step with CFG (batch 2), 16 frames, from the issue's count for I2VGen-XL.
 FLOP_PER_STEP = {(512, 512): 42e12, (1280, 704): 176e12}
 
@@ -176,7 +243,7 @@ def bench_gpu(device: str = "cuda", model: str = "random-full", steps: int = 50,
     from . import vram
     from .engine import Engine, EngineJob, load_model
     from .engine.engine import IMAGE_LATENT_SEED
-    from .engine.memory import peak_allocated
+    from .engine.memory import absolute_peak
 
     dev = torch.device(device)
     cuda = dev.type == "cuda"
@@ -209,12 +276,22 @@ def bench_gpu(device: str = "cuda", model: str = "random-full", steps: int = 50,
 
         def ours():
             engine.apply_memory_plan(plan.offload, plan.vae_tiling)
+            job.cfg_split, job.ff_sliced = plan.cfg_split, plan.ff_sliced
             timing = {}
 
-            def go():
+            def go():  # the same scope as the pipeline's call: encodings not cached, decode included
+                engine._text_cache.clear()
+                engine._image_cache.clear()
+                sync()
+                t0 = time.perf_counter()
                 r = engine.generate(job)
-                timing.update(r.timings)
-            peak = peak_allocated(go, dev)
+                sync()
+                timing.update(r.timings, total=time.perf_counter() - t0)
+            try:
+                peak = absolute_peak(go, dev)
+            finally:
+                engine.apply_memory_plan("none", False)
+                job.cfg_split = job.ff_sliced = False
             return timing["denoise"], timing["total"], peak
 
         def bare(offload: bool):
@@ -232,63 +309,66 @@ def bench_gpu(device: str = "cuda", model: str = "random-full", steps: int = 50,
                 sync()
                 timing["total"] = time.perf_counter() - t0
             try:
-                peak = peak_allocated(go, dev)
+                peak = absolute_peak(go, dev)
             finally:
                 if offload and cuda:
                     pipe.remove_all_hooks()
                     pipe.to(dev)
             return None, timing["total"], peak
 
-        for name, fn in (("ours (planned: " + plan.offload + f", chunk {plan.decode_chunk_size})", ours),
-                         ("diffusers, all on GPU", lambda: bare(False)),
-                         ("diffusers, model CPU offload", lambda: bare(True))):
+        size_rows = []
+        for name, fn in (("diffusers, all on GPU", lambda: bare(False)),
+                         ("diffusers, model CPU offload", lambda: bare(True)),
+                         (f"ours, planned ({plan.step_text()})", ours)):
             log(f"  {w}x{h}: {name} ...")
-            denoise, total, peak = fn()
-            per_step = (denoise if denoise is not None else total) / steps
-            rows.append({"size": f"{w}x{h}", "config": name, "s_per_step": round(per_step, 3),
-                         "s_per_video": round(total, 2), "peak_gib": round(peak / 2**30, 2),
-                         "tflops": round(floor / per_step / 1e12, 1)})
-        engine.apply_memory_plan("none", False)
+            _, total, peak = fn()
+            size_rows.append({"size": f"{w}x{h}", "config": name, "s_per_video": round(total, 2),
+                              "s_per_step": round(total / steps, 3), "peak_gib": round(peak / 2**30, 2),
+                              "tflops": round(floor / (total / steps) / 1e12, 1)})
+        base = size_rows[0]["s_per_video"]
+        for r in size_rows:  # every row the same scope: one whole call, encodings to frames
+            r["ratio_vs_diffusers"] = round(r["s_per_video"] / base, 3) if base else None
+        rows.extend(size_rows)
 
     # predicted vs measured peak per ladder rung (short runs at the first size)
     w, h = sizes[0]
     image = Image.fromarray((rng.random((h, w, 3)) * 255).astype(np.uint8))
     short = EngineJob(image=image, prompt="a dog", negative_prompt="", guidance_scale=9.0,
                       num_inference_steps=min(steps, 3), num_frames=frames, width=w, height=h, seed=1)
-    for i, (off, chunk, tiling, split) in enumerate(vram.ladder(8)):
-        engine.apply_memory_plan(off, tiling)
-        short.decode_chunk_size, short.cfg_split = chunk, split
+    for i, rung in enumerate(vram.ladder(8)):
+        engine.apply_memory_plan(rung.offload, rung.tiling)
+        short.decode_chunk_size, short.cfg_split, short.ff_sliced = rung.chunk, rung.split, rung.sliced
         engine.free_memory()
-        base = torch.cuda.memory_allocated(dev) if cuda else 0
-        measured = peak_allocated(lambda: engine.generate(short), dev) + base
-        est = vram.estimate(w, h, frames, offload=off, decode_chunk_size=chunk, vae_tiling=tiling,
-                            cfg_split=split, bytes_per_elem=2 if cuda else 4)
+        measured = absolute_peak(lambda: engine.generate(short), dev)
+        est = vram.estimate(w, h, frames, offload=rung.offload, decode_chunk_size=rung.chunk, vae_tiling=rung.tiling,
+                            cfg_split=rung.split, ff_sliced=rung.sliced, bytes_per_elem=2 if cuda else 4)
         predicted = (est.peak_gib - vram.CONTEXT_GIB) / vram.FRAGMENTATION
-        rung_rows.append({"rung": i, "offload": off, "chunk": chunk, "tiling": tiling, "cfg_split": split,
+        rung_rows.append({"rung": i, "offload": rung.offload, "chunk": rung.chunk, "tiling": rung.tiling,
+                          "cfg_split": rung.split, "ff_sliced": rung.sliced,
                           "predicted_gib": round(predicted, 2), "measured_gib": round(measured / 2**30, 2),
                           "error": round((predicted - measured / 2**30) / max(measured / 2**30, 1e-9), 3)})
     engine.apply_memory_plan("none", False)
-    short.cfg_split = False
+    short.cfg_split = short.ff_sliced = False
 
     # simulated smaller cards: cap this process's share of the GPU, run the plan for that card
     for gb in cards:
         p = vram.plan(gb, w, h, frames)
-        row = {"card_gb": gb, "plan": f"{p.offload}, chunk {p.decode_chunk_size}{', tiling' if p.vae_tiling else ''}"
-                                      f"{', split' if p.cfg_split else ''}",
+        row = {"card_gb": gb, "plan": p.step_text(),
                "fits": p.fits, "predicted_gib": p.predicted_peak_gb}
         if cuda and p.fits:
             torch.cuda.set_per_process_memory_fraction(min(1.0, gb / total_gb), dev)
             engine.apply_memory_plan(p.offload, p.vae_tiling)
-            short.decode_chunk_size, short.cfg_split = p.decode_chunk_size, p.cfg_split
+            short.decode_chunk_size, short.cfg_split, short.ff_sliced = p.decode_chunk_size, p.cfg_split, p.ff_sliced
             try:
                 engine.free_memory()
-                peak = peak_allocated(lambda: engine.generate(short), dev) + torch.cuda.memory_allocated(dev)
+                peak = absolute_peak(lambda: engine.generate(short), dev)
                 row["measured_gib"], row["ran"] = round(peak / 2**30, 2), "ok"
             except torch.OutOfMemoryError:
                 row["ran"] = "OOM"
             finally:
                 torch.cuda.set_per_process_memory_fraction(1.0, dev)
                 engine.apply_memory_plan("none", False)
+                short.cfg_split = short.ff_sliced = False
                 engine.free_memory()
         card_rows.append(row)
     return {"info": info, "speed": rows, "rungs": rung_rows, "cards": card_rows}
@@ -306,10 +386,13 @@ def run_bench(args, log=print) -> dict:
         if not getattr(args, "json", False):
             print(f"\nGPU: {res['info']['device']}, {res['info']['steps']} steps, {res['info']['frames']} frames, "
                   f"torch {res['info']['torch']}, attention {', '.join(res['info']['attention'])}")
-            print(_table(res["speed"], ["size", "config", "s_per_step", "s_per_video", "peak_gib", "tflops"]))
+            print("Each row: one whole call (encodings, denoising, decoding); peak: all tensors allocated on the "
+                  "GPU, weights included")
+            print(_table(res["speed"], ["size", "config", "s_per_video", "ratio_vs_diffusers", "s_per_step",
+                                        "peak_gib", "tflops"]))
             print("\nPredicted vs measured peak per ladder rung (allocated tensors, GiB)")
-            print(_table(res["rungs"], ["rung", "offload", "chunk", "tiling", "predicted_gib", "measured_gib",
-                                        "error"]))
+            print(_table(res["rungs"], ["rung", "offload", "chunk", "tiling", "cfg_split", "ff_sliced",
+                                        "predicted_gib", "measured_gib", "error"]))
             print("\nSimulated cards (memory fraction capped)")
             print(_table(res["cards"], ["card_gb", "plan", "fits", "predicted_gib", "measured_gib", "ran"]))
         return {"gpu": res}
@@ -322,6 +405,12 @@ def run_bench(args, log=print) -> dict:
     log("benchmark: MP4 encode ...")
     enc = bench_encode(repeats)
     result = {"engine_vs_diffusers": ratio, "generation": gens, "encode": enc}
+    if not quick:
+        log("benchmark: fast mode against exact (full architecture, random weights) ...")
+        result["fast_mode"] = bench_fast_mode(repeats=repeats)
+    if getattr(args, "compile", False):
+        log("benchmark: torch.compile against eager (tiny) ...")
+        result["compile"] = bench_compile(repeats=repeats)
     if getattr(args, "ui", False):
         log("benchmark: web UI start-up and added latency ...")
         result["ui"] = bench_ui(repeats)
@@ -331,4 +420,12 @@ def run_bench(args, log=print) -> dict:
         print(_table([ratio], ["work", "engine_s", "diffusers_s", "ratio"]))
         print("\nWhole generations and encoding")
         print(_table(gens + [enc] + result.get("ui", []), ["work", "seconds"]))
+        if "fast_mode" in result:
+            print("\nFast mode (approximate) against exact, same seed, interleaved; frames in [0, 1]")
+            print(_table([result["fast_mode"]], ["work", "exact_s", "fast_s", "speedup", "max_abs_diff",
+                                                 "mean_abs_diff"]))
+        if "compile" in result:
+            print("\ntorch.compile against eager (after warm-up)")
+            print(_table([result["compile"]], ["work", "eager_s", "compiled_s", "speedup", "compile_and_first_run_s",
+                                               "max_abs_diff"]))
     return result

@@ -66,6 +66,7 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, help="hub repo id, local folder, 'tiny' or 'random-full'")
     p.add_argument("--outputs", default=None, help="output folder (default: outputs/)")
     p.add_argument("--config", default=None, help="config YAML (default: configs/default.yaml)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the UNet (slow first job, faster steps)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
 
@@ -80,7 +81,8 @@ def make_studio(a: argparse.Namespace):
     from .config import load_config
     from .service import Studio
 
-    return Studio(load_config(getattr(a, "config", None), model=getattr(a, "model", None)),
+    return Studio(load_config(getattr(a, "config", None), model=getattr(a, "model", None),
+                              compile=getattr(a, "compile", False)),
                   outputs=getattr(a, "outputs", None), log=err)
 
 
@@ -468,15 +470,32 @@ def cmd_calibrate(a: argparse.Namespace) -> int:
     import torch
     import yaml
 
-    from .engine.memory import calibrate
+    from .engine.memory import PARTS, calibrate
     from .engine.models import build_random_full
-    from .vram import MEMORY_FILE
+    from .vram import MEMORY_FILE, memory_checks
 
     device = torch.device(a.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     err(f"building the full architecture with random weights on {device} ...")
     pipe = build_random_full(device=device, dtype=torch.float16 if device.type == "cuda" else torch.float32)
-    result = calibrate(pipe, log=err)
+    parts = tuple(a.parts.split(",")) if a.parts else PARTS
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown:
+        raise InvalidInput("cli_parts", got=",".join(unknown), choices=", ".join(PARTS))
     target = a.out or MEMORY_FILE
+    result = calibrate(pipe, log=err, parts=parts)
+    del pipe
+    if parts != PARTS:  # re-measure some parts: the others are kept from the file
+        old = yaml.safe_load(MEMORY_FILE.read_text())
+        rows = [r for r in old.get("measurements", []) if r["part"] not in parts] + result["measurements"]
+        result = {**{k: v for k, v in old.items() if k not in ("measurements", "checks")}, **result,
+                  "measurements": rows}
+    if a.skip_checks:
+        old = yaml.safe_load(MEMORY_FILE.read_text()).get("checks")
+        if old:  # kept measurements, predictions from the new fit
+            result["checks"] = memory_checks(result, log=err, measured=old)
+    else:
+        err("measuring the UNet at the sizes users plan for (fake tensors) ...")
+        result["checks"] = memory_checks(result, log=err)
     with open(target, "w") as f:
         f.write("# Activation-memory coefficients of the memory model (i2v/vram.py), written by\n"
                 "# `python -m i2v calibrate`: full I2VGen-XL architecture, random weights, tensor-allocator peaks.\n")
@@ -560,12 +579,19 @@ def build_parser() -> argparse.ArgumentParser:
     sc = sub.add_parser("calibrate", help="measure the memory model's coefficients (writes configs/memory.yaml)")
     sc.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     sc.add_argument("--out", default=None)
+    sc.add_argument("--skip-checks", action="store_true",
+                    help="keep the stored measurements at user sizes (fake tensors, about 10 minutes on a CPU) "
+                         "and only recompute their predictions")
+    sc.add_argument("--parts", default=None,
+                    help="re-measure only these parts, comma-separated: unet, unet_ff_sliced, vae_decode")
     sc.add_argument("--json", action="store_true")
     sb = sub.add_parser("bench", help="benchmark: engine vs diffusers, MP4 encode (prints a table)")
     sb.add_argument("--json", action="store_true")
     sb.add_argument("--repeats", type=int, default=3)
     sb.add_argument("--quick", action="store_true", help="smaller workload (for a smoke test)")
     sb.add_argument("--ui", action="store_true", help="also time the web app's start-up and added latency")
+    sb.add_argument("--compile", action="store_true",
+                    help="also time torch.compile against eager (the compilation takes minutes on a CPU)")
     sb.add_argument("--gpu", action="store_true", help="the GPU benchmark (full architecture, fp16)")
     sb.add_argument("--device", default=None, help="with --gpu: cuda (default) or cpu for a smoke run")
     sb.add_argument("--gpu-steps", type=int, default=50)

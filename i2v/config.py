@@ -56,6 +56,10 @@ def _text(*, none: bool = False, choices: tuple[str, ...] | None = None):
     return check
 
 
+def _flag(v) -> str | None:
+    return None if isinstance(v, bool) else f"must be true or false (got {v!r})"
+
+
 def _pair(lo: float, hi: float, *, integer: bool = False):
     one = _num(lo, hi, integer=integer)
 
@@ -81,6 +85,7 @@ def _tiers(v) -> str | None:
 CHECKS: dict[str, Any] = {
     "model.source": _text(), "model.revision": _text(none=True), "model.fallback": _text(none=True),
     "model.hub_probe_timeout_s": _num(0.1, 120), "model.random_weights_seed": _num(0, 2**32 - 1, integer=True),
+    "model.compile": _flag,
     "outputs_dir": _text(),
     "retention.max_age_days": _num(0.001, None, none=True), "retention.max_total_gb": _num(0.001, None, none=True),
     "retention.upload_cache_max_age_h": _num(0.01, None), "retention.upload_cache_max_mb": _num(1, None),
@@ -91,7 +96,7 @@ CHECKS: dict[str, Any] = {
     "limits.prompt_max_chars": _num(1, 100_000, integer=True), "limits.guidance": _pair(0, 100),
     "limits.steps": _pair(1, 1000, integer=True), "limits.frames": _pair(1, 512, integer=True),
     "limits.fps": _pair(1, 240, integer=True), "limits.target_fps": _pair(1, 240, integer=True),
-    "limits.decode_chunk_size": _pair(1, 512, integer=True),
+    "limits.decode_chunk_size": _pair(1, 512, integer=True), "limits.fast": _pair(1, 50, integer=True),
     "limits.image_max_pixels": _num(1, 2**31, integer=True), "limits.image_max_bytes": _num(1, 2**40, integer=True),
 }
 
@@ -160,10 +165,12 @@ class Config:
         return p if p.is_absolute() else self.root / p
 
 
-def load_config(path: str | os.PathLike | None = None, *, model: str | None = None) -> Config:
+def load_config(path: str | os.PathLike | None = None, *, model: str | None = None,
+                compile: bool = False) -> Config:
     """Read the YAML config (``I2V_CONFIG`` or configs/default.yaml) and apply overrides.
 
-    Precedence for the model source: explicit ``model`` argument > ``I2V_MODEL`` > file.
+    Precedence for the model source: explicit ``model`` argument > ``I2V_MODEL`` > file.  ``compile``
+    (``--compile``) turns ``model.compile`` on.
     """
     path = Path(path or os.environ.get("I2V_CONFIG") or DEFAULT_CONFIG)
     raw: dict = {}
@@ -182,6 +189,8 @@ def load_config(path: str | os.PathLike | None = None, *, model: str | None = No
     if source:
         cfg.data["model"]["source"] = source
     check_model_source(cfg.data["model"]["source"])
+    if compile:
+        cfg.data["model"]["compile"] = True
     return cfg
 
 

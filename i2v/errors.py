@@ -45,6 +45,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "sweep_values_range": {"en": "guidance values must be between 1 and 20", "zh": "引导系数必须在 1 到 20 之间"},
     "smooth_factor": {"en": "factor must be 2 or 4 (got {got})", "zh": "倍数必须是 2 或 4（当前为 {got}）"},
     "cli_aspect": {"en": "--aspect must look like 16:9 (got {got})", "zh": "--aspect 的格式应如 16:9（当前为 {got}）"},
+    "cli_parts": {"en": "--parts: unknown part {got} (choose from {choices})",
+                  "zh": "--parts：未知部分 {got}（可选 {choices}）"},
     "cli_vram": {"en": "--vram-gb must be between 0 and 1024 (got {got})",
                  "zh": "--vram-gb 必须在 0 到 1024 之间（当前为 {got}）"},
     # -- invalid input: pictures and files --------------------------------------------------------

@@ -23,6 +23,10 @@ TEXT: dict[str, dict[str, str]] = {
     "steps": {"en": "Steps", "zh": "推理步数"},
     "steps_info": {"en": "50 is the usual sweet spot; below ~30 quality drops",
                    "zh": "通常 50 步最佳；低于约 30 步质量下降"},
+    "fast": {"en": "Fast (approximate)", "zh": "快速模式（近似）"},
+    "fast_info": {"en": "1 = exact. N > 1 computes the deep layers on one step in N and reuses them in between: "
+                        "faster, slightly different frames",
+                  "zh": "1 = 精确。N > 1 时深层特征每 N 步计算一次、其间复用：更快，画面略有差异"},
     "frames": {"en": "Frames", "zh": "帧数"},
     "fps": {"en": "Output fps", "zh": "输出帧率"},
     "target_fps": {"en": "Motion-speed conditioning (target fps)", "zh": "运动速度条件（目标帧率）"},

@@ -27,6 +27,8 @@ NOTES: dict[str, dict[str, str]] = {
                   "zh": "{stage_zh}时显存不足：已改用 offload={offload}、每次解码 {chunk} 帧{tiling_zh}{split_zh}重试"},
     "offload_not_needed": {"en": "running on the CPU: '{offload}' offload not needed",
                            "zh": "在 CPU 上运行：无需“{offload}”卸载"},
+    "fast_mode": {"en": "fast mode (approximate): the deep layers ran on {full} of {steps} steps (every {interval})",
+                  "zh": "快速模式（近似）：深层特征在 {steps} 步中计算了 {full} 步（每 {interval} 步一次）"},
     "fp16_redecode": {"en": "fp16 VAE decode overflowed: decoded again in float32",
                       "zh": "fp16 VAE 解码溢出：已用 float32 重新解码"},
 }
@@ -44,6 +46,9 @@ def _derived(params: dict) -> dict:
         out["tiling_en"], out["tiling_zh"] = (", VAE tiling", "，VAE 分块") if params["tiling"] else ("", "")
     out["split_en"], out["split_zh"] = (", guidance in two passes", "，引导分两次计算") if params.get("split") \
         else ("", "")
+    if params.get("sliced"):
+        out["split_en"] += ", feed-forward sliced"
+        out["split_zh"] += "，前馈层分片计算"
     if "stage" in params:
         out["stage_zh"] = STAGE_ZH.get(params["stage"], params["stage"])
     if "degrade" in params:

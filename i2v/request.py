@@ -46,6 +46,7 @@ class GenerationRequest:
     preset: str | None = None
     guidance_schedule: str = "constant"
     guidance_end: float | None = None
+    fast: int = 1
     notices: list[str] = field(default_factory=list)
     _fitted: Image.Image | None = field(default=None, repr=False, compare=False)
 

@@ -203,6 +203,9 @@ class Studio:
                 for note in loaded.info.notices:
                     self.log(f"NOTICE: {note}")
                 self._engine = Engine(loaded)
+                if m.get("compile"):
+                    self.log("compiling the UNet (torch.compile): the first job takes minutes longer ...")
+                    self._engine.compile_unet()
             return self._engine
 
     # -- requests --------------------------------------------------------------------------
@@ -277,7 +280,7 @@ class Studio:
         # the engine's job: the request's settings of the same name, the seed resolved, the schedule expanded
         job = EngineJob(image=req.image, seed=seed, guidance_schedule=req.guidance_per_step(),
                         **{k: getattr(req, k) for k in EngineJob.__dataclass_fields__
-                           if k not in ("image", "seed", "guidance_schedule", "cfg_split")})
+                           if k not in ("image", "seed", "guidance_schedule", "cfg_split", "ff_sliced")})
         t_wait = time.perf_counter()
         with self.gpu_lock:
             waited = time.perf_counter() - t_wait
@@ -285,7 +288,8 @@ class Studio:
             # the plan changes the shared pipeline (offload hooks, VAE tiling).
             plan = self._memory_plan(engine, req, guard, job.uses_cfg)
             if plan is not None:
-                job.decode_chunk_size, job.cfg_split = plan.decode_chunk_size, plan.cfg_split
+                job.decode_chunk_size, job.cfg_split, job.ff_sliced = plan.decode_chunk_size, plan.cfg_split, \
+                    plan.ff_sliced
             engine.notes = []
             self.active_jobs += 1  # instrumentation: the load test asserts this never exceeds 1
             self.max_active_jobs = max(self.max_active_jobs, self.active_jobs)
@@ -330,16 +334,16 @@ class Studio:
         if nxt is None:
             return None
         guard.append(note("oom_retry", stage=stage, offload=nxt.offload, chunk=nxt.chunk, tiling=nxt.tiling,
-                          split=nxt.split))
+                          split=nxt.split, sliced=nxt.sliced))
         guard.extend(note(code, **params) for code, params in engine.apply_memory_plan(nxt.offload, nxt.tiling))
-        job.decode_chunk_size, job.cfg_split = nxt.chunk, nxt.split
+        job.decode_chunk_size, job.cfg_split, job.ff_sliced = nxt.chunk, nxt.split, nxt.sliced
         return nxt
 
     def _run_with_oom_retry(self, engine, job, plan, guard, on_step, cancel, want_latents):
         from .vram import Rung
 
         requested = job.decode_chunk_size
-        rung = plan.step if plan else Rung("none", requested, False, False)
+        rung = plan.step if plan else Rung("none", requested, False)
         oom = OutOfResources("gpu_oom")
         for attempt in (1, 2):
             try:

@@ -71,6 +71,9 @@ SETTINGS: tuple[Setting, ...] = (
             help="how guidance varies over the steps (from --guidance to --guidance-end)"),
     Setting("guidance_end", "float", limit="guidance", flag="--guidance-end", preset=True, control="guidance_end",
             nullable=True, help="guidance at the last step of a varying schedule (default 60%% of --guidance)"),
+    Setting("fast", "int", display="fast mode", limit="fast", flag="--fast", preset=True, control="fast",
+            help="fast mode, approximate: the UNet's deep blocks run on one step in N and their features are "
+                 "reused in between (DeepCache's method); 1 = exact (default)"),
 )
 BY_NAME = {s.name: s for s in SETTINGS}
 NAMES = tuple(BY_NAME)

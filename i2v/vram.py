@@ -4,7 +4,9 @@ without a GPU.
 Predicted peak GPU memory of one generation (bytes, then GiB):
 
     weights(c)   = params(c) x bytes per element (2 in fp16)
-    act_unet     = (k_unet x B x F x h x w + c_unet) x e/4        B = 2 with CFG, h x w the latent size (H/8 x W/8)
+    act_unet     = (k_unet x B x F x h x w + c_unet) x e/4        B = 2 with CFG in one batch, 1 in two passes,
+                                                                  h x w the latent size (H/8 x W/8); k, c of the
+                                                                  plain UNet or of the one with sliced feed-forward
     act_decode   = (k_vae  x n x H x W     + c_vae)  x e/4        n = frames decoded at once (decode chunk)
                    with VAE tiling, H x W is capped at the VAE's 768 x 768 tile
     peak(none)       = sum of weights + max(act_unet, act_decode)
@@ -17,8 +19,12 @@ k and c were measured (``python -m i2v calibrate``) on the full-size architectur
 holds them with the fit error and the error on a held-out size.
 
 The planner walks a ladder from fastest to leanest and takes the first rung that fits the free memory
-with a safety margin: all on GPU with the requested decode chunk → smaller decode chunks → VAE tiling →
-model CPU offload → sequential offload → (only with consent) fewer frames, then a lower tier.
+with a safety margin: all on GPU with the requested decode chunk → smaller decode chunks → VAE tiling,
+first with guidance in one batch, then in two passes, then in two passes with the feed-forward layers
+sliced → model CPU offload → sequential offload → (only with consent) fewer frames, then a lower tier.
+
+``checks`` in configs/memory.yaml are the UNet's activations measured at the sizes users plan for
+(MemTracker on fake tensors); tests/test_vram.py holds the model within 10% of them.
 """
 
 from __future__ import annotations
@@ -58,12 +64,15 @@ class Coefficients:
     unet_fixed: float
     vae_per_pixel: float       # bytes per decoded output pixel (fp32 elements)
     vae_fixed: float
+    sliced_per_voxel: float    # the UNet with its feed-forward layers sliced
+    sliced_fixed: float
 
     @classmethod
     def load(cls, path: Path = MEMORY_FILE) -> Coefficients:
         d = yaml.safe_load(Path(path).read_text())
-        return cls(d["unet"]["bytes_per_unit_fp32"], d["unet"]["fixed_bytes_fp32"],
-                   d["vae_decode"]["bytes_per_unit_fp32"], d["vae_decode"]["fixed_bytes_fp32"])
+        k = [d[part][key] for part in ("unet", "vae_decode", "unet_ff_sliced")
+             for key in ("bytes_per_unit_fp32", "fixed_bytes_fp32")]
+        return cls(*k)
 
 
 class Rung(NamedTuple):
@@ -72,6 +81,7 @@ class Rung(NamedTuple):
     chunk: int                 # frames the VAE decodes at once
     tiling: bool               # VAE tiling
     split: bool = False        # classifier-free guidance as two UNet passes (halves the UNet's working memory)
+    sliced: bool = False       # the UNet's feed-forward layers a slice at a time (halves it again)
 
 
 @dataclass
@@ -84,17 +94,19 @@ class Estimate:
     decode_chunk_size: int
     vae_tiling: bool
     cfg_split: bool = False
+    ff_sliced: bool = False
     denoise_gib: float = 0.0   # the card memory each stage needs on its own: an out-of-memory error in a
     decode_gib: float = 0.0    # stage is retried on a rung that lowers that stage's figure
 
 
 def estimate(width: int, height: int, frames: int, *, cfg: bool = True, offload: str = "none",
-             decode_chunk_size: int = 8, vae_tiling: bool = False, cfg_split: bool = False, bytes_per_elem: int = 2,
-             coeffs: Coefficients | None = None) -> Estimate:
+             decode_chunk_size: int = 8, vae_tiling: bool = False, cfg_split: bool = False, ff_sliced: bool = False,
+             bytes_per_elem: int = 2, coeffs: Coefficients | None = None) -> Estimate:
     c = coeffs or Coefficients.load()
     e = bytes_per_elem / 4
     voxels = (2 if cfg and not cfg_split else 1) * frames * (height // 8) * (width // 8)
-    act_unet = (c.unet_per_voxel * voxels + c.unet_fixed) * e
+    k, fixed = (c.sliced_per_voxel, c.sliced_fixed) if ff_sliced else (c.unet_per_voxel, c.unet_fixed)
+    act_unet = (k * voxels + fixed) * e
     chunk = max(1, min(decode_chunk_size, frames))
     dh, dw = (min(height, VAE_TILE), min(width, VAE_TILE)) if vae_tiling else (height, width)
     act_dec = (c.vae_per_pixel * chunk * dh * dw + c.vae_fixed) * e
@@ -116,7 +128,7 @@ def estimate(width: int, height: int, frames: int, *, cfg: bool = True, offload:
     weights = sum(w.values()) if offload == "none" else (w["unet"] if offload == "model" else
                                                         LARGEST_LAYER_PARAMS * bytes_per_elem)
     return Estimate(card(peak), round(weights / GIB, 2), round(act_unet / GIB, 2), round(act_dec / GIB, 2),
-                    offload, chunk, vae_tiling, cfg_split and cfg, card(denoise), card(decode))
+                    offload, chunk, vae_tiling, cfg_split and cfg, ff_sliced, card(denoise), card(decode))
 
 
 @dataclass
@@ -126,6 +138,7 @@ class Plan:
     decode_chunk_size: int
     vae_tiling: bool
     cfg_split: bool
+    ff_sliced: bool
     width: int
     height: int
     frames: int
@@ -141,30 +154,37 @@ class Plan:
     def describe(self) -> str:
         how = {"none": "everything on the GPU", "model": "model CPU offload",
                "sequential": "sequential CPU offload (slow)"}[self.offload]
-        tiling = (", VAE tiling" if self.vae_tiling else "") + (", guidance in two passes" if self.cfg_split else "")
+        tiling = (", VAE tiling" if self.vae_tiling else "") + (", guidance in two passes" if self.cfg_split else "") \
+            + (", feed-forward sliced" if self.ff_sliced else "")
         return (f"{self.width}x{self.height}, {self.frames} frames: {how}, decode {self.decode_chunk_size} "
                 f"frame(s) at a time{tiling}; predicted peak {self.predicted_peak_gb:.1f} GB of "
                 f"{self.budget_gb:.1f} GB usable")
 
+    def step_text(self) -> str:
+        """The rung in a few words (tables)."""
+        return ", ".join([self.offload, f"chunk {self.decode_chunk_size}", *(["tiling"] if self.vae_tiling else []),
+                          *(["split"] if self.cfg_split else []), *(["FF sliced"] if self.ff_sliced else [])])
+
     def note(self) -> Note:
         """The plan as a note of the run (shown in the user's language)."""
         return note("memory_plan", width=self.width, height=self.height, frames=self.frames, offload=self.offload,
-                    chunk=self.decode_chunk_size, tiling=self.vae_tiling, split=self.cfg_split,
+                    chunk=self.decode_chunk_size, tiling=self.vae_tiling, split=self.cfg_split, sliced=self.ff_sliced,
                     peak=self.predicted_peak_gb, budget=self.budget_gb)
 
     @property
     def step(self) -> Rung:
-        return Rung(self.offload, self.decode_chunk_size, self.vae_tiling, self.cfg_split)
+        return Rung(self.offload, self.decode_chunk_size, self.vae_tiling, self.cfg_split, self.ff_sliced)
 
 
 def ladder(decode_chunk_size: int) -> list[Rung]:
     """The rungs from fastest to leanest.  Everything on the GPU first: decoding fewer frames at a time, VAE
     tiling; then the same with guidance in two UNet passes (the UNet's working memory halves, the steps take
-    a little longer); only then model CPU offload and, slowest, sequential offload."""
+    a little longer), then also with the feed-forward layers sliced (it halves again); only then model CPU
+    offload and, slowest, sequential offload."""
     chunks = sorted({c for c in (decode_chunk_size, 8, 4, 2, 1) if c <= decode_chunk_size}, reverse=True)
-    return [*(Rung("none", c, tiling, split) for split in (False, True)
+    return [*(Rung("none", c, tiling, split, sliced) for split, sliced in ((False, False), (True, False), (True, True))
               for c, tiling in [*((c, False) for c in chunks), (1, True)]),
-            Rung("model", 1, True, True), Rung("sequential", 1, True, True)]
+            Rung("model", 1, True, True, True), Rung("sequential", 1, True, True, True)]
 
 
 def lower_for(stage: str, current: Rung, width: int, height: int, frames: int,
@@ -177,7 +197,7 @@ def lower_for(stage: str, current: Rung, width: int, height: int, frames: int,
 
     def need(r: Rung) -> float:
         return getattr(estimate(width, height, frames, offload=r.offload, decode_chunk_size=r.chunk,
-                                vae_tiling=r.tiling, cfg_split=r.split, **kw), key)
+                                vae_tiling=r.tiling, cfg_split=r.split, ff_sliced=r.sliced, **kw), key)
     now = need(current)
     return next((r for r in rungs[start:] if need(r) < now), None)
 
@@ -211,12 +231,12 @@ def plan(vram_gb: float, width: int, height: int, frames: int, *, cfg: bool = Tr
                                      [note("tier_lowered", old=resolution, new=lower, w=w, h=h)]))
     best = None  # when nothing fits: the leanest rung for the request as asked
     for n, (w, h, f, tier, notes) in enumerate(attempts):
-        for i, (off, chunk, tiling, split) in enumerate(rungs):
-            if i < start_rung or (split and not cfg):
+        for i, (off, chunk, tiling, split, sliced) in enumerate(rungs):
+            if i < start_rung or (split and not cfg and not sliced):  # two passes of nothing: a duplicate
                 continue
             est = estimate(w, h, f, cfg=cfg, offload=off, decode_chunk_size=chunk, vae_tiling=tiling,
-                           cfg_split=split, bytes_per_elem=bytes_per_elem, coeffs=coeffs)
-            p = Plan(est.peak_gib <= budget, off, est.decode_chunk_size, tiling, split, w, h, f, tier,
+                           cfg_split=split, ff_sliced=sliced, bytes_per_elem=bytes_per_elem, coeffs=coeffs)
+            p = Plan(est.peak_gib <= budget, off, est.decode_chunk_size, tiling, split and cfg, sliced, w, h, f, tier,
                      est.peak_gib, round(budget, 2), i, list(notes))
             if p.fits:
                 if off != "none":
@@ -240,3 +260,23 @@ def max_tier(vram_gb: float, tiers: dict, frames: int = 16, aspect: float = 16 /
         if p.fits and p.offload == "none":
             best = name
     return best
+
+
+def memory_checks(calibration: dict, log=print, sizes=None, measured: list[dict] | None = None) -> list[dict]:
+    """The UNet's activations measured with fake tensors at the sizes users plan for (or ``measured``
+    earlier), each beside what the model fitted in ``calibration`` predicts (configs/memory.yaml's
+    ``checks``)."""
+    k = [calibration[part][key] for part in ("unet", "vae_decode", "unet_ff_sliced")
+         for key in ("bytes_per_unit_fp32", "fixed_bytes_fp32")]
+    coeffs = Coefficients(*k)
+    if measured is None:
+        from .engine.memory import fake_unet_activations
+
+        measured = fake_unet_activations(sizes, log=log)
+    rows = [dict(r) for r in measured]
+    for r in rows:
+        est = estimate(r["width"], r["height"], r["frames"], cfg_split=r["batch"] == 1, ff_sliced=r["ff_sliced"],
+                       coeffs=coeffs)
+        r["predicted_gib"] = round(est.unet_act_gib, 3)
+        r["rel_error"] = round((est.unet_act_gib - r["activations_gib"]) / r["activations_gib"], 4)
+    return rows

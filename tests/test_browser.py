@@ -136,13 +136,15 @@ def test_journey_sweep_generate_smooth_history_reuse_generate(browser, tmp_path,
         table = wait_text(page, "sweep-table", "★", 20000)
         assert re.search(r"\b5(\.0)?\b", table) and re.search(r"\b9(\.0)?\b", table), table
 
-        # 2. generate, with the guidance set by hand
+        # 2. generate, with the guidance set by hand, in fast mode (deep features reused every 2nd step)
         tab(page, "Create", "创作", lang)
         set_slider(page, "guidance", 7)
+        set_slider(page, "fast", 2)
         page.locator("#generate").click()
         wait_text(page, "status", DONE_RE[lang])
         first = playable(page, page.locator("#result-video video"))
-        assert '"guidance_scale": 7.0' in page.locator("#params").inner_text()
+        params = page.locator("#params").inner_text()
+        assert '"guidance_scale": 7.0' in params and '"fast": 2' in params, params
 
         # 3. smooth it
         page.locator("#smooth2").click()
@@ -161,6 +163,7 @@ def test_journey_sweep_generate_smooth_history_reuse_generate(browser, tmp_path,
         tab(page, "Create", "创作", lang)
         set_slider(page, "guidance", 15)
         set_slider(page, "steps", 20)
+        set_slider(page, "fast", 1)
         tab(page, "History", "历史", lang)
         page.locator("#history .thumbnail-item").first.click()
         page.wait_for_function("() => document.querySelector('#history-params').innerText.includes('guidance_scale')")
@@ -168,6 +171,7 @@ def test_journey_sweep_generate_smooth_history_reuse_generate(browser, tmp_path,
         tab(page, "Create", "创作", lang)
         wait_slider(page, "guidance", 7)
         wait_slider(page, "steps", 3)
+        wait_slider(page, "fast", 2)
         time.sleep(2.0)  # the live recommender must not overwrite restored settings
         assert (slider_value(page, "guidance"), slider_value(page, "steps")) == (7, 3)
 

@@ -58,6 +58,21 @@ def test_generate_preview_json(tmp_path, photo_path):
     assert "denoising" in r.stderr and "demo model" in r.stderr
 
 
+def test_fast_mode_flag_is_recorded_and_bounded(tmp_path, photo_path):
+    """--fast N reaches the engine and the metadata (with a note of the steps it reused); a value outside
+    the configured range is one line and exit 2, before any work."""
+    out = tmp_path / "outputs"
+    r = run("generate", "--model", "tiny", "--image", str(photo_path), "--prompt", "a dog", "--steps", "5",
+            "--frames", "4", "--resolution", "256p", "--fast", "2", "--json", "--outputs", str(out))
+    assert r.returncode == 0, r.stderr
+    meta = json.loads(Path(json.loads(r.stdout)["metadata"]).read_text())
+    assert meta["params"]["fast"] == 2
+    assert any("fast mode (approximate): the deep layers ran on 3 of 5 steps" in g for g in meta["guard"]), meta
+    bad = run("generate", "--model", "tiny", "--image", str(photo_path), "--prompt", "a dog", "--fast", "9",
+              "--outputs", str(out))
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "fast" in bad.stderr, bad.stderr
+
+
 def test_invalid_input_exit_2_one_line_no_files(tmp_path, photo_path):
     out = tmp_path / "outputs"
     r = run("generate", "--model", "tiny", "--image", str(photo_path), "--prompt", "x", "--guidance", "42",

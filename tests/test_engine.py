@@ -69,6 +69,112 @@ def test_guidance_in_two_passes_equals_diffusers_call(tiny_engine, seed):
     assert calls == [1, 1, 1, 1]  # two passes of batch 1 per step, never a batch of 2
 
 
+def test_sliced_feed_forward_equals_diffusers_call(tiny_engine):
+    """The memory rung that runs the UNet's feed-forward layers in slices of token rows computes the same
+    video as diffusers' call within float rounding, in one batch and in two passes; it is undone for the
+    next job (bit-identical to the plain engine again)."""
+    from diffusers.models.attention import FeedForward
+
+    from i2v.engine.chunking import SlicedFeedForward
+
+    j = job(320, 192, 3)
+    ref = diffusers_frames(tiny_engine, j)
+    plain = tiny_engine.generate(j).frames
+    seen = []
+    ffs = [m for m in tiny_engine.pipe.unet.modules() if isinstance(m, FeedForward)]
+    assert ffs
+    hooks = [m.register_forward_pre_hook(lambda m, a: seen.append(type(m))) for m in ffs]
+    try:
+        for split in (False, True):
+            sliced = tiny_engine.generate(job(320, 192, 3, ff_sliced=True, cfg_split=split)).frames
+            assert np.abs(sliced - ref).max() <= 1e-4
+    finally:
+        for h in hooks:
+            h.remove()
+    assert seen and set(seen) == {SlicedFeedForward}
+    assert np.array_equal(tiny_engine.generate(j).frames, plain)
+    assert not any(isinstance(m, SlicedFeedForward) for m in tiny_engine.pipe.unet.modules())
+
+
+def test_sliced_feed_forward_slices_uneven_rows():
+    """Any number of rows (the temporal blocks hold B x h x w rows): the slices cover each row once."""
+    from diffusers.models.attention import FeedForward
+
+    from i2v.engine.chunking import set_ff_slicing
+
+    torch.manual_seed(0)
+    ff = FeedForward(8, mult=4, activation_fn="geglu")
+    x = torch.randn(3, 37, 8)
+    with torch.inference_mode():
+        whole = ff(x)
+        set_ff_slicing(ff, 16)
+        calls = []
+        h = ff.net[0].register_forward_pre_hook(lambda m, a: calls.append(a[0].shape[0]))
+        sliced = ff(x)
+        h.remove()
+    assert sum(calls) == 3 * 37 and len(calls) == 16 and max(calls) == 7
+    assert torch.allclose(sliced, whole, atol=1e-6)
+
+
+def _deep_calls(engine, j):
+    """Frames and, per UNet call, whether the deep blocks ran."""
+    unet = engine.pipe.unet
+    runs, deep = [], []
+    h1 = unet.register_forward_pre_hook(lambda m, a, k: deep.append(0), with_kwargs=True)
+    h2 = unet.mid_block.resnets[0].register_forward_pre_hook(lambda m, a: deep.__setitem__(-1, 1))
+    try:
+        frames = engine.generate(j).frames
+    finally:
+        h1.remove()
+        h2.remove()
+    runs.extend(deep)
+    return frames, runs
+
+
+def test_fast_mode_runs_the_deep_blocks_every_nth_step_and_interval_one_is_exact(tiny_engine):
+    """Fast mode (DeepCache's method): with interval 3 the deep blocks run on steps 1, 4, 7 only (per
+    pass with guidance in two passes); the result is close to but not the exact one; interval 1 is the
+    exact result bit for bit, and the next exact job is unaffected (the skip is removed)."""
+    exact, runs = _deep_calls(tiny_engine, job(256, 256, 5, num_inference_steps=7))
+    assert runs == [1] * 7
+    assert np.array_equal(tiny_engine.generate(job(256, 256, 5, num_inference_steps=7, fast=1)).frames, exact)
+    fast, runs = _deep_calls(tiny_engine, job(256, 256, 5, num_inference_steps=7, fast=3))
+    assert runs == [1, 0, 0, 1, 0, 0, 1]
+    assert np.isfinite(fast).all() and 0 < np.abs(fast - exact).max()
+    _, runs = _deep_calls(tiny_engine, job(256, 256, 5, num_inference_steps=4, fast=2, cfg_split=True))
+    assert runs == [1, 1, 0, 0, 1, 1, 0, 0]
+    again, runs = _deep_calls(tiny_engine, job(256, 256, 5, num_inference_steps=7))
+    assert runs == [1] * 7 and np.array_equal(again, exact)
+    assert tiny_engine.generate(job(256, 256, 5, num_inference_steps=7, fast=3)).cache_hits["deep_features"] == 4
+
+
+def test_fast_mode_on_a_reused_step_is_the_full_unet_with_the_kept_deep_feature(tiny_engine):
+    """What a reused step computes, checked against the full UNet itself: run the whole UNet with the
+    second-to-last up-block's output replaced by the one kept on the previous step; the shallow branch's
+    output must be identical."""
+    from i2v.engine.deepcache import DeepCache
+
+    unet = tiny_engine.pipe.unet
+    torch.manual_seed(0)
+    b, f, hh, ww = 2, 4, 8, 8
+    x, x2 = torch.randn(b, 4, f, hh, ww), torch.randn(b, 4, f, hh, ww)
+    kw = dict(encoder_hidden_states=torch.randn(b, 77, 32), fps=torch.tensor([16, 16]),
+              image_latents=torch.randn(b, 4, f, hh, ww), image_embeddings=torch.randn(b, 1, 32), return_dict=False)
+    with torch.inference_mode():
+        with DeepCache(unet, 2) as deep:
+            deep.begin_step(0)
+            unet(x, 500, **kw)
+            kept = deep.features[0].clone()
+            deep.begin_step(1)
+            reused = unet(x2, 400, **kw)[0]
+        h = unet.up_blocks[-2].register_forward_hook(lambda m, a, out: kept)
+        try:
+            reference = unet(x2, 400, **kw)[0]
+        finally:
+            h.remove()
+    assert torch.equal(reused, reference)
+
+
 def test_determinism(tiny_engine):
     a = tiny_engine.generate(job(seed=3)).frames
     b = tiny_engine.generate(job(seed=3)).frames
@@ -132,3 +238,13 @@ def test_clip_skip_one_is_penultimate_layer_plus_final_norm(tiny_engine):
     (_, pos), _ = tiny_engine.encode_text("a dog", "")
     assert torch.equal(pos, expected)
     assert not torch.allclose(pos, last)  # really skips the last layer
+
+
+def test_fast_mode_benchmark_reports_speed_and_divergence():
+    """``bench``'s fast_mode object, on the tiny model (the real run uses the full architecture)."""
+    from i2v.bench import bench_fast_mode
+
+    r = bench_fast_mode(interval=2, size=64, frames=4, steps=4, repeats=1, model="tiny")
+    assert set(r) >= {"work", "exact_s", "fast_s", "speedup", "max_abs_diff"}
+    assert r["exact_s"] > 0 and r["fast_s"] > 0 and r["speedup"] == pytest.approx(r["exact_s"] / r["fast_s"], rel=0.01)
+    assert 0 < r["max_abs_diff"] <= 1

@@ -32,6 +32,8 @@ from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 
 from ..cancel import CancelToken
+from .chunking import SLICES, set_ff_slicing
+from .deepcache import DeepCache
 from .models import LoadedModel
 
 # The VAE's posterior is sampled (as the original pipeline does) with a fixed generator, so the
@@ -69,6 +71,8 @@ class EngineJob:
     decode_chunk_size: int = 8
     guidance_schedule: Sequence[float] | None = None  # one value per step; None = constant
     cfg_split: bool = False       # guidance as two UNet passes of batch 1 (half the working memory)
+    ff_sliced: bool = False       # the UNet's feed-forward layers a slice at a time (about half again)
+    fast: int = 1                 # fast mode (approximate): the UNet's deep blocks run on one step in N
 
     @property
     def uses_cfg(self) -> bool:
@@ -190,6 +194,11 @@ class Engine:
         # rounding) depend on the layout.  diffusers' ``repeat`` makes the same contiguous copy.
         return (torch.cat([first, *masks], dim=2) if masks else first).contiguous()
 
+    def compile_unet(self) -> None:
+        """``torch.compile`` the UNet in place (its calls compile on first use, once per shape and mode)."""
+        self.pipe.unet.compile()
+        self.compiled = True
+
     # -- memory ------------------------------------------------------------------------------
     def free_memory(self) -> None:
         gc.collect()
@@ -270,7 +279,6 @@ class Engine:
         fps = torch.tensor([job.target_fps] * (2 if cfg else 1)).to(device)
         scheduler = make_scheduler(job.scheduler, pipe.scheduler.config)
         scheduler.set_timesteps(steps, device=device)
-        step_numbers = scheduler.timesteps.tolist()  # read once: no GPU sync per step for progress
         generator = torch.Generator(device="cpu").manual_seed(job.seed)
         shape = (1, pipe.unet.config.in_channels, job.num_frames,
                  job.height // pipe.vae_scale_factor, job.width // pipe.vae_scale_factor)
@@ -280,18 +288,43 @@ class Engine:
 
         # 4. Denoise.
         self.stage = "denoise"
+        if job.ff_sliced != getattr(self, "_ff_sliced", False):
+            set_ff_slicing(pipe.unet, SLICES if job.ff_sliced else 0)
+            self._ff_sliced = job.ff_sliced
         t_loop = time.perf_counter()
+        with DeepCache(pipe.unet, job.fast) as deep:
+            latents = self._loop(job, scheduler, latents, schedule, cfg, text, fps, image_latents, image_embeds,
+                                 extra, deep, t_loop, on_step, cancel, want_latents)
+        timings["denoise"] = time.perf_counter() - t_loop
+        result = EngineResult(frames=np.empty(0, np.float32), seed=job.seed, guidance_per_step=schedule,
+                              timings={k: round(v, 4) for k, v in timings.items()},
+                              cache_hits={"text": text_hit, "image": image_hit})
+        if job.fast > 1:
+            result.cache_hits["deep_features"] = deep.reused_steps
+            self.notes.append(("fast_mode", {"interval": job.fast, "full": deep.full_steps,
+                                             "steps": deep.full_steps + deep.reused_steps}))
+        return latents, result
+
+    def _loop(self, job, scheduler, latents, schedule, cfg, text, fps, image_latents, image_embeds, extra,
+              deep: DeepCache, t_loop: float, on_step, cancel, want_latents) -> torch.Tensor:
+        pipe, device = self.pipe, self.device
+        step_numbers = scheduler.timesteps.tolist()  # read once: no GPU sync per step for progress
         total = len(step_numbers)
         for i, ts in enumerate(scheduler.timesteps):
             if cancel is not None:
                 cancel.check()
+            deep.begin_step(i)
             if cfg and job.cfg_split:  # the same two predictions, one at a time: equal within float rounding
                 model_in = scheduler.scale_model_input(latents, ts)
-                noise = torch.cat([pipe.unet(model_in, ts, encoder_hidden_states=text[k:k + 1], fps=fps[k:k + 1],
-                                             image_latents=image_latents[k:k + 1],
-                                             image_embeddings=image_embeds[k:k + 1], return_dict=False)[0]
-                                   for k in (0, 1)])
+                parts = []
+                for k in (0, 1):
+                    deep.key = k
+                    parts.append(pipe.unet(model_in, ts, encoder_hidden_states=text[k:k + 1], fps=fps[k:k + 1],
+                                           image_latents=image_latents[k:k + 1],
+                                           image_embeddings=image_embeds[k:k + 1], return_dict=False)[0])
+                noise = torch.cat(parts)
             else:
+                deep.key = 0
                 model_in = torch.cat([latents] * 2) if cfg else latents
                 model_in = scheduler.scale_model_input(model_in, ts)
                 noise = pipe.unet(model_in, ts, encoder_hidden_states=text, fps=fps, image_latents=image_latents,
@@ -317,11 +350,7 @@ class Engine:
                     info.denoised = latents if x0 is None else \
                         x0[None, :].reshape(b, f, c, h, w).permute(0, 2, 1, 3, 4)
                 on_step(info)
-        timings["denoise"] = time.perf_counter() - t_loop
-        result = EngineResult(frames=np.empty(0, np.float32), seed=job.seed, guidance_per_step=schedule,
-                              timings={k: round(v, 4) for k, v in timings.items()},
-                              cache_hits={"text": text_hit, "image": image_hit})
-        return latents, result
+        return latents
 
     @torch.inference_mode()
     def decode(self, latents: torch.Tensor, decode_chunk_size: int, timings: dict | None = None) -> np.ndarray:

@@ -140,7 +140,7 @@ def control_values(c: Components, values: dict) -> dict:
     """Settings from the current control values (``values`` keyed by component)."""
     s = {key: values[getattr(c, attr)] for key, attr in CONTROLS.items() if getattr(c, attr) in values}
     for key, kind in (("guidance_scale", float), ("guidance_end", float), ("num_inference_steps", int),
-                      ("num_frames", int), ("fps", int), ("target_fps", int)):
+                      ("num_frames", int), ("fps", int), ("target_fps", int), ("fast", int)):
         if isinstance(s.get(key), (int, float)) and not isinstance(s[key], bool):
             s[key] = kind(s[key])  # sliders send 11 for 11.0
     if c.random_seed in values and not values[c.random_seed] and values.get(c.seed) is not None:

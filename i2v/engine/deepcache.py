@@ -1,0 +1,92 @@
+"""Fast mode: DeepCache's method, written for I2VGen-XL's UNet.  Approximate, off by default.
+
+Between neighbouring denoising steps the UNet's deep features change little.  DeepCache (Ma et al.,
+CVPR 2024) computes the whole UNet on one step in N and keeps what the deep branch hands to the last
+up-block; on the other steps it runs only the shallow branch: the embeddings, ``conv_in`` and
+``transformer_in``, the first down-block (its outputs are the last up-block's skip connections), the
+last up-block, with the kept deep feature in place of everything deeper, and the output layers.  The
+DeepCache package supports only SD, SDXL and SVD pipelines, so this installs the same skip on
+I2VGen-XL's blocks:
+
+* the deeper down-blocks, the mid-block and all up-blocks but the last return at once on a reused step
+  (the skipped down-blocks hand back placeholders in the skip-connection tuple; the up-blocks that
+  would have consumed them are skipped too);
+* the second-to-last up-block returns the feature it computed on the last full step.
+
+With interval 1 nothing is skipped and the result is the exact one.  A feature is kept per UNet pass, so
+guidance in two passes (``EngineJob.cfg_split``) keeps one for each.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+class DeepCache:
+    """Installed on ``unet`` for one job (a context manager); the engine calls :meth:`begin_step` before
+    each step and sets :attr:`key` to the pass (0 or 1) before each UNet call."""
+
+    def __init__(self, unet, interval: int):
+        self.unet = unet
+        self.interval = max(1, int(interval))
+        self.key = 0
+        self.reuse = False
+        self.features: dict[int, torch.Tensor] = {}
+        self.full_steps = self.reused_steps = 0
+        self._saved: list[tuple[torch.nn.Module, object]] = []
+
+    def begin_step(self, i: int) -> None:
+        """Step ``i`` (0-based) reuses the kept features unless it is a multiple of the interval."""
+        self.reuse = i % self.interval != 0 and bool(self.features)
+        if self.reuse:
+            self.reused_steps += 1
+        else:
+            self.full_steps += 1
+
+    # -- installing the skip -----------------------------------------------------------------
+    def _wrap(self, block: torch.nn.Module, skipped) -> None:
+        own = block.__dict__.get("forward")  # an accelerate offload hook's forward, if any
+        inner = own or block.forward
+
+        def forward(*args, **kwargs):
+            return skipped(args, kwargs) if self.reuse else inner(*args, **kwargs)
+        self._saved.append((block, own))
+        block.forward = forward
+
+    def __enter__(self) -> DeepCache:
+        unet = self.unet
+        if self.interval == 1:
+            return self
+
+        def hidden(args, kwargs):
+            return kwargs["hidden_states"] if "hidden_states" in kwargs else args[0]
+
+        for block in unet.down_blocks[1:]:
+            n = len(block.resnets) + (1 if getattr(block, "downsamplers", None) else 0)
+            self._wrap(block, lambda a, k, n=n: (hidden(a, k), (hidden(a, k),) * n))
+        if unet.mid_block is not None:
+            self._wrap(unet.mid_block, hidden)
+        for block in unet.up_blocks[:-2]:
+            self._wrap(block, hidden)
+        keeper = unet.up_blocks[-2]
+        own = keeper.__dict__.get("forward")
+        inner = own or keeper.forward
+
+        def keep(*args, **kwargs):
+            if self.reuse:
+                return self.features[self.key]
+            out = inner(*args, **kwargs)
+            self.features[self.key] = out
+            return out
+        self._saved.append((keeper, own))
+        keeper.forward = keep
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for block, own in reversed(self._saved):
+            if own is None:
+                del block.forward
+            else:
+                block.forward = own
+        self._saved.clear()
+        self.features.clear()
