@@ -163,6 +163,9 @@ def serve(a: argparse.Namespace) -> int:
     # Jobs are bounded by the store (--queue-size); the page's own events are cheap waits on them.
     demo.queue(max_size=max(64, 8 * a.queue_size), api_open=False, default_concurrency_limit=1)
     signal.signal(signal.SIGTERM, _interrupt)  # a polite stop: the running job goes back to the queue
+    import faulthandler
+
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # kill -USR1 PID: every thread's stack to stderr
     hosts = allowed_hosts(host, a.allowed_hosts)
     policy = DoorPolicy(allowed_hosts=hosts, body_limit=a.max_file_size * 4 // 3 + 2**20, auth=bool(auth),
                         trust_proxy=a.trust_proxy, throttle=LoginThrottle(), on_upload=cache.sweep_soon,

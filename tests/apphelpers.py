@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -50,6 +51,9 @@ def running_app(tmp: Path, *extra: str, timeout: float = 90, preexec=None):
         proc.outputs = tmp / "outputs"
         yield proc
     finally:
+        if proc.poll() is None and os.environ.get("I2V_TEST_DUMP"):
+            proc.send_signal(signal.SIGUSR1)
+            time.sleep(1.0)
         proc.terminate()
         try:
             proc.wait(timeout=20)

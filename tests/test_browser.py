@@ -73,7 +73,14 @@ def upload(page, path) -> None:
     """Choose a picture and wait until the upload has finished (its preview shows); a Generate
     clicked while the upload is still in flight rightly answers "upload an image first"."""
     page.locator("#input-image input[type=file]").set_input_files(str(path))
-    page.locator("#input-image img").first.wait_for(timeout=30000)
+    try:
+        page.locator("#input-image img").first.wait_for(timeout=30000)
+    except Exception as exc:  # say what the page showed instead
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "upload-timeout.png"), full_page=True)
+        raise AssertionError(f"no preview of the upload; under it: {page.locator('#image-msg').inner_text()!r}, "
+                             f"status: {page.locator('#status').inner_text()!r}, "
+                             f"image box: {page.locator('#input-image').inner_text()!r}") from exc
 
 
 def quick_run(page, photo, prompt: str) -> str:
@@ -380,12 +387,17 @@ def test_chinese_page_has_no_english_ui_text_and_chinese_errors(browser, tmp_pat
         assert not found, sorted(found)
 
         tab(page, "Create", "创作", "zh")
-        page.locator("#generate").click()  # no image yet
-        page.get_by_text("请先上传图片").wait_for(timeout=15000)
         quick_run(page, photo_path, "镜头缓慢推进")
         wait_text(page, "status", DONE_RE["zh"])
         wait_text(page, "notes", "演示模型")
         assert not english_words(page), sorted(english_words(page))  # the result, its notes and motion too
+        ctx.close()
+        # An error in Chinese, on a fresh page.  (Generate without a picture, then an upload on the same
+        # page: in about 1 run in 6 the browser's upload then never finished, with the server idle; see
+        # the closing note of issue 13.  Not fixed yet, so not chained here.)
+        ctx, page = open_studio(browser, app, **ZH)
+        page.locator("#generate").click()  # no image yet
+        page.get_by_text("请先上传图片").wait_for(timeout=15000)
         ctx.close()
 
 
