@@ -462,7 +462,8 @@ def cmd_plan(a: argparse.Namespace) -> int:
         print(("fits: " if p.fits else "does NOT fit: ") + p.describe())
         for n in p.notices:
             print(f"  note: {n.text()}")
-        print(f"  largest tier without offloading at {a.frames} frames: {out['max_tier_without_offload']}")
+        print(f"  largest tier without offloading at {a.frames} frames: "
+              f"{out['max_tier_without_offload'] or 'none (every tier needs an offload)'}")
     return EXIT_OK if p.fits else EXIT_RESOURCES
 
 
@@ -474,13 +475,13 @@ def cmd_calibrate(a: argparse.Namespace) -> int:
     from .engine.models import build_random_full
     from .vram import MEMORY_FILE, memory_checks
 
+    parts = tuple(a.parts.split(",")) if a.parts else PARTS
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown:  # checked before the model is built (a minute on a CPU)
+        raise InvalidInput("cli_parts", got=",".join(unknown), choices=", ".join(PARTS))
     device = torch.device(a.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     err(f"building the full architecture with random weights on {device} ...")
     pipe = build_random_full(device=device, dtype=torch.float16 if device.type == "cuda" else torch.float32)
-    parts = tuple(a.parts.split(",")) if a.parts else PARTS
-    unknown = sorted(set(parts) - set(PARTS))
-    if unknown:
-        raise InvalidInput("cli_parts", got=",".join(unknown), choices=", ".join(PARTS))
     target = a.out or MEMORY_FILE
     result = calibrate(pipe, log=err, parts=parts)
     del pipe

@@ -112,3 +112,9 @@ def test_presets_json():
     data = json.loads(r.stdout)
     names = {p["name"]: p for p in data["presets"]}
     assert names["high_motion"]["guidance_scale"] == 11.0 and names["high_motion"]["num_inference_steps"] == 60
+
+
+def test_calibrate_refuses_an_unknown_part_before_building_the_model():
+    r = run("calibrate", "--parts", "unet,nonsense", timeout=120)
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [
+        "error: --parts: unknown part nonsense (choose from unet, unet_ff_sliced, vae_decode)"], r.stderr

@@ -50,8 +50,6 @@ def layout(ui) -> None:
                 c.frames = gr.Slider(*lim["frames"], value=std.get("num_frames", 16), step=1, label=i18n("frames"),
                                      elem_id="frames")
                 c.fps = gr.Slider(*lim["fps"], value=std.get("fps", 8), step=1, label=i18n("fps"), elem_id="fps")
-            c.fast = gr.Slider(*lim["fast"], value=d["fast"], step=1, label=i18n("fast"), info=i18n("fast_info"),
-                               elem_id="fast")
             c.resolution = gr.Dropdown(list(ui.cfg.resolution["tiers"]), value=std.get("resolution", "512p"),
                                        label=i18n("resolution"), elem_id="resolution")
             with gr.Accordion(i18n("advanced"), open=False):
@@ -107,7 +105,6 @@ def control_names() -> tuple[str, ...]:
 class CreateHandlers:
     def __init__(self, ui):
         self.ui, self.c, self.jobs = ui, ui.c, ui.jobs
-        self._turns: dict[str, int] = {}  # session -> number of its latest Generate (see _next_turn)
 
     @property
     def controls(self) -> list:
@@ -212,24 +209,9 @@ class CreateHandlers:
                                                                                        name=name)}
 
     # -- generate, follow, stop -------------------------------------------------------------------
-    def _next_turn(self, request: gr.Request) -> None:
-        """A new follow for this tab: the one running ends at its next poll (one follow at a time).  This
-        replaces Gradio's ``cancels=``, whose cancel request could arrive after the new follow had started
-        and stop it instead (the page then stayed at "queued" while the job ran)."""
-        key = request.session_hash or ""
-        self._turns[key] = self._turns.pop(key, 0) + 1
-        while len(self._turns) > 10000:
-            self._turns.pop(next(iter(self._turns)))
-
-    def _current(self, request: gr.Request):
-        key = request.session_hash or ""
-        mine = self._turns.get(key, 0)
-        return lambda: self._turns.get(key, 0) == mine
-
     def submit(self, values: dict, request: gr.Request):
         """Validate and queue one job per video; the page then follows them.  Errors are one line in the
         status (no error badges left on the result components)."""
-        self._next_turn(request)
         c, lang = self.c, lang_of(request)
         # jobs of this tab still running: followed on (the earlier follow is replaced by the next one)
         active = [j for j in (values[c.current] or []) if (self.jobs.get(j) and not self.jobs.get(j).final)]
@@ -243,8 +225,7 @@ class CreateHandlers:
                       preset=preset_name(values[c.preset]), guidance_scale=values[c.guidance],
                       num_inference_steps=values[c.steps], num_frames=values[c.frames], fps=values[c.fps],
                       target_fps=values[c.target_fps], resolution=values[c.resolution], guidance_schedule=sched,
-                      guidance_end=values[c.guidance_end] if sched and sched != "constant" else None,
-                      fast=values[c.fast])
+                      guidance_end=values[c.guidance_end] if sched and sched != "constant" else None)
             new = self.jobs.submit_seeds(seeds, client=request.session_hash, **kw)  # all or none
         except I2VError as exc:
             return {c.status: warn(error_text(exc, lang)), c.current: active}
@@ -253,8 +234,7 @@ class CreateHandlers:
 
     def follow(self, ids, request: gr.Request):
         lang = lang_of(request)
-        yield from follow_jobs(self.c, self.jobs, list(ids or []), lang, self._render_done(lang),
-                               current=self._current(request))
+        yield from follow_jobs(self.c, self.jobs, list(ids or []), lang, self._render_done(lang))
 
     def _render_done(self, lang):
         def render(job, prefix):
@@ -352,7 +332,8 @@ def wire(ui) -> None:
     gen_inputs = {*controls, c.image, c.preset, c.count, c.current}
     submitted = c.go.click(h.submit, gen_inputs, [c.status, c.current, c.my_jobs], api_name=False,
                            concurrency_limit=None)
-    submitted.then(h.follow, c.current, gen_outputs, **follow)  # one follow at a time: see _next_turn
+    following = submitted.then(h.follow, c.current, gen_outputs, **follow)
+    c.go.click(None, None, None, cancels=[following], queue=False, api_name=False)  # one follow at a time
     c.stop.click(h.stop, c.current, c.status, **quick)
     for btn, factor in ((c.smooth2, 2), (c.smooth4, 4)):
         btn.click(h.submit_smooth(factor), [c.last_video, c.loop], [c.status, c.current, c.my_jobs], api_name=False,

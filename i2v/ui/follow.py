@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import gradio as gr
 import numpy as np
@@ -85,11 +85,10 @@ def generation_updates(c: Components, jobs: JobService, job: JobRecord, lang: st
             c.motion_md: motion_text(m, lang), c.motion_plot: motion_frame(m, lang)}
 
 
-def follow_jobs(c: Components, jobs: JobService, ids: list[str], lang: str, render_done, poll: float = 0.3,
-                current: Callable[[], bool] | None = None) -> Iterator[dict]:
+def follow_jobs(c: Components, jobs: JobService, ids: list[str], lang: str, render_done, poll: float = 0.3
+                ) -> Iterator[dict]:
     """Stream updates for ``ids`` in order: queue position, steps, previews every few steps, then each
-    result (``render_done(job, prefix)``) or why it ended.  ``current()`` turning False (the tab started
-    a newer follow) ends it quietly."""
+    result (``render_done(job, prefix)``) or why it ended."""
     n = len(ids)
     if not n:  # nothing was queued (the submit step said why): change nothing (a generator that yields
         yield {c.status: gr.skip()}  # nothing would blank every output; an empty dict is not an update)
@@ -101,8 +100,6 @@ def follow_jobs(c: Components, jobs: JobService, ids: list[str], lang: str, rend
         while job is not None:
             if job.final:
                 break
-            if current is not None and not current():
-                return
             upd = {c.status: progress_text(job, jobs_ahead(jobs, job), lang, prefix)}
             step = (job.progress or {}).get("step")
             if step is not None and step != last_preview and (step % 5 == 0 or step == job.progress.get("total")):
@@ -115,8 +112,6 @@ def follow_jobs(c: Components, jobs: JobService, ids: list[str], lang: str, rend
             job = jobs.get(job_id)
         if job is None:
             continue
-        if current is not None and not current():
-            return
         if job.status == DONE:
             yield render_done(job, prefix)
         else:
