@@ -50,6 +50,8 @@ def layout(ui) -> None:
                 c.frames = gr.Slider(*lim["frames"], value=std.get("num_frames", 16), step=1, label=i18n("frames"),
                                      elem_id="frames")
                 c.fps = gr.Slider(*lim["fps"], value=std.get("fps", 8), step=1, label=i18n("fps"), elem_id="fps")
+            c.fast = gr.Slider(*lim["fast"], value=d["fast"], step=1, label=i18n("fast"), info=i18n("fast_info"),
+                               elem_id="fast")
             c.resolution = gr.Dropdown(list(ui.cfg.resolution["tiers"]), value=std.get("resolution", "512p"),
                                        label=i18n("resolution"), elem_id="resolution")
             with gr.Accordion(i18n("advanced"), open=False):
@@ -225,7 +227,8 @@ class CreateHandlers:
                       preset=preset_name(values[c.preset]), guidance_scale=values[c.guidance],
                       num_inference_steps=values[c.steps], num_frames=values[c.frames], fps=values[c.fps],
                       target_fps=values[c.target_fps], resolution=values[c.resolution], guidance_schedule=sched,
-                      guidance_end=values[c.guidance_end] if sched and sched != "constant" else None)
+                      guidance_end=values[c.guidance_end] if sched and sched != "constant" else None,
+                      fast=values[c.fast])
             new = self.jobs.submit_seeds(seeds, client=request.session_hash, **kw)  # all or none
         except I2VError as exc:
             return {c.status: warn(error_text(exc, lang)), c.current: active}
