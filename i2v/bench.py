@@ -247,6 +247,8 @@ def bench_gpu(device: str = "cuda", model: str = "random-full", steps: int = 50,
 
     dev = torch.device(device)
     cuda = dev.type == "cuda"
+    if cuda and dev.index is None:  # set_per_process_memory_fraction wants an index
+        dev = torch.device("cuda", torch.cuda.current_device())
     sync = (lambda: torch.cuda.synchronize(dev)) if cuda else (lambda: None)
     t = time.perf_counter()
     loaded = load_model(model) if not cuda else None
@@ -312,8 +314,9 @@ def bench_gpu(device: str = "cuda", model: str = "random-full", steps: int = 50,
                 peak = absolute_peak(go, dev)
             finally:
                 if offload and cuda:
-                    pipe.remove_all_hooks()
-                    pipe.to(dev)
+                    with torch.inference_mode():  # see Engine.apply_memory_plan
+                        pipe.remove_all_hooks()
+                        pipe.to(dev)
             return None, timing["total"], peak
 
         size_rows = []
@@ -325,6 +328,7 @@ def bench_gpu(device: str = "cuda", model: str = "random-full", steps: int = 50,
             size_rows.append({"size": f"{w}x{h}", "config": name, "s_per_video": round(total, 2),
                               "s_per_step": round(total / steps, 3), "peak_gib": round(peak / 2**30, 2),
                               "tflops": round(floor / (total / steps) / 1e12, 1)})
+            log(f"    {size_rows[-1]}")
         base = size_rows[0]["s_per_video"]
         for r in size_rows:  # every row the same scope: one whole call, encodings to frames
             r["ratio_vs_diffusers"] = round(r["s_per_video"] / base, 3) if base else None
@@ -347,6 +351,7 @@ def bench_gpu(device: str = "cuda", model: str = "random-full", steps: int = 50,
                           "cfg_split": rung.split, "ff_sliced": rung.sliced,
                           "predicted_gib": round(predicted, 2), "measured_gib": round(measured / 2**30, 2),
                           "error": round((predicted - measured / 2**30) / max(measured / 2**30, 1e-9), 3)})
+        log(f"    {rung_rows[-1]}")
     engine.apply_memory_plan("none", False)
     short.cfg_split = short.ff_sliced = False
 
@@ -371,6 +376,7 @@ def bench_gpu(device: str = "cuda", model: str = "random-full", steps: int = 50,
                 short.cfg_split = short.ff_sliced = False
                 engine.free_memory()
         card_rows.append(row)
+        log(f"    {row}")
     return {"info": info, "speed": rows, "rungs": rung_rows, "cards": card_rows}
 
 

@@ -15,13 +15,20 @@ from contextlib import contextmanager
 from pathlib import Path
 from collections.abc import Callable
 
-import imageio_ffmpeg
 import numpy as np
 from PIL import Image
 
 from .errors import GenerationFailed, OutOfResources
 
 PARTIAL_TAG = ".partial"
+
+
+def _ffmpeg_lib():
+    """imageio-ffmpeg, imported when a video is written or read (its 170 MB binary is not needed by the
+    engine, the planner or ``bench --gpu``)."""
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg
 
 
 def check_frames(frames: np.ndarray) -> None:
@@ -180,7 +187,7 @@ def mp4_to(path: Path, frames: np.ndarray, fps: float, comment: str | None = Non
     params = ["-crf", str(crf), "-preset", "medium", "-movflags", "+faststart"]
     if comment:
         params += ["-metadata", f"comment={comment}"]
-    writer = imageio_ffmpeg.write_frames(str(path), (w, h), fps=fps, codec="libx264", pix_fmt_in="rgb24",
+    writer = _ffmpeg_lib().write_frames(str(path), (w, h), fps=fps, codec="libx264", pix_fmt_in="rgb24",
                                          pix_fmt_out="yuv420p", macro_block_size=16, quality=None,
                                          output_params=params, ffmpeg_log_level="error")
     writer.send(None)
@@ -197,7 +204,7 @@ def mp4_to(path: Path, frames: np.ndarray, fps: float, comment: str | None = Non
 # -- reading back ---------------------------------------------------------------------------------
 
 def _ffmpeg(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", *args],
+    return subprocess.run([_ffmpeg_lib().get_ffmpeg_exe(), "-hide_banner", *args],
                           capture_output=True, text=True, errors="replace", timeout=120)
 
 
@@ -208,7 +215,7 @@ def probe(path: Path) -> dict:
     if not m:
         raise ValueError(f"no video stream found in {path}")
     fps_m = re.search(r"([\d.]+) fps", info)
-    n, secs = imageio_ffmpeg.count_frames_and_secs(str(path))
+    n, secs = _ffmpeg_lib().count_frames_and_secs(str(path))
     return {"codec": m.group(1), "pix_fmt": m.group(2), "width": int(m.group(3)), "height": int(m.group(4)),
             "fps": float(fps_m.group(1)) if fps_m else None, "frames": n, "seconds": secs}
 
@@ -234,7 +241,7 @@ def read_comment(path: Path) -> str | None:
 
 def read_frames(path: Path) -> np.ndarray:
     """All frames as (N, H, W, 3) uint8."""
-    reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
+    reader = _ffmpeg_lib().read_frames(str(path), pix_fmt="rgb24")
     meta = reader.__next__()
     w, h = meta["size"]
     frames = [np.frombuffer(buf, np.uint8).reshape(h, w, 3) for buf in reader]

@@ -13,6 +13,7 @@ Predicted peak GPU memory of one generation (bytes, then GiB):
     peak(model)      = max(weights(unet) + act_unet, weights(vae) + act_decode, weights(text), weights(image))
     peak(sequential) = largest layer + max(act_unet, act_decode)
     card memory      = peak x 1.10 (allocator fragmentation) + 0.6 GiB (CUDA context, cuBLAS/cuDNN workspaces)
+    in fp16 (on CUDA), act_decode x 1.47: measured on an H200 (configs/memory-gpu.yaml)
 
 k and c were measured (``python -m i2v calibrate``) on the full-size architecture with random weights
 (weights do not change memory) by replaying the tensor allocator's events; ``configs/memory.yaml``
@@ -55,6 +56,7 @@ def _vae_tile() -> int:
 
 VAE_TILE = _vae_tile()
 MEMORY_FILE = CONFIG_DIR / "memory.yaml"
+GPU_MEMORY_FILE = CONFIG_DIR / "memory-gpu.yaml"  # measured on a card: see its header
 OFFLOADS = ("none", "model", "sequential")
 
 
@@ -66,13 +68,16 @@ class Coefficients:
     vae_fixed: float
     sliced_per_voxel: float    # the UNet with its feed-forward layers sliced
     sliced_fixed: float
+    decode_factor_cuda: float = 1.0  # the VAE decode on a CUDA card in fp16 against the CPU replay
 
     @classmethod
-    def load(cls, path: Path = MEMORY_FILE) -> Coefficients:
+    def load(cls, path: Path = MEMORY_FILE, gpu_path: Path | None = None) -> Coefficients:
         d = yaml.safe_load(Path(path).read_text())
         k = [d[part][key] for part in ("unet", "vae_decode", "unet_ff_sliced")
              for key in ("bytes_per_unit_fp32", "fixed_bytes_fp32")]
-        return cls(*k)
+        gpu = Path(gpu_path or GPU_MEMORY_FILE)
+        factor = yaml.safe_load(gpu.read_text())["decode_factor_cuda"] if gpu.exists() else 1.0
+        return cls(*k, decode_factor_cuda=float(factor))
 
 
 class Rung(NamedTuple):
@@ -110,6 +115,8 @@ def estimate(width: int, height: int, frames: int, *, cfg: bool = True, offload:
     chunk = max(1, min(decode_chunk_size, frames))
     dh, dw = (min(height, VAE_TILE), min(width, VAE_TILE)) if vae_tiling else (height, width)
     act_dec = (c.vae_per_pixel * chunk * dh * dw + c.vae_fixed) * e
+    if bytes_per_elem == 2:  # fp16 runs on CUDA only; there the decode needs more than the CPU replay shows
+        act_dec *= c.decode_factor_cuda
     w = {k: v * bytes_per_elem for k, v in PARAMS.items()}
     if offload == "none":
         denoise, decode = sum(w.values()) + act_unet, sum(w.values()) + act_dec

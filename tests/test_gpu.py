@@ -65,6 +65,7 @@ def test_every_rung_predicted_within_ten_percent_and_decodes_finite(engine, w, h
         measured = absolute_peak(lambda: out.update(frames=engine.generate(job).frames), "cuda") / 2**30
         predicted = (est.peak_gib - vram.CONTEXT_GIB) / vram.FRAGMENTATION
         rows.append((rung, round(predicted, 2), round(measured, 2)))
+        print(f"  {w}x{h} {rung}: predicted {predicted:.2f} GiB, measured {measured:.2f} GiB", flush=True)
         assert np.isfinite(out["frames"]).all(), rung
     engine.apply_memory_plan("none", False)
     print(f"\n{torch.cuda.get_device_name()} {w}x{h}:", *rows, sep="\n  ")

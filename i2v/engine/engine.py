@@ -223,17 +223,25 @@ class Engine:
         current = getattr(self, "_offload", "none")
         if offload != current:
             if self.info.device.startswith("cuda"):
-                pipe.remove_all_hooks()
-                if offload == "model":
-                    pipe.enable_model_cpu_offload()
-                elif offload == "sequential":
-                    pipe.enable_sequential_cpu_offload()
-                else:
-                    pipe.to(self.info.device)
+                # The hooks moved weights inside a job's inference mode, so the weights are inference
+                # tensors now; taking the hooks off outside that mode raises ("Setting requires_grad=True
+                # on inference tensor"), first seen on an H200 going from sequential offload back to none.
+                with torch.inference_mode():
+                    self._switch_offload(offload)
                 self._offload = offload
             else:
                 notes.append(("offload_not_needed", {"offload": offload}))
         return notes
+
+    def _switch_offload(self, offload: str) -> None:
+        pipe = self.pipe
+        pipe.remove_all_hooks()
+        if offload == "model":
+            pipe.enable_model_cpu_offload()
+        elif offload == "sequential":
+            pipe.enable_sequential_cpu_offload()
+        else:
+            pipe.to(self.info.device)
 
     # -- the loop ----------------------------------------------------------------------------
     @torch.inference_mode()
