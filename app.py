@@ -70,6 +70,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--max-file-size", type=file_size, default="25mb", help="largest upload accepted (default 25mb)")
     p.add_argument("--requeue-interrupted", action="store_true",
                    help="put jobs that a crash or kill interrupted back in the queue at start")
+    p.add_argument("--workers", type=_whole(1, 64, "--workers"), default=None,
+                   help="worker processes, each with its own model (default: one per visible GPU; 1 runs the "
+                        "jobs in this process); with --ray, the number of Ray actors")
+    p.add_argument("--ray", default=None, metavar="local|auto|ADDRESS",
+                   help="run the workers as Ray actors: 'local' starts Ray on this machine, 'auto' or an address "
+                        "joins a running cluster (see README: More GPUs, more machines)")
     return p.parse_args(argv)
 
 
@@ -148,6 +154,7 @@ def serve(a: argparse.Namespace) -> int:
     from starlette.middleware.trustedhost import TrustedHostMiddleware
 
     from i2v.jobs import JobService
+    from i2v.jobs.pool import start_pool, visible_gpus
     from i2v.service import Studio
     from i2v.ui import build_ui
     from i2v.web import Door, DoorPolicy, LoginThrottle, allowed_hosts
@@ -157,9 +164,19 @@ def serve(a: argparse.Namespace) -> int:
     # thread runs the queue (jobs queued before a restart included), one job at a time on the model.
     jobs = JobService(studio, max_queued=a.queue_size)
     jobs.recover(requeue_interrupted=a.requeue_interrupted)
-    studio.load_in_background()  # the page answers at once; the banner shows loading progress
-    worker, stop = jobs.start_worker(after=cache.sweep, idle=lambda: cache.sweep_soon(60))
-    demo, i18n = build_ui(studio, jobs)
+    jobs.store.forget_workers()
+    pool = worker = None
+    if a.ray or (a.workers or 0) > 1 or (a.workers is None and len(visible_gpus()) > 1):
+        # several workers, each a process (or a Ray actor) with its own model: this process keeps the store
+        pool = start_pool(jobs, workers=a.workers, ray=a.ray, log=lambda m: print(m, file=sys.stderr, flush=True),
+                          worker_args=[*(["--model", a.model] if a.model else []),
+                                       *(["--config", os.path.abspath(a.config)] if a.config else []),
+                                       "--outputs", str(outputs), *(["--compile"] if a.compile else [])])
+        print(pool.describe(), file=sys.stderr, flush=True)
+    else:
+        studio.load_in_background()  # the page answers at once; the banner shows loading progress
+        worker, stop = jobs.start_worker(after=cache.sweep, idle=lambda: cache.sweep_soon(60))
+    demo, i18n = build_ui(studio, jobs, pooled=pool is not None)
     # Jobs are bounded by the store (--queue-size); the page's own events are cheap waits on them.
     demo.queue(max_size=max(64, 8 * a.queue_size), api_open=False, default_concurrency_limit=1)
     signal.signal(signal.SIGTERM, _interrupt)  # a polite stop: the running job goes back to the queue
@@ -181,9 +198,12 @@ def serve(a: argparse.Namespace) -> int:
                     app_kwargs={"middleware": [Middleware(TrustedHostMiddleware, allowed_hosts=hosts),
                                                Middleware(Door, policy=policy)]})
     finally:
-        stop.set()  # a running job stops after its step and goes back to the queue for the next start
-        jobs.wake.set()
-        worker.join(timeout=30)
+        if pool is not None:
+            pool.stop()  # each worker puts its running job back in the queue
+        else:
+            stop.set()  # a running job stops after its step and goes back to the queue for the next start
+            jobs.wake.set()
+            worker.join(timeout=30)
         cache.remove()
         lock.release()
     return 0

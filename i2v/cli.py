@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sqlite3
 import sys
@@ -86,11 +87,11 @@ def make_studio(a: argparse.Namespace):
                   outputs=getattr(a, "outputs", None), log=err)
 
 
-def make_jobs(a: argparse.Namespace):
+def make_jobs(a: argparse.Namespace, **kw):
     """The job service on the store of --outputs (shared with a running studio)."""
     from .jobs import JobService
 
-    return JobService(make_studio(a), log=err)
+    return JobService(make_studio(a), log=err, **kw)
 
 
 def finished(jobs, job) -> dict:
@@ -195,7 +196,7 @@ def outputs_of(a: argparse.Namespace):
     from .jobs.store import DB_NAME
 
     folder = Path(a.outputs) if a.outputs else load_config(getattr(a, "config", None)).outputs_dir
-    if not folder.is_dir() or (folder / DB_NAME).exists() is False and a.command != "jobs":
+    if not folder.is_dir() or (folder / DB_NAME).exists() is False and a.command not in ("jobs", "workers"):
         raise InvalidInput("no_store", folder=folder)
     return folder
 
@@ -262,11 +263,17 @@ def cmd_requeue(a: argparse.Namespace) -> int:
 
 
 def cmd_worker(a: argparse.Namespace) -> int:
-    """Run queued jobs of the store until Ctrl-C (a running job is stopped and put back in the queue)."""
+    """Run queued jobs of the store until Ctrl-C (a running job is stopped and put back in the queue);
+    with --workers N or --ray, start that many worker processes or Ray actors and dispatch to them."""
     import threading
 
-    jobs = make_jobs(a)
-    jobs.recover(requeue_interrupted=a.requeue_interrupted)
+    from .jobs.store import LOADING
+
+    if a.workers is not None and not 1 <= a.workers <= 64:
+        raise InvalidInput("bad_workers", value=a.workers)
+    jobs = make_jobs(a, name=a.name, device=a.device_label)
+    if not a.member:  # a member of a pool leaves recovery to the process that started the pool
+        jobs.recover(requeue_interrupted=a.requeue_interrupted)
     stop = threading.Event()
 
     def handler(signum, frame):
@@ -276,6 +283,21 @@ def cmd_worker(a: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
+    if a.ray or (a.workers or 1) > 1:
+        from .jobs.pool import start_pool
+
+        pool = start_pool(jobs, workers=a.workers, ray=a.ray, worker_args=member_args(a), log=err)
+        err(f"{pool.describe()} on {jobs.store.path} (Ctrl-C to stop)")
+        try:
+            while not stop.wait(0.5):
+                if a.exit_when_idle and pool.idle():
+                    break
+        finally:
+            pool.stop()
+        return EXIT_OK
+    if a.member:
+        jobs.heartbeat(LOADING)
+        jobs.studio.engine()  # the model first: the panel shows "loading" until then
     err(f"worker {jobs.worker} on {jobs.store.path} (Ctrl-C to stop)")
     done = {"n": 0, "until": a.exit_when_idle}
 
@@ -284,6 +306,36 @@ def cmd_worker(a: argparse.Namespace) -> int:
             stop.set()
 
     jobs.run_worker(stop, idle=idle)
+    return EXIT_OK
+
+
+def member_args(a: argparse.Namespace) -> list[str]:
+    """The options a pool passes on to each worker process it starts."""
+    out = []
+    for opt in ("outputs", "config", "model"):
+        v = getattr(a, opt, None)
+        if v:
+            out += [f"--{opt}", os.path.abspath(v) if opt != "model" or os.path.exists(v) else v]
+    return out + (["--compile"] if getattr(a, "compile", False) else [])
+
+
+def cmd_workers(a: argparse.Namespace) -> int:
+    """The workers of the store: id, node, device, state, job, jobs done, last heartbeat."""
+    import datetime as dt
+
+    from .jobs import JobStore
+
+    rows = JobStore(outputs_of(a)).workers(include_stopped=a.all)
+    if a.json:
+        emit({"workers": rows}, True)
+        return EXIT_OK
+    if not rows:
+        print("no workers have reported (is a studio or `python -m i2v worker` running on this outputs folder?)")
+    for w in rows:
+        seen = dt.datetime.fromtimestamp(w["heartbeat"]).strftime("%H:%M:%S")
+        job = f" job {w['job']}" if w["job"] else ""
+        print(f"{w['id']:<40} {w['kind']:<5} {w['node'] or '':<16} {w['device'] or '':<8} {w['state']:<8}"
+              f"{job} done {w['jobs_done']} seen {seen}")
     return EXIT_OK
 
 
@@ -520,7 +572,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "generate": cmd_generate, "presets": cmd_presets, "bench": cmd_bench, "recommend": cmd_recommend,
     "plan": cmd_plan, "calibrate": cmd_calibrate, "analyze": cmd_analyze, "sweep": cmd_sweep,
     "batch": cmd_batch, "smooth": cmd_smooth, "submit": cmd_submit, "jobs": cmd_jobs, "wait": cmd_wait,
-    "cancel": cmd_cancel, "requeue": cmd_requeue, "worker": cmd_worker,
+    "cancel": cmd_cancel, "requeue": cmd_requeue, "worker": cmd_worker, "workers": cmd_workers,
 }
 
 
@@ -564,7 +616,18 @@ def build_parser() -> argparse.ArgumentParser:
     sk = sub.add_parser("worker", help="run the queued jobs of the store without the web page")
     sk.add_argument("--requeue-interrupted", action="store_true", help="re-queue jobs a crash interrupted")
     sk.add_argument("--exit-when-idle", action="store_true", help="stop once the queue is empty")
+    sk.add_argument("--workers", type=int, default=None,
+                    help="start N worker processes (default: one per visible GPU) or, with --ray, N actors")
+    sk.add_argument("--ray", default=None, metavar="local|auto|ADDRESS",
+                    help="run the workers as Ray actors: 'local' starts a Ray instance on this machine, 'auto' or "
+                         "an address joins a running cluster")
+    sk.add_argument("--member", action="store_true", help=argparse.SUPPRESS)
+    sk.add_argument("--name", default="worker", help=argparse.SUPPRESS)
+    sk.add_argument("--device-label", default=None, help=argparse.SUPPRESS)
     add_common_args(sk)
+    sws = sub.add_parser("workers", help="the workers of the store: node, device, state, jobs done, heartbeat")
+    sws.add_argument("--all", action="store_true", help="also workers that stopped cleanly")
+    add_common_args(sws)
     sp = sub.add_parser("plan", help="will it fit my card? the fastest configuration for a GPU memory size")
     sp.add_argument("--vram-gb", type=float, required=True, help="free GPU memory in GB")
     sp.add_argument("--resolution", default=None, help="256p | 384p | 512p | 768p | native")

@@ -208,6 +208,10 @@ class Studio:
                     self._engine.compile_unet()
             return self._engine
 
+    def model_info(self):
+        """The loaded model's ModelInfo, or None while nothing is loaded."""
+        return self._engine.info if self._engine is not None else None
+
     # -- requests --------------------------------------------------------------------------
     def build_request(self, **kw: Any) -> GenerationRequest:
         return build_request(self.cfg, **kw)

@@ -13,5 +13,14 @@ _diffusers_logging.set_verbosity_error()
 from .engine import CancelToken, Engine, EngineJob, EngineResult, StepInfo  # noqa: E402
 from .models import DEMO_NOTICE, LoadedModel, ModelInfo, load_model  # noqa: E402
 
-__all__ = ["CancelToken", "Engine", "EngineJob", "EngineResult", "StepInfo", "DEMO_NOTICE", "LoadedModel",
-           "ModelInfo", "load_model"]
+
+
+def cuda_device_count() -> int:
+    """GPUs this process can see (0 on a machine without CUDA)."""
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+__all__ = ["cuda_device_count", "CancelToken", "Engine", "EngineJob", "EngineResult", "StepInfo", "DEMO_NOTICE",
+           "LoadedModel", "ModelInfo", "load_model"]

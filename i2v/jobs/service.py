@@ -16,6 +16,8 @@ import json
 import os
 import re
 import secrets
+import socket
+import sqlite3
 import threading
 import time
 import traceback
@@ -27,10 +29,11 @@ from ..cancel import CancelToken
 from ..errors import Cancelled, I2VError, InternalError, Interrupted, InvalidInput, OutOfResources, rebuild
 from ..service import APP_NAME, GenerationResult, Studio
 from ..settings import NAMES, REQUEST_EXTRAS
-from .store import (CANCELLED, DONE, FAILED, INTERRUPTED, RUNNING, JobRecord, JobStore, QueueFull, worker_alive,
-                    worker_id)
+from .store import (BUSY, CANCELLED, DEAD, DONE, FAILED, IDLE, INTERRUPTED, LOADING, RUNNING, STOPPED, JobRecord,
+                    JobStore, QueueFull, worker_alive, worker_id)
 
 INPUTS = ".inputs"
+LOST = "worker lost"  # how the note of a job re-queued after its worker died begins
 INPUT_GRACE_S = 60.0
 # Names of our result files: HHMMSS_<slug>_s<seed>_<hex> with optional _sweep / _x2 parts.
 OUR_NAME = re.compile(r"^\d{6}_.+_s\d+_[0-9a-f]{6}")
@@ -60,12 +63,14 @@ class JobService:
     """The store, the studio and the rules between them.  One per process."""
 
     def __init__(self, studio: Studio, *, max_queued: int | None = None, name: str = "main",
-                 log: Callable[[str], None] | None = None):
+                 log: Callable[[str], None] | None = None, device: str | None = None):
         self.studio = studio
         self.outputs = studio.outputs
         self._store: JobStore | None = None
         self.max_queued = max_queued
         self.worker = worker_id(name)
+        self.device = device  # what the Workers panel shows (the model's device once loaded)
+        self.current: str | None = None  # the job this process's worker runs now
         self.log = log or studio.log
         self.wake = threading.Event()  # set on a local submit: the runner claims it at once
 
@@ -299,10 +304,42 @@ class JobService:
         return {"video": summary["video"], "summary": summary, "meta": meta}, [self.rel(path), self.rel(side)]
 
     # -- the worker loop ---------------------------------------------------------------------------
+    def heartbeat(self, state: str | None = None, job_done: bool = False) -> None:
+        """This process's row in the store's workers table (the Workers panel, ``python -m i2v workers``)."""
+        info = None
+        i = self.studio.model_info()
+        if i is not None:
+            info = {"model": i.model_id, "kind": i.kind, "device": i.device, "dtype": i.dtype, "demo": i.demo,
+                    "notices": list(i.notices)}
+        st = state or (BUSY if self.current else (IDLE if info else LOADING))
+        try:
+            self.store.worker_seen(self.worker, kind="local", state=st, job=self.current, node=socket.gethostname(),
+                                   device=(info or {}).get("device") or self.device, pid=os.getpid(), info=info,
+                                   job_done=job_done)
+        except (sqlite3.Error, OSError) as exc:  # a full disk or a locked database: the row goes stale, no more
+            self.log(f"worker heartbeat not recorded: {exc}")
+
+    def _beat(self, stop: threading.Event, every: float) -> None:
+        while not stop.wait(every):
+            self.heartbeat()
+
     def run_worker(self, stop: threading.Event, idle: Callable[[], None] | None = None,
-                   poll: float = 0.5, after: Callable[[], None] | None = None) -> None:
+                   poll: float = 0.5, after: Callable[[], None] | None = None, beat: float = 2.0) -> None:
         """Claim and run queued jobs until ``stop`` is set (the studio's thread, or ``python -m i2v worker``);
-        ``idle`` runs while the queue is empty, ``after`` after each job."""
+        ``idle`` runs while the queue is empty, ``after`` after each job.  A heartbeat every ``beat`` seconds
+        keeps this worker's row in the store fresh."""
+        beating = threading.Thread(target=self._beat, args=(stop, beat), name="i2v-heartbeat", daemon=True)
+        self.heartbeat()
+        beating.start()
+        try:
+            self._claim_loop(stop, idle, poll, after)
+        finally:
+            stop.set()
+            beating.join()
+            self.current = None
+            self.heartbeat(STOPPED)
+
+    def _claim_loop(self, stop, idle, poll, after) -> None:
         while not stop.is_set():
             job = self.store.claim(self.worker)
             if job is None:
@@ -311,7 +348,13 @@ class JobService:
                 self.wake.wait(poll)
                 self.wake.clear()
                 continue
-            self.execute(job, stop=stop)
+            self.current = job.id
+            self.heartbeat()
+            try:
+                self.execute(job, stop=stop)
+            finally:
+                self.current = None
+                self.heartbeat(job_done=True)
             if after:
                 after()
             if stop.is_set() and self.store.get(job.id).status == CANCELLED and \
@@ -334,6 +377,35 @@ class JobService:
         th = threading.Thread(target=self.run_worker, args=(stop,), kwargs=hooks, name="i2v-worker", daemon=True)
         th.start()
         return th, stop
+
+    def worker_lost(self, worker: str, why: str) -> list[str]:
+        """The jobs a worker was running when it died (a killed process, a lost Ray actor or node): each
+        ends ``interrupted`` with its planned files removed, and goes back to the queue once (a job that
+        already had its second try stays interrupted).  Returns the ids re-queued."""
+        again = []
+        for job in self.store.running_on(worker):
+            for f in job.files:
+                self.abs(f).unlink(missing_ok=True)
+            self.store.finish(job.id, INTERRUPTED, error=Interrupted().to_json(), note=why)
+            note = f"{LOST}: {why}; re-queued (try {job.attempts + 1})"
+            if job.attempts < 2 and self.store.requeue(job.id, note=note):
+                again.append(job.id)
+                self.log(f"job {job.id}: {why}; re-queued")
+            else:
+                self.log(f"job {job.id}: {why}; not re-queued (it had {job.attempts} tries)")
+        return again
+
+    def model_status(self, pooled: bool) -> dict:
+        """The banner's model line: this process's model, or with a pool of workers the first ready
+        worker's (``workers`` counts the ready ones)."""
+        if not pooled:
+            return self.studio.status()
+        alive = [w for w in self.store.workers() if w["state"] != DEAD]
+        ready = [w for w in alive if w["state"] in (IDLE, BUSY) and w["info"]]
+        if ready:
+            return {"state": "ready", "vram_gb": None, "max_tier": None, "notices": [], **ready[0]["info"],
+                    "workers": len(ready)}
+        return {"state": "loading"}
 
     # -- recovery ----------------------------------------------------------------------------------
     def recover(self, requeue_interrupted: bool = False) -> dict:

@@ -58,7 +58,24 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, seq);
 CREATE INDEX IF NOT EXISTS jobs_parent ON jobs(parent);
+CREATE TABLE IF NOT EXISTS workers (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    node TEXT,
+    device TEXT,
+    pid INTEGER,
+    state TEXT NOT NULL,
+    job TEXT,
+    jobs_done INTEGER NOT NULL DEFAULT 0,
+    started_at REAL NOT NULL,
+    heartbeat REAL NOT NULL,
+    info TEXT
+);
 """
+# Worker states: loading → idle ⇄ busy → stopped (a clean exit); a worker whose heartbeat is older than
+# STALE_S, or whose process on this machine is gone, is reported as dead.
+LOADING, IDLE, BUSY, STOPPED, DEAD = "loading", "idle", "busy", "stopped", "dead"
+STALE_S = 30.0
 
 
 def worker_id(name: str = "main") -> str:
@@ -357,6 +374,45 @@ class JobStore:
                 self._db.execute("ROLLBACK")
                 raise
         return ok
+
+    # -- workers -----------------------------------------------------------------------------------
+    def worker_seen(self, worker: str, *, kind: str, state: str, job: str | None = None, node: str | None = None,
+                    device: str | None = None, pid: int | None = None, info: dict | None = None,
+                    job_done: bool = False) -> None:
+        """A worker's heartbeat: its row created or refreshed (``job_done`` counts one more finished job)."""
+        now = time.time()
+        self._exec(
+            "INSERT INTO workers(id, kind, node, device, pid, state, job, jobs_done, started_at, heartbeat, info) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET state=excluded.state, job=excluded.job, "
+            "heartbeat=excluded.heartbeat, jobs_done=jobs_done+excluded.jobs_done, "
+            "node=COALESCE(excluded.node, node), device=COALESCE(excluded.device, device), "
+            "pid=COALESCE(excluded.pid, pid), info=COALESCE(excluded.info, info)",
+            (worker, kind, node, device, pid, state, job, int(job_done), now, now,
+             json.dumps(info, ensure_ascii=False) if info is not None else None))
+
+    def workers(self, include_stopped: bool = False) -> list[dict]:
+        """Every worker that reported, newest first, with ``state`` ``dead`` where its heartbeat stopped."""
+        out = []
+        now = time.time()
+        for row in self._exec("SELECT id, kind, node, device, pid, state, job, jobs_done, started_at, heartbeat, "
+                              "info FROM workers ORDER BY started_at DESC").fetchall():
+            w = dict(zip(("id", "kind", "node", "device", "pid", "state", "job", "jobs_done", "started_at",
+                          "heartbeat", "info"), row))
+            w["info"] = json.loads(w["info"]) if w["info"] else {}
+            if w["state"] != STOPPED and w["state"] != DEAD and (
+                    now - w["heartbeat"] > STALE_S or (w["kind"] == "local" and not worker_alive(w["id"]))):
+                w["state"] = DEAD
+            if w["state"] == STOPPED and not include_stopped:
+                continue
+            out.append(w)
+        return out
+
+    def running_on(self, worker: str) -> list[JobRecord]:
+        return self._select("status=? AND worker=?", (RUNNING, worker))
+
+    def forget_workers(self, older_than_s: float = 3600.0) -> None:
+        """Rows of stopped or long-silent workers go (the panel shows the living and the recently dead)."""
+        self._exec("DELETE FROM workers WHERE heartbeat < ?", (time.time() - older_than_s,))
 
     # -- ownership of files ------------------------------------------------------------------------
     def owned_files(self) -> set[str]:

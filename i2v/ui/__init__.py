@@ -19,8 +19,8 @@ from .common import Components, choices, lang_of, settings_of
 
 
 class StudioUI:
-    def __init__(self, studio: Studio, jobs: JobService):
-        self.studio, self.jobs, self.cfg = studio, jobs, studio.cfg
+    def __init__(self, studio: Studio, jobs: JobService, pooled: bool = False):
+        self.studio, self.jobs, self.cfg, self.pooled = studio, jobs, studio.cfg, pooled
         self.i18n = gr.I18n(**i18n_tables())
         self.c = Components()
 
@@ -29,7 +29,7 @@ class StudioUI:
 
     def banner(self, request: gr.Request):
         lang = lang_of(request)
-        st = self.studio.status()
+        st = self.jobs.model_status(self.pooled)
         c = self.c
         if st["state"] == "loading":
             return {c.banner: t("loading_model", lang), c.timer: gr.update(active=True)}
@@ -37,6 +37,8 @@ class StudioUI:
             return {c.banner: t("model_failed", lang, error=st["error"]), c.timer: gr.update(active=False)}
         model = t(f"model_{st['kind']}", lang) if st.get("kind") in ("tiny", "random-full") else st["model"]
         text = t("model_ready", lang, model=model, device=st["device"], dtype=st["dtype"])
+        if st.get("workers"):
+            text += " " + t("workers_line", lang, n=st["workers"])
         if st.get("vram_gb") is not None:
             text += " " + t("gpu_line", lang, gb=st["vram_gb"], tier=st["max_tier"] or "—")
         if st["demo"]:
@@ -105,10 +107,11 @@ class StudioUI:
                              c.last_params, c.last_video, c.motion_md, c.motion_plot, c.current, c.sweep_status,
                              c.sweep_video, c.sweep_table, c.sweep_preview_sink]
             demo.load(self.on_load, c.my_jobs, list(dict.fromkeys(reconnect_out)), **quiet)
-            demo.load(self.queue_tab.refresh, None, c.queue_table, **quiet)
+            demo.load(self.queue_tab.refresh, None, [c.queue_table, c.workers_table], **quiet)
         return demo
 
 
-def build_ui(studio: Studio, jobs: JobService) -> tuple[gr.Blocks, gr.I18n]:
-    ui = StudioUI(studio, jobs)
+def build_ui(studio: Studio, jobs: JobService, pooled: bool = False) -> tuple[gr.Blocks, gr.I18n]:
+    """``pooled``: the jobs run in worker processes or Ray actors, not in this process."""
+    ui = StudioUI(studio, jobs, pooled)
     return ui.build_blocks(), ui.i18n

@@ -18,11 +18,14 @@ import numpy as np
 from ..i18n import t
 from ..notes import render
 from ..jobs import CANCELLED, DONE, INTERRUPTED, QUEUED, JobRecord, JobService, error_of
+from ..jobs.service import LOST
 from .common import Components, error_text, warn
 
 
 def progress_text(job: JobRecord, ahead: int, lang: str, prefix: str = "") -> str:
     p = job.progress or {}
+    if job.note and job.note.startswith(LOST) and not job.final:  # its first worker died: say so
+        prefix += t("retry_after_lost", lang) + " · "
     if job.status == QUEUED:
         return prefix + t("queued", lang, ahead=ahead)
     lead = ""

@@ -20,6 +20,13 @@ def columns(lang: str) -> list[str]:
     return [t(f"col_{k}", lang) for k in COLUMNS]
 
 
+WORKER_COLUMNS = ["worker", "node", "device", "state", "job", "done", "seen"]
+
+
+def worker_columns(lang: str) -> list[str]:
+    return [t(f"col_{k}", lang) for k in WORKER_COLUMNS]
+
+
 def layout(ui) -> None:
     c, i18n = ui.c, ui.i18n
     gr.Markdown(i18n("queue_help"))
@@ -33,6 +40,9 @@ def layout(ui) -> None:
     with gr.Row():
         c.queue_preview = gr.Image(type="numpy", interactive=False, elem_id="queue-preview", label=i18n("preview_box"))
         c.queue_video = gr.Video(label=t("selected_result"), interactive=False, elem_id="queue-video")
+    gr.Markdown(i18n("workers_help"))
+    c.workers_table = gr.Dataframe(headers=worker_columns("en"), interactive=False, elem_id="workers-table",
+                                   label=i18n("workers_table"), wrap=True)
     c.queue_timer = gr.Timer(2.0)
 
 
@@ -59,8 +69,18 @@ class QueueHandlers:
                          _when(j.created_at), _when(j.finished_at)])
         return pd.DataFrame(rows, columns=columns(lang))
 
+    def worker_rows(self, lang: str):
+        import pandas as pd
+
+        now = _dt.datetime.now().timestamp()
+        rows = [[w["id"], w["node"] or "", w["device"] or "", t(f"wstate_{w['state']}", lang), w["job"] or "",
+                 w["jobs_done"], t("seconds_ago", lang, s=max(0.0, now - w["heartbeat"]))]
+                for w in self.jobs.store.workers()]
+        return pd.DataFrame(rows, columns=worker_columns(lang))
+
     def refresh(self, request: gr.Request):
-        return self.rows(lang_of(request))
+        lang = lang_of(request)
+        return self.rows(lang), self.worker_rows(lang)
 
     def pick(self, evt: gr.SelectData, request: gr.Request):
         c = self.c
@@ -107,7 +127,7 @@ def wire(ui) -> None:
     c, h = ui.c, QueueHandlers(ui)
     ui.queue_tab = h
     quiet = dict(api_name=False, show_progress="hidden")
-    c.queue_timer.tick(h.refresh, None, c.queue_table, **quiet)
+    c.queue_timer.tick(h.refresh, None, [c.queue_table, c.workers_table], **quiet)
     c.queue_table.select(h.pick, None, [c.queue_job, c.queue_msg, c.queue_preview, c.queue_video], **quiet)
     c.queue_cancel.click(h.cancel, c.queue_job, [c.queue_msg, c.queue_table], **quiet)
     c.queue_requeue.click(h.requeue, c.queue_job, [c.queue_msg, c.queue_table], **quiet)
