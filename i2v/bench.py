@@ -380,6 +380,50 @@ def bench_gpu(device: str = "cuda", model: str = "random-full", steps: int = 50,
     return {"info": info, "speed": rows, "rungs": rung_rows, "cards": card_rows}
 
 
+def bench_workers(workers: int = 2, jobs: int = 4, steps: int = 20, size: int = 256, frames: int = 8,
+                  ray: str | None = None, log=print) -> dict:
+    """Throughput of 1 worker against ``workers`` on the same job list (tiny model): each run is
+    ``python -m i2v worker`` on a fresh store holding the same queued jobs, timed from the first job's
+    start to the last one's end (model loading left out, as in a studio that stays up)."""
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from PIL import Image
+
+    from .config import load_config
+    from .jobs import JobService
+    from .service import Studio
+
+    rng = np.random.default_rng(0)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="i2v-bench-workers-") as tmp:
+        photo = Path(tmp) / "photo.png"
+        Image.fromarray((rng.random((size, size, 3)) * 255).astype(np.uint8)).save(photo)
+        for n in (1, workers):
+            out = Path(tmp) / f"w{n}"
+            queue = JobService(Studio(load_config(model="tiny"), outputs=out, log=lambda m: None))
+            ids = [queue.submit_generate(image=str(photo), prompt="a dog jumping over a fence", width=size,
+                                         height=size, num_frames=frames, num_inference_steps=steps, seed=i).id
+                   for i in range(jobs)]
+            how = ["--ray", ray] if ray and n > 1 else []
+            log(f"  {n} worker(s){' on Ray' if how else ''}: {jobs} jobs ...")
+            subprocess.run([sys.executable, "-m", "i2v", "worker", "--model", "tiny", "--outputs", str(out),
+                            "--workers", str(n), "--exit-when-idle", *how], check=True, capture_output=True,
+                           timeout=3600)
+            done = [queue.store.get(i) for i in ids]
+            if any(j.status != "done" for j in done):
+                raise RuntimeError(f"bench jobs did not all finish: {[j.status for j in done]}")
+            span = max(j.finished_at for j in done) - min(j.started_at for j in done)
+            rows.append({"workers": n, "jobs": jobs, "seconds": round(span, 2),
+                         "jobs_per_hour": round(jobs / span * 3600, 1),
+                         "workers_used": len({j.worker for j in done})})
+    ratio = rows[1]["jobs_per_hour"] / rows[0]["jobs_per_hour"]
+    return {"work": f"tiny {size}x{size} {frames}f {steps} steps x {jobs} jobs", "rows": rows,
+            "throughput_ratio": round(ratio, 3)}
+
+
 def run_bench(args, log=print) -> dict:
     quick = getattr(args, "quick", False)
     repeats = max(1, args.repeats)
@@ -402,6 +446,18 @@ def run_bench(args, log=print) -> dict:
             print("\nSimulated cards (memory fraction capped)")
             print(_table(res["cards"], ["card_gb", "plan", "fits", "predicted_gib", "measured_gib", "ran"]))
         return {"gpu": res}
+    if getattr(args, "workers", None) is not None:
+        if not 2 <= args.workers <= 64:
+            from .errors import InvalidInput
+
+            raise InvalidInput("bad_workers", value=args.workers)
+        log(f"benchmark: throughput of 1 against {args.workers} workers ...")
+        res = bench_workers(args.workers, jobs=2 * args.workers, steps=5 if quick else 20, ray=args.ray, log=log)
+        if not getattr(args, "json", False):
+            print(f"\nThroughput, {res['work']} (first start to last end; model loading not counted)")
+            print(_table(res["rows"], ["workers", "jobs", "seconds", "jobs_per_hour", "workers_used"]))
+            print(f"throughput ratio {args.workers} workers / 1 worker: {res['throughput_ratio']:.2f}")
+        return {"workers": res}
     log("benchmark: engine vs diffusers (tiny, CPU) ...")
     ratio = bench_engine_vs_diffusers(max(5, repeats), steps=5 if quick else 20, size=256, frames=8)
     gens = []

@@ -660,6 +660,9 @@ def build_parser() -> argparse.ArgumentParser:
     sb.add_argument("--device", default=None, help="with --gpu: cuda (default) or cpu for a smoke run")
     sb.add_argument("--gpu-steps", type=int, default=50)
     sb.add_argument("--gpu-frames", type=int, default=16)
+    sb.add_argument("--workers", type=int, default=None,
+                    help="throughput of 1 against N workers on the same job list (tiny model)")
+    sb.add_argument("--ray", default=None, help="with --workers: the N workers as Ray actors (local|auto|ADDRESS)")
     return p
 
 

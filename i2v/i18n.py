@@ -118,7 +118,7 @@ TEXT: dict[str, dict[str, str]] = {
     "wstate_stopped": {"en": "stopped", "zh": "已停止"},
     "seconds_ago": {"en": "{s:.0f} s ago", "zh": "{s:.0f} 秒前"},
     "retry_after_lost": {"en": "second try (its first worker stopped)", "zh": "第二次尝试（首个工作进程已退出）"},
-    "workers_line": {"en": "{n} workers ready.", "zh": "{n} 个工作进程就绪。"},
+    "workers_line": {"en": "Workers ready: {n}.", "zh": "就绪的工作进程：{n} 个。"},
     "col_guidance": {"en": "guidance", "zh": "引导系数"}, "col_motion": {"en": "motion px/frame", "zh": "运动 像素/帧"},
     "col_jitter": {"en": "jitter", "zh": "抖动"}, "col_flicker": {"en": "flicker", "zh": "闪烁"},
     "col_balance": {"en": "balance", "zh": "平衡度"}, "col_best": {"en": "best", "zh": "最佳"},

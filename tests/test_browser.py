@@ -425,3 +425,38 @@ def test_sign_in_under_auth_then_the_studio_works(browser, tmp_path, photo_path)
         assert no_error_badges(page) and refused == [], refused
         ctx.close()
     assert "sign-in failed from 127.0.0.1 (4 in a row); next try allowed in 1 s" in (tmp_path / "app.log").read_text()
+
+
+def test_ray_workers_progress_a_lost_actor_and_the_next_job_in_the_page(browser, tmp_path, photo_path):
+    """The studio with two Ray actors (--ray local --workers 2): the banner counts them, a remote job's
+    steps show in the page, the Workers panel lists both with the busy one's job; its actor is killed
+    mid-job, the page says the job is on its second try and then plays its result; a next job runs."""
+    pytest.importorskip("ray")
+    import os
+    import signal
+
+    with running_app(tmp_path, "--ray", "local", "--workers", "2", timeout=180) as app:
+        ctx, page = open_studio(browser, app, photo_path, "a dog jumping over a fence")
+        wait_text(page, "model-banner", "Workers ready: 2", 180000)
+        start_long_run(page, 40)  # "Step n/40": progress came from an actor through the head
+        store = JobStore(app.outputs)
+        job = store.list()[0]
+        tab(page, "Queue", "队列", "en")
+        wait_text(page, "workers-table", job.id, 20000)
+        table = page.locator("#workers-table").inner_text()
+        assert table.count(":ray-") == 2 and "busy" in table and "idle" in table
+        busy = next(w for w in store.workers() if w["job"] == job.id)
+        os.kill(int(busy["pid"]), signal.SIGKILL)
+        tab(page, "Create", "创作", "en")
+        wait_text(page, "status", "second try", 60000)
+        first = playable(page, page.locator("#result-video video"))
+        wait_text(page, "status", "Done in")
+        assert store.get(job.id).attempts == 2 and store.get(job.id).worker != busy["id"]
+        set_slider(page, "steps", 2)  # the next job after the fault
+        page.locator("#generate").click()
+        page.wait_for_function("(old) => { const v = document.querySelector('#result-video video'); "
+                               "return v && v.src && v.src !== old; }", arg=first, timeout=120000)
+        playable(page, page.locator("#result-video video"))
+        ctx.close()
+    done = [j for j in store.list() if j.status == "done"]
+    assert len(done) == 2

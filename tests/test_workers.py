@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -180,3 +181,87 @@ def test_ray_actors_run_the_queue_and_a_killed_actor_job_finishes_on_the_other(q
     assert after[victim.worker]["state"] == "dead"
     assert seen_progress[0]["total"] == LONG["num_inference_steps"]
     assert "Ray actor" in log.read_text() and not no_partials(outputs)
+
+
+def test_bench_workers_reports_the_throughput_ratio():
+    r = cli("bench", "--workers", "2", "--quick", "--json", timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads(r.stdout)["workers"]
+    one, two = res["rows"]
+    assert (one["workers"], one["workers_used"], two["workers"], two["workers_used"]) == (1, 1, 2, 2)
+    assert res["throughput_ratio"] == round(two["jobs_per_hour"] / one["jobs_per_hour"], 3) > 0
+    bad = cli("bench", "--workers", "0")
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_recovery_after_a_head_or_worker_died_leaves_living_workers_alone(queue):
+    """At start-up a job left running is interrupted when its worker's process (a Ray actor's: its head's)
+    is gone or its heartbeat is stale, and left alone while the worker is alive and beating."""
+    import socket
+
+    from i2v.jobs import store as st
+
+    store = queue.store
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    host = socket.gethostname()
+    cases = {"dead head": f"{host}:{gone.pid}:ray-0001", "stale": f"{host}:{os.getpid()}:ray-0002",
+             "alive": f"{host}:{os.getpid()}:ray-0003", "other machine, silent": "far:1:ray-0004"}
+    ids = dict(zip(cases, queue.submit_some(len(cases))))
+    for name, wid in cases.items():
+        assert store.claim(wid).id == ids[name]
+        store.worker_seen(wid, kind="ray", state="busy", job=ids[name])
+    store._exec("UPDATE workers SET heartbeat=heartbeat-? WHERE id IN (?, ?)",
+                (st.STALE_S + 5, cases["stale"], cases["other machine, silent"]))
+    queue.recover()
+    assert {n: store.get(i).status for n, i in ids.items()} == {
+        "dead head": "interrupted", "stale": "interrupted", "alive": "running", "other machine, silent": "interrupted"}
+    states = {w["id"]: w["state"] for w in store.workers()}
+    assert states[cases["dead head"]] == "dead" and states[cases["alive"]] == "busy"
+
+
+def test_a_node_that_joins_a_ray_cluster_later_gets_an_actor(queue, tmp_path):
+    """A Ray cluster started by hand (``ray start --head``, token auth on), the studio's workers joining it
+    with ``--ray ADDRESS``; a second node joins afterwards and gets an actor without a restart, and jobs
+    run on both.  Each node declares one GPU that this CPU machine does not have: the actors take
+    ``num_gpus=1`` as on a GPU cluster and load the model on the CPU."""
+    pytest.importorskip("ray")
+    import secrets
+    import shutil
+    import socket
+
+    from tests.apphelpers import free_port
+
+    ray_bin = Path(sys.executable).with_name("ray")
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+    port = free_port()
+    node = ["--num-cpus", "1", "--num-gpus", "1", "--disable-usage-stats"]
+
+    def ray(*args):
+        return subprocess.run([str(ray_bin), *args], env=env, capture_output=True, text=True, timeout=120)
+
+    temp = Path(tempfile.mkdtemp(prefix="rt", dir="/tmp"))  # Ray's socket paths must stay short
+    r = ray("start", "--head", "--port", str(port), "--include-dashboard", "false", "--temp-dir", str(temp), *node)
+    assert r.returncode == 0, r.stderr[-2000:]
+    log = tmp_path / "head.log"
+    try:
+        os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=env["RAY_AUTH_TOKEN"])
+        with workers(queue.outputs, "--ray", f"127.0.0.1:{port}", log=log):
+            first = wait_for(lambda: [w for w in workers_json(queue.outputs) if w["state"] == "idle"], what="an actor",
+                             log=log)
+            assert len(first) == 1 and first[0]["kind"] == "ray" and "GPU 0" in first[0]["device"]
+            ip = socket.gethostbyname(socket.gethostname())
+            r = ray("start", "--address", f"{ip}:{port}", *node)
+            assert r.returncode == 0, r.stderr[-2000:]
+            both = wait_for(lambda: (ws := [w for w in workers_json(queue.outputs) if w["state"] == "idle"])
+                            and len(ws) == 2 and ws, timeout=120, what="an actor on the new node", log=log)
+            assert len({w["node"] for w in both}) == 2  # one actor per node
+            ids = queue.submit_some(2, num_inference_steps=20)
+            wait_for(lambda: all(queue.store.get(i).final for i in ids), what="the jobs", log=log)
+        assert {queue.store.get(i).status for i in ids} == {"done"}
+        assert len({queue.store.get(i).worker for i in ids}) == 2
+    finally:
+        for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN"):
+            os.environ.pop(k, None)
+        ray("stop", "--force")
+        shutil.rmtree(temp, ignore_errors=True)

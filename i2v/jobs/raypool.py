@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import I2VError, InternalError, InvalidInput
-from .store import BUSY, DEAD, DONE, FAILED, IDLE, INTERRUPTED, LOADING, JobRecord
+from .store import BUSY, DEAD, DONE, FAILED, IDLE, LOADING, JobRecord
 
 NAMESPACE = "i2v-studio"
 ACTOR_DIR = "i2v-actor-"  # each actor's folder on its node: i2v-actor-<pid>-<random>
@@ -65,7 +65,8 @@ class StudioActor:
 
         i = self.jobs.studio.model_info()
         gpus = ray.get_gpu_ids()
-        return {"node": socket.gethostname(), "node_id": ray.get_runtime_context().get_node_id()[:12],
+        # the host name and Ray's node id (two nodes may share a host name: containers, one test machine)
+        return {"node": f"{socket.gethostname()}/{ray.get_runtime_context().get_node_id()[:8]}",
                 "pid": os.getpid(), "device": f"{i.device} (GPU {','.join(map(str, gpus))})" if gpus else i.device,
                 "model": {"model": i.model_id, "kind": i.kind, "device": i.device, "dtype": i.dtype, "demo": i.demo,
                           "notices": list(i.notices)}}
@@ -202,8 +203,7 @@ class RayPool:
         self.ray.wait(closing, num_returns=len(closing), timeout=10)
         for a in list(self.actors.values()):
             if a.job is not None:  # a polite stop: the job goes back to the queue
-                self.store.finish(a.job.id, INTERRUPTED, note="the studio stopped")
-                self.store.requeue(a.job.id, note="the studio stopped; re-queued")
+                self.store.requeue(a.job.id, note="the studio stopped; re-queued", running=True)
             self.store.worker_seen(a.wid, kind="ray", state="stopped")
             self.ray.kill(a.handle)
         self.actors.clear()
@@ -225,7 +225,8 @@ class RayPool:
         missing = self._wanted() - len(self.actors)
         threads = None if self.gpu else max(1, (os.cpu_count() or 1) // max(1, self._wanted()))
         for _ in range(max(0, missing)):
-            wid = f"ray:{secrets.token_hex(4)}"
+            # host:pid of this head, then the actor: a job left running by a head that died is recovered
+            wid = f"{socket.gethostname()}:{os.getpid()}:ray-{secrets.token_hex(4)}"
             opts = {"num_gpus": 1} if self.gpu else {"num_cpus": 1}
             handle = self._cls.options(name=wid, max_concurrency=4, **opts).remote(
                 self.jobs.studio.cfg.data, wid, threads)

@@ -379,19 +379,19 @@ class JobService:
         return th, stop
 
     def worker_lost(self, worker: str, why: str) -> list[str]:
-        """The jobs a worker was running when it died (a killed process, a lost Ray actor or node): each
-        ends ``interrupted`` with its planned files removed, and goes back to the queue once (a job that
-        already had its second try stays interrupted).  Returns the ids re-queued."""
+        """The jobs a worker was running when it died (a killed process, a lost Ray actor or node): their
+        planned files are removed and each goes back to the queue once (a job that already had its second
+        try ends ``interrupted``).  Returns the ids re-queued."""
         again = []
         for job in self.store.running_on(worker):
             for f in job.files:
                 self.abs(f).unlink(missing_ok=True)
-            self.store.finish(job.id, INTERRUPTED, error=Interrupted().to_json(), note=why)
             note = f"{LOST}: {why}; re-queued (try {job.attempts + 1})"
-            if job.attempts < 2 and self.store.requeue(job.id, note=note):
+            if job.attempts < 2 and self.store.requeue(job.id, note=note, running=True):
                 again.append(job.id)
                 self.log(f"job {job.id}: {why}; re-queued")
             else:
+                self.store.finish(job.id, INTERRUPTED, error=Interrupted().to_json(), note=why)
                 self.log(f"job {job.id}: {why}; not re-queued (it had {job.attempts} tries)")
         return again
 
@@ -414,7 +414,10 @@ class JobService:
 
         report = {"recovered": 0, "interrupted": 0, "imported": 0, "removed": 0, "skipped": 0, "requeued": 0}
         for job in self.store.list(status=[RUNNING], limit=None):
-            if worker_alive(job.worker):
+            fresh = self.store.heartbeat_fresh(job.worker) if job.worker else None
+            # a worker that reports (a pool's process, a Ray actor) is alive while its heartbeat is; others
+            # (a CLI run) while their process is
+            if (worker_alive(job.worker) if fresh is None else fresh and worker_alive(job.worker)):
                 continue
             files = [self.abs(f) for f in job.files]
             complete = bool(files) and all(f.is_file() for f in files)

@@ -355,13 +355,16 @@ class JobStore:
                 raise
         return self.get(job_id).status
 
-    def requeue(self, job_id: str, note: str = "re-queued") -> bool:
-        """An interrupted, failed or cancelled job goes back to the end of the queue (same id)."""
+    def requeue(self, job_id: str, note: str = "re-queued", *, running: bool = False) -> bool:
+        """An interrupted, failed or cancelled job goes back to the end of the queue (same id); with
+        ``running``, a running one whose worker is gone, in the same step (a page following it never sees
+        it end)."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 row = self._db.execute("SELECT status, parent FROM jobs WHERE id=?", (job_id,)).fetchone()
-                ok = bool(row) and row[0] in (INTERRUPTED, FAILED, CANCELLED) and row[1] is None
+                ok = bool(row) and row[0] in ((RUNNING,) if running else (INTERRUPTED, FAILED, CANCELLED)) \
+                    and row[1] is None
                 if ok:
                     (seq,) = self._db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs").fetchone()
                     self._db.execute(
@@ -400,12 +403,19 @@ class JobStore:
                           "heartbeat", "info"), row))
             w["info"] = json.loads(w["info"]) if w["info"] else {}
             if w["state"] != STOPPED and w["state"] != DEAD and (
-                    now - w["heartbeat"] > STALE_S or (w["kind"] == "local" and not worker_alive(w["id"]))):
+                    now - w["heartbeat"] > STALE_S or not worker_alive(w["id"])):
                 w["state"] = DEAD
             if w["state"] == STOPPED and not include_stopped:
                 continue
             out.append(w)
         return out
+
+    def heartbeat_fresh(self, worker: str) -> bool | None:
+        """Whether a worker's heartbeat is recent and it did not stop (None: it never reported)."""
+        row = self._exec("SELECT state, heartbeat FROM workers WHERE id=?", (worker,)).fetchone()
+        if row is None:
+            return None
+        return row[0] not in (STOPPED, DEAD) and time.time() - row[1] <= STALE_S
 
     def running_on(self, worker: str) -> list[JobRecord]:
         return self._select("status=? AND worker=?", (RUNNING, worker))

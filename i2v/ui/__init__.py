@@ -46,7 +46,8 @@ class StudioUI:
         extra = [n for n in st["notices"] if not n.startswith("Demo model")]
         if extra:
             text += "\n\n" + "\n".join(f"- {n}" for n in extra)
-        return {c.banner: text, c.timer: gr.update(active=False)}
+        # with a pool, workers come, go and die: the banner keeps counting them
+        return {c.banner: text, c.timer: gr.update(active=self.pooled)}
 
     def localized(self, lang: str) -> dict:
         """What the page cannot say through gr.I18n: media labels, the preset list (with templates saved
