@@ -13,6 +13,7 @@ import re
 import signal
 import socket
 import sys
+import threading
 from pathlib import Path
 
 
@@ -101,6 +102,11 @@ def read_auth(a: argparse.Namespace) -> list[tuple[str, str]] | None:
     return out or None
 
 
+def _every(seconds: float, fn, stop) -> None:
+    while not stop.wait(seconds):
+        fn()
+
+
 def _interrupt(signum, frame):
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second TERM while stopping must not interrupt the stop
     raise KeyboardInterrupt
@@ -173,6 +179,8 @@ def serve(a: argparse.Namespace) -> int:
                                        *(["--config", os.path.abspath(a.config)] if a.config else []),
                                        "--outputs", str(outputs), *(["--compile"] if a.compile else [])])
         print(pool.describe(), file=sys.stderr, flush=True)
+        stop = threading.Event()  # the upload cache is swept every minute (a local worker does it when idle)
+        threading.Thread(target=_every, args=(5.0, lambda: cache.sweep_soon(60), stop), daemon=True).start()
     else:
         studio.load_in_background()  # the page answers at once; the banner shows loading progress
         worker, stop = jobs.start_worker(after=cache.sweep, idle=lambda: cache.sweep_soon(60))
@@ -199,6 +207,7 @@ def serve(a: argparse.Namespace) -> int:
                                                Middleware(Door, policy=policy)]})
     finally:
         if pool is not None:
+            stop.set()
             pool.stop()  # each worker puts its running job back in the queue
         else:
             stop.set()  # a running job stops after its step and goes back to the queue for the next start

@@ -355,7 +355,8 @@ ALLOWED_EN = {"API", "JSON", "MP4", "I2VGen-XL", "VGen-XL", "tiny", "configs", "
               "ddim", "dpm"}  # names, not words to translate
 
 
-def english_words(page, skip=("#params", "#history-params")) -> set[str]:
+def english_words(page, skip=("#params", "#history-params", "#workers-table .cell-wrap")) -> set[str]:
+    # (the Workers table's rows are identifiers: host:pid:name, host, device)
     # innerText keeps text a person cannot see (opacity 0: Gradio's faded-out progress trackers), so drop it
     text = page.evaluate("""(skip) => {
         document.querySelectorAll('body *').forEach(e => {
