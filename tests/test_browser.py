@@ -461,3 +461,19 @@ def test_ray_workers_progress_a_lost_actor_and_the_next_job_in_the_page(browser,
         ctx.close()
     done = [j for j in store.list() if j.status == "done"]
     assert len(done) == 2
+
+
+def test_steps_set_right_after_typing_the_prompt_are_kept(browser, tmp_path):
+    """The live recommendation (triggered by the prompt, run in the queue) never overwrites a slider the
+    user moved while it waited; before the fix it did about 1 time in 15, when steps followed the prompt
+    within a second (found in test_closing_the_tab_keeps_its_job: a 30-step job ran with 60)."""
+    with running_app(tmp_path) as app:
+        for attempt in range(4):
+            ctx, page = open_studio(browser, app)
+            page.locator("#prompt textarea").fill(f"a dog jumping over a fence, take {attempt}")
+            set_slider(page, "steps", 7 + attempt)
+            page.wait_for_function("() => /kept|applied/.test(document.querySelector('#recommendation').innerText)",
+                                   timeout=20000)  # the recommendation for this prompt has come back
+            time.sleep(1.0)
+            assert slider_value(page, "steps") == 7 + attempt
+            ctx.close()

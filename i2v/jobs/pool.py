@@ -95,6 +95,10 @@ class LocalPool:
                 rc = slot.proc.poll()
                 if rc is None:
                     continue
+                if rc == 0:  # it was asked to stop (Ctrl-C reaches the whole process group) and did
+                    self.log(f"worker {slot.name} stopped")
+                    slot.proc = None
+                    continue
                 wid = slot.worker
                 why = f"worker {slot.name} stopped (exit code {rc})"
                 self.log(why)

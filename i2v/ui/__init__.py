@@ -101,6 +101,7 @@ class StudioUI:
             quiet = dict(api_name=False, show_progress="hidden", concurrency_limit=None)
             c.timer.tick(self.banner, None, [c.banner, c.timer], **quiet)
             demo.load(self.banner, None, [c.banner, c.timer], **quiet)
+            demo.load(None, None, None, js=create.GUARD_JS)
             reconnect_out = [c.preset, c.image, c.sweep_video, c.hist_video, c.queue_video, c.prompt, c.zone,
                              c.schedule, c.loop, c.resolution, c.motion_plot, c.manual,
                              *c(*create.control_names()),

@@ -3,6 +3,8 @@ measured motion, one-click fixes and smoothing.  Every handler returns ``{compon
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import gradio as gr
 
 from ..advisor import PROBLEMS, recommendation_text, troubleshoot
@@ -39,6 +41,8 @@ def layout(ui) -> None:
                 c.rec_btn = gr.Button(i18n("recommend"), size="sm", elem_id="recommend")
             c.rec_md = gr.Markdown(elem_id="recommendation")
             c.manual = gr.State(False)
+            # the live recommendation's values, put on the sliders by the browser (see wire)
+            c.rec_values = gr.JSON(visible=False, elem_id="rec-values")
             c.negative = gr.Textbox(label=i18n("negative"), value=d["negative_prompt"], lines=2)
             c.preset = gr.Dropdown(choices(), value="standard", label=i18n("preset"), elem_id="preset")
             c.guidance = gr.Slider(*lim["guidance"], value=std.get("guidance_scale", 9.0), step=0.5,
@@ -104,9 +108,32 @@ def control_names() -> tuple[str, ...]:
     return (*CONTROLS.values(), "seed", "random_seed")
 
 
+TOUCHED = "window.i2vSlidersTouched"  # set in the browser the moment the user moves guidance or steps
+# Run once when the page loads: reaching for guidance or steps (a click, a tap, the cursor in its box)
+# counts as moving it, so a recommendation landing while the user types there cannot change it.
+GUARD_JS = ("() => { for (const ev of ['pointerdown', 'focusin', 'keydown']) document.addEventListener(ev, e => {"
+            f" if (e.target.closest && e.target.closest('#guidance, #steps')) {TOUCHED} = true; }}, true); }}")
+
+
 class CreateHandlers:
+    TOUCHED_MAX = 2000  # sessions remembered as having moved a slider themselves
+
     def __init__(self, ui):
         self.ui, self.c, self.jobs = ui, ui.c, ui.jobs
+        # Sessions whose user moved guidance or steps: kept here, on the server, because a recommendation
+        # triggered by the prompt carries the page's state from when it was triggered; a slider moved
+        # while it waited in the queue would otherwise be overwritten when it ran.
+        self.touched: OrderedDict[str, bool] = OrderedDict()
+
+    def on_touch(self, request: gr.Request):
+        """The user moved guidance or steps: the live recommendation no longer fills them."""
+        key = getattr(request, "session_hash", None)
+        if key:
+            self.touched[key] = True
+            self.touched.move_to_end(key)
+            while len(self.touched) > self.TOUCHED_MAX:
+                self.touched.popitem(last=False)
+        return True
 
     @property
     def controls(self) -> list:
@@ -143,6 +170,7 @@ class CreateHandlers:
 
     def on_recommend(self, prompt, image, request: gr.Request):
         c, lang = self.c, lang_of(request)
+        self.touched.pop(getattr(request, "session_hash", None) or "", None)  # asked for: fill again
         rec, text = self.recommendation(prompt, image, lang)
         if rec is None:
             return {c.rec_md: text, c.manual: False}
@@ -155,10 +183,10 @@ class CreateHandlers:
         c, lang = self.c, lang_of(request)
         rec, text = self.recommendation(prompt, image, lang)
         if rec is None:
-            return {c.rec_md: text}
-        if manual:
-            return {c.rec_md: f"{text}\n\n_{t('rec_kept', lang)}_"}
-        return {c.guidance: rec.guidance_scale, c.steps: rec.num_inference_steps,
+            return {c.rec_md: text, c.rec_values: None}
+        if manual or self.touched.get(getattr(request, "session_hash", None) or ""):
+            return {c.rec_md: f"{text}\n\n_{t('rec_kept', lang)}_", c.rec_values: None}
+        return {c.rec_values: [rec.guidance_scale, rec.num_inference_steps],
                 c.rec_md: f"{text}\n\n_{t('rec_applied', lang)}_"}
 
     def on_preset(self, choice, prompt, image, request: gr.Request):
@@ -324,11 +352,17 @@ def wire(ui) -> None:
     c.guidance.change(on_guidance, c.guidance, c.zone, **quick)
     c.preset.input(h.on_preset, [c.preset, c.prompt, c.image], [*controls, c.manual, c.rec_md], api_name=False,
                    show_progress="hidden")
-    c.rec_btn.click(h.on_recommend, [c.prompt, c.image], [c.guidance, c.steps, c.rec_md, c.manual], api_name=False)
-    c.prompt.change(h.on_prompt, [c.prompt, c.image, c.manual], [c.guidance, c.steps, c.rec_md], api_name=False,
-                    trigger_mode="always_last", show_progress="hidden")
+    c.rec_btn.click(h.on_recommend, [c.prompt, c.image], [c.guidance, c.steps, c.rec_md, c.manual], api_name=False,
+                    js=f"(p, i) => {{ {TOUCHED} = false; return [p, i]; }}")
+    # The prompt's recommendation reaches the sliders in the browser, and only if the user has not moved
+    # them meanwhile: the server answers from the state the page had when the prompt changed, so a slider
+    # moved while that answer was on its way would otherwise be overwritten.
+    c.prompt.change(h.on_prompt, [c.prompt, c.image, c.manual], [c.rec_values, c.rec_md], api_name=False,
+                    trigger_mode="always_last", show_progress="hidden").then(
+        None, [c.rec_values, c.guidance, c.steps], [c.guidance, c.steps], api_name=False, show_progress="hidden",
+        js=f"(rec, g, s) => (Array.isArray(rec) && !{TOUCHED}) ? rec : [g, s]")
     for chosen in (c.guidance, c.steps):  # the user's own choice: stop overwriting it
-        chosen.input(lambda: True, None, c.manual, **quick)
+        chosen.input(h.on_touch, None, c.manual, js=f"() => {{ {TOUCHED} = true; }}", **quick)
     fix_inputs = {*controls, c.last_params}
     for problem, button in c.fix_buttons.items():
         button.click(fixer(h, problem), fix_inputs, fill_outputs, api_name=False)
