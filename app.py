@@ -71,7 +71,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--max-file-size", type=file_size, default="25mb", help="largest upload accepted (default 25mb)")
     p.add_argument("--requeue-interrupted", action="store_true",
                    help="put jobs that a crash or kill interrupted back in the queue at start")
-    p.add_argument("--workers", type=_whole(1, 64, "--workers"), default=None,
+    p.add_argument("--workers", type=_whole(1, 64, "the number of workers"), default=None,
                    help="worker processes, each with its own model (default: one per visible GPU; 1 runs the "
                         "jobs in this process); with --ray, the number of Ray actors")
     p.add_argument("--ray", default=None, metavar="local|auto|ADDRESS",

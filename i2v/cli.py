@@ -196,7 +196,7 @@ def outputs_of(a: argparse.Namespace):
     from .jobs.store import DB_NAME
 
     folder = Path(a.outputs) if a.outputs else load_config(getattr(a, "config", None)).outputs_dir
-    if not folder.is_dir() or (folder / DB_NAME).exists() is False and a.command not in ("jobs", "workers"):
+    if not folder.is_dir() or (folder / DB_NAME).exists() is False and a.command != "jobs":
         raise InvalidInput("no_store", folder=folder)
     return folder
 
@@ -271,6 +271,10 @@ def cmd_worker(a: argparse.Namespace) -> int:
 
     if a.workers is not None and not 1 <= a.workers <= 64:
         raise InvalidInput("bad_workers", value=a.workers)
+    if a.member:
+        from .jobs.pool import die_with_parent
+
+        die_with_parent()
     jobs = make_jobs(a, name=a.name, device=a.device_label)
     if not a.member:  # a member of a pool leaves recovery to the process that started the pool
         jobs.recover(requeue_interrupted=a.requeue_interrupted)
@@ -309,6 +313,17 @@ def cmd_worker(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def workers_count(text: str) -> int:
+    """--workers: a whole number from 1 to 64 (argparse prints the message as one line)."""
+    try:
+        n = int(str(text).strip())
+    except ValueError:
+        n = None
+    if n is None or not 1 <= n <= 64:
+        raise argparse.ArgumentTypeError(f"the number of workers must be a whole number from 1 to 64 (got {text!r})")
+    return n
+
+
 def member_args(a: argparse.Namespace) -> list[str]:
     """The options a pool passes on to each worker process it starts."""
     out = []
@@ -331,6 +346,8 @@ def cmd_workers(a: argparse.Namespace) -> int:
         return EXIT_OK
     if not rows:
         print("no workers have reported (is a studio or `python -m i2v worker` running on this outputs folder?)")
+    if rows:
+        print(f"{'worker':<40} {'kind':<5} {'node':<16} {'device':<8} {'state':<8} job / jobs done / last heartbeat")
     for w in rows:
         seen = dt.datetime.fromtimestamp(w["heartbeat"]).strftime("%H:%M:%S")
         job = f" job {w['job']}" if w["job"] else ""
@@ -616,7 +633,7 @@ def build_parser() -> argparse.ArgumentParser:
     sk = sub.add_parser("worker", help="run the queued jobs of the store without the web page")
     sk.add_argument("--requeue-interrupted", action="store_true", help="re-queue jobs a crash interrupted")
     sk.add_argument("--exit-when-idle", action="store_true", help="stop once the queue is empty")
-    sk.add_argument("--workers", type=int, default=None,
+    sk.add_argument("--workers", type=workers_count, default=None,
                     help="start N worker processes (default: one per visible GPU) or, with --ray, N actors")
     sk.add_argument("--ray", default=None, metavar="local|auto|ADDRESS",
                     help="run the workers as Ray actors: 'local' starts a Ray instance on this machine, 'auto' or "
@@ -660,7 +677,7 @@ def build_parser() -> argparse.ArgumentParser:
     sb.add_argument("--device", default=None, help="with --gpu: cuda (default) or cpu for a smoke run")
     sb.add_argument("--gpu-steps", type=int, default=50)
     sb.add_argument("--gpu-frames", type=int, default=16)
-    sb.add_argument("--workers", type=int, default=None,
+    sb.add_argument("--workers", type=workers_count, default=None,
                     help="throughput of 1 against N workers on the same job list (tiny model)")
     sb.add_argument("--ray", default=None, help="with --workers: the N workers as Ray actors (local|auto|ADDRESS)")
     return p

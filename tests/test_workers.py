@@ -247,6 +247,7 @@ def test_a_node_that_joins_a_ray_cluster_later_gets_an_actor(queue, tmp_path):
     try:
         os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=env["RAY_AUTH_TOKEN"])
         with workers(queue.outputs, "--ray", f"127.0.0.1:{port}", log=log):
+            wait_for(lambda: (queue.outputs / "studio.db").exists(), what="the head's store", log=log)
             first = wait_for(lambda: [w for w in workers_json(queue.outputs) if w["state"] == "idle"], what="an actor",
                              log=log)
             assert len(first) == 1 and first[0]["kind"] == "ray" and "GPU 0" in first[0]["device"]

@@ -41,14 +41,19 @@ class _Slot:
         return f"{socket.gethostname()}:{self.proc.pid}:{self.name}"
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """A worker ends when the studio that started it ends, even by kill -9 (Linux)."""
+def die_with_parent() -> None:
+    """Called first thing in a pool's worker process: it ends when the process that started it ends, even
+    by kill -9 (Linux; elsewhere a no-op).  Done in the child itself, not in a preexec_fn, which is unsafe
+    in a process with threads."""
     try:
         import ctypes
 
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
-        pass
+        return
+    parent = os.environ.get("I2V_POOL_PARENT", "")
+    if parent.isdigit() and os.getppid() != int(parent):  # the parent was already gone before the call
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 class LocalPool:
@@ -69,14 +74,14 @@ class LocalPool:
         self._watcher: threading.Thread | None = None
 
     def _spawn(self, slot: _Slot) -> None:
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", I2V_POOL_PARENT=str(os.getpid()))
         if slot.gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = str(slot.gpu)
         else:  # oversubscribed torch threads are 5-10x slower: split the cores
             env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // self.n))
         cmd = [sys.executable, "-m", "i2v", "worker", "--member", "--name", slot.name, "--device-label", slot.device,
                *self.worker_args]
-        slot.proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+        slot.proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL)
         slot.started = time.time()
         self.log(f"worker {slot.name} started (pid {slot.proc.pid}, {slot.device})")
 
@@ -112,7 +117,8 @@ class LocalPool:
                     self.log(f"worker {slot.name} is not started again ({slot.restarts} restarts)")
 
     def describe(self) -> str:
-        return f"{self.n} worker process(es) on " + ", ".join(s.device for s in self.slots)
+        devices = sorted({s.device for s in self.slots})
+        return f"{self.n} worker processes ({', '.join(devices)})"
 
     def idle(self) -> bool:
         st = self.jobs.store
