@@ -386,8 +386,11 @@ def test_chinese_page_has_no_english_ui_text_and_chinese_errors(browser, tmp_pat
             time.sleep(1.0)
             found |= english_words(page)
         assert not found, sorted(found)
-
-        tab(page, "Create", "创作", "zh")
+        ctx.close()
+        # The result on a fresh page.  (After visiting every tab, the browser's upload sometimes never
+        # finished: "Uploading 1 file…" with the server idle, twice in full runs on 2026-11-26 (the hang
+        # of issue 13's closing note; cause unknown, not fixed), so the steps are not chained here.)
+        ctx, page = open_studio(browser, app, **ZH)
         quick_run(page, photo_path, "镜头缓慢推进")
         wait_text(page, "status", DONE_RE["zh"])
         wait_text(page, "notes", "演示模型")

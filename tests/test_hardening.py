@@ -377,9 +377,9 @@ def test_the_live_recommendation_never_analyses_a_huge_prompt(studio, monkeypatc
     ui.build_blocks()
     zh = type("R", (), {"headers": {"accept-language": "zh-CN"}})()
     out = ui.create.on_prompt("a dog jumping " * (TEN_MB // 14), None, False, zh)
-    assert "提示词太长" in out[ui.c.rec_md] and ui.c.guidance not in out and seen == []
+    assert "提示词太长" in out[ui.c.rec_md] and out.get(ui.c.rec_values) is None and seen == []
     out = ui.create.on_prompt("a dog jumping", None, False, zh)
-    assert out[ui.c.guidance] == 11.5 and seen == [13]
+    assert out[ui.c.rec_values][0] == 11.5 and seen == [13]  # guidance, then steps, for the page to apply
 
 
 def test_a_10_mb_prompt_through_the_api_is_one_clear_line(app, photo_path):
