@@ -269,8 +269,6 @@ def cmd_worker(a: argparse.Namespace) -> int:
 
     from .jobs.store import LOADING
 
-    if a.workers is not None and not 1 <= a.workers <= 64:
-        raise InvalidInput("bad_workers", value=a.workers)
     if a.member:
         from .jobs.pool import die_with_parent
 

@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .store import DEAD
 
@@ -31,7 +31,6 @@ class _Slot:
     gpu: int | None
     proc: subprocess.Popen | None = None
     restarts: int = 0
-    started: float = field(default_factory=time.time)
 
     @property
     def worker(self) -> str | None:
@@ -82,7 +81,6 @@ class LocalPool:
         cmd = [sys.executable, "-m", "i2v", "worker", "--member", "--name", slot.name, "--device-label", slot.device,
                *self.worker_args]
         slot.proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL)
-        slot.started = time.time()
         self.log(f"worker {slot.name} started (pid {slot.proc.pid}, {slot.device})")
 
     def start(self) -> LocalPool:
@@ -123,9 +121,6 @@ class LocalPool:
     def idle(self) -> bool:
         st = self.jobs.store
         return not st.list(status=["queued", "running"], parent=None, limit=1)
-
-    def pids(self) -> dict[str, int]:
-        return {s.name: s.proc.pid for s in self.slots if s.proc is not None}
 
     def stop(self, timeout: float = 30.0) -> None:
         """A polite stop: each worker puts its running job back in the queue and exits."""

@@ -149,7 +149,6 @@ class _Actor:
     prog: object = None                # a pending progress() call
     ping: object = None
     cancel_sent: bool = False
-    done: int = 0
 
 
 class RayPool:
@@ -312,7 +311,6 @@ class RayPool:
                     err = exc if isinstance(exc, I2VError) else InternalError.wrap(exc)
                     self.store.finish(job.id, FAILED, error=err.to_json())
             a.job, a.ref, a.prog, a.state = None, None, None, IDLE
-            a.done += 1
             self.store.worker_seen(a.wid, kind="ray", state=IDLE, job_done=True)
             return
         if a.prog is None:
