@@ -15,17 +15,28 @@ setup() {  # $1: "" (serve) or "dev" (tests, linter)
     echo "creating $VENV ..." >&2
     "$PY" -m venv "$VENV"
   fi
-  # Reinstall only when the project's requirements change.
-  local extra=${1:-} stamp want
-  stamp="$VENV/.requirements${extra:+-$extra}.sha"
+  # Reinstall only when the project's requirements change. The dev set includes the serving set, so a
+  # current dev stamp also satisfies plain serving (./start.sh after ./start.sh test installs nothing).
+  local extra=${1:-} want
   want=$(cat pyproject.toml requirements-nodeps.txt | sha256sum | cut -d' ' -f1)
-  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    echo "installing requirements (first run takes a few minutes) ..." >&2
-    "$VENV/bin/python" -m pip install --quiet --upgrade pip >&2
-    "$VENV/bin/python" -m pip install --quiet -e ".${extra:+[$extra]}" >&2
-    "$VENV/bin/python" -m pip install --quiet --no-deps -r requirements-nodeps.txt >&2
-    echo "$want" > "$stamp"
+  local stamps=("$VENV/.requirements-dev.sha")
+  [ -z "$extra" ] && stamps+=("$VENV/.requirements.sha")
+  for s in "${stamps[@]}"; do
+    [ -f "$s" ] && [ "$(cat "$s")" = "$want" ] && return 0
+  done
+  echo "installing requirements (first run takes a few minutes; log: $VENV/pip.log) ..." >&2
+  # pip's own chatter (index warnings, setuptools' editable-install banner) goes to the log; a failure
+  # prints its tail.
+  if ! {
+    "$VENV/bin/python" -m pip install --quiet --upgrade pip &&
+      "$VENV/bin/python" -m pip install --quiet -e ".${extra:+[$extra]}" &&
+      "$VENV/bin/python" -m pip install --quiet --no-deps -r requirements-nodeps.txt
+  } >"$VENV/pip.log" 2>&1; then
+    tail -n 30 "$VENV/pip.log" >&2
+    echo "installing requirements failed (full log: $VENV/pip.log)" >&2
+    exit 1
   fi
+  echo "$want" > "$VENV/.requirements${extra:+-$extra}.sha"
 }
 
 case "${1:-}" in

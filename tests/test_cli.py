@@ -118,3 +118,40 @@ def test_calibrate_refuses_an_unknown_part_before_building_the_model():
     r = run("calibrate", "--parts", "unet,nonsense", timeout=120)
     assert r.returncode == 2 and r.stderr.strip().splitlines() == [
         "error: --parts: unknown part nonsense (choose from unet, unet_ff_sliced, vae_decode)"], r.stderr
+
+
+def _fake_checkout(tmp_path: Path) -> Path:
+    """start.sh with the project's files, and a .venv whose python records each call instead of running."""
+    for name in ("start.sh", "pyproject.toml", "requirements-nodeps.txt"):
+        (tmp_path / name).write_bytes((ROOT / name).read_bytes())
+    (tmp_path / "start.sh").chmod(0o755)
+    bin_ = tmp_path / ".venv" / "bin"
+    bin_.mkdir(parents=True)
+    fake = bin_ / "python"
+    fake.write_text('#!/bin/sh\necho "$*" >> "$(dirname "$0")/../calls.log"\n'
+                    '[ "$1 $2" = "-m pip" ] && echo pip chatter && echo more pip chatter >&2\nexit 0\n')
+    fake.chmod(0o755)
+    (bin_ / "ruff").write_bytes(fake.read_bytes())
+    (bin_ / "ruff").chmod(0o755)
+    return tmp_path
+
+
+def test_start_sh_installs_once_and_a_dev_install_serves(tmp_path):
+    root = _fake_checkout(tmp_path)
+    calls = root / ".venv" / "calls.log"
+
+    def start(*args):
+        r = subprocess.run(["bash", "start.sh", *args], cwd=root, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        return r
+
+    first = start("test", "-q")
+    installs = [c for c in calls.read_text().splitlines() if c.startswith("-m pip")]
+    assert any("-e .[dev]" in c for c in installs) and "pip chatter" not in first.stdout + first.stderr
+    n = len(calls.read_text().splitlines())
+    for args in (["cli", "--help"], [], ["test", "-q"], ["lint"]):  # serving after a dev install too
+        r = start(*args)
+        assert r.stderr == "" and "pip" not in r.stdout, args
+    added = calls.read_text().splitlines()[n:]
+    assert not [c for c in added if "pip" in c]
+    assert len(added) == 4  # one call each: the command itself
