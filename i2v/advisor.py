@@ -111,9 +111,40 @@ def _has_camera(clause: str) -> bool:
     return classify_prompt(clause).camera
 
 
+# Camera verbs of the lexicon, every form a prompt uses -> the -ing form the rewrite needs.
+_CAMERA_VERBS = {
+    "zoom": ("zooms", "zoomed", "zooming"), "pan": ("pans", "panned", "panning"),
+    "dolly": ("dollies", "dollied", "dollying"), "orbit": ("orbits", "orbited", "orbiting"),
+    "tilt": ("tilts", "tilted", "tilting"), "push": ("pushes", "pushed", "pushing"),
+    "pull": ("pulls", "pulled", "pulling"), "move": ("moves", "moved", "moving"),
+    "rotate": ("rotates", "rotated", "rotating"), "track": ("tracks", "tracked", "tracking"),
+    "crane": ("cranes", "craned", "craning"), "fly": ("flies", "flew", "flying"),
+    "circle": ("circles", "circled", "circling"), "glide": ("glides", "glided", "gliding"),
+    "sweep": ("sweeps", "swept", "sweeping"), "swoop": ("swoops", "swooped", "swooping"),
+}
+_GERUND = {form: forms[2] for base, forms in _CAMERA_VERBS.items() for form in (base, *forms)}
+_NOUN_AFTER = ("shot", "shots", "view", "views", "footage", "movement", "move", "motion")
+
+
+def _camera_phrase_en(clause: str) -> str:
+    """'the camera slowly pans right' -> 'as if the camera is slowly panning right'; a noun phrase
+    ('aerial view', 'a slow zoom', 'tracking shot') -> 'seen in a slow aerial view'."""
+    slow = any(re.search(r"\b" + w, clause, re.I) for w in ("slow", "gentl", "calm", "soft", "subtl"))
+    words = re.sub(r"^(the\s+)?camera\s+(is\s+|was\s+)?", "", clause.strip(), flags=re.I).split()
+    verb = next((i for i, w in enumerate(words) if w.lower() in _GERUND), None)
+    if verb is not None and all(w.lower().endswith("ly") for w in words[:verb]) and \
+            (verb + 1 == len(words) or words[verb + 1].lower() not in _NOUN_AFTER):
+        adverbs = words[:verb] or ([] if slow else ["slowly"])
+        return "as if the camera is " + " ".join([*adverbs, _GERUND[words[verb].lower()], *words[verb + 1:]])
+    noun = re.sub(r"^(the|a|an)\s+", "", clause.strip(), flags=re.I)
+    if not slow:
+        noun = "slow " + noun
+    return f"seen in {'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
+
+
 def rewrite_conflict(prompt: str) -> str | None:
-    """'camera zooming in, person waving' -> 'Close-up view of person waving, as if the camera is slowly
-    zooming in': describe the result on screen instead of two competing motions."""
+    """'camera zooming in, person waving' -> 'Person waving in close-up, as if the camera is slowly zooming
+    in': describe the result on screen instead of two competing motions."""
     clauses = _split_clauses(prompt)
     cam = [c for c in clauses if _has_camera(c)]
     subj = [c for c in clauses if not _has_camera(c)]
@@ -123,13 +154,12 @@ def rewrite_conflict(prompt: str) -> str | None:
     move = cam[0]
     if zh:
         move = re.sub(r"^(镜头|相机|摄像机)(正在|在)?", "", move).strip()
+        move = re.sub(r"(中|着)$", "", move)
         if not any(w in move for w in ("缓", "慢", "轻")):
             move = "缓缓" + move
         return f"{'，'.join(subj)}的画面，仿佛镜头正在{move}"
-    move = re.sub(r"^(the\s+)?camera\s+(is\s+)?", "", move, flags=re.I).strip()
-    if not re.search(r"\b(slow|slowly|gentl|gently)\b", move, re.I):
-        move = "slowly " + move
-    return f"Close-up view of {', '.join(subj)}, as if the camera is {move}"
+    subject = ", ".join(subj)  # a phrase or a whole clause ("a girl dances"): both read right before "in close-up"
+    return f"{subject[:1].upper()}{subject[1:]} in close-up, {_camera_phrase_en(move)}"
 
 
 def _clip(text: str, limit: int = 160) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -11,7 +12,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from i2v.advisor import advise, rewrite_conflict, troubleshoot
-from i2v.guidance import RANGES, classify_prompt, guidance_schedule, image_complexity, recommend
+from i2v.guidance import LEXICON, RANGES, _find, classify_prompt, guidance_schedule, image_complexity, recommend
 from i2v.tokens import clip_tokenizer
 
 CASES = [
@@ -228,11 +229,47 @@ def test_fix_buttons_in_the_ui_start_from_the_sliders_and_keep_the_seed(studio):
 
 def test_conflict_rewrite_describes_the_result():
     assert rewrite_conflict("camera zooming in, person waving") == \
-        "Close-up view of person waving, as if the camera is slowly zooming in"
+        "Person waving in close-up, as if the camera is slowly zooming in"
     assert rewrite_conflict("镜头推进，人物挥手") == "人物挥手的画面，仿佛镜头正在缓缓推进"
     kinds = [a.kind for a in advise("camera zooming in, person waving")]
     assert kinds == ["conflict"]
     assert advise("a dog jumping") == []
+
+
+def _camera_phrases_en():
+    from i2v.advisor import _CAMERA_VERBS
+
+    verbs = [f"{pre}{form}{post}" for base, forms in _CAMERA_VERBS.items() for form in (base, *forms)
+             for pre in ("", "camera ", "the camera ", "the camera is ", "the camera slowly ", "smoothly ")
+             for post in ("", " right", " in", " out", " back", " around the statue")]
+    nouns = ["aerial view", "an aerial shot", "tracking shot", "a crane shot", "a fly-through", "flythrough",
+             "camera movement", "camera rotation", "a slow zoom", "the camera's pan"]
+    return [p for p in verbs + nouns if classify_prompt(p).camera]
+
+
+def test_conflict_rewrite_is_grammatical_for_every_camera_word_of_the_lexicon():
+    """Every camera stem of the lexicon, in every verb form a prompt uses, rewrites to '<subject> in
+    close-up, as if the camera is [adverb] <verb>-ing …' or '… seen in a/an <noun phrase>'."""
+    phrases = _camera_phrases_en()
+    for stem in LEXICON["camera"]["en"]:  # the phrases reach the whole English lexicon
+        assert any(_find(" " + p.lower() + " ", (stem,)) for p in phrases), stem
+    gerund = re.compile(r"^A girl dances in close-up, as if the camera is (?:\w+ly )*\w+ing\b(?: [\w' ]+)?$")
+    noun = re.compile(r"^A girl dances in close-up, seen in (a|an) (\w)[\w' -]*$")
+    for p in phrases:
+        out = rewrite_conflict(f"{p}, a girl dances")
+        m = noun.match(out)
+        assert gerund.match(out) or (m and (m[1] == "an") == (m[2].lower() in "aeiou")), (p, out)
+        assert not re.search(r"\b(\w+) \1\b", out) and out.count("camera") <= 1 + p.count("camera"), (p, out)
+        assert ("slow" in out) or re.search(r"\w+ly ", out), (p, out)  # the camera moves gently
+    for stem in LEXICON["camera"]["zh"]:
+        for p in (stem, f"镜头{stem}", f"镜头正在{stem}", f"镜头缓慢{stem}", f"相机{stem}中"):
+            out = rewrite_conflict(f"{p}，一只狗在奔跑")
+            head = "一只狗在奔跑的画面，仿佛镜头正在"
+            assert out.startswith(head), (p, out)
+            move = out[len(head):]
+            assert not re.match(r"(镜头|相机|正在|在)", move) and not move.endswith("中"), (p, out)
+            assert re.sub(r"^镜头", "", stem) in move and any(w in move for w in "缓慢轻"), (p, out)
+            assert "缓缓缓" not in out and "慢缓缓" not in out, (p, out)
 
 
 def test_jitter_advice_and_long_prompts():
