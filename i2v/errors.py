@@ -78,6 +78,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "minterpolate_failed": {"en": "ffmpeg minterpolate failed: {detail}", "zh": "ffmpeg 插帧失败：{detail}"},
     "no_settings": {"en": "{name} carries no I2V Studio settings", "zh": "{name} 不含本工具的参数"},
     "not_settings_file": {"en": "{name} is not a settings file of this studio", "zh": "{name} 不是本工具的参数文件"},
+    "restore_too_big": {"en": "{name} holds more than {limit} bytes of settings", "zh": "{name} 中的参数超过 {limit} 字节",
+                        "hint_en": "drop the parameters JSON or the MP4 of one of this studio's results",
+                        "hint_zh": "请拖入本工具某个结果的参数 JSON 或 MP4"},
     "job_file_unreadable": {"en": "cannot read job file {path}: {detail}", "zh": "无法读取任务文件 {path}：{detail}"},
     "job_file_empty": {"en": "job file {path} must hold a non-empty list of requests",
                        "zh": "任务文件 {path} 必须是非空的请求列表"},
@@ -100,6 +103,11 @@ MESSAGES: dict[str, dict[str, str]] = {
                       "hint_en": "1-40 letters, digits, spaces, '-' or '_'",
                       "hint_zh": "1–40 个字母、数字、空格、“-”或“_”"},
     "no_template": {"en": "no template named '{name}'", "zh": "没有名为“{name}”的模板"},
+    "template_count": {"en": "there are already {count} templates (at most {limit})",
+                       "zh": "已有 {count} 个模板（最多 {limit} 个）", "hint_en": "delete one first",
+                       "hint_zh": "请先删除一个"},
+    "template_too_big": {"en": "template '{name}' would take {size} bytes (at most {limit})",
+                         "zh": "模板“{name}”将占用 {size} 字节（最多 {limit}）"},
     # -- configuration (presets, config file) ----------------------------------------------------
     "preset_mapping": {"en": "preset {source} must be a mapping", "zh": "预设 {source} 必须是映射"},
     "preset_keys": {"en": "preset {source} has unknown key(s): {names}", "zh": "预设 {source} 含未知键：{names}",
@@ -223,6 +231,16 @@ NAME_ZH = {"prompt": "提示词", "negative prompt": "反向提示词"}
 # Words used inside messages (what kind of choice was unknown).
 CHOICE_ZH = {"resolution": "分辨率", "scheduler": "调度器", "preset": "预设", "guidance schedule": "引导系数调度",
              "loop mode": "循环模式", "interpolation method": "插帧方法"}
+
+
+ECHO_CHARS = 60  # how much of a value the user sent a message quotes back
+
+
+def echo(value: object, limit: int = ECHO_CHARS) -> str:
+    """A value the user sent, as a message quotes it: at most ``limit`` characters, then '…' (a 10,000-character
+    name or a 100,000-character job id is not sent back whole)."""
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _fmt(template: str, params: dict) -> str:

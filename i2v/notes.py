@@ -31,6 +31,11 @@ NOTES: dict[str, dict[str, str]] = {
                   "zh": "快速模式（近似）：深层特征在 {steps} 步中计算了 {full} 步（每 {interval} 步一次）"},
     "fp16_redecode": {"en": "fp16 VAE decode overflowed: decoded again in float32",
                       "zh": "fp16 VAE 解码溢出：已用 float32 重新解码"},
+    # restoring settings from a file (the History tab)
+    "clamped": {"en": "{name} {got} is outside {lo} to {hi}: set to {new}",
+                "zh": "{name} {got} 超出 {lo} 到 {hi} 的范围：已设为 {new}"},
+    "not_here": {"en": "{name} '{got}' is not available here: the current one is kept",
+                 "zh": "此处没有{name}“{got}”：保留当前值"},
 }
 HOW = {"none": ("everything on the GPU", "全部在 GPU 上"), "model": ("model CPU offload", "模型 CPU 卸载"),
        "sequential": ("sequential CPU offload (slow)", "逐层 CPU 卸载（慢）")}

@@ -13,10 +13,11 @@ from typing import Any
 from PIL import Image
 
 from .config import Config
-from .errors import InvalidInput
+from .errors import InvalidInput, echo
 from .guidance import guidance_schedule
 from .images import fit_image, open_image
-from .presets import get_preset
+from .notes import Note, note
+from .presets import get_preset, load_presets
 from .settings import MAX_SEED, NAMES, SETTINGS, bounds, choices_of
 
 # The model's UNet halves the latent three times and the VAE downsamples by 8: sizes are multiples of 64.
@@ -133,13 +134,13 @@ def _show(v: float) -> str:
 
 def _number(name: str, value: Any, lo: float, hi: float) -> float:
     if isinstance(value, bool):
-        raise InvalidInput("not_a_number", name=name, got=repr(value), lo=_show(lo), hi=_show(hi))
+        raise InvalidInput("not_a_number", name=name, got=echo(repr(value)), lo=_show(lo), hi=_show(hi))
     try:
         v = float(value)
     except (TypeError, ValueError):
-        raise InvalidInput("not_a_number", name=name, got=repr(value), lo=_show(lo), hi=_show(hi)) from None
+        raise InvalidInput("not_a_number", name=name, got=echo(repr(value)), lo=_show(lo), hi=_show(hi)) from None
     if not math.isfinite(v) or not lo <= v <= hi:
-        raise InvalidInput("out_of_range", name=name, lo=_show(lo), hi=_show(hi), got=value)
+        raise InvalidInput("out_of_range", name=name, lo=_show(lo), hi=_show(hi), got=echo(value))
     return v
 
 
@@ -208,6 +209,55 @@ def check_partial(cfg: Config, s: dict) -> dict:
     if s.get("resolution") is not None and s["resolution"] not in tiers:
         raise InvalidInput("unknown_choice", what="resolution", got=s["resolution"], choices=", ".join(tiers))
     return {k: checked[k] if k != "resolution" else s[k] for k in s}
+
+
+def restore_values(cfg: Config, s: dict) -> tuple[dict, list[Note]]:
+    """Settings restored from a file (a sidecar, an MP4's comment), by the request's schema and limits.
+
+    A finite number outside its range is clamped, and a note says so; a resolution that is not a tier of
+    this studio is left out (noted).  Anything else wrong (text where a number belongs, NaN, a list, an
+    unknown choice, an over-long prompt) refuses the file with the request's own line.
+    """
+    lim, tiers = cfg.limits, cfg.resolution["tiers"]
+    out: dict = {}
+    notes: list[Note] = []
+    for setting in SETTINGS:
+        if setting.name not in s:
+            continue
+        name, label, value = setting.name, setting.label, s[setting.name]
+        if setting.kind == "text":
+            out[name] = clean_text(label, value, lim[setting.limit], required=name == "prompt")
+        elif value is None and (setting.nullable or name == "resolution"):
+            out[name] = None
+        elif name == "resolution":
+            if not isinstance(value, str):
+                raise InvalidInput("unknown_choice", what=label, got=echo(value), choices=", ".join(tiers))
+            if value in tiers:
+                out[name] = value
+            elif value != "custom":  # a tier of another studio's config (a custom size has no control)
+                notes.append(note("not_here", name=label, got=echo(value)))
+        elif setting.kind == "choice":
+            allowed = choices_of(setting, tiers)
+            if value not in allowed:
+                raise InvalidInput("unknown_choice", what=label, got=echo(value), choices=", ".join(allowed))
+            out[name] = value
+        else:
+            lo, hi = bounds(setting, lim)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise InvalidInput("not_a_number", name=label, got=echo(repr(value)), lo=_show(lo), hi=_show(hi))
+            v = float(value)
+            if not math.isfinite(v):
+                raise InvalidInput("out_of_range", name=label, lo=_show(lo), hi=_show(hi), got=value)
+            if setting.kind == "int" and not v.is_integer():
+                raise InvalidInput("not_whole", name=label, got=value, lo=_show(lo), hi=_show(hi))
+            new = min(max(v, lo), hi)
+            if new != v:
+                notes.append(note("clamped", name=label, got=f"{v:g}", lo=_show(lo), hi=_show(hi), new=_show(new)))
+            out[name] = int(new) if setting.kind == "int" else round(new, 4)
+    preset = s.get("preset")
+    if isinstance(preset, str) and preset in load_presets():
+        out["preset"] = preset
+    return out, notes
 
 
 def merge_settings(cfg: Config, preset: str | None, overrides: dict) -> dict:

@@ -26,12 +26,12 @@ from collections.abc import Callable
 
 from .analysis import analyze_frames
 from .config import Config, load_config
-from .errors import I2VError, InternalError, InvalidInput, OutOfResources
-from .request import GenerationRequest, build_request, size_for_budget
+from .errors import I2VError, InternalError, InvalidInput, OutOfResources, echo
+from .request import GenerationRequest, build_request, restore_values, size_for_budget
 from .notes import note
 from .settings import RESTORABLE
-from .video import (PARTIAL_TAG, check_frames, commit_files, json_to, mp4_to, partial_writer_alive, png_to,
-                    read_comment, to_uint8)
+from .video import (PARTIAL_TAG, CommentTooLong, check_frames, commit_files, json_to, mp4_to, partial_writer_alive,
+                    png_to, read_comment, to_uint8)
 
 APP_NAME = "i2v-studio"
 APP_VERSION = "0.1.0"
@@ -148,23 +148,59 @@ def _is_oom(exc: BaseException) -> bool:
 
 
 
-def settings_from_file(path: str | Path) -> dict:
-    """The restorable settings of a sidecar JSON or one of our MP4s (from its comment tag)."""
+# Our sidecars nest four levels deep; a file nested deeper is not one of ours, and is refused before the
+# JSON parser (which recurses once per level) sees it.
+RESTORE_MAX_DEPTH = 32
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+def nesting_depth(text: str, stop: int = RESTORE_MAX_DEPTH) -> int:
+    """How deep JSON arrays and objects nest in ``text`` (strings skipped), in linear time and without
+    recursing; counting stops once past ``stop``."""
+    depth = deepest = 0
+    for ch in _NOT_BRACKET.sub("", _JSON_STRING.sub('""', text)):
+        depth += 1 if ch in "[{" else -1
+        if depth > deepest:
+            deepest = depth
+            if deepest > stop:
+                break
+    return deepest
+
+
+def settings_from_file(path: str | Path, cfg: Config) -> tuple[dict, list]:
+    """The restorable settings of a sidecar JSON or one of our MP4s (from its comment tag; a smoothed video's
+    are its source's), and notes on what was clamped or left out.
+
+    At most ``limits.restore_max_bytes`` are read, the nesting depth is checked before parsing, and the
+    values go through the request's schema (:func:`i2v.request.restore_values`).
+    """
     path = Path(path)
+    name, limit = echo(path.name), int(cfg.limits["restore_max_bytes"])
     try:
         if path.suffix.lower() == ".mp4":
-            text = read_comment(path)
+            text = read_comment(path, max_bytes=limit)
             if not text:
-                raise InvalidInput("no_settings", name=path.name)
-            meta = json.loads(text)
+                raise InvalidInput("no_settings", name=name)
         else:
-            meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError):
-        raise InvalidInput("not_settings_file", name=path.name) from None
+            with open(path, "rb") as f:
+                data = f.read(limit + 1)
+            if len(data) > limit:
+                raise CommentTooLong(name)
+            text = data.decode("utf-8")
+        if nesting_depth(text) > RESTORE_MAX_DEPTH:
+            raise InvalidInput("not_settings_file", name=name)
+        meta = json.loads(text)
+    except CommentTooLong:
+        raise InvalidInput("restore_too_big", name=name, limit=limit) from None
+    except (OSError, ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        raise InvalidInput("not_settings_file", name=name) from None
+    if isinstance(meta, dict) and meta.get("kind") == "smoothed":
+        meta = meta.get("source_metadata")
     params = meta.get("params", meta) if isinstance(meta, dict) else None
     if not isinstance(params, dict) or "prompt" not in params:
-        raise InvalidInput("not_settings_file", name=path.name)
-    return {k: params[k] for k in RESTORABLE if k in params}
+        raise InvalidInput("not_settings_file", name=name)
+    return restore_values(cfg, {k: params[k] for k in RESTORABLE if k in params})
 
 
 class Studio:

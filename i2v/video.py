@@ -11,6 +11,7 @@ import json
 import os
 import re
 import subprocess
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from collections.abc import Callable
@@ -220,9 +221,29 @@ def probe(path: Path) -> dict:
             "fps": float(fps_m.group(1)) if fps_m else None, "frames": n, "seconds": secs}
 
 
-def read_comment(path: Path) -> str | None:
-    """The MP4's comment tag, as written by :func:`write_mp4`."""
-    out = _ffmpeg("-i", str(path), "-f", "ffmetadata", "-").stdout
+COMMENT_MAX_BYTES = 1 << 20  # ours are a few KB
+
+
+class CommentTooLong(ValueError):
+    """An MP4's comment tag is longer than the reader's bound."""
+
+
+def read_comment(path: Path, max_bytes: int = COMMENT_MAX_BYTES) -> str | None:
+    """The MP4's comment tag, as written by :func:`write_mp4`.  ffmpeg's output is read with a bound: a tag
+    of more than ``max_bytes`` (UTF-8) raises :class:`CommentTooLong` without being held here whole."""
+    cap = 2 * max_bytes + 65536  # ffmetadata escapes '=;#\' and newlines; the other tags are short
+    cmd = [_ffmpeg_lib().get_ffmpeg_exe(), "-hide_banner", "-i", str(path), "-f", "ffmetadata", "-"]
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL) as proc:
+        timer = threading.Timer(120, proc.kill)  # a file ffmpeg hangs on
+        timer.start()
+        try:
+            raw = proc.stdout.read(cap + 1)
+        finally:
+            timer.cancel()
+            proc.kill()  # done reading: at the bound, or at its end (then it has exited, or is about to)
+    if len(raw) > cap:
+        raise CommentTooLong(f"{Path(path).name}: comment tag over {max_bytes} bytes")
+    out = raw.decode("utf-8", errors="replace")
     lines, buf, key = out.splitlines(), [], None
     for line in lines:
         if key is None:
@@ -236,7 +257,10 @@ def read_comment(path: Path) -> str | None:
             break
     if key is None:
         return None
-    return re.sub(r"\\(.)", r"\1", "\n".join(buf))
+    text = re.sub(r"\\(.)", r"\1", "\n".join(buf))
+    if len(text.encode("utf-8")) > max_bytes:
+        raise CommentTooLong(f"{Path(path).name}: comment tag over {max_bytes} bytes")
+    return text
 
 
 def read_frames(path: Path) -> np.ndarray:

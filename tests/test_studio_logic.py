@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from i2v.config import load_config
 from i2v.errors import InvalidInput
 from i2v.i18n import TEXT, pick_lang
 from i2v.service import settings_from_file
@@ -24,7 +25,8 @@ def small(studio, **kw):
 def test_restore_from_sidecar_and_mp4(studio):
     res = studio.generate(small(studio, guidance_scale=7.5, seed=99))
     for source in (res.metadata_path, res.video):
-        s = settings_from_file(source)
+        s, notes = settings_from_file(source, studio.cfg)
+        assert notes == []
         assert (s["prompt"], s["guidance_scale"], s["seed"], s["num_frames"]) == \
             ("leaves gently swaying", 7.5, 99, 4)
 
@@ -33,15 +35,15 @@ def test_restore_refuses_foreign_files(tmp_path):
     p = tmp_path / "x.json"
     p.write_text(json.dumps({"hello": 1}))
     with pytest.raises(InvalidInput, match="not a settings file"):
-        settings_from_file(p)
+        settings_from_file(p, load_config())
     p.write_text("{broken")
     with pytest.raises(InvalidInput):
-        settings_from_file(p)
+        settings_from_file(p, load_config())
 
 
 def test_templates_roundtrip(tmp_path):
     save_template("my walk", {"guidance_scale": 9.5, "num_inference_steps": 55, "resolution": "512p",
-                              "prompt": "ignored: prompts are not part of a template"}, folder=tmp_path)
+                              "prompt": "ignored: prompts are not part of a template"}, load_config(), folder=tmp_path)
     t = list_templates(tmp_path)["my walk"]
     assert t.settings == {"guidance_scale": 9.5, "num_inference_steps": 55, "resolution": "512p"}
     (tmp_path / "broken.yaml").write_text("guidence: 3")  # hand-edited junk is skipped, not fatal
@@ -49,7 +51,7 @@ def test_templates_roundtrip(tmp_path):
     delete_template("my walk", folder=tmp_path)
     assert "my walk" not in list_templates(tmp_path)
     with pytest.raises(InvalidInput, match="not allowed"):
-        save_template("../escape", {}, folder=tmp_path)
+        save_template("../escape", {}, load_config(), folder=tmp_path)
 
 
 @pytest.mark.parametrize("header,lang", [

@@ -29,8 +29,8 @@ from ..cancel import CancelToken
 from ..errors import Cancelled, I2VError, InternalError, Interrupted, InvalidInput, OutOfResources, rebuild
 from ..service import APP_NAME, GenerationResult, Studio
 from ..settings import NAMES, REQUEST_EXTRAS
-from .store import (BUSY, CANCELLED, DEAD, DONE, FAILED, IDLE, INTERRUPTED, LOADING, RUNNING, STOPPED, JobRecord,
-                    JobStore, QueueFull, worker_alive, worker_id)
+from .store import (BUSY, CANCELLED, DEAD, DONE, FAILED, ID_MAX_CHARS, IDLE, INTERRUPTED, LOADING, RUNNING,
+                    STOPPED, JobRecord, JobStore, QueueFull, worker_alive, worker_id)
 
 INPUTS = ".inputs"
 LOST = "worker lost"  # how the note of a job re-queued after its worker died begins
@@ -173,10 +173,12 @@ class JobService:
 
     # -- following ---------------------------------------------------------------------------------
     def get(self, job_id: str) -> JobRecord | None:
-        return self.store.get(str(job_id or ""))
+        job_id = str(job_id or "")
+        return self.store.get(job_id) if len(job_id) <= ID_MAX_CHARS else None
 
     def cancel(self, job_id: str) -> str | None:
-        return self.store.cancel(job_id)
+        return self.store.cancel(job_id) if len(str(job_id or "")) <= ID_MAX_CHARS else None
+
 
     def requeue(self, job_id: str) -> bool:
         job = self.get(job_id)

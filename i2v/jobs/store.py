@@ -30,6 +30,8 @@ QUEUED, RUNNING, DONE, FAILED, CANCELLED, INTERRUPTED = (
 ACTIVE = (QUEUED, RUNNING)
 FINAL = (DONE, FAILED, CANCELLED, INTERRUPTED)
 KINDS = ("generate", "sweep", "smooth", "batch_entry")
+# Job ids are 10 hex characters (secrets.token_hex(5)); a longer one is not looked up.
+ID_MAX_CHARS = 64
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (

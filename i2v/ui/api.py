@@ -11,7 +11,7 @@ import time
 
 import gradio as gr
 
-from ..errors import I2VError
+from ..errors import I2VError, InvalidInput, echo
 from ..jobs import DONE, error_of
 from ..settings import API_PARAMS
 from .common import RawNumber, RawText, lang_of, user_error
@@ -76,9 +76,11 @@ class ApiHandlers:
         return {"job": job.id, "status": job.status}
 
     def job(self, job_id):
-        job = self.jobs.get(str(job_id or "").strip())
-        if job is None:
-            return {"job": job_id, "status": None, "error": {"code": "not_found", "message": f"no job '{job_id}'"}}
+        job_id = str(job_id or "").strip()
+        job = self.jobs.get(job_id)  # an over-long id is not looked up
+        if job is None:  # the id is echoed by a bounded prefix (a 100,000-character one is not sent back)
+            return {"job": echo(job_id), "status": None,
+                    "error": {"code": "not_found", "message": InvalidInput("no_job", id=echo(job_id)).text("en")}}
         out = job.to_json()
         out["job"] = job.id
         if job.status == DONE:
@@ -86,8 +88,9 @@ class ApiHandlers:
         return out
 
     def cancel(self, job_id):
-        status = self.jobs.cancel(str(job_id or "").strip())
-        return {"job": job_id, "status": status, "cancel_requested": status == "running"}
+        job_id = str(job_id or "").strip()
+        status = self.jobs.cancel(job_id)
+        return {"job": echo(job_id), "status": status, "cancel_requested": status == "running"}
 
 
 def wire(ui) -> None:

@@ -12,6 +12,7 @@ from ..errors import I2VError
 from ..guidance import SCHEDULES, zone_key
 from ..i18n import t
 from ..request import expand_seeds
+from ..settings import PRESET_KEYS
 from ..templates import delete_template, save_template
 from .common import (CONTROLS, TEMPLATE_PREFIX, choices, control_values, error_text, fill, lang_of, preset_name,
                      settings_of, warn)
@@ -101,6 +102,11 @@ def layout(ui) -> None:
     c.current = gr.State([])  # ids of the jobs this tab follows (Stop cancels them)
     # The same ids in the browser's localStorage: a reloaded page follows them again.
     c.my_jobs = gr.BrowserState([], storage_key="i2v-studio-jobs")
+
+
+def template_controls() -> tuple[str, ...]:
+    """The components showing a setting a preset (and so a template) can hold, from the settings schema."""
+    return tuple(CONTROLS[k] for k in PRESET_KEYS if k in CONTROLS)
 
 
 def control_names() -> tuple[str, ...]:
@@ -212,15 +218,16 @@ class CreateHandlers:
                 c.status: f"{fix.explanation}\n\n`{changes}`"}
 
     # -- templates --------------------------------------------------------------------------------
-    def on_save_template(self, name, negative, guidance, steps, frames, fps, target_fps, resolution,
-                         request: gr.Request):
+    def on_save_template(self, values: dict, request: gr.Request):
+        """Save every setting a preset can hold (the registry's preset keys): the page's controls, and for the
+        settings without one (sampler, decode chunk) the values of the preset or template it started from."""
         c, lang = self.c, lang_of(request)
-        from ..request import check_partial
-
+        s = {**settings_of(values[c.preset]), **control_values(c, values)}
+        if s.get("guidance_schedule") in (None, "constant"):
+            s["guidance_end"] = None  # the slider's value means nothing for constant guidance
+        name = values[c.tpl_name]
         try:
-            save_template(name, check_partial(self.ui.cfg, {
-                "negative_prompt": negative, "guidance_scale": guidance, "num_inference_steps": steps,
-                "num_frames": frames, "fps": fps, "target_fps": target_fps, "resolution": resolution}))
+            save_template(name, s, self.ui.cfg)
         except I2VError as exc:
             return {c.status: warn(error_text(exc, lang))}
         return {c.preset: gr.update(choices=choices(lang), value=TEMPLATE_PREFIX + name.strip()),
@@ -257,6 +264,8 @@ class CreateHandlers:
                       target_fps=values[c.target_fps], resolution=values[c.resolution], guidance_schedule=sched,
                       guidance_end=values[c.guidance_end] if sched and sched != "constant" else None,
                       fast=values[c.fast])
+            # what the chosen preset or template holds that no control shows (sampler, decode chunk)
+            kw.update({k: v for k, v in settings_of(values[c.preset]).items() if k not in CONTROLS})
             new = self.jobs.submit_seeds(seeds, client=request.session_hash, **kw)  # all or none
         except I2VError as exc:
             return {c.status: warn(error_text(exc, lang)), c.current: active}
@@ -376,6 +385,6 @@ def wire(ui) -> None:
         btn.click(h.submit_smooth(factor), [c.last_video, c.loop], [c.status, c.current, c.my_jobs], api_name=False,
                   concurrency_limit=None).then(h.follow_smooth, c.current,
                                                [c.status, c.video, c.last_video, c.gallery], **follow)
-    c.tpl_save.click(h.on_save_template, [c.tpl_name, c.negative, c.guidance, c.steps, c.frames, c.fps, c.target_fps,
-                                          c.resolution], [c.preset, c.status], api_name=False)
+    c.tpl_save.click(h.on_save_template, {c.tpl_name, c.preset, *c(*template_controls())}, [c.preset, c.status],
+                     api_name=False)
     c.tpl_delete.click(h.on_delete_template, c.preset, [c.preset, c.status], api_name=False)

@@ -83,11 +83,13 @@ class HistoryHandlers:
         c, lang = self.c, lang_of(request)
         if not file:
             return {}
-        try:
-            s = settings_from_file(file)
+        try:  # bounded, parsed safely, and checked by the request's schema (clamped values are noted)
+            s, notes = settings_from_file(file, self.ui.cfg)
         except I2VError as exc:
             return {c.hist_msg: warn(error_text(exc, lang))}
         msg = t("restored", lang, name=Path(file).name)
+        if notes:
+            msg += "\n\n" + "\n".join(f"- {n.text(lang)}" for n in notes)
         return {**fill(c, s, self.ui.cfg.resolution["tiers"]), c.manual: True, c.hist_msg: msg, c.status: msg}
 
 

@@ -1,0 +1,239 @@
+"""Issue 19, security round 3 (S2, S6) and item 14: restoring settings from a dropped file, templates and the
+``/job`` endpoint, through the doors a user or an attacker uses: the page's handlers, and raw HTTP against a
+running studio.  Each attack here got through on the code before the fix."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from gradio_client import Client
+
+from i2v.settings import CONTROLS, PRESET_KEYS
+from i2v.video import _ffmpeg_lib, read_comment, write_mp4
+
+from .test_door import join, upload
+
+TWENTY_MB = 20 * 2**20
+EN = type("R", (), {"headers": {"accept-language": "en-US"}, "session_hash": "en"})()
+ZH = type("R", (), {"headers": {"accept-language": "zh-CN"}, "session_hash": "zh"})()
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+@pytest.fixture
+def ui(studio, tmp_path, monkeypatch):
+    """The page's handlers on a tiny studio, with templates in a fresh folder."""
+    from i2v.jobs import JobService
+    from i2v.ui import StudioUI
+
+    monkeypatch.setenv("I2V_HOME", str(tmp_path / "home"))
+    page = StudioUI(studio, JobService(studio))
+    page.build_blocks()
+    return page
+
+
+def sidecar(path: Path, **params) -> Path:
+    base = {"prompt": "a dog jumping over a fence", "guidance_scale": 9.0, "num_inference_steps": 30, "seed": 5}
+    path.write_text(json.dumps({"app": "i2v-studio", "params": {**base, **params}}))
+    return path
+
+
+def mp4_with_comment(folder: Path, comment: str) -> Path:
+    """An MP4 whose comment tag is ``comment`` (of any size: through an ffmetadata file, not the command line)."""
+    small = folder / "small.mp4"
+    write_mp4(np.zeros((2, 64, 64, 3), np.uint8), small, 8)
+    meta = folder / "meta.txt"
+    escaped = "".join("\\" + ch if ch in "=;#\\\n" else ch for ch in comment)
+    meta.write_text(";FFMETADATA1\ncomment=" + escaped + "\n", encoding="utf-8")
+    out = folder / "big_comment.mp4"
+    subprocess.run([_ffmpeg_lib().get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(small), "-i", str(meta),
+                    "-map", "0", "-map_metadata", "1", "-c", "copy", str(out)], check=True)
+    return out
+
+
+def answer_bytes(out: dict) -> int:
+    return len(json.dumps({str(k): v for k, v in out.items()}, default=str, ensure_ascii=False))
+
+
+# -- S2: the History drop zone --------------------------------------------------------------------------------
+
+def test_restoring_a_20_mb_file_is_one_short_line(ui, tmp_path):
+    """A 20 MB JSON, and an MP4 whose comment tag holds 20 MB: refused with one line, not sent to the page."""
+    huge = json.dumps({"app": "i2v-studio", "params": {"prompt": "waves " * (TWENTY_MB // 6), "guidance_scale": 9}})
+    big_json = tmp_path / "big.json"
+    big_json.write_text(huge)
+    big_mp4 = mp4_with_comment(tmp_path, huge)
+    assert len(read_comment(big_mp4, max_bytes=64 * 2**20)) == len(huge)  # the tag really holds it all
+    c = ui.c
+    for path in (big_json, big_mp4):
+        t0 = time.perf_counter()
+        out = ui.history.restore(str(path), EN)
+        assert time.perf_counter() - t0 < 5
+        assert set(out) == {c.hist_msg}, path  # no control filled
+        assert out[c.hist_msg] == f"⚠️ {path.name} holds more than 262144 bytes of settings (drop the parameters " \
+                                  "JSON or the MP4 of one of this studio's results)"
+        assert answer_bytes(out) < 1000
+    out = ui.history.restore(str(big_json), ZH)
+    assert "中的参数超过 262144 字节" in out[c.hist_msg]
+
+
+def test_restored_values_go_through_the_request_schema(ui, tmp_path):
+    """NaN, "abc", a list, a bool refuse the file with the request's own line; 1e308 and -5 are clamped to the
+    limits and the message says so; a prompt over the limit is refused as a request's is."""
+    c = ui.c
+    for bad, line in ((float("nan"), "guidance_scale must be between 1 and 20 (got nan)"),
+                      ("abc", "guidance_scale must be a number (got 'abc') (allowed: 1 to 20)"),
+                      ([1, 2], "guidance_scale must be a number (got [1, 2]) (allowed: 1 to 20)"),
+                      (True, "guidance_scale must be a number (got True) (allowed: 1 to 20)")):
+        out = ui.history.restore(str(sidecar(tmp_path / "bad.json", guidance_scale=bad)), EN)
+        assert out == {c.hist_msg: f"⚠️ {line}"}, bad
+    for key, value, line in (("scheduler", ["ddim"], "unknown scheduler '['ddim']'"),
+                             ("num_frames", 7.5, "frames must be a whole number (got 7.5)"),
+                             ("prompt", "x" * 1001, "prompt is too long (1001 characters) (at most 1000)"),
+                             ("prompt", 5, "prompt must be text")):
+        out = ui.history.restore(str(sidecar(tmp_path / "bad.json", **{key: value})), EN)
+        assert set(out) == {c.hist_msg} and out[c.hist_msg].startswith(f"⚠️ {line}"), (key, out)
+
+    out = ui.history.restore(str(sidecar(tmp_path / "clamp.json", guidance_scale=1e308, num_inference_steps=-5,
+                                         seed=-5, resolution="1080p-elsewhere")), EN)
+    assert (out[c.guidance], out[c.steps]) == (20.0, 1) and c.seed not in out and c.resolution not in out
+    assert out[c.manual] is True
+    assert out[c.hist_msg] == ("Settings restored from clamp.json.\n\n"
+                               "- guidance_scale 1e+308 is outside 1 to 20: set to 20\n"
+                               "- steps -5 is outside 1 to 150: set to 1\n"
+                               "- resolution '1080p-elsewhere' is not available here: the current one is kept\n"
+                               "- seed -5 is outside -1 to 4294967295: set to -1")
+    out = ui.history.restore(str(sidecar(tmp_path / "clamp.json", guidance_scale=1e308)), ZH)
+    assert "guidance_scale 1e+308 超出 1 到 20 的范围：已设为 20" in out[c.hist_msg]
+    # a good file still restores everything, with nothing to say
+    out = ui.history.restore(str(sidecar(tmp_path / "good.json", guidance_scale=7.5, guidance_schedule="cosine",
+                                         guidance_end=4.0, fast=2, resolution="384p")), EN)
+    assert (out[c.guidance], out[c.steps], out[c.schedule], out[c.guidance_end], out[c.fast], out[c.resolution],
+            out[c.seed], out[c.random_seed]) == (7.5, 30, "cosine", 4.0, 2, "384p", 5, False)
+    assert out[c.hist_msg] == "Settings restored from good.json."
+
+
+def test_a_json_nested_100000_levels_is_one_line_not_a_traceback(ui, tmp_path, capsys):
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    nested = tmp_path / "nested.json"  # within the byte bound, deep inside a settings-looking object
+    nested.write_text('{"params": {"prompt": "x", "seed": ' + "[" * 60_000 + "]" * 60_000 + "}}")
+    for path in (deep, nested):
+        out = ui.history.restore(str(path), EN)
+        assert out == {ui.c.hist_msg: f"⚠️ {path.name} is not a settings file of this studio"}
+    assert "RecursionError" not in capsys.readouterr().err
+    brackets = tmp_path / "brackets.json"  # brackets inside a string are text, not nesting
+    sidecar(brackets, prompt="[[[[ " * 100 + "a dog")
+    assert ui.history.restore(str(brackets), EN)[ui.c.prompt].startswith("[[[[")
+
+
+def test_a_20_mb_restore_through_the_page_event_answers_little(app):
+    """The attacker's door: the file uploaded, then the drop zone's event run through the queue as the browser
+    does.  The answer was 20 MB and the studio grew by 188 MB; now one line and no growth to speak of."""
+    base = app.url.rstrip("/")
+    cfg = httpx.get(base + "/config").json()
+    zone = next(c["id"] for c in cfg["components"] if c.get("props", {}).get("elem_id") == "restore-file")
+    fn = next(d.get("id", i) for i, d in enumerate(cfg["dependencies"])
+              if [zone, "upload"] in [list(t) for t in d.get("targets", [])])
+    huge = json.dumps({"app": "i2v-studio", "params": {"prompt": "waves " * (TWENTY_MB // 6), "guidance_scale": 9}})
+    path = upload(base, "params.json", huge.encode()).json()[0]
+    before = rss_mb(app.pid)
+    msgs = join(base, fn, [{"path": path, "orig_name": "params.json", "meta": {"_type": "gradio.FileData"}}])
+    grown = rss_mb(app.pid) - before
+    answer = json.dumps(msgs, ensure_ascii=False)
+    assert "params.json holds more than 262144 bytes of settings" in answer, answer[-600:]
+    assert len(answer) < 5000, len(answer)
+    assert grown < 40, f"the studio grew by {grown:.0f} MB"
+    print(f"20 MB restore: answer {len(answer)} bytes, studio memory {before:.0f} -> {before + grown:.0f} MB")
+
+
+# -- S6: templates and /job -------------------------------------------------------------------------------------
+
+def test_templates_are_capped_in_number_and_size_and_long_names_are_not_echoed(ui):
+    from i2v.templates import list_templates
+
+    c, h = ui.c, ui.create
+    ui.cfg.limits["templates_max"] = 3
+
+    def save(name, **values):
+        v = {c.tpl_name: name, c.preset: "standard", c.negative: "blurry", c.guidance: 9.0, c.steps: 50,
+             c.frames: 16, c.fps: 8, c.target_fps: 16, c.resolution: "512p", c.schedule: "constant",
+             c.guidance_end: 6.0, c.fast: 1}
+        v.update({getattr(c, k): x for k, x in values.items()})
+        return h.on_save_template(v, EN)[c.status]
+
+    for i in range(3):
+        assert save(f"mine {i}") == f"Saved template “mine {i}”."
+    assert save("one more") == "⚠️ there are already 3 templates (at most 3) (delete one first)"
+    assert "已有 3 个模板（最多 3 个）" in h.on_save_template({c.tpl_name: "再来", c.preset: "standard",
+                                                        **{getattr(c, a): None for a in CONTROLS.values()
+                                                           if a != "prompt"}}, ZH)[c.status]
+    assert save("mine 1", steps=60) == "Saved template “mine 1”."  # replacing one is not a new one
+    assert sorted(list_templates()) == ["mine 0", "mine 1", "mine 2"]
+    h.on_delete_template("★ mine 0", EN)
+    ui.cfg.limits["template_max_bytes"] = 1024
+    line = save("wordy", negative="blurry, " * 120)
+    assert line.startswith("⚠️ template 'wordy' would take ") and line.endswith(" bytes (at most 1024)")
+    assert sorted(list_templates()) == ["mine 1", "mine 2"]
+    line = save("n" * 10_000)
+    assert line == f"⚠️ template name '{'n' * 60}…' is not allowed (1-40 letters, digits, spaces, '-' or '_')"
+
+
+def test_job_and_cancel_echo_a_bounded_prefix_of_a_long_id(app):
+    client = Client(app.url, verbose=False)
+    long_id = "a" * 100_000
+    answer = client.predict(long_id, api_name="/job")
+    assert answer["status"] is None and answer["error"]["code"] == "not_found"
+    assert answer["job"] == "a" * 60 + "…" and answer["error"]["message"] == f"no job '{'a' * 60}…'"
+    assert len(json.dumps(answer)) < 300
+    answer = client.predict(long_id, api_name="/cancel")
+    assert answer == {"job": "a" * 60 + "…", "status": None, "cancel_requested": False}
+
+
+# -- item 14: a template holds every setting a preset can hold -------------------------------------------------
+
+# A value for every preset setting, none of them the default (a new preset setting must be added here).
+TEMPLATE_VALUES = {"negative_prompt": "blurry, dark", "guidance_scale": 12.5, "num_inference_steps": 33,
+                   "num_frames": 10, "fps": 12, "target_fps": 20, "resolution": "384p", "scheduler": "dpm++",
+                   "decode_chunk_size": 4, "guidance_schedule": "cosine", "guidance_end": 4.5, "fast": 3}
+
+
+def test_a_template_saves_and_loads_every_setting_a_preset_can_hold(ui, photo_path):
+    from i2v.templates import list_templates, save_template
+
+    assert set(TEMPLATE_VALUES) == set(PRESET_KEYS)
+    c, h = ui.c, ui.create
+    without_control = {k: v for k, v in TEMPLATE_VALUES.items() if k not in CONTROLS}
+    assert without_control == {"scheduler": "dpm++", "decode_chunk_size": 4}
+    # the page starts from a template holding what no control shows; the controls hold the rest
+    save_template("start", without_control, ui.cfg)
+    values = {getattr(c, CONTROLS[k]): v for k, v in TEMPLATE_VALUES.items() if k in CONTROLS}
+    out = h.on_save_template({**values, c.tpl_name: "everything", c.preset: "★ start"}, EN)
+    assert out[c.status] == "Saved template “everything”." and out[c.preset]["value"] == "★ everything"
+    assert list_templates()["everything"].settings == TEMPLATE_VALUES
+    # loading it (choosing it in the preset list) fills every control with its value ...
+    out = h.on_preset("★ everything", "", None, EN)
+    assert {k: out[getattr(c, CONTROLS[k])] for k in TEMPLATE_VALUES if k in CONTROLS} == \
+        {k: v for k, v in TEMPLATE_VALUES.items() if k in CONTROLS}
+    # ... and a job made from it carries the rest
+    form = {**{getattr(c, a): None for a in CONTROLS.values()}, **values, c.prompt: "a dog", c.image: str(photo_path),
+            c.preset: "★ everything", c.seed: 0, c.random_seed: True, c.count: 1, c.current: []}
+    out = h.submit(form, EN)
+    assert out.get(c.current), out
+    job = ui.jobs.get(out[c.current][0])
+    assert {k: job.params[k] for k in TEMPLATE_VALUES} == TEMPLATE_VALUES
+    ui.jobs.cancel(job.id)
+    # constant guidance: the end slider's value is not kept
+    out = h.on_save_template({**values, c.schedule: "constant", c.tpl_name: "flat", c.preset: "standard"}, EN)
+    assert "guidance_end" not in list_templates()["flat"].settings
