@@ -28,6 +28,7 @@ from .analysis import analyze_frames
 from .config import Config, load_config
 from .errors import I2VError, InternalError, InvalidInput, OutOfResources, echo
 from .request import GenerationRequest, build_request, restore_values, size_for_budget
+from .modelload import DownloadProgress, failure_record
 from .notes import note
 from .settings import RESTORABLE
 from .video import (PARTIAL_TAG, CommentTooLong, check_frames, commit_files, json_to, mp4_to, partial_writer_alive,
@@ -219,6 +220,7 @@ class Studio:
         self._load_lock = threading.Lock()
         self._engine = None
         self.load_error: I2VError | None = None
+        self.download = DownloadProgress()  # the first download from the hub, for the banner
         # GiB of GPU memory this process may use (None: no GPU). Tests pass a fake probe.
         self.vram_probe = vram_probe
         check_outputs(self.outputs, float((self.cfg.data.get("retention") or {}).get("min_free_mb") or 0))
@@ -235,9 +237,11 @@ class Studio:
                 self.log(f"loading model {m['source']} ...")
                 loaded = load_model(m["source"], revision=m.get("revision"), fallback=m.get("fallback"),
                                     probe_timeout=float(m.get("hub_probe_timeout_s", 3)),
-                                    seed=int(m.get("random_weights_seed", 0)))
+                                    seed=int(m.get("random_weights_seed", 0)), progress=self.download)
                 for note in loaded.info.notices:
                     self.log(f"NOTICE: {note}")
+                if loaded.info.fallback:  # the page shows one line by cause; the log keeps the whole failure
+                    self.log(f"NOTICE: why: {loaded.info.fallback['error']['message']}")
                 self._engine = Engine(loaded)
                 if m.get("compile"):
                     self.log("compiling the UNet (torch.compile): the first job takes minutes longer ...")
@@ -268,7 +272,8 @@ class Studio:
         if self._engine is not None:
             i = self._engine.info
             out = {"state": "ready", "model": i.model_id, "kind": i.kind, "device": i.device, "dtype": i.dtype,
-                   "demo": i.demo, "notices": list(i.notices), "vram_gb": None, "max_tier": None}
+                   "demo": i.demo, "notices": list(i.notices), "fallback": i.fallback, "vram_gb": None,
+                   "max_tier": None}
             free = self.vram_probe() if self.vram_probe else self._engine.free_vram_gb()
             if free is not None:
                 from .vram import max_tier
@@ -276,14 +281,16 @@ class Studio:
                 out["vram_gb"], out["max_tier"] = free, max_tier(free, self.cfg.resolution["tiers"])
             return out
         if self.load_error is not None:
-            return {"state": "failed", "error": str(self.load_error)}
-        return {"state": "loading"}
+            return {"state": "failed", "error": str(self.load_error), "failure": failure_record(self.load_error)}
+        download = self.download.snapshot()
+        return {"state": "loading", **({"download": download} if download else {})}
 
     def load_in_background(self) -> threading.Thread:
         def run():
             try:
                 self.engine()
             except I2VError as exc:
+                self.log(f"ERROR: the model could not be loaded: {exc}")  # the page shows one line by cause
                 self.load_error = exc
             except Exception as exc:  # noqa: BLE001
                 traceback.print_exc()

@@ -2,7 +2,9 @@
 
 * hub repo id (default ``ali-vilab/i2vgen-xl`` at a pinned revision): safetensors
   only, the fp16 variant in fp16 on CUDA, fp32 on CPU; honours ``HF_HOME`` and
-  ``HF_HUB_OFFLINE``; download progress is huggingface_hub's own bars on stderr.
+  ``HF_HUB_OFFLINE``; download progress is huggingface_hub's own bars on stderr, and the same bars
+  (a ``tqdm_class`` given to ``snapshot_download``) fill a :class:`~i2v.modelload.DownloadProgress`
+  that the page's banner shows.
 * a local folder in diffusers layout (same loading rules).
 * ``tiny``: the real component classes and geometry at toy widths, seeded
   random weights, CLIP's tokenizer built offline (i2v/tokens.py).  Runs the whole pipeline on a CPU in seconds.
@@ -12,7 +14,7 @@
 
 When the configured real model cannot be loaded, :func:`load_model` raises
 :class:`ModelUnavailable` saying why and how to fix it, or, if a fallback is
-configured, loads that and marks the result as a demo model.
+configured, loads that and marks the result as a demo model (``ModelInfo.fallback`` says why, by cause).
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
@@ -37,6 +41,8 @@ except ImportError:  # pragma: no cover - older transformers
 
 from ..config import CONFIG_DIR
 from ..errors import ModelUnavailable
+from ..i18n import t
+from ..modelload import DownloadProgress, failure_record
 from ..tokens import clip_tokenizer
 
 REAL_CONFIG_DIR = CONFIG_DIR / "i2vgen-xl"
@@ -60,6 +66,8 @@ class ModelInfo:
     demo: bool = False          # True when the output is meaningless (random weights)
     notices: list[str] = field(default_factory=list)
     load_seconds: float = 0.0
+    # why the configured model was not loaded, when this is its fallback: {"source", "cause", "error"}
+    fallback: dict | None = None
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -162,19 +170,85 @@ def hub_reachable(timeout: float) -> tuple[bool, str]:
         return False, f"{host}:{port} ({exc.__class__.__name__}: {exc})"
 
 
-def _from_pretrained(source: str, revision: str | None, device: torch.device, local_only: bool):
+def reporting_tqdm(progress: DownloadProgress):
+    """huggingface_hub's own progress bar class (the same bars on stderr as without it), which also reports
+    to ``progress``: the files bar (``Fetching N files``) and the bytes-written bar of ``snapshot_download``.
+    Counted here, not read from the bar: a bar that is off (stderr not a terminal) does not count."""
+    from huggingface_hub.utils import tqdm as hf_tqdm
+
+    class ReportingTqdm(hf_tqdm):
+        def __init__(self, *args, **kwargs):
+            name, unit = kwargs.get("name"), kwargs.get("unit", "it")
+            # the files bar has no name and counts items; the bytes written by every file go to the bar named
+            # "huggingface_hub.snapshot_download" (the "transfer" bar counts network bytes: not reported)
+            self._role = "files" if unit != "B" and name is None else \
+                "bytes" if name == "huggingface_hub.snapshot_download" else None
+            self._done = int(kwargs.get("initial") or 0)
+            super().__init__(*args, **kwargs)
+            self._report()
+
+        def _report(self) -> None:
+            if self._role == "files":
+                progress.files(self._done, self.total or 0)
+            elif self._role == "bytes":
+                progress.bytes(self._done, self.total or 0)
+
+        def update(self, n=1):
+            self._done += n or 0
+            out = super().update(n)
+            self._report()
+            return out
+
+        def refresh(self, *args, **kwargs):  # snapshot_download grows the bytes total, then refreshes
+            out = super().refresh(*args, **kwargs)
+            self._report()
+            return out
+
+    return ReportingTqdm
+
+
+_HOOK_LOCK = threading.Lock()
+
+
+@contextmanager
+def hub_progress(progress: DownloadProgress | None):
+    """While loading: diffusers' call to ``snapshot_download`` gets ``tqdm_class=reporting_tqdm(progress)``
+    (diffusers has no parameter for it).  Restored on exit; one load at a time in a process."""
+    if progress is None:
+        yield
+        return
+    from diffusers.pipelines import pipeline_utils
+
+    with _HOOK_LOCK:
+        real = pipeline_utils.snapshot_download
+        cls = reporting_tqdm(progress)
+
+        def snapshot_download(*args, **kwargs):
+            kwargs.setdefault("tqdm_class", cls)
+            return real(*args, **kwargs)
+
+        pipeline_utils.snapshot_download = snapshot_download
+        try:
+            yield
+        finally:
+            pipeline_utils.snapshot_download = real
+
+
+def _from_pretrained(source: str, revision: str | None, device: torch.device, local_only: bool,
+                     progress: DownloadProgress | None = None):
     kw = dict(dtype=_dtype_for(device), use_safetensors=True, local_files_only=local_only)
     if revision:
         kw["revision"] = revision
     if device.type == "cuda":
         kw["variant"] = "fp16"
-    pipe = I2VGenXLPipeline.from_pretrained(source, **kw)
+    with hub_progress(None if local_only else progress):
+        pipe = I2VGenXLPipeline.from_pretrained(source, **kw)
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)
 
 
 def load_pretrained(source: str, revision: str | None, *, probe_timeout: float = 3.0,
-                    device: torch.device | None = None) -> LoadedModel:
+                    device: torch.device | None = None, progress: DownloadProgress | None = None) -> LoadedModel:
     device = device or default_device()
     local = Path(source).expanduser()
     is_local = local.exists() or source.startswith((".", "/", "~"))
@@ -196,7 +270,7 @@ def load_pretrained(source: str, revision: str | None, *, probe_timeout: float =
             if not ok:
                 raise ModelUnavailable("model_unreachable", source=source, detail=where) from None
             try:
-                pipe = _from_pretrained(source, revision, device, local_only=False)
+                pipe = _from_pretrained(source, revision, device, local_only=False, progress=progress)
             except Exception as exc:  # noqa: BLE001 - every hub/IO failure becomes one clear message
                 raise ModelUnavailable("model_download", source=source, detail=_first_line(exc)) from None
         kind, model_id = "hub", source
@@ -224,18 +298,21 @@ def load_synthetic(name: str, seed: int = 0, device: torch.device | None = None)
 
 
 def load_model(source: str, *, revision: str | None = None, fallback: str | None = None,
-               probe_timeout: float = 3.0, seed: int = 0) -> LoadedModel:
-    """Load ``source``; on failure fall back to ``fallback`` (with a notice) or raise ModelUnavailable."""
+               probe_timeout: float = 3.0, seed: int = 0, progress: DownloadProgress | None = None) -> LoadedModel:
+    """Load ``source``; on failure fall back to ``fallback`` (with a short notice, and the failure by cause in
+    ``info.fallback``) or raise ModelUnavailable.  ``progress`` follows a download from the hub."""
     t0 = time.perf_counter()
     if source in SYNTHETIC:
         loaded = load_synthetic(source, seed)
     else:
         try:
-            loaded = load_pretrained(source, revision, probe_timeout=probe_timeout)
+            loaded = load_pretrained(source, revision, probe_timeout=probe_timeout, progress=progress)
         except ModelUnavailable as exc:
             if not fallback:
                 raise
             loaded = load_synthetic(fallback, seed)
-            loaded.info.notices.insert(0, f"Could not load {source}: {exc}. Using the {fallback} model instead.")
+            loaded.info.fallback = {"source": source, **failure_record(exc)}
+            why = t(f"cause_{loaded.info.fallback['cause']}", "en").lower()
+            loaded.info.notices.insert(0, f"Could not load {source} ({why}): using the {fallback} model instead.")
     loaded.info.load_seconds = round(time.perf_counter() - t0, 3)
     return loaded

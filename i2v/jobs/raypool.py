@@ -69,7 +69,7 @@ class StudioActor:
         return {"node": f"{socket.gethostname()}/{ray.get_runtime_context().get_node_id()[:8]}",
                 "pid": os.getpid(), "device": f"{i.device} (GPU {','.join(map(str, gpus))})" if gpus else i.device,
                 "model": {"model": i.model_id, "kind": i.kind, "device": i.device, "dtype": i.dtype, "demo": i.demo,
-                          "notices": list(i.notices)}}
+                          "notices": list(i.notices), "fallback": i.fallback}}
 
     def run(self, kind: str, params: dict, files: dict[str, bytes]) -> dict:
         """Run one job here; return how it ended, with the bytes of its result files."""

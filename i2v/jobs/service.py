@@ -312,7 +312,7 @@ class JobService:
         i = self.studio.model_info()
         if i is not None:
             info = {"model": i.model_id, "kind": i.kind, "device": i.device, "dtype": i.dtype, "demo": i.demo,
-                    "notices": list(i.notices)}
+                    "notices": list(i.notices), "fallback": i.fallback}
         st = state or (BUSY if self.current else (IDLE if info else LOADING))
         try:
             self.store.worker_seen(self.worker, kind="local", state=st, job=self.current, node=socket.gethostname(),

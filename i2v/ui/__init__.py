@@ -13,6 +13,7 @@ import gradio as gr
 from ..i18n import TEXT, i18n_tables, t
 from ..settings import SCHEDULES
 from ..jobs import JobService
+from ..modelload import banner_markdown
 from ..service import Studio
 from . import api, compare, create, history, queue
 from .common import Components, choices, lang_of, settings_of
@@ -31,23 +32,9 @@ class StudioUI:
         lang = lang_of(request)
         st = self.jobs.model_status(self.pooled)
         c = self.c
-        if st["state"] == "loading":
-            return {c.banner: t("loading_model", lang), c.timer: gr.update(active=True)}
-        if st["state"] == "failed":
-            return {c.banner: t("model_failed", lang, error=st["error"]), c.timer: gr.update(active=False)}
-        model = t(f"model_{st['kind']}", lang) if st.get("kind") in ("tiny", "random-full") else st["model"]
-        text = t("model_ready", lang, model=model, device=st["device"], dtype=st["dtype"])
-        if st.get("workers"):
-            text += " " + t("workers_line", lang, n=st["workers"])
-        if st.get("vram_gb") is not None:
-            text += " " + t("gpu_line", lang, gb=st["vram_gb"], tier=st["max_tier"] or "—")
-        if st["demo"]:
-            text = t("demo_banner", lang) + "\n\n" + text
-        extra = [n for n in st["notices"] if not n.startswith("Demo model")]
-        if extra:
-            text += "\n\n" + "\n".join(f"- {n}" for n in extra)
-        # with a pool, workers come, go and die: the banner keeps counting them
-        return {c.banner: text, c.timer: gr.update(active=self.pooled)}
+        # ticks while loading (the download's progress), and with a pool, whose workers come, go and die
+        active = st["state"] == "loading" or (st["state"] == "ready" and self.pooled)
+        return {c.banner: banner_markdown(st, lang), c.timer: gr.update(active=active)}
 
     def localized(self, lang: str) -> dict:
         """What the page cannot say through gr.I18n: media labels, the preset list (with templates saved

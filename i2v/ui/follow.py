@@ -78,8 +78,8 @@ def generation_updates(c: Components, jobs: JobService, job: JobRecord, lang: st
     """A finished generate job shown on the Create tab."""
     meta = jobs.metadata(job)
     s = jobs.summary(job)
-    notes = render(meta.get("notes", []), lang) + ([t("demo_note", lang)] if meta.get("demo") else []) + \
-        [n for n in meta.get("notices", []) if not n.startswith("Demo model")]
+    # why the model fell back is the banner's (one line, details behind a disclosure), not every result's
+    notes = render(meta.get("notes", []), lang) + ([t("demo_note", lang)] if meta.get("demo") else [])
     m = meta.get("motion") or {}
     return {c.status: prefix + t("done", lang, seconds=s.get("seconds", 0.0), name=jobs.abs(job.result["video"]).name),
             c.video: s["video"], c.used_seed: meta.get("seed"),
