@@ -61,27 +61,49 @@ def _font(size: int):
         return ImageFont.load_default()
 
 
+def _fit_captions(labels: list[str], width: int, size: int) -> tuple[list[list[str]], ImageFont.ImageFont, int]:
+    """Caption lines that fit a tile ``width`` px wide (6 px margin each side): one line at the largest
+    font size from ``size`` down to 9 px, else the label split at its double spaces (one part a line),
+    else cut with an ellipsis.  Returns (lines per label, font, line height)."""
+    room = width - 12
+    layouts = [[label] for label in labels], [label.split("  ") for label in labels]
+    for lines in layouts:
+        for px in range(size, 8, -1):
+            font = _font(px)
+            if all(font.getlength(line) <= room for parts in lines for line in parts):
+                return lines, font, px + 4
+    font = _font(9)
+
+    def cut(line: str) -> str:
+        while line and font.getlength(line + "…") > room:
+            line = line[:-1]
+        return line + "…"
+    return [[line if font.getlength(line) <= room else cut(line) for line in parts] for parts in layouts[1]], font, 13
+
+
 def grid_frames(videos: list[np.ndarray], labels: list[str], best: int | None, max_width: int = 1280) -> np.ndarray:
-    """Tiles side by side (rows of up to 3), each captioned; the best one framed in green."""
+    """Tiles side by side (rows of up to 3), each captioned above (the caption fits its tile); the best one
+    framed in green."""
     n = len(videos)
     cols = min(3, n)
     rows = math.ceil(n / cols)
     h, w = videos[0].shape[1:3]
     scale = min(1.0, max_width / (cols * w))
     tw, th = max(16, int(w * scale) // 2 * 2), max(16, int(h * scale) // 2 * 2)
-    cap = max(14, th // 10)
+    captions, font, line_h = _fit_captions(labels, tw, max(10, th // 10 - 4))
+    cap = max(len(parts) for parts in captions) * line_h + 2
     frames = max(v.shape[0] for v in videos)
     pad16 = lambda x: -(-x // 16) * 16  # noqa: E731  (H.264 macroblocks: no resize by the encoder)
     out = np.full((frames, pad16(rows * (th + cap)), pad16(cols * tw), 3), 20, np.uint8)
-    font = _font(cap - 4)
-    for i, (v, label) in enumerate(zip(videos, labels)):
+    for i, (v, lines) in enumerate(zip(videos, captions)):
         r, c = divmod(i, cols)
         for t in range(frames):
             tile = Image.fromarray(v[min(t, v.shape[0] - 1)]).resize((tw, th), Image.BILINEAR)
             canvas = Image.new("RGB", (tw, th + cap), (20, 20, 20))
             canvas.paste(tile, (0, cap))
             d = ImageDraw.Draw(canvas)
-            d.text((6, 1), label, fill=(120, 255, 120) if i == best else (235, 235, 235), font=font)
+            for k, line in enumerate(lines):
+                d.text((6, 1 + k * line_h), line, fill=(120, 255, 120) if i == best else (235, 235, 235), font=font)
             if i == best:
                 d.rectangle((0, 0, tw - 1, th + cap - 1), outline=(60, 220, 60), width=3)
             out[t, r * (th + cap):(r + 1) * (th + cap), c * tw:(c + 1) * tw] = np.asarray(canvas)

@@ -18,6 +18,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = ROOT / "test-artifacts"
 ZH = {"locale": "zh-CN", "extra_http_headers": {"Accept-Language": "zh-CN,zh;q=0.9"}}
 DONE_RE = {"en": "Done in", "zh": "完成，用时"}
+TABS = {"en": ["Create", "Compare guidance", "History", "Queue"], "zh": ["创作", "引导系数对比", "历史", "队列"]}
 
 
 @pytest.fixture(scope="module")
@@ -133,6 +134,17 @@ def test_journey_sweep_generate_smooth_history_reuse_generate(browser, tmp_path,
         wait_slider(page, "guidance", 11.5)  # the live recommendation (strong action)
         set_slider(page, "steps", 3)
         set_slider(page, "frames", 4)
+        assert page.locator("#used-seed input").input_value() == ""  # no seed before a result (it said 0)
+
+        # 0. at phone width (390 px) all four tabs are in the row, none behind an overflow menu
+        page.set_viewport_size({"width": 390, "height": 844})
+        names = TABS[lang]
+        page.wait_for_function("(n) => [...document.querySelectorAll('#tabs [role=tab]')].filter("
+                               "t => t.offsetParent !== null).length === n", arg=len(names), timeout=10000)
+        for name in names[::-1]:
+            page.get_by_role("tab", name=name).click()  # reachable with one tap each
+            assert page.get_by_role("tab", name=name).get_attribute("aria-selected") == "true"
+        page.set_viewport_size({"width": 1400, "height": 1300})
 
         # 1. compare guidance
         tab(page, "Compare guidance", "引导系数对比", lang)
@@ -152,6 +164,11 @@ def test_journey_sweep_generate_smooth_history_reuse_generate(browser, tmp_path,
         first = playable(page, page.locator("#result-video video"))
         params = page.locator("#params").inner_text()
         assert '"guidance_scale": 7.0' in params and '"fast": 2' in params, params
+        stem = first.rsplit("/", 1)[-1].removesuffix(".mp4")  # the parameters download carries the video's name
+        assert page.locator("#params-file td.filename").get_attribute("aria-label") == f"{stem}.json"
+        assert page.locator("#used-seed input").input_value().isdigit()
+        # the motion chart's frame axis counts whole frames: 4 frames, 3 pairs -> 1 2 3 (not 1.0 1.2 …)
+        assert re.search(r"\n1\n2\n3\n(frame|帧)\n", page.locator("#motion-plot").inner_text())
 
         # 3. smooth it
         page.locator("#smooth2").click()
@@ -174,8 +191,9 @@ def test_journey_sweep_generate_smooth_history_reuse_generate(browser, tmp_path,
         tab(page, "History", "历史", lang)
         page.locator("#history .thumbnail-item").first.click()
         page.wait_for_function("() => document.querySelector('#history-params').innerText.includes('guidance_scale')")
-        page.locator("#reuse").click()
-        tab(page, "Create", "创作", lang)
+        page.locator("#reuse").click()  # takes the user to Create
+        page.get_by_role("tab", name=TABS[lang][0]).and_(page.locator("[aria-selected=true]")).wait_for(
+            timeout=10000)
         wait_slider(page, "guidance", 7)
         wait_slider(page, "steps", 3)
         wait_slider(page, "fast", 2)
@@ -200,6 +218,11 @@ def test_journey_sweep_generate_smooth_history_reuse_generate(browser, tmp_path,
         wait_text(page, "status", DONE_RE[lang])
         playable(page, page.locator("#result-video video"))
         assert no_error_badges(page)
+
+        # 8. the queue names the sweep as the CLI's `jobs` does
+        tab(page, TABS[lang][3], TABS[lang][3], lang)
+        kinds = wait_text(page, "queue-table", "sweep" if lang == "en" else "对比", 20000)
+        assert "compare" not in kinds
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"journey-{lang}.png"), full_page=True)
         ctx.close()
@@ -217,8 +240,9 @@ def test_upload_preset_generate_watch_download(browser, tmp_path, photo_path):
         wait_slider(page, "guidance", 11.5)
 
         page.locator("#preset input").click()
-        assert page.get_by_role("option", name="preview").count() == 1  # not the preview box's label
-        page.get_by_role("option", name="high_motion").click()
+        assert page.get_by_role("option", name="Quick look").count() == 1  # titles, not identifiers
+        assert page.get_by_role("option", name="high_motion").count() == 0
+        page.get_by_role("option", name="Strong action").click()
         page.get_by_text("11.0 — strong motion").wait_for(timeout=10000)  # the seed article's zone
         assert (slider_value(page, "steps"), slider_value(page, "guidance")) == (60, 11)
         assert "applied to the sliders" not in page.locator("#recommendation").inner_text()  # no stale note

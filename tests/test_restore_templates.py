@@ -171,15 +171,15 @@ def test_templates_are_capped_in_number_and_size_and_long_names_are_not_echoed(u
              c.frames: 16, c.fps: 8, c.target_fps: 16, c.resolution: "512p", c.schedule: "constant",
              c.guidance_end: 6.0, c.fast: 1}
         v.update({getattr(c, k): x for k, x in values.items()})
-        return h.on_save_template(v, EN)[c.status]
+        return h.on_save_template(v, EN)[c.tpl_msg]
 
     for i in range(3):
-        assert save(f"mine {i}") == f"Saved template “mine {i}”."
+        assert save(f"mine {i}") == f"✅ Saved template “mine {i}”."
     assert save("one more") == "⚠️ there are already 3 templates (at most 3) (delete one first)"
     assert "已有 3 个模板（最多 3 个）" in h.on_save_template({c.tpl_name: "再来", c.preset: "standard",
                                                         **{getattr(c, a): None for a in CONTROLS.values()
-                                                           if a != "prompt"}}, ZH)[c.status]
-    assert save("mine 1", steps=60) == "Saved template “mine 1”."  # replacing one is not a new one
+                                                           if a != "prompt"}}, ZH)[c.tpl_msg]
+    assert save("mine 1", steps=60) == "✅ Saved template “mine 1”."  # replacing one is not a new one
     assert sorted(list_templates()) == ["mine 0", "mine 1", "mine 2"]
     h.on_delete_template("★ mine 0", EN)
     ui.cfg.limits["template_max_bytes"] = 1024
@@ -220,7 +220,7 @@ def test_a_template_saves_and_loads_every_setting_a_preset_can_hold(ui, photo_pa
     save_template("start", without_control, ui.cfg)
     values = {getattr(c, CONTROLS[k]): v for k, v in TEMPLATE_VALUES.items() if k in CONTROLS}
     out = h.on_save_template({**values, c.tpl_name: "everything", c.preset: "★ start"}, EN)
-    assert out[c.status] == "Saved template “everything”." and out[c.preset]["value"] == "★ everything"
+    assert out[c.tpl_msg] == "✅ Saved template “everything”." and out[c.preset]["value"] == "★ everything"
     assert list_templates()["everything"].settings == TEMPLATE_VALUES
     # loading it (choosing it in the preset list) fills every control with its value ...
     out = h.on_preset("★ everything", "", None, EN)

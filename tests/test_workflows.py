@@ -135,3 +135,20 @@ def test_generation_metadata_carries_motion(studio):
     assert res.summary()["motion"]["motion"] == m["motion"]
     assert analyze_frames(read_frames(res.video)).motion == pytest.approx(m["motion"], rel=0.25, abs=0.5)
     assert to_uint8(np.zeros((1, 2, 2, 3))).dtype == np.uint8
+
+
+@pytest.mark.parametrize("size", [64, 128, 256, 704])
+def test_grid_captions_fit_their_tiles(size):
+    """No caption runs past its tile's edge (the sweep's grid clipped 'motion 12.60px … BEST' before)."""
+    from i2v.workflows import grid_frames
+
+    labels = [f"g={g:g}  motion 12.60px  jitter 0.12" + ("  BEST" if g == 9 else "") for g in (5, 7, 9, 11, 14, 18)]
+    grid = grid_frames([np.zeros((1, size, size, 3), np.uint8) for _ in labels], labels, best=None)[0]
+    t = int(size * min(1.0, 1280 / (3 * size))) // 2 * 2  # square tiles, as grid_frames scales them
+    cap = next(y for y in range(grid.shape[0]) if (grid[y, :t] == 0).all())  # the picture (black) starts here
+    for i in range(6):
+        r, c = divmod(i, 3)
+        caption = grid[r * (t + cap):r * (t + cap) + cap, c * t:(c + 1) * t]
+        assert (caption > 128).any(), f"tile {i}: no caption drawn"
+        edge = np.concatenate([caption[:, :3], caption[:, -3:]], axis=1)
+        assert (edge <= 40).all(), f"tile {i} at {size}px: the caption touches the tile's edge"

@@ -71,7 +71,7 @@ class StudioUI:
             gr.Markdown(i18n("title_md"))
             c.banner = gr.Markdown(elem_id="model-banner")
             c.timer = gr.Timer(1.0)
-            with gr.Tabs():
+            with gr.Tabs(elem_id="tabs", overflow_behavior="wrap") as c.tabs:  # a phone sees all four
                 with gr.Tab(i18n("tab_create"), id="create"):
                     create.layout(self)
                 with gr.Tab(i18n("tab_sweep"), id="compare"):
@@ -92,7 +92,7 @@ class StudioUI:
             reconnect_out = [c.preset, c.image, c.sweep_video, c.hist_video, c.queue_video, c.prompt, c.zone,
                              c.schedule, c.loop, c.resolution, c.motion_plot, c.manual,
                              *c(*create.control_names()),
-                             c.gallery, c.status, c.preview, c.video, c.used_seed, c.params, c.notes,
+                             c.gallery, c.status, c.preview, c.video, c.used_seed, c.params, c.params_file, c.notes,
                              c.last_params, c.last_video, c.motion_md, c.motion_plot, c.current, c.sweep_status,
                              c.sweep_video, c.sweep_table, c.sweep_preview_sink]
             demo.load(self.on_load, c.my_jobs, list(dict.fromkeys(reconnect_out)), **quiet)

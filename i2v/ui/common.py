@@ -102,8 +102,8 @@ class RawText(gr.Textbox):
 
 def choices(lang: str = "en") -> list[tuple[str, str]]:
     """(label, value) of the presets, then the user's templates (read from disk each time: a reloaded page
-    sees new ones).  English shows the presets' names, Chinese their Chinese titles."""
-    presets = [(p.name if lang != "zh" else p.title("zh"), p.name) for p in load_presets().values()]
+    sees new ones).  Presets show their titles in the page's language ('Strong action', not high_motion)."""
+    presets = [(p.title(lang), p.name) for p in load_presets().values()]
     return presets + [(TEMPLATE_PREFIX + n, TEMPLATE_PREFIX + n) for n in list_templates()]
 
 

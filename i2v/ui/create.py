@@ -77,13 +77,15 @@ def layout(ui) -> None:
                 c.tpl_name = gr.Textbox(label=i18n("template_name"), elem_id="template-name")
                 with gr.Row():
                     c.tpl_save = gr.Button(i18n("save_template"), elem_id="template-save")
-                    c.tpl_delete = gr.Button(i18n("delete_template"))
+                    c.tpl_delete = gr.Button(i18n("delete_template"), elem_id="template-delete")
+                c.tpl_msg = gr.Markdown(elem_id="template-msg")  # said where the user clicked
         with gr.Column(scale=6):
             c.status = gr.Markdown(elem_id="status")
             c.preview = gr.Image(label=i18n("preview_box"), type="numpy", interactive=False, elem_id="preview")
             c.video = gr.Video(label=t("video"), interactive=False, elem_id="result-video")
-            c.used_seed = gr.Number(None, label=i18n("used_seed"), interactive=False, precision=0,
-                                    elem_id="used-seed")
+            # text, empty until a result exists (a Number showed 0, which reads like a real seed)
+            c.used_seed = gr.Textbox("", label=i18n("used_seed"), interactive=False, max_lines=1,
+                                     elem_id="used-seed")
             c.motion_md = gr.Markdown(elem_id="motion")
             c.motion_plot = gr.LinePlot(x="frame", y="value", color="metric", height=180, label=i18n("motion_plot"),
                                         elem_id="motion-plot")
@@ -98,7 +100,10 @@ def layout(ui) -> None:
             with gr.Row():
                 c.fix_buttons = {p: gr.Button(i18n(f"fix_{p}"), size="sm", elem_id=f"fix-{p}") for p in PROBLEMS}
             c.last_params = gr.State(None)
-            c.params = gr.Code(label=i18n("params"), language="json", interactive=False, elem_id="params")
+            c.params = gr.Code(label=i18n("params"), language="json", interactive=False, elem_id="params",
+                               buttons=["copy"])
+            # the sidecar itself, so the download carries the result's name (Code's button saved file.json)
+            c.params_file = gr.File(label=i18n("params_file"), interactive=False, elem_id="params-file")
     c.current = gr.State([])  # ids of the jobs this tab follows (Stop cancels them)
     # The same ids in the browser's localStorage: a reloaded page follows them again.
     c.my_jobs = gr.BrowserState([], storage_key="i2v-studio-jobs")
@@ -229,21 +234,21 @@ class CreateHandlers:
         try:
             save_template(name, s, self.ui.cfg)
         except I2VError as exc:
-            return {c.status: warn(error_text(exc, lang))}
+            return {c.tpl_msg: warn(error_text(exc, lang))}
         return {c.preset: gr.update(choices=choices(lang), value=TEMPLATE_PREFIX + name.strip()),
-                c.status: t("saved_template", lang, name=name.strip())}
+                c.tpl_msg: "✅ " + t("saved_template", lang, name=name.strip())}
 
     def on_delete_template(self, choice, request: gr.Request):
         c, lang = self.c, lang_of(request)
         if not choice or not choice.startswith(TEMPLATE_PREFIX):
-            return {c.status: ""}
+            return {c.tpl_msg: ""}
         name = choice[len(TEMPLATE_PREFIX):]
         try:
             delete_template(name)
         except I2VError as exc:
-            return {c.status: warn(error_text(exc, lang))}
-        return {c.preset: gr.update(choices=choices(lang), value="standard"), c.status: t("deleted_template", lang,
-                                                                                       name=name)}
+            return {c.tpl_msg: warn(error_text(exc, lang))}
+        return {c.preset: gr.update(choices=choices(lang), value="standard"),
+                c.tpl_msg: t("deleted_template", lang, name=name)}
 
     # -- generate, follow, stop -------------------------------------------------------------------
     def submit(self, values: dict, request: gr.Request):
@@ -352,7 +357,8 @@ def wire(ui) -> None:
     ui.create = h
     controls = h.controls
     fill_outputs = [*controls, c.manual, c.status]
-    gen_outputs = [c.status, c.preview, c.video, c.used_seed, c.params, c.notes, c.gallery, c.last_params,
+    gen_outputs = [c.status, c.preview, c.video, c.used_seed, c.params, c.params_file, c.notes, c.gallery,
+                   c.last_params,
                    c.last_video, c.motion_md, c.motion_plot, c.current]
     quick = dict(api_name=False, show_progress="hidden", queue=False)
     follow = dict(api_name=False, concurrency_limit=None, show_progress="hidden")
@@ -385,6 +391,6 @@ def wire(ui) -> None:
         btn.click(h.submit_smooth(factor), [c.last_video, c.loop], [c.status, c.current, c.my_jobs], api_name=False,
                   concurrency_limit=None).then(h.follow_smooth, c.current,
                                                [c.status, c.video, c.last_video, c.gallery], **follow)
-    c.tpl_save.click(h.on_save_template, {c.tpl_name, c.preset, *c(*template_controls())}, [c.preset, c.status],
+    c.tpl_save.click(h.on_save_template, {c.tpl_name, c.preset, *c(*template_controls())}, [c.preset, c.tpl_msg],
                      api_name=False)
-    c.tpl_delete.click(h.on_delete_template, c.preset, [c.preset, c.status], api_name=False)
+    c.tpl_delete.click(h.on_delete_template, c.preset, [c.preset, c.tpl_msg], api_name=False)

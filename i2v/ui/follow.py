@@ -67,11 +67,16 @@ def motion_text(m: dict, lang: str) -> str:
 
 
 def motion_frame(m: dict, lang: str = "en"):
+    """The per-frame motion chart: frames are whole numbers, so the x axis is categorical ("1", "2", …) in
+    frame order (a numeric axis put ticks at 1.1, 1.2 … for a short video)."""
     import pandas as pd
 
-    rows = [{"frame": p["pair"] + 1, "value": p[k], "metric": t(f"metric_{k}", lang)}
-            for p in (m or {}).get("per_frame", []) for k in ("motion", "jitter", "flicker")]
-    return pd.DataFrame(rows or [{"frame": 0, "value": 0.0, "metric": "motion"}])
+    pairs = (m or {}).get("per_frame", [])
+    rows = [{"frame": str(p["pair"] + 1), "value": p[k], "metric": t(f"metric_{k}", lang)}
+            for p in pairs for k in ("motion", "jitter", "flicker")]
+    order = [str(p["pair"] + 1) for p in pairs]
+    frame = pd.DataFrame(rows, columns=["frame", "value", "metric"])
+    return gr.update(value=frame, sort=order or None)
 
 
 def generation_updates(c: Components, jobs: JobService, job: JobRecord, lang: str, prefix: str = "") -> dict:
@@ -82,8 +87,9 @@ def generation_updates(c: Components, jobs: JobService, job: JobRecord, lang: st
     notes = render(meta.get("notes", []), lang) + ([t("demo_note", lang)] if meta.get("demo") else [])
     m = meta.get("motion") or {}
     return {c.status: prefix + t("done", lang, seconds=s.get("seconds", 0.0), name=jobs.abs(job.result["video"]).name),
-            c.video: s["video"], c.used_seed: meta.get("seed"),
+            c.video: s["video"], c.used_seed: "" if meta.get("seed") is None else str(meta["seed"]),
             c.params: json.dumps(meta.get("params", {}), ensure_ascii=False, indent=2),
+            c.params_file: s.get("metadata"),
             c.notes: "\n".join(f"- {n}" for n in notes), c.last_params: meta.get("params"), c.last_video: s["video"],
             c.motion_md: motion_text(m, lang), c.motion_plot: motion_frame(m, lang)}
 

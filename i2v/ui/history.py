@@ -72,12 +72,13 @@ class HistoryHandlers:
                 c.hist_params: json.dumps(s, ensure_ascii=False, indent=2), c.hist_msg: ""}
 
     def reuse(self, picked, request: gr.Request):
-        """Fill the Create tab; the live recommender keeps its hands off these values."""
+        """Fill the Create tab and go there; the live recommender keeps its hands off these values."""
         c = self.c
         if not picked:
             return {c.hist_msg: t("fix_none", lang_of(request))}
-        return {**fill(c, picked, self.ui.cfg.resolution["tiers"]), c.manual: True,
-                c.hist_msg: t("restored", lang_of(request), name="History")}
+        msg = t("restored", lang_of(request), name=t("tab_history", lang_of(request)))
+        return {**fill(c, picked, self.ui.cfg.resolution["tiers"]), c.manual: True, c.hist_msg: msg, c.status: msg,
+                c.tabs: gr.Tabs(selected="create")}
 
     def restore(self, file, request: gr.Request):
         c, lang = self.c, lang_of(request)
@@ -101,5 +102,5 @@ def wire(ui) -> None:
     controls = c(*control_names())
     c.refresh.click(h.refresh, None, c.gallery, api_name=False)
     c.gallery.select(h.pick, None, [c.hist_video, c.hist_params, c.picked, c.hist_msg], api_name=False)
-    c.reuse.click(h.reuse, c.picked, [*controls, c.manual, c.hist_msg], api_name=False)
+    c.reuse.click(h.reuse, c.picked, [*controls, c.manual, c.hist_msg, c.status, c.tabs], api_name=False)
     c.restore.upload(h.restore, c.restore, [*controls, c.manual, c.hist_msg, c.status], api_name=False)
