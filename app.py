@@ -150,6 +150,10 @@ def serve(a: argparse.Namespace) -> int:
     check_outputs(outputs, retention["min_free_mb"])
     lock = OutputsLock(outputs)
     lock.acquire(a.port)
+    from i2v.jobs.store import repair_store
+
+    # the job store: one this user cannot write is refused (exit 3); a damaged one is set aside, loudly
+    repaired = repair_store(outputs, log=lambda m: print(m, file=sys.stderr, flush=True))
     cache = UploadCache(outputs, retention["upload_cache_max_age_h"], retention["upload_cache_max_mb"],
                         log=lambda m: print(m, file=sys.stderr, flush=True))
     os.environ["GRADIO_TEMP_DIR"] = str(cache.prepare())  # Gradio's uploads, this studio's own folder
@@ -169,7 +173,7 @@ def serve(a: argparse.Namespace) -> int:
     # The job store: settle what a previous run left (interrupted jobs, files no job owns), then a worker
     # thread runs the queue (jobs queued before a restart included), one job at a time on the model.
     jobs = JobService(studio, max_queued=a.queue_size)
-    jobs.recover(requeue_interrupted=a.requeue_interrupted)
+    jobs.recover(requeue_interrupted=a.requeue_interrupted, repaired=repaired)
     jobs.store.forget_workers()
     pool = worker = None
     if a.ray or (a.workers or 0) > 1 or (a.workers is None and len(visible_gpus()) > 1):

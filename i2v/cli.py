@@ -177,8 +177,13 @@ def cmd_jobs(a: argparse.Namespace) -> int:
 
     store = JobStore(folder) if (folder / DB_NAME).exists() else None  # no runs yet: no jobs
     rows = store.list(status=a.status.split(",") if a.status else None, limit=a.limit, parent=None) if store else []
+    from .jobs.store import store_notes, store_notice
+
+    notices = [store_notice(n) for n in store_notes(folder)]  # a damaged store the studio set aside
+    for text in notices:
+        err(f"warning: {text}")
     if a.json:
-        emit({"jobs": [j.to_json() for j in rows]}, True)
+        emit({"jobs": [j.to_json() for j in rows], **({"notices": notices} if notices else {})}, True)
     else:
         for j in rows:
             p = j.progress or {}

@@ -141,6 +141,32 @@ MESSAGES: dict[str, dict[str, str]] = {
                 "hint_zh": "请降低分辨率或帧数，或关闭其他占用 GPU 的程序"},
     "store_unwritable": {"en": "the job store could not be written ({detail})", "zh": "任务库无法写入（{detail}）",
                          "hint_en": "is the disk full?", "hint_zh": "磁盘是否已满？"},
+    # a damaged job store (i2v/jobs/store.py, "a damaged store"): refused by the CLI, set aside by the studio
+    "store_damaged": {"en": "the job store {path} is damaged ({detail})", "zh": "任务库 {path} 已损坏（{detail}）",
+                      "hint_en": "start the studio on this folder (python app.py --outputs {folder}): it keeps the "
+                                 "damaged store aside and rebuilds the results from the files on disk",
+                      "hint_zh": "请在此目录上启动工作室（python app.py --outputs {folder}）：它会把损坏的任务库移到一旁保留，"
+                                 "并根据磁盘上的文件重建结果"},
+    "store_no_access": {"en": "cannot read and write the job store {path} ({detail})",
+                        "zh": "无法读写任务库 {path}（{detail}）",
+                        "hint_en": "let the user running the studio write it (chown, or chmod u+w), or use another "
+                                   "--outputs folder",
+                        "hint_zh": "请让运行工作室的用户可写（chown 或 chmod u+w），或换一个 --outputs 目录"},
+    # notices, not raised: what the page's banner and `python -m i2v jobs` say while the copy is kept
+    "store_set_aside": {"en": "On {when} the job store was found damaged ({detail}) and was set aside in {aside}; "
+                              "{imported} results were rebuilt from the files on disk. Jobs that left no result "
+                              "(queued, failed, cancelled) are only in that copy.",
+                        "zh": "{when} 发现任务库已损坏（{detail}），已移至 {aside} 保留；已根据磁盘上的文件重建 {imported} "
+                              "个结果。未留下结果的任务（排队、失败、已取消）只在该副本中。",
+                        "hint_en": "delete that folder once you no longer need it, and this note goes with it",
+                        "hint_zh": "不再需要时删除该目录，此提示随之消失"},
+    "store_journal_lost": {"en": "On {when} the job store's journal was found missing ({detail}): the store went "
+                                 "back to its last checkpoint, and jobs recorded after it are lost; {imported} results "
+                                 "were rebuilt from the files on disk. What was left is in {aside}.",
+                           "zh": "{when} 发现任务库的日志文件丢失（{detail}）：任务库回到了上次检查点，其后记录的任务已丢失；"
+                                 "已根据磁盘上的文件重建 {imported} 个结果。剩余文件保存在 {aside}。",
+                           "hint_en": "delete that folder once you no longer need it, and this note goes with it",
+                           "hint_zh": "不再需要时删除该目录，此提示随之消失"},
     "outputs_unwritable": {"en": "cannot write to the outputs folder {path} ({detail})",
                            "zh": "无法写入输出目录 {path}（{detail}）",
                            "hint_en": "fix its permissions, or pick another folder with --outputs",

@@ -30,7 +30,8 @@ from ..errors import Cancelled, I2VError, InternalError, Interrupted, InvalidInp
 from ..service import APP_NAME, GenerationResult, Studio
 from ..settings import NAMES, REQUEST_EXTRAS
 from .store import (BUSY, CANCELLED, DEAD, DONE, FAILED, ID_MAX_CHARS, IDLE, INTERRUPTED, LOADING, RUNNING,
-                    STOPPED, JobRecord, JobStore, QueueFull, worker_alive, worker_id)
+                    STOPPED, JobRecord, JobStore, QueueFull, rebuilt, store_notes, store_notice, worker_alive,
+                    worker_id)
 
 INPUTS = ".inputs"
 LOST = "worker lost"  # how the note of a job re-queued after its worker died begins
@@ -410,8 +411,10 @@ class JobService:
         return {"state": "loading"}
 
     # -- recovery ----------------------------------------------------------------------------------
-    def recover(self, requeue_interrupted: bool = False) -> dict:
-        """At start-up: settle jobs whose worker died, adopt or remove files no job owns, drop unused inputs."""
+    def recover(self, requeue_interrupted: bool = False, repaired: dict | None = None) -> dict:
+        """At start-up: settle jobs whose worker died, adopt or remove files no job owns, drop unused inputs.
+        ``repaired``: the note of a damaged store the studio just set aside (``store.repair_store``); how many
+        results came back from their sidecars is added to it, and said loudly."""
         from ..video import verify_mp4
 
         report = {"recovered": 0, "interrupted": 0, "imported": 0, "removed": 0, "skipped": 0, "requeued": 0}
@@ -453,7 +456,13 @@ class JobService:
         for k, v in report.items():
             if v:
                 self.log(f"start-up: {k} {v}")
+        if repaired is not None:
+            rebuilt(repaired, report, self.log)
         return report
+
+    def store_notices(self, lang: str = "en") -> list[str]:
+        """The page's warnings about damaged job stores set aside in this folder (see ``store.repair_store``)."""
+        return [store_notice(n, lang, full_path=False) for n in store_notes(self.outputs)]
 
     def _adopt_orphans(self, report: dict) -> None:
         """Files in outputs/ that no job owns: our complete results are imported as done jobs (once: then

@@ -34,7 +34,10 @@ class StudioUI:
         c = self.c
         # ticks while loading (the download's progress), and with a pool, whose workers come, go and die
         active = st["state"] == "loading" or (st["state"] == "ready" and self.pooled)
-        return {c.banner: banner_markdown(st, lang), c.timer: gr.update(active=active)}
+        text = banner_markdown(st, lang)
+        # a damaged job store the studio set aside: said above everything, for as long as its copy is kept
+        text = "\n\n".join([*(f"⚠️ {n}" for n in self.jobs.store_notices(lang)), text])
+        return {c.banner: text, c.timer: gr.update(active=active)}
 
     def localized(self, lang: str) -> dict:
         """What the page cannot say through gr.I18n: media labels, the preset list (with templates saved
