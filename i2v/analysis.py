@@ -20,6 +20,7 @@ Each is reported per frame pair (``per_frame``) and as the mean over the video.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -139,10 +140,11 @@ def flow_visualisation(frames: np.ndarray) -> np.ndarray:
 
 # -- smoothing -----------------------------------------------------------------------------------
 
-def interpolate(frames: np.ndarray, factor: int) -> np.ndarray:
+def interpolate(frames: np.ndarray, factor: int, check: Callable[[], None] | None = None) -> np.ndarray:
     """Flow-based frame interpolation: ``factor - 1`` new frames between each pair, so N frames become
     factor x (N - 1) + 1.  Each new frame warps both neighbours toward the in-between time along the
-    flow (in both directions) and blends them by distance."""
+    flow (in both directions) and blends them by distance.  ``check`` runs before each pair (a cancel
+    token's ``check``: it raises to stop)."""
     import cv2
 
     if factor < 2:
@@ -151,8 +153,11 @@ def interpolate(frames: np.ndarray, factor: int) -> np.ndarray:
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     h, w = frames.shape[1:3]
     gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    out = [frames[0]]
-    for a, b in zip(frames, frames[1:]):
+    out = np.empty((factor * (len(frames) - 1) + 1, *frames.shape[1:]), np.uint8)  # one copy, filled in place
+    out[0] = frames[0]
+    for i, (a, b) in enumerate(zip(frames, frames[1:])):
+        if check is not None:
+            check()
         ga, gb = cv2.cvtColor(a, cv2.COLOR_RGB2GRAY), cv2.cvtColor(b, cv2.COLOR_RGB2GRAY)
         fwd, bwd = dis.calc(ga, gb, None), dis.calc(gb, ga, None)
         for k in range(1, factor):
@@ -161,10 +166,10 @@ def interpolate(frames: np.ndarray, factor: int) -> np.ndarray:
                                borderMode=cv2.BORDER_REPLICATE)
             from_b = cv2.remap(b, gx - (1 - s) * bwd[..., 0], gy - (1 - s) * bwd[..., 1], cv2.INTER_LINEAR,
                                borderMode=cv2.BORDER_REPLICATE)
-            out.append(np.clip((1 - s) * from_a.astype(np.float32) + s * from_b.astype(np.float32) + 0.5,
-                               0, 255).astype(np.uint8))
-        out.append(b)
-    return np.stack(out)
+            out[i * factor + k] = np.clip((1 - s) * from_a.astype(np.float32) + s * from_b.astype(np.float32) + 0.5,
+                                          0, 255).astype(np.uint8)
+        out[(i + 1) * factor] = b
+    return out
 
 
 def make_loop(frames: np.ndarray, mode: str, crossfade: int = 4) -> np.ndarray:

@@ -124,7 +124,8 @@ class CliProgress:
 
 
 def install_cancel_on_sigint() -> object:
-    """First Ctrl-C cancels the job at the next step (exit 130, no files); a second one aborts."""
+    """First Ctrl-C (or SIGTERM, as ``kill`` and service managers send) cancels the job at the next step
+    (exit 130, no files, the job recorded as cancelled); a second one aborts."""
     from .cancel import CancelToken
 
     token = CancelToken()
@@ -136,6 +137,7 @@ def install_cancel_on_sigint() -> object:
         token.cancel()
 
     signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
     return token
 
 
@@ -176,6 +178,8 @@ def cmd_jobs(a: argparse.Namespace) -> int:
     from .jobs.store import DB_NAME
 
     store = JobStore(folder) if (folder / DB_NAME).exists() else None  # no runs yet: no jobs
+    if store is not None:
+        settle_dead(a, store)
     rows = store.list(status=a.status.split(",") if a.status else None, limit=a.limit, parent=None) if store else []
     from .jobs.store import store_notes, store_notice
 
@@ -191,6 +195,18 @@ def cmd_jobs(a: argparse.Namespace) -> int:
             what = str(j.params.get("prompt") or j.params.get("video") or "")[:50]
             print(f"{j.id}  {j.kind:11s} {j.status:11s} {prog:8s} {what}")
     return EXIT_OK
+
+
+def settle_dead(a: argparse.Namespace, store, job=None) -> None:
+    """``jobs`` and ``wait`` judge a running job by its worker's process, as a studio's recovery does: one
+    whose process on this machine is gone (a CLI run killed with kill -9) is settled now, not when a
+    studio next starts.  The job service (and its studio) is built only when there is one to settle."""
+    from .jobs.store import RUNNING, worker_alive
+
+    rows = [job] if job is not None else store.list(status=[RUNNING], limit=None)
+    dead = [j for j in rows if j is not None and j.status == RUNNING and not worker_alive(j.worker)]
+    if dead:
+        make_jobs(a).settle_dead(dead[0].id if job is not None else None)
 
 
 def outputs_of(a: argparse.Namespace):
@@ -216,6 +232,9 @@ def cmd_wait(a: argparse.Namespace) -> int:
     last = None
     while True:
         job = store.get(a.job)
+        if not job.final:
+            settle_dead(a, store, job)
+            job = store.get(a.job)
         p = job.progress or {}
         if p.get("total") and p.get("step") != last:
             last = p.get("step")
@@ -493,14 +512,18 @@ def cmd_batch(a: argparse.Namespace) -> int:
 
 
 def cmd_smooth(a: argparse.Namespace) -> int:
+    """The result goes under --outputs (beside the source when the source is in it), like every command's."""
     from pathlib import Path
 
-    from .workflows import check_smooth_args
+    from .config import load_config
+    from .workflows import check_smooth_input
 
-    check_smooth_args(Path(a.video), a.factor, a.method, a.loop)
+    # size, duration and frames from the file's header, before a frame is decoded or a job recorded
+    check_smooth_input(Path(a.video), a.factor, a.method, a.loop, load_config(a.config).limits)
     jobs = make_jobs(a)
-    job = jobs.run_inline("smooth", {"video": str(Path(a.video).resolve()), "factor": a.factor,
-                                     "method": a.method, "loop": a.loop})
+    token = install_cancel_on_sigint()
+    job = jobs.run_inline("smooth", {"video": jobs.rel(Path(a.video)), "factor": a.factor, "method": a.method,
+                                     "loop": a.loop}, cancel=token)
     out = finished(jobs, job)
     out["source"] = str(Path(a.video).resolve())
     emit({**out, "job": job.id}, a.json, text=f"{out['video']}  ({out['frames']} frames @ {out['fps']:g} fps)")

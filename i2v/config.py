@@ -98,6 +98,8 @@ CHECKS: dict[str, Any] = {
     "limits.fps": _pair(1, 240, integer=True), "limits.target_fps": _pair(1, 240, integer=True),
     "limits.decode_chunk_size": _pair(1, 512, integer=True), "limits.fast": _pair(1, 50, integer=True),
     "limits.image_max_pixels": _num(1, 2**31, integer=True), "limits.image_max_bytes": _num(1, 2**40, integer=True),
+    "limits.video_max_pixels": _num(1, 2**31, integer=True), "limits.video_max_seconds": _num(0.1, 86400),
+    "limits.smooth_max_frames": _num(2, 100_000, integer=True),
     "limits.restore_max_bytes": _num(1024, 2**26, integer=True), "limits.templates_max": _num(1, 10_000, integer=True),
     "limits.template_max_bytes": _num(1024, 2**20, integer=True),
 }

@@ -209,16 +209,43 @@ def _ffmpeg(*args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, errors="replace", timeout=120)
 
 
-def probe(path: Path) -> dict:
-    """codec, pixel format, size, fps, frame count of a video (from ffmpeg's own reading)."""
+def _stream_info(path: Path) -> tuple[dict, str]:
+    """What ``ffmpeg -i`` says of the first video stream: codec, pixel format, size, fps."""
     info = _ffmpeg("-i", str(path)).stderr
     m = re.search(r"Stream #\S+.*?Video: (\w+).*?, (\w+)(?:\([^)]*\))?, (\d+)x(\d+)", info)
     if not m:
         raise ValueError(f"no video stream found in {path}")
     fps_m = re.search(r"([\d.]+) fps", info)
-    n, secs = _ffmpeg_lib().count_frames_and_secs(str(path))
     return {"codec": m.group(1), "pix_fmt": m.group(2), "width": int(m.group(3)), "height": int(m.group(4)),
-            "fps": float(fps_m.group(1)) if fps_m else None, "frames": n, "seconds": secs}
+            "fps": float(fps_m.group(1)) if fps_m else None}, info
+
+
+def probe(path: Path) -> dict:
+    """codec, pixel format, size, fps, frame count of a video (from ffmpeg's own reading: every frame is
+    decoded to count them, so use :func:`header` first on a file that may be hostile)."""
+    out, _ = _stream_info(path)
+    n, secs = _ffmpeg_lib().count_frames_and_secs(str(path))
+    return {**out, "frames": n, "seconds": secs}
+
+
+def header(path: Path) -> dict:
+    """A video's codec, pixel format, size, fps and duration (``seconds``, None when it gives none) from
+    the container's header, without decoding its frames (``ffmpeg -i``)."""
+    out, info = _stream_info(path)
+    d = re.search(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)", info)
+    out["seconds"] = int(d.group(1)) * 3600 + int(d.group(2)) * 60 + float(d.group(3)) if d else None
+    return out
+
+
+def count_packets(path: Path, up_to: int) -> int:
+    """The frames of a video's first video stream, counted by stream copy (no decoding) and at most
+    ``up_to`` + 1 of them: a file of a million tiny frames costs no more than the limit."""
+    r = _ffmpeg("-nostdin", "-i", str(path), "-map", "0:v:0", "-c", "copy", "-frames:v", str(int(up_to) + 1),
+                "-f", "null", "-")
+    counts = re.findall(r"frame=\s*(\d+)", r.stderr)
+    if r.returncode != 0 or not counts:
+        raise ValueError(f"cannot read the frames of {path}")
+    return int(counts[-1])
 
 
 COMMENT_MAX_BYTES = 1 << 20  # ours are a few KB
@@ -263,10 +290,18 @@ def read_comment(path: Path, max_bytes: int = COMMENT_MAX_BYTES) -> str | None:
     return text
 
 
-def read_frames(path: Path) -> np.ndarray:
-    """All frames as (N, H, W, 3) uint8."""
+def read_frames(path: Path, max_frames: int | None = None) -> np.ndarray:
+    """All frames as (N, H, W, 3) uint8; with ``max_frames``, at most that many (the decoder is stopped
+    there, whatever the file holds beyond what :func:`header` counted)."""
     reader = _ffmpeg_lib().read_frames(str(path), pix_fmt="rgb24")
-    meta = reader.__next__()
-    w, h = meta["size"]
-    frames = [np.frombuffer(buf, np.uint8).reshape(h, w, 3) for buf in reader]
+    try:
+        meta = reader.__next__()
+        w, h = meta["size"]
+        frames = []
+        for buf in reader:
+            frames.append(np.frombuffer(buf, np.uint8).reshape(h, w, 3))
+            if max_frames is not None and len(frames) >= max_frames:
+                break
+    finally:
+        reader.close()
     return np.stack(frames)

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import math
@@ -26,10 +27,12 @@ import yaml
 from PIL import Image, ImageDraw, ImageFont
 
 from .analysis import analyze_frames, interpolate, make_loop
+from .cancel import CancelToken
+from .config import load_config
 from .errors import I2VError, InvalidInput
 from .service import GenerationResult, Studio
 from .settings import NAMES, REQUEST_EXTRAS, canonical
-from .video import commit_files, json_to, mp4_to, partial_name, probe, read_comment, read_frames
+from .video import commit_files, count_packets, header, json_to, mp4_to, partial_name, read_comment, read_frames
 
 DEFAULT_SWEEP = (5.0, 7.0, 9.0, 11.0, 14.0, 18.0)
 
@@ -277,15 +280,54 @@ def check_smooth_args(video: Path, factor: int, method: str, loop: str | None) -
         raise InvalidInput("unknown_choice", what="loop mode", got=loop, choices="pingpong, crossfade")
 
 
-def smooth(video: Path, factor: int = 2, method: str = "flow", loop: str | None = None,
-           outputs: Path | None = None, on_commit: Callable[[list[Path]], None] | None = None) -> tuple[Path, dict]:
-    """Interpolate to ``factor`` x the frame rate and optionally loop; writes a new MP4 + sidecar."""
-    video = Path(video)
+def frames_after(n: int, factor: int, method: str = "flow", loop: str | None = None) -> int:
+    """How many frames smoothing ``n`` frames makes: factor x (n - 1) + 1 by flow (at most factor x n by
+    minterpolate, which times them itself), about twice that with a pingpong loop."""
+    m = n * factor if method == "minterpolate" and factor > 1 else factor * (n - 1) + 1
+    return 2 * m - 2 if loop == "pingpong" and m > 2 else m
+
+
+def check_smooth_input(video: Path, factor: int, method: str, loop: str | None, limits: dict) -> dict:
+    """The bounds of smoothing (``limits``: the config's), checked before a frame is decoded: pixels per
+    frame and duration from the file's header, then the frames of the result from its packets, counted
+    without decoding and no further than the limit.  Returns what was read (``frames``: the source's)."""
     check_smooth_args(video, factor, method, loop)
+    name = Path(video).name
+    cap = int(limits["smooth_max_frames"])
     try:
-        info = probe(video)
-    except (ValueError, OSError):
-        raise InvalidInput("video_unreadable", name=video.name) from None
+        info = header(video)
+        pixels = info["width"] * info["height"]
+        if pixels > limits["video_max_pixels"]:
+            raise InvalidInput("video_too_many_pixels", width=info["width"], height=info["height"], pixels=pixels,
+                               limit=limits["video_max_pixels"])
+        if info["seconds"] is not None and info["seconds"] > limits["video_max_seconds"]:
+            raise InvalidInput("video_too_long", seconds=round(info["seconds"], 1), limit=limits["video_max_seconds"])
+        n = count_packets(video, up_to=cap)
+    except (ValueError, OSError, subprocess.SubprocessError):
+        raise InvalidInput("video_unreadable", name=name) from None
+    if n < 1:
+        raise InvalidInput("video_unreadable", name=name)
+    after = frames_after(n, factor, method, loop)
+    if after > cap:  # a count that stopped at the limit says "at least"
+        raise InvalidInput("smooth_too_many_frames", name=name, frames=after if n <= cap else f"{after}+", limit=cap)
+    return {**info, "frames": n}
+
+
+def smooth(video: Path, factor: int = 2, method: str = "flow", loop: str | None = None,
+           outputs: Path | None = None, on_commit: Callable[[list[Path]], None] | None = None,
+           limits: dict | None = None, cancel: CancelToken | None = None) -> tuple[Path, dict]:
+    """Interpolate to ``factor`` x the frame rate and optionally loop; writes a new MP4 + sidecar.
+
+    ``outputs`` is the studio's outputs folder (default: the source's own folder).  The result goes beside
+    its source when the source is in it, else into today's folder of it; the metadata names the source
+    relative to it, or by file name only when it is elsewhere (no server path is recorded).  ``limits``
+    (default: the config's) bound the work before a frame is decoded; ``cancel`` is checked between steps
+    and before the files are published (a cancel writes nothing)."""
+    video = Path(video)
+    limits = limits or load_config().limits
+    info = check_smooth_input(video, factor, method, loop, limits)
+    cap = int(limits["smooth_max_frames"])
+    step = cancel.check if cancel is not None else (lambda: None)
     fps = info["fps"] or 8
     source_meta = None
     try:
@@ -293,28 +335,47 @@ def smooth(video: Path, factor: int = 2, method: str = "flow", loop: str | None 
         source_meta = json.loads(text) if text else None
     except ValueError:
         source_meta = None
+    root = Path(outputs) if outputs else video.parent
+    try:
+        source = video.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        source = None
+    folder = video.parent if source is not None else root / datetime.datetime.now().strftime("%Y-%m-%d")
     suffix = f"x{factor}{'_' + loop if loop else ''}"
-    target = (Path(outputs) if outputs else video.parent) / f"{video.stem}_{suffix}_{secrets.token_hex(2)}.mp4"
+    target = folder / f"{video.stem}_{suffix}_{secrets.token_hex(2)}.mp4"
+    step()
     if method == "minterpolate" and factor > 1:
-        frames = _minterpolate(video, fps * factor)
+        frames = _minterpolate(video, fps * factor, folder, max_frames=cap + 1)
     else:
-        frames = interpolate(read_frames(video), factor)
+        frames = interpolate(read_frames(video, max_frames=info["frames"]), factor, check=step)
+    step()
     if loop:
         frames = make_loop(frames, loop)
-    meta = {"app": "i2v-studio", "kind": "smoothed", "source": str(video), "factor": factor, "method": method,
-            "loop": loop or None, "fps": fps * factor, "frames": int(frames.shape[0]),
+    if len(frames) > cap:  # what the packets promised, whatever the decoder made of them
+        raise InvalidInput("smooth_too_many_frames", name=video.name, frames=len(frames), limit=cap)
+    meta = {"app": "i2v-studio", "kind": "smoothed", "source": source, "source_name": video.name, "factor": factor,
+            "method": method, "loop": loop or None, "fps": fps * factor, "frames": int(frames.shape[0]),
             "source_metadata": source_meta, "motion": analyze_frames(frames).summary()}
     comment = json.dumps(meta, ensure_ascii=False)
+    step()
+
+    def publish(finals: list[Path]) -> None:
+        step()  # a cancel during the encoding: the written files are removed, nothing is published
+        if on_commit is not None:
+            on_commit(finals)
+
     commit_files({target: lambda p: mp4_to(p, frames, fps * factor, comment),
                   target.with_suffix(".json"): lambda p: json_to(p, meta)},
-                 mp4_frames={target: len(frames)}, on_commit=on_commit)
+                 mp4_frames={target: len(frames)}, on_commit=publish)
     return target, meta
 
 
-def _minterpolate(video: Path, fps: float) -> np.ndarray:
+def _minterpolate(video: Path, fps: float, folder: Path, max_frames: int | None = None) -> np.ndarray:
+    """ffmpeg's motion-compensated interpolation, through a temporary file in ``folder`` (the result's)."""
     import imageio_ffmpeg
 
-    tmp = partial_name(video.with_name(f"{video.stem}.minterp.mp4"))
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = partial_name(folder / f"{video.stem}.minterp.mp4")
     try:
         r = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-i", str(video), "-vf",
                             f"minterpolate=fps={fps}:mi_mode=mci:mc_mode=aobmc:me_mode=bidir:vsbmc=1",
@@ -322,7 +383,7 @@ def _minterpolate(video: Path, fps: float) -> np.ndarray:
                            capture_output=True, text=True, timeout=600)
         if r.returncode != 0:
             raise InvalidInput("minterpolate_failed", detail=r.stderr.strip()[:200])
-        return read_frames(tmp)
+        return read_frames(tmp, max_frames=max_frames)
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -166,9 +166,10 @@ class JobService:
         resolved = path.resolve()
         if self.outputs.resolve() not in resolved.parents or not resolved.is_file() or resolved.suffix != ".mp4":
             raise InvalidInput("video_not_found", name=Path(video).name)
-        from ..workflows import check_smooth_args
+        from ..workflows import check_smooth_input
 
-        check_smooth_args(resolved, int(factor), method, loop)
+        # the bounds before queueing (the page's Smooth x4 on its own result meets them here)
+        check_smooth_input(resolved, int(factor), method, loop, self.studio.cfg.limits)
         params = {"video": self.rel(resolved), "factor": int(factor), "loop": loop or None, "method": method}
         return self._submit("smooth", params, client)
 
@@ -300,10 +301,12 @@ class JobService:
         src = self.abs(p["video"])
         reporter.write({"stage": "smoothing"})
         path, meta = smooth(src, factor=int(p["factor"]), method=p.get("method") or "flow", loop=p.get("loop"),
-                            on_commit=reporter.commit)
+                            outputs=self.outputs, on_commit=reporter.commit, limits=self.studio.cfg.limits,
+                            cancel=token)
         side = path.with_suffix(".json")
+        # the source relative to the outputs folder, or not at all (a CLI run's file elsewhere: by name)
         summary = {"video": self.rel(path), "metadata": self.rel(side), "frames": meta["frames"], "fps": meta["fps"],
-                   "source": self.rel(src)}
+                   "source": meta["source"], "source_name": meta["source_name"]}
         return {"video": summary["video"], "summary": summary, "meta": meta}, [self.rel(path), self.rel(side)]
 
     # -- the worker loop ---------------------------------------------------------------------------
@@ -415,8 +418,6 @@ class JobService:
         """At start-up: settle jobs whose worker died, adopt or remove files no job owns, drop unused inputs.
         ``repaired``: the note of a damaged store the studio just set aside (``store.repair_store``); how many
         results came back from their sidecars is added to it, and said loudly."""
-        from ..video import verify_mp4
-
         report = {"recovered": 0, "interrupted": 0, "imported": 0, "removed": 0, "skipped": 0, "requeued": 0}
         for job in self.store.list(status=[RUNNING], limit=None):
             fresh = self.store.heartbeat_fresh(job.worker) if job.worker else None
@@ -424,27 +425,7 @@ class JobService:
             # (a CLI run) while their process is
             if (worker_alive(job.worker) if fresh is None else fresh and worker_alive(job.worker)):
                 continue
-            files = [self.abs(f) for f in job.files]
-            complete = bool(files) and all(f.is_file() for f in files)
-            if complete and job.kind in ("generate", "batch_entry"):
-                try:
-                    video = next(f for f in files if f.suffix == ".mp4")
-                    meta = json.loads(next(f for f in files if f.suffix == ".json").read_text(encoding="utf-8"))
-                    verify_mp4(video, int(meta["params"]["num_frames"]))
-                    res = GenerationResult(video=video, metadata_path=next(f for f in files if f.suffix == ".json"),
-                                           thumbnail=next(f for f in files if f.suffix == ".png"), metadata=meta,
-                                           seconds=meta["timings"].get("total", 0.0))
-                    result, owned = self._result_of(res)
-                    self.store.finish(job.id, DONE, result=result, files=owned,
-                                      note="finished just before the studio stopped; recovered")
-                    report["recovered"] += 1
-                    continue
-                except (StopIteration, OSError, ValueError, KeyError, I2VError):
-                    pass
-            for f in files:
-                f.unlink(missing_ok=True)
-            self.store.finish(job.id, INTERRUPTED, error=Interrupted().to_json())
-            report["interrupted"] += 1
+            report[self._settle(job)] += 1
         if requeue_interrupted:
             for job in self.store.list(status=[INTERRUPTED], limit=None, parent=None):
                 try:
@@ -463,6 +444,48 @@ class JobService:
     def store_notices(self, lang: str = "en") -> list[str]:
         """The page's warnings about damaged job stores set aside in this folder (see ``store.repair_store``)."""
         return [store_notice(n, lang, full_path=False) for n in store_notes(self.outputs)]
+
+    def _settle(self, job: JobRecord) -> str:
+        """A running job whose worker is gone: ``recovered`` (done) when its result's files were all in
+        place, else ``interrupted`` (its planned files removed)."""
+        from ..video import verify_mp4
+
+        files = [self.abs(f) for f in job.files]
+        complete = bool(files) and all(f.is_file() for f in files)
+        if complete and job.kind in ("generate", "batch_entry"):
+            try:
+                video = next(f for f in files if f.suffix == ".mp4")
+                meta = json.loads(next(f for f in files if f.suffix == ".json").read_text(encoding="utf-8"))
+                verify_mp4(video, int(meta["params"]["num_frames"]))
+                res = GenerationResult(video=video, metadata_path=next(f for f in files if f.suffix == ".json"),
+                                       thumbnail=next(f for f in files if f.suffix == ".png"), metadata=meta,
+                                       seconds=meta["timings"].get("total", 0.0))
+                result, owned = self._result_of(res)
+                self.store.finish(job.id, DONE, result=result, files=owned,
+                                  note="finished just before the studio stopped; recovered")
+                return "recovered"
+            except (StopIteration, OSError, ValueError, KeyError, I2VError):
+                pass
+        for f in files:
+            f.unlink(missing_ok=True)
+        self.store.finish(job.id, INTERRUPTED, error=Interrupted().to_json())
+        return "interrupted"
+
+    def settle_dead(self, job_id: str | None = None) -> list[str]:
+        """Without a studio (``python -m i2v jobs`` and ``wait``): running jobs whose worker ran on this
+        machine and whose process is gone (a CLI run stopped by kill -9, say) are settled as the studio's
+        recovery settles them.  A worker that still reports a fresh heartbeat is left to the pool that
+        watches it.  Returns the ids settled."""
+        out = []
+        jobs = [self.store.get(job_id)] if job_id else self.store.list(status=[RUNNING], limit=None)
+        for job in jobs:
+            if job is None or job.status != RUNNING or worker_alive(job.worker) \
+                    or self.store.heartbeat_fresh(job.worker):
+                continue
+            if self.store.get(job.id).status == RUNNING:  # not settled meanwhile by another process
+                self._settle(job)
+                out.append(job.id)
+        return out
 
     def _adopt_orphans(self, report: dict) -> None:
         """Files in outputs/ that no job owns: our complete results are imported as done jobs (once: then

@@ -64,7 +64,9 @@ class QueueHandlers:
             else:
                 prog = progress_text(j, jobs_ahead(self.jobs, j), lang)
             p = j.params
-            what = p.get("prompt") or (f"{p.get('video', '')} ×{p.get('factor')}" if j.kind == "smooth" else "")
+            # a smoothing's source by file name: a CLI run's may lie outside the outputs folder (no server path)
+            what = p.get("prompt") or (f"{str(p.get('video', '')).rsplit('/', 1)[-1]} ×{p.get('factor')}"
+                                       if j.kind == "smooth" else "")
             rows.append([j.id, t(f"kind_{j.kind}", lang), t(f"status_{j.status}", lang), prog, str(what)[:60],
                          _when(j.created_at), _when(j.finished_at)])
         return pd.DataFrame(rows, columns=columns(lang))
