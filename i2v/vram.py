@@ -269,17 +269,13 @@ def max_tier(vram_gb: float, tiers: dict, frames: int = 16, aspect: float = 16 /
     return best
 
 
-def memory_checks(calibration: dict, log=print, sizes=None, measured: list[dict] | None = None) -> list[dict]:
-    """The UNet's activations measured with fake tensors at the sizes users plan for (or ``measured``
-    earlier), each beside what the model fitted in ``calibration`` predicts (configs/memory.yaml's
-    ``checks``)."""
+def memory_checks(calibration: dict, measured: list[dict]) -> list[dict]:
+    """The UNet's activations ``measured`` at the sizes users plan for (the calibrate command measures them
+    with fake tensors: policy never runs the engine), each beside what the model fitted in ``calibration``
+    predicts (configs/memory.yaml's ``checks``)."""
     k = [calibration[part][key] for part in ("unet", "vae_decode", "unet_ff_sliced")
          for key in ("bytes_per_unit_fp32", "fixed_bytes_fp32")]
     coeffs = Coefficients(*k)
-    if measured is None:
-        from .engine.memory import fake_unet_activations
-
-        measured = fake_unet_activations(sizes, log=log)
     rows = [dict(r) for r in measured]
     for r in rows:
         est = estimate(r["width"], r["height"], r["frames"], cfg_split=r["batch"] == 1, ff_sliced=r["ff_sliced"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -37,6 +38,8 @@ def test_generate_preview_json(tmp_path, photo_path):
     assert r.returncode == 0, r.stderr
     lines = r.stdout.strip().splitlines()
     assert len(lines) == 1  # one JSON object on one line; progress went to stderr
+    rates = [float(x) for x in re.findall(r"([\d.]+)s/step", r.stderr)]  # the engine's own, never tqdm's first-tick
+    assert rates and max(rates) < 60 and "step/s" not in r.stderr  # rate (it read 74898.29step/s)
     res = json.loads(lines[0])
     for key in ("video", "metadata", "seed", "frames", "width", "height", "fps", "guidance_scale",
                 "num_inference_steps", "seconds"):
@@ -78,8 +81,10 @@ def test_invalid_input_exit_2_one_line_no_files(tmp_path, photo_path):
     r = run("generate", "--model", "tiny", "--image", str(photo_path), "--prompt", "x", "--guidance", "42",
             "--outputs", str(out))
     assert r.returncode == 2
-    assert r.stderr.strip() == "error: guidance_scale must be between 1 and 20 (got 42.0)"
+    assert r.stderr.strip() == "error: --guidance must be between 1 and 20 (got 42.0)"
     assert "Traceback" not in r.stderr and files_in(out) == []
+    r = run("submit", "--image", str(photo_path), "--prompt", "x", "--steps", "0", "--outputs", str(out))
+    assert r.returncode == 2 and r.stderr.startswith("error: --steps must be between 1 and 150"), r.stderr
     bad = tmp_path / "bad.png"
     bad.write_text("hello")
     r = run("generate", "--image", str(bad), "--prompt", "x", "--outputs", str(out))

@@ -121,6 +121,7 @@ def test_two_worker_processes_share_the_queue_and_a_cancel_reaches_the_right_one
         assert end.status == CANCELLED and end.worker == victim.worker
         wait_for(lambda: all(store.get(i).final for i in ids), what="all jobs", log=log)
         rows = workers_json(outputs)
+        table = cli("workers", "--outputs", str(outputs)).stdout.splitlines()  # the same, for a person
         assert proc.poll() is None
     listed = jobs_json(outputs)
     assert listed[victim.id]["status"] == "cancelled"
@@ -128,6 +129,14 @@ def test_two_worker_processes_share_the_queue_and_a_cancel_reaches_the_right_one
     assert overlapping([listed[i] for i in ids]) >= 1  # at least two jobs ran at the same time
     assert len({listed[i]["worker"] for i in ids}) == 2
     assert len(rows) == 2 and {w["kind"] for w in rows} == {"local"} and {w["device"] for w in rows} == {"cpu"}
+    # one column per header: each row's cells start where the header's names do
+    head = table[0]
+    starts = [head.index(name) for name in ("worker", "kind", "node", "device", "state", "job", "jobs done",
+                                            "last heartbeat")]
+    assert len(table) == 3 and starts == sorted(starts)
+    for line in table[1:]:
+        w = next(w for w in rows if line.startswith(w["id"] + " "))
+        assert line[starts[1]:].startswith("local") and line[starts[6]:].split()[0] == str(w["jobs_done"])
     assert sum(w["jobs_done"] for w in rows) == 4 and all(w["state"] in ("idle", "busy") for w in rows)
     assert proc.returncode == 0
     assert {w["state"] for w in workers_json(outputs, "--all")} == {"stopped"}  # a clean stop says so

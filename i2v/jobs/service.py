@@ -181,7 +181,6 @@ class JobService:
     def cancel(self, job_id: str) -> str | None:
         return self.store.cancel(job_id) if len(str(job_id or "")) <= ID_MAX_CHARS else None
 
-
     def requeue(self, job_id: str) -> bool:
         job = self.get(job_id)
         if job is None:
