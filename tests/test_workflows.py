@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from PIL import Image
 
 from i2v.analysis import analyze_frames, flow_visualisation, interpolate, make_loop
 from i2v.errors import InvalidInput
@@ -127,13 +128,22 @@ def test_batch_bad_entry_reported_rest_complete_and_rerun_skips(studio, tmp_path
     assert len(again.done) == 0 and len(again.skipped) == 3 and len(again.failed) == 1
 
 
-def test_generation_metadata_carries_motion(studio):
+def test_generation_metadata_carries_motion(studio, monkeypatch):
+    """The motion in the metadata is measured on the video's own frames (before the lossy H.264 encode:
+    on the tiny model's noise, the encode alone moved the measured flow by 30% on one machine)."""
+    import i2v.service
+
+    seen = []
+    monkeypatch.setattr(i2v.service, "analyze_frames", lambda f: seen.append(f.copy()) or analyze_frames(f))
     res = studio.generate(studio.build_request(image=make_photo(), prompt="waves", width=256, height=192,
                                                num_frames=4, num_inference_steps=2, seed=3))
     m = res.metadata["motion"]
     assert {"motion", "jitter", "flicker", "per_frame"} <= set(m) and len(m["per_frame"]) == 3
     assert res.summary()["motion"]["motion"] == m["motion"]
-    assert analyze_frames(read_frames(res.video)).motion == pytest.approx(m["motion"], rel=0.25, abs=0.5)
+    (measured,) = seen
+    assert analyze_frames(measured).to_json() == m
+    assert read_frames(res.video).shape == measured.shape  # the frames measured are the result's:
+    assert (np.asarray(Image.open(res.thumbnail).convert("RGB")) == measured[0]).all()  # the lossless first one
     assert to_uint8(np.zeros((1, 2, 2, 3))).dtype == np.uint8
 
 
