@@ -219,3 +219,19 @@ def test_a_read_only_store_is_refused_for_a_non_root_user_and_never_set_aside(po
         assert not (out / (DB_NAME + "-wal")).exists()
     finally:
         shutil.rmtree(top, ignore_errors=True)
+
+
+def test_a_store_being_created_is_not_damage(tmp_path):
+    """Another process has just created studio.db (0 bytes, no journal yet): `jobs` reads it as empty, as
+    SQLite does, instead of calling it damaged (a `jobs` during a first CLI run hit that)."""
+    out = tmp_path / "outputs"
+    out.mkdir()
+    (out / DB_NAME).touch()
+    r = subprocess.run([sys.executable, "-m", "i2v", "jobs", "--json", "--outputs", str(out)], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and json.loads(r.stdout)["jobs"] == [], r.stderr
+    (out / (DB_NAME + "-wal")).write_bytes(b"\0" * 4096)  # an empty database with a journal full of pages is not
+    (out / DB_NAME).write_bytes(b"")
+    r = subprocess.run([sys.executable, "-m", "i2v", "jobs", "--outputs", str(out)], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "damaged" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr

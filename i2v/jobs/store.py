@@ -521,8 +521,10 @@ def inspect_store(folder: str | Path) -> Damage | None:
 
     Raises ``store_no_access`` (exit 3) when this user cannot read and write it (a read-only file, a file
     of another user): that store is not damaged, and is never set aside.  The checks: the file is there when
-    its journal is, is not empty, starts with SQLite's header; its journal holds what its index says it
-    does (:func:`_journal_lost`); then ``PRAGMA quick_check`` (0.04 s on a 92 MB store of 3000 jobs with
+    its journal is; it starts with SQLite's header (an empty file without a journal is a store being
+    created, as SQLite itself sees it: the results a lost one held come back from their sidecars at the
+    studio's start); its journal holds what its index says it does (:func:`_journal_lost`); then
+    ``PRAGMA quick_check`` (0.04 s on a 92 MB store of 3000 jobs with
     their previews: it checks the tree pages, not every blob)."""
     folder = Path(folder)
     path, wal = folder / DB_NAME, _side(folder, WAL_SUFFIX)
@@ -539,8 +541,10 @@ def inspect_store(folder: str | Path) -> Damage | None:
             head = f.read(100)
     except OSError as exc:
         raise OutOfResources("store_no_access", path=path, detail=exc.strerror or type(exc).__name__) from None
-    if not head:
-        return Damage("damaged", "the file is empty")
+    if not head:  # SQLite's own view: an empty file is a new database (another process is creating it now)
+        if wal.exists() and wal.stat().st_size > 0:
+            return Damage("damaged", f"the file is empty, but its journal {wal.name} is not")
+        return None
     if not head.startswith(_SQLITE_HEADER):
         return Damage("damaged", "it is not an SQLite database")
     lost = _journal_lost(folder)
