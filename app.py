@@ -138,7 +138,7 @@ def serve(a: argparse.Namespace) -> int:
         return 2
 
     from i2v.config import load_config
-    from i2v.service import check_outputs
+    from i2v.studio import check_outputs
     from i2v.web import OutputsLock, UploadCache, check_port
 
     # Everything a start can trip over is checked before any model work, and before touching the outputs
@@ -165,7 +165,7 @@ def serve(a: argparse.Namespace) -> int:
 
     from i2v.jobs import JobService
     from i2v.jobs.pool import start_pool, visible_gpus
-    from i2v.service import Studio
+    from i2v.studio import Studio
     from i2v.ui import build_ui
     from i2v.web import Door, DoorPolicy, LoginThrottle, allowed_hosts
 

@@ -71,7 +71,7 @@ def bench_generation(size: int, frames: int, steps: int, repeats: int) -> dict:
     from PIL import Image
 
     from .config import load_config
-    from .service import Studio
+    from .studio import Studio
 
     with tempfile.TemporaryDirectory() as tmp:
         studio = Studio(load_config(model="tiny"), outputs=tmp, log=lambda m: None)
@@ -116,7 +116,7 @@ def bench_ui(repeats: int, steps: int = 10) -> list[dict]:
 
     from .config import ROOT, load_config
     from .jobs import JobService
-    from .service import Studio
+    from .studio import Studio
 
     with tempfile.TemporaryDirectory() as tmp:
         img = Path(tmp) / "in.png"
@@ -394,7 +394,7 @@ def bench_workers(workers: int = 2, jobs: int = 4, steps: int = 20, size: int = 
 
     from .config import load_config
     from .jobs import JobService
-    from .service import Studio
+    from .studio import Studio
 
     rng = np.random.default_rng(0)
     rows = []

@@ -1,4 +1,4 @@
-"""``python -m i2v``: a thin command-line front end over :class:`i2v.service.Studio`.
+"""``python -m i2v``: a thin command-line front end over :class:`i2v.studio.Studio`.
 
 Conventions for every command: ``--json`` prints exactly one JSON object on one
 line of stdout; progress bars and messages go to stderr.  Exit codes: 0 success,
@@ -80,7 +80,7 @@ def request_kwargs(a: argparse.Namespace) -> dict:
 
 def make_studio(a: argparse.Namespace):
     from .config import load_config
-    from .service import Studio
+    from .studio import Studio
 
     return Studio(load_config(getattr(a, "config", None), model=getattr(a, "model", None),
                               compile=getattr(a, "compile", False)),

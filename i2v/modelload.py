@@ -2,7 +2,7 @@
 no gradio).
 
 * :class:`DownloadProgress` is filled from huggingface_hub's own progress bars during the first download
-  (the engine passes a ``tqdm_class`` to ``snapshot_download``) and read by :meth:`i2v.service.Studio.status`.
+  (the engine passes a ``tqdm_class`` to ``snapshot_download``) and read by :meth:`i2v.studio.Studio.status`.
 * :func:`cause_of` sorts a failed load into one of four causes, so the page can say it in one short line.
 * :func:`banner_markdown` is the banner's text for a status dict, in the user's language: one short line,
   with the raw failure behind a ``<details>`` disclosure.

@@ -5,7 +5,7 @@ whether presets and templates may set it, whether Reuse/restore brings it back, 
 page shows it and its label.  Everything that lists settings derives from :data:`SETTINGS`: request
 validation (:mod:`i2v.request`), the CLI options (:mod:`i2v.cli`), the page's controls and the updates
 its handlers return (:mod:`i2v.ui`), presets and templates (:mod:`i2v.presets`), batch-file keys
-(:mod:`i2v.workflows`), restore and the job parameters (:mod:`i2v.service`, :mod:`i2v.jobs`).
+(:mod:`i2v.workflows`), restore and the job parameters (:mod:`i2v.studio`, :mod:`i2v.jobs`).
 
 The default values are not here: they are read from ``configs/default.yaml`` (``defaults:``), the one
 source, and checked against this schema when the config is loaded.

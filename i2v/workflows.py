@@ -30,7 +30,7 @@ from .analysis import analyze_frames, interpolate, make_loop
 from .cancel import CancelToken
 from .config import load_config
 from .errors import I2VError, InvalidInput
-from .service import GenerationResult, Studio
+from .studio import GenerationResult, Studio
 from .settings import NAMES, REQUEST_EXTRAS, canonical
 from .video import commit_files, count_packets, header, json_to, mp4_to, partial_name, read_comment, read_frames
 

@@ -49,7 +49,7 @@ def tiny_engine(tiny_loaded):
 def studio(tmp_path, tiny_engine):
     """A Studio on the shared tiny engine, writing into a fresh folder."""
     from i2v.config import load_config
-    from i2v.service import Studio
+    from i2v.studio import Studio
 
     s = Studio(load_config(model="tiny"), outputs=tmp_path / "outputs", log=lambda m: None)
     s._engine = tiny_engine

@@ -3,6 +3,7 @@ across features, reloads mid-run, restarts with queued jobs, bad uploads, both l
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import time
@@ -381,25 +382,34 @@ ALLOWED_EN = {"API", "JSON", "MP4", "I2VGen-XL", "VGen-XL", "tiny", "configs", "
 
 def english_words(page, skip=("#params", "#history-params", "#workers-table .cell-wrap")) -> set[str]:
     # (the Workers table's rows are identifiers: host:pid:name, host, device)
-    # innerText keeps text a person cannot see (opacity 0: Gradio's faded-out progress trackers), so drop it
+    # The text nodes a person can see (not display:none, not faded out to opacity 0 like Gradio's finished
+    # progress trackers, not visibility:hidden), read in place.  An earlier version appended a clone of the
+    # body to read its innerText: the clone's <gradio-app> booted a whole second app with its own heartbeat
+    # connection, four scans held the browser's 6 connections to the host, and the next upload waited
+    # forever ("Uploading 1 file…", the hang of issues 13-14; see test_the_page_holds_one_connection_...).
     text = page.evaluate("""(skip) => {
-        document.querySelectorAll('body *').forEach(e => {
-            const cs = getComputedStyle(e);
-            if (cs.opacity === '0' || cs.visibility === 'hidden') e.setAttribute('data-unseen', '');
-        });
-        const clone = document.body.cloneNode(true);
-        document.querySelectorAll('[data-unseen]').forEach(e => e.removeAttribute('data-unseen'));
-        for (const sel of [...skip, '[data-unseen]']) clone.querySelectorAll(sel).forEach(e => e.remove());
-        document.body.appendChild(clone); clone.style.position = 'absolute';
-        const t = clone.innerText; clone.remove(); return t; }""", list(skip))
+        const skipped = [...document.querySelectorAll(skip.join(','))];
+        const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+        const parts = [];
+        while (walker.nextNode()) {
+            const el = walker.currentNode.parentElement;
+            if (!el || el.closest('script, style, noscript, template') || skipped.some(s => s.contains(el))) continue;
+            if (!el.checkVisibility({opacityProperty: true, visibilityProperty: true})) continue;
+            parts.push(walker.currentNode.textContent);
+        }
+        return parts.join('\\n'); }""", list(skip))
     text = text.replace("common.complete", "")  # Gradio 6.31's own key, untranslated by Gradio in zh-CN (gr.Code)
     words = set(re.findall(r"(?<![-\w])[A-Za-z][A-Za-z\-]{2,}", text)) - ALLOWED_EN  # not --options
     return {f"{w}: …{text[max(0, text.find(w) - 60):text.find(w) + 30]}…" for w in words}  # where, for the report
 
 
 def test_chinese_page_has_no_english_ui_text_and_chinese_errors(browser, tmp_path, photo_path):
+    """One journey on the Chinese page: every tab read for English, an error in Chinese (Generate without a
+    picture), then an upload and a run on the same page, and the result read again."""
     with running_app(tmp_path) as app:
         ctx, page = open_studio(browser, app, **ZH)
+        heartbeats = set()
+        page.on("request", lambda r: heartbeats.add(r.url) if "/heartbeat/" in r.url else None)
         page.get_by_text("提示词：描述运动").wait_for(timeout=30000)
         page.wait_for_function("() => document.querySelector('#guidance-zone').innerText.includes('平衡')")
         page.get_by_text("更多设置").click()
@@ -410,23 +420,38 @@ def test_chinese_page_has_no_english_ui_text_and_chinese_errors(browser, tmp_pat
             time.sleep(1.0)
             found |= english_words(page)
         assert not found, sorted(found)
-        ctx.close()
-        # The result on a fresh page.  (After visiting every tab, the browser's upload sometimes never
-        # finished: "Uploading 1 file…" with the server idle, twice in full runs on 2026-11-26 (the hang
-        # of issue 13's closing note; cause unknown, not fixed), so the steps are not chained here.)
-        ctx, page = open_studio(browser, app, **ZH)
-        quick_run(page, photo_path, "镜头缓慢推进")
+        # reading the page started no second app (each holds one of the browser's 6 connections to the host)
+        assert len(heartbeats) == 1, heartbeats
+
+        tab(page, "Create", "创作", "zh")
+        page.locator("#generate").click()  # no image yet
+        page.get_by_text("请先上传图片").wait_for(timeout=15000)
+        quick_run(page, photo_path, "镜头缓慢推进")  # the upload after the error, on the same page
         wait_text(page, "status", DONE_RE["zh"])
         wait_text(page, "notes", "演示模型")
         assert not english_words(page), sorted(english_words(page))  # the result, its notes and motion too
         ctx.close()
-        # An error in Chinese, on a fresh page.  (Generate without a picture, then an upload on the same
-        # page: in about 1 run in 6 the browser's upload then never finished, with the server idle; see
-        # the closing note of issue 13.  Not fixed yet, so not chained here.)
-        ctx, page = open_studio(browser, app, **ZH)
-        page.locator("#generate").click()  # no image yet
-        page.get_by_text("请先上传图片").wait_for(timeout=15000)
-        ctx.close()
+
+
+@pytest.mark.slow
+def test_upload_after_every_tab_and_an_error_stress(browser, tmp_path, photo_path):
+    """The upload hang of issues 13-14, 100 times over (about 10 minutes): a fresh Chinese page, both
+    accordions open, every tab read, Generate without a picture, then an upload that must finish.  With the
+    old body-cloning text scan this hung in 2 of 12 rounds; see english_words."""
+    rounds = int(os.environ.get("I2V_STRESS_ROUNDS", "100"))
+    with running_app(tmp_path) as app:
+        for i in range(rounds):
+            ctx, page = open_studio(browser, app, **ZH)
+            page.get_by_text("更多设置").click()
+            page.get_by_text("模板", exact=True).click()
+            english_words(page)
+            for name in ("引导系数对比", "历史", "队列", "创作"):
+                page.get_by_role("tab", name=name).click()
+                english_words(page)
+            page.locator("#generate").click()
+            page.get_by_text("请先上传图片").wait_for(timeout=15000)
+            upload(page, photo_path)
+            ctx.close()
 
 
 def test_sign_in_under_auth_then_the_studio_works(browser, tmp_path, photo_path):

@@ -20,7 +20,7 @@ from gradio_client.exceptions import AppError
 
 from i2v.errors import GenerationFailed, InvalidInput, ModelUnavailable, OutOfResources
 from i2v.images import open_image
-from i2v.service import Studio, sweep_outputs
+from i2v.studio import Studio, sweep_outputs
 
 from .apphelpers import ROOT
 from .badinputs import BAD, GOOD, write_case
@@ -160,19 +160,19 @@ def test_cancel_at_step_k_writes_nothing(studio, baseline):
 
 
 def test_disk_full_while_writing(studio, baseline, monkeypatch):
-    import i2v.service as service
+    import i2v.studio as studio_module
 
-    real = service.png_to
+    real = studio_module.png_to
 
     def full(*a, **k):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(service, "png_to", full)  # the video is already written when the disk fills
+    monkeypatch.setattr(studio_module, "png_to", full)  # the video is already written when the disk fills
     before = sorted(studio.outputs.rglob("*"))
     with pytest.raises(OutOfResources, match="disk space"):
         studio.generate(small(studio))
     assert sorted(studio.outputs.rglob("*")) == before  # the finished MP4 was removed too: all or nothing
-    monkeypatch.setattr(service, "png_to", real)
+    monkeypatch.setattr(studio_module, "png_to", real)
     after_fault_all_is_well(studio, baseline)
 
 

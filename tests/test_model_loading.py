@@ -24,7 +24,7 @@ PINNED = "39e1979ea27be737b0278c06755e321f2b4360d5"  # configs/default.yaml's mo
 # revision), the model loading in the background; it prints the status the banner reads every 10 ms.
 CHILD = r"""
 import json, sys, time
-from i2v.service import Studio
+from i2v.studio import Studio
 s = Studio(outputs=sys.argv[1])
 th = s.load_in_background()
 while th.is_alive():
@@ -139,7 +139,7 @@ def offline_studio(tmp_path, monkeypatch, tiny_loaded):
 
     import i2v.engine.models as models
     from i2v.config import load_config
-    from i2v.service import Studio
+    from i2v.studio import Studio
 
     for var in ("I2V_MODEL", "I2V_CONFIG", "HF_HUB_OFFLINE"):
         monkeypatch.delenv(var, raising=False)
@@ -208,7 +208,7 @@ def test_each_cause_is_its_own_short_line(tmp_path):
     from i2v.config import load_config
     from i2v.errors import ModelUnavailable
     from i2v.modelload import cause_of
-    from i2v.service import Studio
+    from i2v.studio import Studio
 
     assert [cause_of(ModelUnavailable(code, source="m", path="p", detail="d")) for code in
             ("model_unreachable", "model_offline", "model_no_index", "model_folder", "model_download")] == \

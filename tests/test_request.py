@@ -28,7 +28,7 @@ def req(cfg, **kw):
 def test_pure_modules_do_not_import_torch():
     import subprocess
 
-    code = ("import sys, i2v.request, i2v.presets, i2v.config, i2v.images, i2v.video, i2v.service, i2v.cli;"
+    code = ("import sys, i2v.request, i2v.presets, i2v.config, i2v.images, i2v.video, i2v.studio, i2v.cli;"
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
@@ -152,11 +152,11 @@ def test_defaults_have_one_source_the_shipped_yaml():
 
 
 def test_every_list_of_settings_derives_from_the_schema():
-    from i2v import cli, presets, service, workflows
+    from i2v import cli, presets, studio, workflows
     from i2v.jobs import service as jobs_service
     from i2v.settings import NAMES, PRESET_KEYS, RESTORABLE, SETTINGS
 
-    assert presets.PRESET_SETTINGS == PRESET_KEYS and service.RESTORABLE == RESTORABLE
+    assert presets.PRESET_SETTINGS == PRESET_KEYS and studio.RESTORABLE == RESTORABLE
     assert set(NAMES) <= workflows.BATCH_KEYS and set(NAMES) <= set(jobs_service.GENERATE_KEYS)
     sub = cli.build_parser()._subparsers._group_actions[0].choices["generate"]
     flags = {o for a in sub._actions for o in a.option_strings}

@@ -99,7 +99,7 @@ def test_smooth_x4_again_and_again_on_its_own_result_meets_the_bound(tmp_path):
     when it is asked (the page shows the line, in the user's language), and nothing is queued."""
     from i2v.config import load_config
     from i2v.jobs import JobService
-    from i2v.service import Studio
+    from i2v.studio import Studio
 
     jobs = JobService(Studio(load_config(model="tiny"), outputs=tmp_path / "outputs", log=lambda m: None))
     day = jobs.outputs / "2026-01-01"

@@ -131,10 +131,10 @@ def test_batch_bad_entry_reported_rest_complete_and_rerun_skips(studio, tmp_path
 def test_generation_metadata_carries_motion(studio, monkeypatch):
     """The motion in the metadata is measured on the video's own frames (before the lossy H.264 encode:
     on the tiny model's noise, the encode alone moved the measured flow by 30% on one machine)."""
-    import i2v.service
+    import i2v.studio
 
     seen = []
-    monkeypatch.setattr(i2v.service, "analyze_frames", lambda f: seen.append(f.copy()) or analyze_frames(f))
+    monkeypatch.setattr(i2v.studio, "analyze_frames", lambda f: seen.append(f.copy()) or analyze_frames(f))
     res = studio.generate(studio.build_request(image=make_photo(), prompt="waves", width=256, height=192,
                                                num_frames=4, num_inference_steps=2, seed=3))
     m = res.metadata["motion"]

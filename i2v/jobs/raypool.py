@@ -45,7 +45,7 @@ class StudioActor:
         import tempfile
 
         from ..config import Config
-        from ..service import Studio
+        from ..studio import Studio
         from .service import JobService
 
         if threads:

@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 from ..cancel import CancelToken
 from ..errors import Cancelled, I2VError, InternalError, Interrupted, InvalidInput, OutOfResources, rebuild
-from ..service import APP_NAME, GenerationResult, Studio
+from ..studio import APP_NAME, GenerationResult, Studio
 from ..settings import NAMES, REQUEST_EXTRAS
 from .store import (BUSY, CANCELLED, DEAD, DONE, FAILED, ID_MAX_CHARS, IDLE, INTERRUPTED, LOADING, RUNNING,
                     STOPPED, JobRecord, JobStore, QueueFull, rebuilt, store_notes, store_notice, worker_alive,

@@ -14,7 +14,7 @@ from ..i18n import TEXT, i18n_tables, t
 from ..settings import SCHEDULES
 from ..jobs import JobService
 from ..modelload import banner_markdown
-from ..service import Studio
+from ..studio import Studio
 from . import api, compare, create, history, queue
 from .common import Components, choices, lang_of, settings_of
 

@@ -10,7 +10,7 @@ import gradio as gr
 
 from ..errors import I2VError
 from ..i18n import t
-from ..service import settings_from_file
+from ..studio import settings_from_file
 from .common import error_text, fill, lang_of, warn
 
 
