@@ -115,7 +115,7 @@ def bench_ui(repeats: int, steps: int = 10) -> list[dict]:
     from PIL import Image
 
     from .config import ROOT, load_config
-    from .jobs import JobService
+    from .jobs import GENERATE, JobService
     from .studio import Studio
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -147,9 +147,9 @@ def bench_ui(repeats: int, steps: int = 10) -> list[dict]:
         jobs = JobService(Studio(load_config(model="tiny"), outputs=Path(tmp) / "cli", log=lambda m: None))
 
         def direct():  # the same job through the job service in this process (what the CLI runs)
-            params = jobs._generate_params(dict(image=str(img), prompt="a dog jumping", preset="standard",
+            params = jobs.generate_params(dict(image=str(img), prompt="a dog jumping", preset="standard",
                                                 num_inference_steps=steps, num_frames=8, resolution="256p", seed=1))
-            jobs.run_inline("generate", params)
+            jobs.run_inline(GENERATE, params)
 
         direct()
         cli = _median_time(direct, repeats)

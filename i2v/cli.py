@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from .errors import I2VError, InternalError, InvalidInput, OutOfResources
+from .jobs.kinds import GENERATE, SMOOTH, SWEEP, kind_of
 
 EXIT_OK, EXIT_INVALID, EXIT_RESOURCES, EXIT_CANCELLED = 0, 2, 3, 130
 
@@ -147,11 +148,11 @@ def install_cancel_on_sigint() -> object:
 
 def cmd_generate(a: argparse.Namespace) -> int:
     jobs = make_jobs(a)
-    params = jobs._generate_params(request_kwargs(a))  # validation before any model work
+    params = jobs.generate_params(request_kwargs(a))  # validation before any model work
     token = install_cancel_on_sigint()
     progress = CliProgress()
     try:
-        job = jobs.run_inline("generate", params, on_step=progress, cancel=token)
+        job = jobs.run_inline(GENERATE, params, on_step=progress, cancel=token)
     finally:
         progress.close()
     s = finished(jobs, job)
@@ -196,7 +197,7 @@ def cmd_jobs(a: argparse.Namespace) -> int:
         for j in rows:
             p = j.progress or {}
             prog = f"{p.get('step')}/{p.get('total')}" if p.get("total") else ""
-            what = str(j.params.get("prompt") or j.params.get("video") or "")[:50]
+            what = kind_of(j.kind).describe(j.params)[:50]
             print(f"{j.id}  {j.kind:11s} {j.status:11s} {prog:8s} {what}")
     return EXIT_OK
 
@@ -466,11 +467,11 @@ def cmd_sweep(a: argparse.Namespace) -> int:
     jobs = make_jobs(a)
     kw = request_kwargs(a)
     kw.pop("guidance_scale")
-    params = jobs._generate_params({**kw, "guidance_scale": values[0]})  # validate before any model work
+    params = jobs.generate_params({**kw, "guidance_scale": values[0]})  # validate before any model work
     params.pop("guidance_scale", None)
     token = install_cancel_on_sigint()
     progress = CliProgress()
-    job = jobs.run_inline("sweep", {**params, "values": values}, on_step=progress, cancel=token,
+    job = jobs.run_inline(SWEEP, {**params, "values": values}, on_step=progress, cancel=token,
                           on_progress=lambda i, n, g: err(f"[{i + 1}/{n}] guidance {g:g}"))
     progress.close()
     res = finished(jobs, job)
@@ -488,7 +489,7 @@ def cmd_sweep(a: argparse.Namespace) -> int:
 def cmd_batch(a: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .workflows import run_batch
+    from .jobs.batch import run_batch
 
     jobs = make_jobs(a)
     token = install_cancel_on_sigint()
@@ -526,7 +527,7 @@ def cmd_smooth(a: argparse.Namespace) -> int:
     check_smooth_input(Path(a.video), a.factor, a.method, a.loop, load_config(a.config).limits)
     jobs = make_jobs(a)
     token = install_cancel_on_sigint()
-    job = jobs.run_inline("smooth", {"video": jobs.rel(Path(a.video)), "factor": a.factor, "method": a.method,
+    job = jobs.run_inline(SMOOTH, {"video": jobs.rel(Path(a.video)), "factor": a.factor, "method": a.method,
                                      "loop": a.loop}, cancel=token)
     out = finished(jobs, job)
     out["source"] = str(Path(a.video).resolve())

@@ -18,7 +18,7 @@ import json
 import math
 import secrets
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Callable
 
@@ -29,7 +29,7 @@ from PIL import Image, ImageDraw, ImageFont
 from .analysis import analyze_frames, interpolate, make_loop
 from .cancel import CancelToken
 from .config import load_config
-from .errors import I2VError, InvalidInput
+from .errors import InvalidInput
 from .studio import GenerationResult, Studio
 from .settings import NAMES, REQUEST_EXTRAS, canonical
 from .video import commit_files, count_packets, header, json_to, mp4_to, partial_name, read_comment, read_frames
@@ -172,17 +172,6 @@ def sweep(studio: Studio, values: list[float], on_progress: Callable[[int, int, 
 
 # -- batch ---------------------------------------------------------------------------------------
 
-@dataclass
-class BatchReport:
-    done: list[dict] = field(default_factory=list)
-    skipped: list[dict] = field(default_factory=list)
-    failed: list[dict] = field(default_factory=list)
-
-    def to_json(self) -> dict:
-        return {"done": self.done, "skipped": self.skipped, "failed": self.failed,
-                "counts": {"done": len(self.done), "skipped": len(self.skipped), "failed": len(self.failed)}}
-
-
 # Keys of a batch-file entry: every setting (or its alias), the picture, preset, size, and a count of seeds.
 BATCH_KEYS = set(NAMES) | set(REQUEST_EXTRAS) | {"count"}
 
@@ -224,47 +213,6 @@ def _expand(entries: list[dict]) -> list[tuple[str, dict]]:
             key = hashlib.sha1(json.dumps([i, k, req], sort_keys=True, default=str).encode()).hexdigest()[:16]
             out.append((key, req))
     return out
-
-
-def run_batch(jobs, job_file: Path, on_entry: Callable[[int, int, str], None] | None = None,
-              on_step=None, cancel=None) -> BatchReport:
-    """Run every entry as a job of the store (kind ``batch_entry``); entries already done (same file,
-    entry and settings, video still present) are skipped on a re-run, failures are reported and the rest
-    continue.  ``jobs`` is a :class:`i2v.jobs.JobService`."""
-    job_file = Path(job_file)
-    source = str(job_file.resolve())
-    items = _expand(load_jobs(job_file))
-    done_before = {}
-    for j in jobs.store.list(status=["done"], kinds=["batch_entry"], limit=None):
-        if j.params.get("batch_file") == source and jobs.abs((j.result or {}).get("video")).is_file():
-            done_before[j.params.get("batch_key")] = j
-    report = BatchReport()
-    for n, (key, req) in enumerate(items):
-        label = f"{n + 1}/{len(items)} {str(req.get('prompt', ''))[:40]}"
-        if on_entry:
-            on_entry(n, len(items), label)
-        prev = done_before.get(key)
-        if prev is not None:
-            report.skipped.append({"entry": n + 1, "video": str(jobs.abs(prev.result["video"])), "job": prev.id})
-            continue
-        try:
-            params = jobs._generate_params(dict(req))
-        except I2VError as exc:
-            report.failed.append({"entry": n + 1, "error": str(exc), "prompt": req.get("prompt")})
-            continue
-        job = jobs.run_inline("batch_entry", {**params, "batch_file": source, "batch_key": key}, on_step=on_step,
-                              cancel=cancel)
-        if job.status == "cancelled":
-            from .errors import Cancelled
-
-            raise Cancelled()
-        if job.status != "done":
-            report.failed.append({"entry": n + 1, "error": job.error_message, "prompt": req.get("prompt"),
-                                  "job": job.id})
-            continue
-        s = jobs.summary(job)
-        report.done.append({"entry": n + 1, "video": s["video"], "seed": s["seed"], "job": job.id})
-    return report
 
 
 # -- smoothing -----------------------------------------------------------------------------------

@@ -43,7 +43,7 @@ def populated(tmp_path_factory, tiny_engine, photo_path):
     studio = Studio(load_config(model="tiny"), outputs=out, log=lambda m: None)
     studio._engine = tiny_engine
     jobs = JobService(studio)
-    done = [jobs.run_inline("generate", jobs._generate_params({"image": str(photo_path), **SMALL}))]
+    done = [jobs.run_inline("generate", jobs.generate_params({"image": str(photo_path), **SMALL}))]
     done.append(jobs.run_inline("smooth", {"video": done[0].result["video"], "factor": 2, "loop": None,
                                            "method": "flow"}))
     assert [j.status for j in done] == [DONE] * 2, [j.error_message for j in done]

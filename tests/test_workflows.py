@@ -15,7 +15,8 @@ from PIL import Image
 from i2v.analysis import analyze_frames, flow_visualisation, interpolate, make_loop
 from i2v.errors import InvalidInput
 from i2v.video import probe, read_comment, read_frames, to_uint8, write_mp4
-from i2v.workflows import parse_guidance_list, run_batch, smooth, sweep
+from i2v.jobs.batch import run_batch
+from i2v.workflows import parse_guidance_list, smooth, sweep
 
 from .conftest import make_photo
 from .synthetic import flashing_scene, jumping_square, moving_square, static_scene

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import I2VError, InternalError, InvalidInput
+from .kinds import GENERATE
 from .store import BUSY, DEAD, DONE, FAILED, IDLE, LOADING, JobRecord
 
 NAMESPACE = "i2v-studio"
@@ -341,7 +342,7 @@ class RayPool:
             with atomic_path(target) as tmp:
                 Path(tmp).write_bytes(data)
         for c in out["children"]:
-            self.store.add_done("generate", c["params"], c["result"], c["files"], parent=job.id, client=job.client,
+            self.store.add_done(GENERATE, c["params"], c["result"], c["files"], parent=job.id, client=job.client,
                                 worker=a.wid)
         self.store.finish(job.id, DONE, result=out["result"], files=out["files"])
 

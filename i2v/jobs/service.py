@@ -29,6 +29,7 @@ from ..cancel import CancelToken
 from ..errors import Cancelled, I2VError, InternalError, Interrupted, InvalidInput, OutOfResources, rebuild
 from ..studio import APP_NAME, GenerationResult, Studio
 from ..settings import NAMES, REQUEST_EXTRAS
+from .kinds import GENERATE, HISTORY_KINDS, SMOOTH, SWEEP, kind_of, kind_of_sidecar
 from .store import (BUSY, CANCELLED, DEAD, DONE, FAILED, ID_MAX_CHARS, IDLE, INTERRUPTED, LOADING, RUNNING,
                     STOPPED, JobRecord, JobStore, QueueFull, rebuilt, store_notes, store_notice, worker_alive,
                     worker_id)
@@ -38,7 +39,6 @@ LOST = "worker lost"  # how the note of a job re-queued after its worker died be
 INPUT_GRACE_S = 60.0
 # Names of our result files: HHMMSS_<slug>_s<seed>_<hex> with optional _sweep / _x2 parts.
 OUR_NAME = re.compile(r"^\d{6}_.+_s\d+_[0-9a-f]{6}")
-RESULT_KINDS = ("generate", "batch_entry", "smooth")
 GENERATE_KEYS = NAMES + tuple(k for k in REQUEST_EXTRAS if k != "image")
 
 
@@ -121,7 +121,7 @@ class JobService:
         return self.rel(target)
 
     # -- submitting --------------------------------------------------------------------------------
-    def _generate_params(self, kw: dict) -> dict:
+    def generate_params(self, kw: dict) -> dict:
         """Validate a generate request completely and return the job's JSON parameters."""
         image = kw.get("image")
         if image is None:
@@ -143,20 +143,20 @@ class JobService:
         return jobs if many else jobs[0]
 
     def submit_generate(self, client: str | None = None, **kw: Any) -> JobRecord:
-        return self._submit("generate", self._generate_params(kw), client)
+        return self._submit(GENERATE, self.generate_params(kw), client)
 
     def submit_seeds(self, seeds: list[int], client: str | None = None, **kw: Any) -> list[JobRecord]:
         """One job per seed, every one validated first, queued together or not at all."""
-        params = [self._generate_params({**kw, "seed": s}) for s in seeds]
-        return self._submit("generate", params, client)
+        params = [self.generate_params({**kw, "seed": s}) for s in seeds]
+        return self._submit(GENERATE, params, client)
 
     def submit_sweep(self, values: list[float], client: str | None = None, **kw: Any) -> JobRecord:
         from ..workflows import parse_guidance_list
 
         values = parse_guidance_list(values)
-        params = self._generate_params({**kw, "guidance_scale": values[0]})
+        params = self.generate_params({**kw, "guidance_scale": values[0]})
         params.pop("guidance_scale", None)
-        return self._submit("sweep", {**params, "values": values}, client)
+        return self._submit(SWEEP, {**params, "values": values}, client)
 
     def submit_smooth(self, video: str | Path, factor: int = 2, loop: str | None = None, method: str = "flow",
                       client: str | None = None) -> JobRecord:
@@ -171,7 +171,7 @@ class JobService:
         # the bounds before queueing (the page's Smooth x4 on its own result meets them here)
         check_smooth_input(resolved, int(factor), method, loop, self.studio.cfg.limits)
         params = {"video": self.rel(resolved), "factor": int(factor), "loop": loop or None, "method": method}
-        return self._submit("smooth", params, client)
+        return self._submit(SMOOTH, params, client)
 
     # -- following ---------------------------------------------------------------------------------
     def get(self, job_id: str) -> JobRecord | None:
@@ -203,7 +203,7 @@ class JobService:
     def history(self, limit: int = 60) -> list[JobRecord]:
         """Finished results with their video still present, newest first."""
         out = []
-        for job in self.store.list(status=[DONE], kinds=RESULT_KINDS, limit=limit * 2):
+        for job in self.store.list(status=[DONE], kinds=HISTORY_KINDS, limit=limit * 2):
             v = self.abs((job.result or {}).get("video"))
             if v is not None and v.is_file():
                 out.append(job)
@@ -231,8 +231,7 @@ class JobService:
         try:
             if self.store.cancel_requested(job.id):
                 raise Cancelled()
-            result, files = getattr(self, f"_run_{job.kind if job.kind != 'batch_entry' else 'generate'}")(
-                job, reporter, token, on_progress)
+            result, files = kind_of(job.kind).run(self, job, reporter, token, on_progress)
             self.store.finish(job.id, DONE, result=result, files=files)
         except Cancelled as exc:
             self.store.finish(job.id, CANCELLED, error=exc.to_json())
@@ -247,7 +246,8 @@ class JobService:
             self.clean_inputs(done_with=(job.params.get("image"), job.created_at)
                               if self.store.get(job.id).status == DONE else None)
 
-    def _request_kw(self, params: dict) -> dict:
+    def request_kw(self, params: dict) -> dict:
+        """A stored generate job's parameters as the studio's request (its kept picture must still be there)."""
         kw = {k: v for k, v in params.items() if k in GENERATE_KEYS}
         img = self.abs(params.get("image"))
         if img is None or not img.is_file():
@@ -255,58 +255,13 @@ class JobService:
         kw["image"] = str(img)
         return kw
 
-    def _result_of(self, res: GenerationResult) -> tuple[dict, list[str]]:
+    def result_of(self, res: GenerationResult) -> tuple[dict, list[str]]:
+        """A generation's record for the store: the summary, its metadata, and the files it owns."""
         s = res.summary()
         for k in ("video", "metadata", "thumbnail"):
             s[k] = self.rel(s[k])
         files = [self.rel(p) for p in (res.video, res.metadata_path, res.thumbnail)]
         return {"video": s["video"], "summary": s, "meta": res.metadata}, files
-
-    def _run_generate(self, job, reporter, token, on_progress):
-        req = self.studio.build_request(**self._request_kw(job.params))
-        res = self.studio.generate(req, on_step=reporter.step, cancel=token, want_latents=True,
-                                   on_commit=reporter.commit)
-        return self._result_of(res)
-
-    def _run_sweep(self, job, reporter, token, on_progress):
-        from ..workflows import sweep
-
-        kw = self._request_kw(job.params)
-        values = job.params["values"]
-
-        def child_done(i, res):
-            result, files = self._result_of(res)
-            self.store.add_done("generate", {**job.params, "guidance_scale": values[i], "seed": res.metadata["seed"]},
-                                result, files, parent=job.id, client=job.client, worker=self.worker)
-
-        def progress(i, n, g):
-            reporter.item = {"item": i + 1, "items": n, "guidance": g}
-            reporter.write({"stage": "queued_item", **reporter.item})
-            if on_progress:
-                on_progress(i, n, g)
-
-        res = sweep(self.studio, values, on_progress=progress, on_step=reporter.step, cancel=token,
-                    on_result=child_done, on_commit=reporter.commit, **kw)
-        summary = {**res.to_json(), "grid": self.rel(res.grid), "metadata": self.rel(res.sidecar)}
-        summary["video"] = summary["grid"]
-        for row in summary["results"]:
-            row["video"], row["metadata"] = self.rel(row["video"]), self.rel(row["metadata"])
-        return {"video": summary["grid"], "summary": summary}, [self.rel(res.grid), self.rel(res.sidecar)]
-
-    def _run_smooth(self, job, reporter, token, on_progress):
-        from ..workflows import smooth
-
-        p = job.params
-        src = self.abs(p["video"])
-        reporter.write({"stage": "smoothing"})
-        path, meta = smooth(src, factor=int(p["factor"]), method=p.get("method") or "flow", loop=p.get("loop"),
-                            outputs=self.outputs, on_commit=reporter.commit, limits=self.studio.cfg.limits,
-                            cancel=token)
-        side = path.with_suffix(".json")
-        # the source relative to the outputs folder, or not at all (a CLI run's file elsewhere: by name)
-        summary = {"video": self.rel(path), "metadata": self.rel(side), "frames": meta["frames"], "fps": meta["fps"],
-                   "source": meta["source"], "source_name": meta["source_name"]}
-        return {"video": summary["video"], "summary": summary, "meta": meta}, [self.rel(path), self.rel(side)]
 
     # -- the worker loop ---------------------------------------------------------------------------
     def heartbeat(self, state: str | None = None, job_done: bool = False) -> None:
@@ -451,7 +406,7 @@ class JobService:
 
         files = [self.abs(f) for f in job.files]
         complete = bool(files) and all(f.is_file() for f in files)
-        if complete and job.kind in ("generate", "batch_entry"):
+        if complete and kind_of(job.kind).generation:
             try:
                 video = next(f for f in files if f.suffix == ".mp4")
                 meta = json.loads(next(f for f in files if f.suffix == ".json").read_text(encoding="utf-8"))
@@ -459,7 +414,7 @@ class JobService:
                 res = GenerationResult(video=video, metadata_path=next(f for f in files if f.suffix == ".json"),
                                        thumbnail=next(f for f in files if f.suffix == ".png"), metadata=meta,
                                        seconds=meta["timings"].get("total", 0.0))
-                result, owned = self._result_of(res)
+                result, owned = self.result_of(res)
                 self.store.finish(job.id, DONE, result=result, files=owned,
                                   note="finished just before the studio stopped; recovered")
                 return "recovered"
@@ -522,7 +477,7 @@ class JobService:
             if ours and video is not None:
                 n = meta.get("frames") or (meta.get("params") or {}).get("num_frames")
                 try:
-                    if meta.get("kind") == "guidance_sweep":
+                    if kind_of_sidecar(meta).name == SWEEP:  # a grid: its frames are its tiles' longest
                         from ..video import probe
 
                         complete = probe(video)["frames"] > 0
@@ -532,8 +487,8 @@ class JobService:
                 except (I2VError, TypeError, ValueError, OSError):
                     complete = False
             if ours and complete:
-                kind = {"guidance_sweep": "sweep", "smoothed": "smooth"}.get(meta.get("kind"), "generate")
-                if kind == "generate" and not isinstance(meta.get("params"), dict):
+                kind = kind_of_sidecar(meta).name
+                if kind_of(kind).generation and not isinstance(meta.get("params"), dict):
                     ours = False
                 else:
                     self._import(kind, meta, video, files)
@@ -551,7 +506,7 @@ class JobService:
 
     def _import(self, kind: str, meta: dict, video: Path, files: list[Path]) -> None:
         created = video.stat().st_mtime
-        if kind == "generate":
+        if kind_of(kind).generation:
             side = video.with_suffix(".json")
             if not side.exists():  # the MP4 carries the same JSON: give it its sidecar back
                 from ..video import write_json
@@ -562,7 +517,7 @@ class JobService:
             res = GenerationResult(video=video, metadata_path=side, thumbnail=thumb if thumb.exists() else video,
                                    metadata=meta, seconds=float((meta.get("timings") or {}).get("total", 0.0)))
             try:
-                result, _ = self._result_of(res)
+                result, _ = self.result_of(res)
             except (KeyError, TypeError):
                 return
             params = {k: v for k, v in meta["params"].items() if k in GENERATE_KEYS}

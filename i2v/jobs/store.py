@@ -30,12 +30,13 @@ from collections.abc import Callable, Iterable
 
 from ..errors import InvalidInput, OutOfResources
 
+from .kinds import KINDS
+
 DB_NAME = "studio.db"
 QUEUED, RUNNING, DONE, FAILED, CANCELLED, INTERRUPTED = (
     "queued", "running", "done", "failed", "cancelled", "interrupted")
 ACTIVE = (QUEUED, RUNNING)
 FINAL = (DONE, FAILED, CANCELLED, INTERRUPTED)
-KINDS = ("generate", "sweep", "smooth", "batch_entry")
 # Job ids are 10 hex characters (secrets.token_hex(5)); a longer one is not looked up.
 ID_MAX_CHARS = 64
 
@@ -231,7 +232,7 @@ class JobStore:
                     client: str | None = None, max_queued: int | None = None, worker: str | None = None
                     ) -> list[JobRecord]:
         """Several jobs in one transaction: all queued, or none (the queue has no room for all of them)."""
-        if kind not in KINDS:
+        if kind not in KINDS:  # (the kinds are defined in .kinds, once)
             raise ValueError(f"unknown job kind {kind!r}")
         ids = [secrets.token_hex(5) for _ in params_list]
         now = time.time()

@@ -12,7 +12,7 @@ import gradio as gr
 
 from ..i18n import TEXT, i18n_tables, t
 from ..settings import SCHEDULES
-from ..jobs import JobService
+from ..jobs import JobService, kind_of
 from ..modelload import banner_markdown
 from ..studio import Studio
 from . import api, compare, create, history, queue
@@ -64,9 +64,10 @@ class StudioUI:
         c = self.c
         yield {**self.localized(lang_of(request)), c.gallery: self.gallery_value(lang_of(request))}
         jobs = [j for j in (self.jobs.get(i) for i in (ids or [])[:8]) if j is not None]
-        if any(j.kind == "sweep" for j in jobs):
-            yield from self.compare.follow([j.id for j in jobs if j.kind == "sweep" and not j.final], request)
-        yield from self.create.reconnect([j.id for j in jobs if j.kind != "sweep"], request)
+        by_tab = {tab: [j for j in jobs if kind_of(j.kind).tab == tab] for tab in ("compare", "create")}
+        if by_tab["compare"]:
+            yield from self.compare.follow([j.id for j in by_tab["compare"] if not j.final], request)
+        yield from self.create.reconnect([j.id for j in by_tab["create"]], request)
 
     def build_blocks(self) -> gr.Blocks:
         c, i18n = self.c, self.i18n

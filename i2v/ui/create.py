@@ -11,6 +11,7 @@ from ..advisor import PROBLEMS, recommendation_text, troubleshoot
 from ..errors import I2VError
 from ..guidance import SCHEDULES, zone_key
 from ..i18n import t
+from ..jobs import kind_of
 from ..request import expand_seeds
 from ..settings import PRESET_KEYS
 from ..templates import delete_template, save_template
@@ -300,11 +301,11 @@ class CreateHandlers:
         if active:
             # the form shows the settings of the job on screen again (the fixes work from them)
             first = self.jobs.get(active[0])
-            yield {**fill(c, first.params if first.kind == "generate" else {}, tiers), c.manual: True,
+            yield {**fill(c, first.params if kind_of(first.kind).generation else {}, tiers), c.manual: True,
                    c.current: active, c.status: t("reconnected", lang, id=active[0])}
             yield from follow_jobs(c, self.jobs, active, lang, self._render_done(lang))
             return
-        done = [j for j in jobs if j.status == "done" and j.kind == "generate"
+        done = [j for j in jobs if j.status == "done" and kind_of(j.kind).generation
                 and time.time() - (j.finished_at or 0) < RECENT_S]
         if done:
             params = self.jobs.metadata(done[-1]).get("params") or {}

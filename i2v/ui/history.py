@@ -10,6 +10,7 @@ import gradio as gr
 
 from ..errors import I2VError
 from ..i18n import t
+from ..jobs import kind_of
 from ..studio import settings_from_file
 from .common import error_text, fill, lang_of, warn
 
@@ -32,7 +33,7 @@ def layout(ui) -> None:
 def settings_of_job(job) -> dict:
     """The restorable settings of a finished result (a smoothed video restores its source's)."""
     meta = (job.result or {}).get("meta") or {}
-    if job.kind == "smooth":
+    if kind_of(job.kind).restores_source:
         meta = meta.get("source_metadata") or {}
     return dict(meta.get("params") or {})
 
@@ -52,7 +53,7 @@ class HistoryHandlers:
             thumb = self.jobs.abs((r.get("summary") or {}).get("thumbnail") or r["video"])
             if not thumb.is_file():
                 thumb = self.jobs.abs(r["video"])
-            tag = "×" + str(job.params.get("factor")) + " · " if job.kind == "smooth" else ""
+            tag = "×" + str(job.params.get("factor")) + " · " if kind_of(job.kind).restores_source else ""
             cap = t("gallery_caption", lang, tag=tag, g=p.get("guidance_scale"), steps=p.get("num_inference_steps"),
                     prompt=str(p.get("prompt", ""))[:40])
             out.append((str(thumb), cap))

@@ -10,6 +10,7 @@ import gradio as gr
 
 from ..errors import I2VError, InvalidInput
 from ..i18n import t
+from ..jobs import kind_of
 from .common import error_text, lang_of, warn
 from .follow import end_text, jobs_ahead, preview_array, progress_text
 
@@ -64,9 +65,7 @@ class QueueHandlers:
             else:
                 prog = progress_text(j, jobs_ahead(self.jobs, j), lang)
             p = j.params
-            # a smoothing's source by file name: a CLI run's may lie outside the outputs folder (no server path)
-            what = p.get("prompt") or (f"{str(p.get('video', '')).rsplit('/', 1)[-1]} ×{p.get('factor')}"
-                                       if j.kind == "smooth" else "")
+            what = kind_of(j.kind).describe(p)
             rows.append([j.id, t(f"kind_{j.kind}", lang), t(f"status_{j.status}", lang), prog, str(what)[:60],
                          _when(j.created_at), _when(j.finished_at)])
         return pd.DataFrame(rows, columns=columns(lang))

@@ -1,0 +1,66 @@
+"""Batch files: a YAML list of requests run in order as jobs of the store, resumable (finished entries are
+skipped on a re-run), one failure reported without stopping the rest.  (The file's format is read by
+:func:`i2v.workflows.load_jobs`; running its entries is the job service's work, so it lives here.)"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import Cancelled, I2VError
+from ..workflows import _expand, load_jobs
+from .kinds import BATCH_ENTRY
+from .service import JobService
+from .store import CANCELLED, DONE
+
+
+@dataclass
+class BatchReport:
+    done: list[dict] = field(default_factory=list)
+    skipped: list[dict] = field(default_factory=list)
+    failed: list[dict] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {"done": self.done, "skipped": self.skipped, "failed": self.failed,
+                "counts": {"done": len(self.done), "skipped": len(self.skipped), "failed": len(self.failed)}}
+
+
+
+def run_batch(jobs: JobService, job_file: Path, on_entry: Callable[[int, int, str], None] | None = None,
+              on_step=None, cancel=None) -> BatchReport:
+    """Run every entry as a job of the store (kind ``batch_entry``); entries already done (same file,
+    entry and settings, video still present) are skipped on a re-run, failures are reported and the rest
+    continue."""
+    job_file = Path(job_file)
+    source = str(job_file.resolve())
+    items = _expand(load_jobs(job_file))
+    done_before = {}
+    for j in jobs.store.list(status=[DONE], kinds=[BATCH_ENTRY], limit=None):
+        if j.params.get("batch_file") == source and jobs.abs((j.result or {}).get("video")).is_file():
+            done_before[j.params.get("batch_key")] = j
+    report = BatchReport()
+    for n, (key, req) in enumerate(items):
+        label = f"{n + 1}/{len(items)} {str(req.get('prompt', ''))[:40]}"
+        if on_entry:
+            on_entry(n, len(items), label)
+        prev = done_before.get(key)
+        if prev is not None:
+            report.skipped.append({"entry": n + 1, "video": str(jobs.abs(prev.result["video"])), "job": prev.id})
+            continue
+        try:
+            params = jobs.generate_params(dict(req))
+        except I2VError as exc:
+            report.failed.append({"entry": n + 1, "error": str(exc), "prompt": req.get("prompt")})
+            continue
+        job = jobs.run_inline(BATCH_ENTRY, {**params, "batch_file": source, "batch_key": key}, on_step=on_step,
+                              cancel=cancel)
+        if job.status == CANCELLED:
+            raise Cancelled()
+        if job.status != DONE:
+            report.failed.append({"entry": n + 1, "error": job.error_message, "prompt": req.get("prompt"),
+                                  "job": job.id})
+            continue
+        s = jobs.summary(job)
+        report.done.append({"entry": n + 1, "video": s["video"], "seed": s["seed"], "job": job.id})
+    return report

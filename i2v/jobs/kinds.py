@@ -1,0 +1,123 @@
+"""Every kind of job, defined once.
+
+A :class:`JobKind` says what the store, the job service, the page and the command line need to know about
+one kind of job: its name (in the store, ``jobs --json``, and the page's label ``kind_<name>``), how its
+work runs, whether it is a generation (a result with a generation's sidecar: the Create tab shows it, a
+crash between its renames and its commit is recovered from its files), whether History lists its video,
+which tab follows it, how a sidecar marks a result of this kind, and how a person is told what it works
+on.  A new kind of job is one row of :data:`KINDS` (and its two labels in :mod:`i2v.i18n`).
+
+The runners are functions of the job service (they call the studio and the workflows through it); they
+import what they use when they run, so the store can read this table without importing the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .service import JobService
+    from .store import JobRecord
+
+Runner = Callable[["JobService", "JobRecord", Any, Any, Any], "tuple[dict, list[str]]"]
+
+
+def _run_generate(jobs: JobService, job: JobRecord, reporter, token, on_progress):
+    req = jobs.studio.build_request(**jobs.request_kw(job.params))
+    res = jobs.studio.generate(req, on_step=reporter.step, cancel=token, want_latents=True,
+                               on_commit=reporter.commit)
+    return jobs.result_of(res)
+
+
+def _run_sweep(jobs: JobService, job: JobRecord, reporter, token, on_progress):
+    from ..workflows import sweep
+
+    kw = jobs.request_kw(job.params)
+    values = job.params["values"]
+
+    def child_done(i, res):
+        result, files = jobs.result_of(res)
+        jobs.store.add_done(GENERATE, {**job.params, "guidance_scale": values[i], "seed": res.metadata["seed"]},
+                            result, files, parent=job.id, client=job.client, worker=jobs.worker)
+
+    def progress(i, n, g):
+        reporter.item = {"item": i + 1, "items": n, "guidance": g}
+        reporter.write({"stage": "queued_item", **reporter.item})
+        if on_progress:
+            on_progress(i, n, g)
+
+    res = sweep(jobs.studio, values, on_progress=progress, on_step=reporter.step, cancel=token,
+                on_result=child_done, on_commit=reporter.commit, **kw)
+    summary = {**res.to_json(), "grid": jobs.rel(res.grid), "metadata": jobs.rel(res.sidecar)}
+    summary["video"] = summary["grid"]
+    for row in summary["results"]:
+        row["video"], row["metadata"] = jobs.rel(row["video"]), jobs.rel(row["metadata"])
+    return {"video": summary["grid"], "summary": summary}, [jobs.rel(res.grid), jobs.rel(res.sidecar)]
+
+
+def _run_smooth(jobs: JobService, job: JobRecord, reporter, token, on_progress):
+    from ..workflows import smooth
+
+    p = job.params
+    src = jobs.abs(p["video"])
+    reporter.write({"stage": "smoothing"})
+    path, meta = smooth(src, factor=int(p["factor"]), method=p.get("method") or "flow", loop=p.get("loop"),
+                        outputs=jobs.outputs, on_commit=reporter.commit, limits=jobs.studio.cfg.limits,
+                        cancel=token)
+    side = path.with_suffix(".json")
+    # the source relative to the outputs folder, or not at all (a CLI run's file elsewhere: by name)
+    summary = {"video": jobs.rel(path), "metadata": jobs.rel(side), "frames": meta["frames"], "fps": meta["fps"],
+               "source": meta["source"], "source_name": meta["source_name"]}
+    return {"video": summary["video"], "summary": summary, "meta": meta}, [jobs.rel(path), jobs.rel(side)]
+
+
+def _prompt(params: dict) -> str:
+    return str(params.get("prompt") or "")
+
+
+def _smoothed(params: dict) -> str:
+    """A smoothing's source by file name (a CLI run's may lie outside the outputs folder: no server path)."""
+    return f"{PurePosixPath(str(params.get('video') or '')).name} ×{params.get('factor')}"
+
+
+@dataclass(frozen=True)
+class JobKind:
+    name: str
+    run: Runner
+    generation: bool = False     # its result is one generation (MP4 + generation sidecar + thumbnail)
+    in_history: bool = False     # History lists its video
+    tab: str = "create"          # the page's tab that follows it (and shows its result)
+    sidecar_kind: str | None = None  # the sidecar's "kind" for a result of this kind (None: a generation's)
+    describe: Callable[[dict], str] = _prompt  # what it works on, for the Queue and `jobs`
+    restores_source: bool = False  # Reuse brings back the settings of the video it was made from
+
+
+GENERATE, SWEEP, SMOOTH, BATCH_ENTRY = "generate", "sweep", "smooth", "batch_entry"
+
+KINDS: dict[str, JobKind] = {k.name: k for k in (
+    JobKind(GENERATE, _run_generate, generation=True, in_history=True),
+    JobKind(SWEEP, _run_sweep, tab="compare", sidecar_kind="guidance_sweep"),
+    JobKind(SMOOTH, _run_smooth, in_history=True, sidecar_kind="smoothed", describe=_smoothed,
+            restores_source=True),
+    JobKind(BATCH_ENTRY, _run_generate, generation=True, in_history=True),  # a batch file's entry
+)}
+
+HISTORY_KINDS = tuple(k.name for k in KINDS.values() if k.in_history)
+
+
+def kind_of(name: str) -> JobKind:
+    """The kind called ``name`` (a job of a kind this version does not know is refused by the store)."""
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise ValueError(f"unknown job kind {name!r}") from None
+
+
+def kind_of_sidecar(meta: dict) -> JobKind:
+    """The kind of job a result on disk came from, by its sidecar's ``kind`` (none: a generation)."""
+    marked = meta.get("kind")
+    return next((k for k in KINDS.values() if k.sidecar_kind is not None and k.sidecar_kind == marked),
+                KINDS[GENERATE])
