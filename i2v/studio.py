@@ -18,7 +18,7 @@ import threading
 import time
 import traceback
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata as _md
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from .errors import I2VError, InternalError, InvalidInput, OutOfResources, echo
 from .request import GenerationRequest, build_request, restore_values, size_for_budget
 from .modelload import DownloadProgress, failure_record
 from .notes import note
-from .settings import RESTORABLE
+from .settings import NAMES, RESTORABLE
 from .video import (PARTIAL_TAG, CommentTooLong, check_frames, commit_files, json_to, mp4_to, partial_writer_alive,
                     png_to, read_comment, to_uint8)
 
@@ -204,6 +204,27 @@ def settings_from_file(path: str | Path, cfg: Config) -> tuple[dict, list]:
     return restore_values(cfg, {k: params[k] for k in RESTORABLE if k in params})
 
 
+
+# Settings the studio applies itself, never the engine: the MP4's frame rate, the tier (turned into width
+# and height), the schedule's end value (expanded into one guidance per step).
+STUDIO_SETTINGS = frozenset({"fps", "resolution", "guidance_end"})
+
+
+@dataclass
+class _Run:
+    """One generation on its way through the studio: what was asked, the engine's job (with its memory
+    rung), the notes gathered on the way, the plan, and its times."""
+    req: GenerationRequest
+    info: Any
+    t0: float
+    notes: list = field(default_factory=list)
+    seed: int = 0
+    job: Any = None
+    plan: Any = None
+    chunk: int = 8                 # the decode chunk planned (where a retry's ladder starts)
+    waited: float = 0.0
+
+
 class Studio:
     """One model, one lock, many requests."""
 
@@ -313,120 +334,107 @@ class Studio:
         return seed if seed >= 0 else secrets.randbelow(2**31)
 
     # -- generation ------------------------------------------------------------------------
+    def engine_job(self, req: GenerationRequest, seed: int):
+        """The engine's job: every request setting the engine uses, by name (the seed resolved, the schedule
+        expanded); the memory rung is the planner's to set.  A setting that is neither passed on here nor
+        one the studio applies itself (:data:`STUDIO_SETTINGS`) is an error, never silently dropped."""
+        from .engine import EngineJob
+
+        fields = set(EngineJob.__dataclass_fields__)
+        lost = set(NAMES) - fields - STUDIO_SETTINGS
+        if lost:
+            raise InternalError("internal", detail=f"settings the engine never receives: {', '.join(sorted(lost))}")
+        return EngineJob(image=req.image, seed=seed, guidance_schedule=req.guidance_per_step(),
+                         **{k: getattr(req, k) for k in fields & set(NAMES) - {"seed", "guidance_schedule"}},
+                         width=req.width, height=req.height)
+
     def generate(self, req: GenerationRequest, *, on_step=None, cancel=None, want_latents: bool = False,
                  on_commit: Callable[[list[Path]], None] | None = None) -> GenerationResult:
         """Run one request and write its result (MP4, sidecar, thumbnail) as one unit.  ``on_commit`` is told
         the final file names just before they are renamed into place (the job store records them)."""
         t0 = time.perf_counter()
         engine = self.engine()
-        info = engine.info
-        guard = self._apply_model_caps(req, info)
-        seed = self.resolve_seed(req.seed)
-        from .engine import EngineJob
-
-        # the engine's job: the request's settings of the same name, the seed resolved, the schedule expanded
-        job = EngineJob(image=req.image, seed=seed, guidance_schedule=req.guidance_per_step(),
-                        **{k: getattr(req, k) for k in EngineJob.__dataclass_fields__
-                           if k not in ("image", "seed", "guidance_schedule", "cfg_split", "ff_sliced")})
+        run = _Run(req=req, info=engine.info, t0=t0, notes=self._apply_model_caps(req, engine.info))
+        run.seed = self.resolve_seed(req.seed)
+        run.job = self.engine_job(req, run.seed)
         t_wait = time.perf_counter()
         with self.gpu_lock:
-            waited = time.perf_counter() - t_wait
+            run.waited = time.perf_counter() - t_wait
             # Planned under the lock: free memory is only meaningful once the previous job is done, and
             # the plan changes the shared pipeline (offload hooks, VAE tiling).
-            plan = self._memory_plan(engine, req, guard, job.uses_cfg)
-            if plan is not None:
-                job.decode_chunk_size, job.cfg_split, job.ff_sliced = plan.decode_chunk_size, plan.cfg_split, \
-                    plan.ff_sliced
+            self._memory_plan(engine, run)
+            run.chunk = run.job.decode_chunk_size  # the ladder of a retry starts from the planned chunk
             engine.notes = []
             self.active_jobs += 1  # instrumentation: the load test asserts this never exceeds 1
             self.max_active_jobs = max(self.max_active_jobs, self.active_jobs)
             gpu_start = time.time()
             try:
-                out = self._run_with_oom_retry(engine, job, plan, guard, on_step, cancel, want_latents)
+                latents, out = self._stage(engine, run, "denoising",
+                                           lambda: engine.denoise(run.job, on_step, cancel, want_latents))
+                if cancel is not None:
+                    cancel.check()
+                out.frames = self._stage(engine, run, "decoding",
+                                         lambda: engine.decode_job(latents, run.job, out.timings))
+                out.total_timing()
             finally:
                 self.active_jobs -= 1
             out.timings.update(gpu_start=round(gpu_start, 4), gpu_end=round(time.time(), 4),
                                concurrent_jobs=self.max_active_jobs)
-            guard.extend(note(code, **params) for code, params in engine.notes)
+            for code, params in engine.notes:
+                n = note(code, **params)
+                if n not in run.notes:  # (a stage retried on the CPU says "no offload here" once)
+                    run.notes.append(n)
         check_frames(out.frames)
-        return self._write(req, info, seed, out, guard, t0, waited, plan, on_commit)
+        return self._write(run, out, on_commit)
 
     # -- memory: plan before, retry one rung down after an out-of-memory error ---------------
-    def _memory_plan(self, engine, req: GenerationRequest, guard: list, cfg: bool):
+    def _memory_plan(self, engine, run: _Run) -> None:
+        """The fastest rung that fits the card, carried on the engine's job (None on a CPU: nothing to plan)."""
         from . import vram
 
         free = self.vram_probe() if self.vram_probe else engine.free_vram_gb()
         if free is None:
-            return None
+            return
+        req, job = run.req, run.job
         bpe = 2 if engine.info.dtype in ("float16", "bfloat16") else 4
-        p = vram.plan(free, req.width, req.height, req.num_frames, cfg=cfg, decode_chunk_size=req.decode_chunk_size,
-                      bytes_per_elem=bpe)
+        p = vram.plan(free, req.width, req.height, req.num_frames, cfg=job.uses_cfg,
+                      decode_chunk_size=req.decode_chunk_size, bytes_per_elem=bpe)
         if not p.fits and p.predicted_peak_gb > 1.5 * p.budget_gb:
             raise OutOfResources("gpu_too_small", width=req.width, height=req.height, frames=req.num_frames,
                                  need=p.predicted_peak_gb, free=free)
-        guard.append(p.note())
-        guard.extend(p.notices)
-        guard.extend(note(code, **params) for code, params in engine.apply_memory_plan(p.offload, p.vae_tiling))
-        return p
+        run.plan = p
+        run.notes += [p.note(), *p.notices]
+        job.use_rung(*p.step)
 
-    def _rung_down(self, engine, job, current, requested_chunk: int, guard: list, stage: str):
-        """The next rung that lowers the memory of the stage that failed (a decode chunk does nothing for
-        denoising; guidance in two passes nothing for decoding), applied to the engine and the job."""
+    def _stage(self, engine, run: _Run, stage: str, work: Callable[[], Any]):
+        """Run one stage ("denoising" or "decoding"); after an out-of-memory error, once more on the nearest
+        rung that lowers that stage's memory (a decode chunk does nothing for denoising, guidance in two
+        passes nothing for decoding); a second error, or no such rung, is ``gpu_oom``."""
         from . import vram
 
-        engine.free_memory()
-        bpe = 2 if engine.info.dtype in ("float16", "bfloat16") else 4
-        nxt = vram.lower_for(stage, current, job.width, job.height, job.num_frames, requested_chunk, cfg=job.uses_cfg,
-                             bytes_per_elem=bpe)
-        if nxt is None:
-            return None
-        guard.append(note("oom_retry", stage=stage, offload=nxt.offload, chunk=nxt.chunk, tiling=nxt.tiling,
-                          split=nxt.split, sliced=nxt.sliced))
-        guard.extend(note(code, **params) for code, params in engine.apply_memory_plan(nxt.offload, nxt.tiling))
-        job.decode_chunk_size, job.cfg_split, job.ff_sliced = nxt.chunk, nxt.split, nxt.sliced
-        return nxt
-
-    def _run_with_oom_retry(self, engine, job, plan, guard, on_step, cancel, want_latents):
-        from .vram import Rung
-
-        requested = job.decode_chunk_size
-        rung = plan.step if plan else Rung("none", requested, False)
-        oom = OutOfResources("gpu_oom")
         for attempt in (1, 2):
             try:
-                latents, result = engine.denoise(job, on_step, cancel, want_latents)
-                break
+                return work()
             except I2VError:
                 raise
             except Exception as exc:  # noqa: BLE001 - out of memory must never crash the app
                 if not _is_oom(exc):
                     raise
                 del exc
-                nxt = self._rung_down(engine, job, rung, requested, guard, "denoising") if attempt == 1 else None
+                engine.free_memory()
+                job = run.job
+                bpe = 2 if engine.info.dtype in ("float16", "bfloat16") else 4
+                nxt = vram.lower_for(stage, vram.Rung(*job.rung()), job.width, job.height, job.num_frames,
+                                     run.chunk, cfg=job.uses_cfg, bytes_per_elem=bpe) \
+                    if attempt == 1 else None
                 if nxt is None:
-                    engine.free_memory()
-                    raise oom from None
-                rung = nxt
-        if cancel is not None:
-            cancel.check()
-        for attempt in (1, 2):
-            try:
-                result.frames = engine.decode(latents, rung.chunk, result.timings)
-                break
-            except Exception as exc:  # noqa: BLE001
-                if not _is_oom(exc):
-                    raise
-                del exc
-                nxt = self._rung_down(engine, job, rung, requested, guard, "decoding") if attempt == 1 else None
-                if nxt is None:
-                    del latents
-                    engine.free_memory()
-                    raise oom from None
-                rung = nxt
-        result.total_timing()
-        return result
+                    raise OutOfResources("gpu_oom") from None
+                run.notes.append(note("oom_retry", stage=stage, offload=nxt.offload, chunk=nxt.chunk,
+                                      tiling=nxt.tiling, split=nxt.split, sliced=nxt.sliced))
+                job.use_rung(*nxt)
 
-    def _write(self, req, info, seed, out, guard, t0, waited, plan=None, on_commit=None) -> GenerationResult:
+    def _write(self, run: _Run, out, on_commit=None) -> GenerationResult:
+        req, info, seed, guard, plan = run.req, run.info, run.seed, run.notes, run.plan
         now = _dt.datetime.now()
         folder = self.outputs / now.strftime("%Y-%m-%d")
         stem = f"{now.strftime('%H%M%S')}_{slug(req.prompt)}_s{seed}_{secrets.token_hex(3)}"
@@ -437,7 +445,7 @@ class Studio:
             "video": video.name, "thumbnail": thumb.name, "seed": seed, "params": params,
             "model": info.to_json(), "scheduler": req.scheduler, "dtype": info.dtype, "device": info.device,
             "versions": library_versions(), "guidance_per_step": out.guidance_per_step,
-            "timings": {**out.timings, "queue_wait": round(waited, 4)}, "cache_hits": out.cache_hits,
+            "timings": {**out.timings, "queue_wait": round(run.waited, 4)}, "cache_hits": out.cache_hits,
             "guard": [n.text("en") for n in guard] + list(req.notices), "notes": [n.to_json() for n in guard],
             "demo": info.demo, "notices": list(info.notices),
             "memory_plan": plan.to_json() if plan is not None else None,
@@ -452,7 +460,7 @@ class Studio:
 
         def sidecar_to(path: Path) -> None:
             meta["timings"]["write"] = round(time.perf_counter() - t, 4)
-            meta["timings"]["total"] = round(time.perf_counter() - t0, 4)
+            meta["timings"]["total"] = round(time.perf_counter() - run.t0, 4)
             json_to(path, meta)
 
         # all three or none, the MP4 read back before anything is published

@@ -248,3 +248,56 @@ def test_fast_mode_benchmark_reports_speed_and_divergence():
     assert set(r) >= {"work", "exact_s", "fast_s", "speedup", "max_abs_diff"}
     assert r["exact_s"] > 0 and r["fast_s"] > 0 and r["speedup"] == pytest.approx(r["exact_s"] / r["fast_s"], rel=0.01)
     assert 0 < r["max_abs_diff"] <= 1
+
+
+def test_every_request_setting_reaches_the_engine_or_is_the_studios(studio, monkeypatch):
+    """A setting is either passed to the engine's job by name (with the request's value) or one the studio
+    applies itself; a new one that is neither stops the job instead of vanishing on the way."""
+    import dataclasses
+
+    import i2v.studio
+    from i2v.errors import InternalError
+    from i2v.settings import NAMES
+
+    req = studio.build_request(image=make_photo(), prompt="waves", negative_prompt="blur", guidance_scale=11.5,
+                               num_inference_steps=7, num_frames=6, target_fps=12, resolution="256p", seed=77,
+                               scheduler="dpm++", decode_chunk_size=3, fast=2, guidance_schedule="linear",
+                               guidance_end=6.0)
+    job = studio.engine_job(req, 77)
+    fields = {f.name for f in dataclasses.fields(job)}
+    for name in NAMES:
+        if name in i2v.studio.STUDIO_SETTINGS:
+            continue
+        assert name in fields, name
+        if name == "guidance_schedule":
+            assert list(job.guidance_schedule) == req.guidance_per_step() and job.guidance_schedule[0] == 11.5
+        else:
+            assert getattr(job, name) == getattr(req, name), name
+    assert (job.width, job.height) == (req.width, req.height)
+    monkeypatch.setattr(i2v.studio, "NAMES", (*NAMES, "new_lever"))
+    with pytest.raises(InternalError, match="never receives: new_lever"):
+        studio.engine_job(req, 77)
+
+
+def test_the_memory_rung_on_the_job_is_what_the_engine_runs(tiny_engine):
+    """The rung travels on EngineJob and the engine applies it (feed-forward slicing, two passes, chunk)."""
+    from i2v.engine.chunking import SLICES, SlicedFeedForward
+
+    job = EngineJob(image=fit_image(make_photo(), 64, 64), prompt="waves", negative_prompt="", guidance_scale=9.0,
+                    num_inference_steps=1, num_frames=2, width=64, height=64, seed=1)
+    job.use_rung("none", 1, False, True, True)
+    assert job.rung() == ("none", 1, False, True, True)
+    calls = []
+    unet = tiny_engine.pipe.unet
+    real = unet.forward
+    unet.forward = lambda *a, **k: calls.append(a[0].shape[0]) or real(*a, **k)
+    try:
+        tiny_engine.generate(job)
+        ff = [m for m in unet.modules() if isinstance(m, SlicedFeedForward)]
+        assert calls == [1, 1]  # guidance in two passes of batch 1
+        assert tiny_engine._ff_sliced and ff and all(m.slices == SLICES for m in ff)
+    finally:
+        unet.forward = real
+        job.use_rung("none", 8, False)
+        tiny_engine.use(job)
+    assert not tiny_engine._ff_sliced and not any(isinstance(m, SlicedFeedForward) for m in unet.modules())

@@ -22,6 +22,7 @@ import hashlib
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Any
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -70,9 +71,20 @@ class EngineJob:
     scheduler: str = "ddim"
     decode_chunk_size: int = 8
     guidance_schedule: Sequence[float] | None = None  # one value per step; None = constant
+    fast: int = 1                 # fast mode (approximate): the UNet's deep blocks run on one step in N
+    # the memory rung (i2v.vram.Rung's fields), set by the studio's planner; the engine applies it
+    offload: str = "none"         # none | model | sequential
+    vae_tiling: bool = False
     cfg_split: bool = False       # guidance as two UNet passes of batch 1 (half the working memory)
     ff_sliced: bool = False       # the UNet's feed-forward layers a slice at a time (about half again)
-    fast: int = 1                 # fast mode (approximate): the UNet's deep blocks run on one step in N
+
+    def rung(self) -> tuple[str, int, bool, bool, bool]:
+        """(offload, decode chunk, tiling, split, sliced): the memory rung this job runs on."""
+        return self.offload, self.decode_chunk_size, self.vae_tiling, self.cfg_split, self.ff_sliced
+
+    def use_rung(self, offload: str, chunk: int, tiling: bool, split: bool = False, sliced: bool = False) -> None:
+        self.offload, self.decode_chunk_size, self.vae_tiling, self.cfg_split, self.ff_sliced = \
+            offload, chunk, tiling, split, sliced
 
     @property
     def uses_cfg(self) -> bool:
@@ -93,6 +105,25 @@ class EngineResult:
 
 
 StepCallback = Callable[[StepInfo], None]
+
+
+@dataclass
+class _Denoising:
+    """What the denoising loop works with, prepared by :meth:`Engine.denoise` (steps 1-3)."""
+    job: EngineJob
+    scheduler: Any
+    schedule: list[float]      # guidance per step
+    cfg: bool                  # classifier-free guidance (an unconditional prediction too)
+    text: torch.Tensor         # prompt embeddings (negative first under guidance)
+    fps: torch.Tensor
+    image_latents: torch.Tensor
+    image_embeds: torch.Tensor
+    extra: dict                # the scheduler's step options
+    deep: Any                  # the fast-mode cache (DeepCache)
+    t_loop: float
+    on_step: StepCallback | None
+    cancel: CancelToken | None
+    want_latents: bool
 
 
 def make_scheduler(name: str, config) -> DDIMScheduler | DPMSolverMultistepScheduler:
@@ -137,6 +168,8 @@ class Engine:
         self._image_cache = _LRU(cache_size)
         self.stage = "idle"           # encode | denoise | decode | done: where an error happened
         self.notes: list[tuple[str, dict]] = []  # what the engine did on its own: (note code, parameters)
+        # the pipeline's memory configuration now (a job's rung is applied by :meth:`use`)
+        self._offload, self._tiling, self._ff_sliced = "none", False, False
 
     # -- encodings ---------------------------------------------------------------------------
     @property
@@ -217,11 +250,10 @@ class Engine:
         """Offload mode and VAE tiling for the next jobs.  Offloading only means something on a GPU."""
         notes = []
         pipe = self.pipe
-        if vae_tiling != getattr(self, "_tiling", False):
+        if vae_tiling != self._tiling:
             pipe.vae.enable_tiling() if vae_tiling else pipe.vae.disable_tiling()
             self._tiling = vae_tiling
-        current = getattr(self, "_offload", "none")
-        if offload != current:
+        if offload != self._offload:
             if self.info.device.startswith("cuda"):
                 # The hooks moved weights inside a job's inference mode, so the weights are inference
                 # tensors now; taking the hooks off outside that mode raises ("Setting requires_grad=True
@@ -232,6 +264,14 @@ class Engine:
             else:
                 notes.append(("offload_not_needed", {"offload": offload}))
         return notes
+
+    def use(self, job: EngineJob) -> None:
+        """Put the pipeline on the memory rung ``job`` carries: offload, VAE tiling, sliced feed-forward
+        layers (what this device has no use for is noted)."""
+        self.notes += self.apply_memory_plan(job.offload, job.vae_tiling)
+        if job.ff_sliced != self._ff_sliced:
+            set_ff_slicing(self.pipe.unet, SLICES if job.ff_sliced else 0)
+            self._ff_sliced = job.ff_sliced
 
     def _switch_offload(self, offload: str) -> None:
         pipe = self.pipe
@@ -251,7 +291,7 @@ class Engine:
         latents, result = self.denoise(job, on_step, cancel, want_latents)
         if cancel is not None:
             cancel.check()
-        result.frames = self.decode(latents, job.decode_chunk_size, result.timings)
+        result.frames = self.decode_job(latents, job, result.timings)
         result.total_timing()
         return result
 
@@ -259,6 +299,7 @@ class Engine:
     def denoise(self, job: EngineJob, on_step: StepCallback | None = None, cancel: CancelToken | None = None,
                 want_latents: bool = False) -> tuple[torch.Tensor, EngineResult]:
         pipe, device = self.pipe, self.device
+        self.use(job)
         self.stage = "encode"
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
@@ -296,13 +337,10 @@ class Engine:
 
         # 4. Denoise.
         self.stage = "denoise"
-        if job.ff_sliced != getattr(self, "_ff_sliced", False):
-            set_ff_slicing(pipe.unet, SLICES if job.ff_sliced else 0)
-            self._ff_sliced = job.ff_sliced
         t_loop = time.perf_counter()
         with DeepCache(pipe.unet, job.fast) as deep:
-            latents = self._loop(job, scheduler, latents, schedule, cfg, text, fps, image_latents, image_embeds,
-                                 extra, deep, t_loop, on_step, cancel, want_latents)
+            latents = self._loop(_Denoising(job, scheduler, schedule, cfg, text, fps, image_latents, image_embeds,
+                                            extra, deep, t_loop, on_step, cancel, want_latents), latents)
         timings["denoise"] = time.perf_counter() - t_loop
         result = EngineResult(frames=np.empty(0, np.float32), seed=job.seed, guidance_per_step=schedule,
                               timings={k: round(v, 4) for k, v in timings.items()},
@@ -313,14 +351,15 @@ class Engine:
                                              "steps": deep.full_steps + deep.reused_steps}))
         return latents, result
 
-    def _loop(self, job, scheduler, latents, schedule, cfg, text, fps, image_latents, image_embeds, extra,
-              deep: DeepCache, t_loop: float, on_step, cancel, want_latents) -> torch.Tensor:
+    def _loop(self, d: _Denoising, latents: torch.Tensor) -> torch.Tensor:
         pipe, device = self.pipe, self.device
+        job, scheduler, schedule, cfg, deep = d.job, d.scheduler, d.schedule, d.cfg, d.deep
+        text, fps, image_latents, image_embeds = d.text, d.fps, d.image_latents, d.image_embeds
         step_numbers = scheduler.timesteps.tolist()  # read once: no GPU sync per step for progress
         total = len(step_numbers)
         for i, ts in enumerate(scheduler.timesteps):
-            if cancel is not None:
-                cancel.check()
+            if d.cancel is not None:
+                d.cancel.check()
             deep.begin_step(i)
             if cfg and job.cfg_split:  # the same two predictions, one at a time: equal within float rounding
                 model_in = scheduler.scale_model_input(latents, ts)
@@ -344,21 +383,26 @@ class Engine:
             b, c, f, h, w = latents.shape
             flat = latents.permute(0, 2, 1, 3, 4).reshape(b * f, c, h, w)
             noise = noise.permute(0, 2, 1, 3, 4).reshape(b * f, c, h, w)
-            stepped = scheduler.step(noise, ts, flat, **extra)
+            stepped = scheduler.step(noise, ts, flat, **d.extra)
             latents = stepped.prev_sample[None, :].reshape(b, f, c, h, w).permute(0, 2, 1, 3, 4)
-            if on_step is not None:
+            if d.on_step is not None:
                 if device.type == "cuda":
                     torch.cuda.synchronize(device)  # honest elapsed/ETA: the one sync progress needs
-                elapsed = time.perf_counter() - t_loop
+                elapsed = time.perf_counter() - d.t_loop
                 info = StepInfo(step=i + 1, total=total, elapsed=elapsed, eta=elapsed / (i + 1) * (total - i - 1),
                                 guidance=g, timestep=int(step_numbers[i]))
-                if want_latents:
+                if d.want_latents:
                     x0 = getattr(stepped, "pred_original_sample", None)
                     info.latents = latents
                     info.denoised = latents if x0 is None else \
                         x0[None, :].reshape(b, f, c, h, w).permute(0, 2, 1, 3, 4)
-                on_step(info)
+                d.on_step(info)
         return latents
+
+    def decode_job(self, latents: torch.Tensor, job: EngineJob, timings: dict | None = None) -> np.ndarray:
+        """Decode on the memory rung ``job`` carries (a retried decode may have a lower one)."""
+        self.use(job)
+        return self.decode(latents, job.decode_chunk_size, timings)
 
     @torch.inference_mode()
     def decode(self, latents: torch.Tensor, decode_chunk_size: int, timings: dict | None = None) -> np.ndarray:
@@ -376,7 +420,7 @@ class Engine:
             finally:
                 pipe.vae.to(torch.float16)
         frames = pipe.video_processor.postprocess_video(video=video, output_type="np")[0]
-        if getattr(self, "_offload", "none") != "none":
+        if self._offload != "none":
             pipe.maybe_free_model_hooks()
         if timings is not None:
             timings["decode"] = round(time.perf_counter() - t, 4)
