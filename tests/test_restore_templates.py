@@ -234,6 +234,12 @@ def test_a_template_saves_and_loads_every_setting_a_preset_can_hold(ui, photo_pa
     job = ui.jobs.get(out[c.current][0])
     assert {k: job.params[k] for k in TEMPLATE_VALUES} == TEMPLATE_VALUES
     ui.jobs.cancel(job.id)
+    # the Compare tab's sweep runs with the same settings (guidance aside, which it sweeps): one source
+    out = ui.compare.submit({**form, c.sweep_values: "5, 9"}, EN)
+    sweep = ui.jobs.get(out[c.sweep_job][0])
+    assert {k: sweep.params[k] for k in TEMPLATE_VALUES if k != "guidance_scale"} == \
+        {k: v for k, v in TEMPLATE_VALUES.items() if k != "guidance_scale"} and sweep.params["values"] == [5.0, 9.0]
+    ui.jobs.cancel(sweep.id)
     # constant guidance: the end slider's value is not kept
     out = h.on_save_template({**values, c.schedule: "constant", c.tpl_name: "flat", c.preset: "standard"}, EN)
     assert "guidance_end" not in list_templates()["flat"].settings

@@ -31,15 +31,14 @@ class ApiHandlers:
     def __init__(self, ui):
         self.ui, self.jobs = ui, ui.jobs
 
-    def _submit(self, lang, image, prompt, negative_prompt, guidance_scale, num_inference_steps, num_frames, fps,
-                resolution, seed, client):
+    def _submit(self, args: dict, request: gr.Request):
+        """Queue the call's job: ``args`` are the handler's arguments, of which those named in
+        ``API_PARAMS["generate"]`` are the request (the signatures below name them for Gradio's API page)."""
         try:
-            return self.jobs.submit_generate(
-                client=client, image=image, prompt=prompt, negative_prompt=negative_prompt,
-                guidance_scale=guidance_scale, num_inference_steps=num_inference_steps, num_frames=num_frames,
-                fps=fps, resolution=resolution, seed=seed)
+            return self.jobs.submit_generate(client=request.session_hash,
+                                             **{k: args[k] for k in API_PARAMS["generate"]})
         except I2VError as exc:
-            raise user_error(exc, lang) from None
+            raise user_error(exc, lang_of(request)) from None
 
     def result(self, job) -> dict:
         """What the API returns about a result: paths relative to the outputs folder (no server paths)."""
@@ -51,8 +50,7 @@ class ApiHandlers:
         """Blocking: submit, wait, return (video, metadata).  Yields while waiting so that Gradio notices a
         client that went away; then the job is cancelled (it would hold the model for nobody)."""
         lang = lang_of(request)
-        job = self._submit(lang, image, prompt, negative_prompt, guidance_scale, num_inference_steps, num_frames,
-                           fps, resolution, seed, request.session_hash)
+        job = self._submit(locals(), request)
         ended = False
         try:
             while True:
@@ -71,8 +69,7 @@ class ApiHandlers:
 
     def submit(self, image, prompt, negative_prompt, guidance_scale, num_inference_steps, num_frames, fps,
                resolution, seed, request: gr.Request):
-        job = self._submit(lang_of(request), image, prompt, negative_prompt, guidance_scale, num_inference_steps,
-                           num_frames, fps, resolution, seed, request.session_hash)
+        job = self._submit(locals(), request)
         return {"job": job.id, "status": job.status}
 
     def job(self, job_id):

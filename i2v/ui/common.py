@@ -12,6 +12,7 @@ from ..errors import I2VError
 from ..i18n import pick_lang, t
 from ..presets import load_presets
 from ..settings import CONTROLS  # setting name -> the component showing it (an attribute of ``ui.c``)
+from ..settings import SETTINGS
 from ..templates import list_templates
 
 TEMPLATE_PREFIX = "★ "
@@ -139,14 +140,31 @@ def fill(c: Components, settings: dict | None, tiers) -> dict:
 def control_values(c: Components, values: dict) -> dict:
     """Settings from the current control values (``values`` keyed by component)."""
     s = {key: values[getattr(c, attr)] for key, attr in CONTROLS.items() if getattr(c, attr) in values}
-    for key, kind in (("guidance_scale", float), ("guidance_end", float), ("num_inference_steps", int),
-                      ("num_frames", int), ("fps", int), ("target_fps", int), ("fast", int)):
-        if isinstance(s.get(key), (int, float)) and not isinstance(s[key], bool):
-            s[key] = kind(s[key])  # sliders send 11 for 11.0
+    for setting in SETTINGS:  # sliders send 11 for 11.0, and 11.0 for 11
+        v = s.get(setting.name)
+        if setting.kind in _NUMBER and isinstance(v, (int, float)) and not isinstance(v, bool):
+            s[setting.name] = _NUMBER[setting.kind](v)
     if c.random_seed in values and not values[c.random_seed] and values.get(c.seed) is not None:
         s["seed"] = int(values[c.seed])
     return s
 
 
+_NUMBER = {"float": float, "int": int}
+
+
+def page_request(c: Components, values: dict) -> dict:
+    """The settings a job from the page runs with: every control's value (from the settings registry), and
+    what the chosen preset or template holds that no control shows (sampler, decode chunk); the schedule's
+    end only where the schedule uses it.  The Create and Compare tabs and template saving all use this."""
+    choice = values.get(c.preset)
+    s = {k: v for k, v in settings_of(choice).items() if k not in CONTROLS}
+    s.update(control_values(c, values))
+    if s.get("guidance_schedule") in (None, "constant"):
+        s["guidance_end"] = None  # the slider's value means nothing for constant guidance
+    s["preset"] = preset_name(choice)
+    return s
+
+
 __all__ = ["Components", "lang_of", "error_text", "user_error", "UploadImage", "RawNumber", "RawText", "choices",
-           "settings_of", "preset_name", "fill", "control_values", "TEMPLATE_PREFIX", "CONTROLS", "t", "warn"]
+           "settings_of", "preset_name", "fill", "control_values", "page_request", "TEMPLATE_PREFIX", "CONTROLS", "t",
+           "warn"]

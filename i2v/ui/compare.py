@@ -7,7 +7,7 @@ import gradio as gr
 
 from ..errors import I2VError
 from ..i18n import t
-from .common import error_text, lang_of, warn
+from .common import error_text, lang_of, page_request, warn
 from .follow import follow_jobs
 
 
@@ -42,11 +42,10 @@ class CompareHandlers:
         if not values[c.image]:
             return {c.sweep_status: warn(t("no_image", lang)), c.sweep_job: []}
         try:
-            job = self.jobs.submit_sweep(
-                values[c.sweep_values], client=request.session_hash, image=values[c.image], prompt=values[c.prompt],
-                negative_prompt=values[c.negative], num_frames=values[c.frames], fps=values[c.fps],
-                target_fps=values[c.target_fps], resolution=values[c.resolution],
-                num_inference_steps=values[c.steps], seed=-1 if values[c.random_seed] else values[c.seed])
+            # the Create tab's settings, as the CLI's sweep takes them: all but guidance (swept); one seed for all
+            kw = {"seed": -1, **page_request(c, values), "image": values[c.image]}
+            kw.pop("guidance_scale")
+            job = self.jobs.submit_sweep(values[c.sweep_values], client=request.session_hash, **kw)
         except I2VError as exc:
             return {c.sweep_status: warn(error_text(exc, lang)), c.sweep_job: []}
         return {c.sweep_job: [job.id], c.my_jobs: [job.id], c.sweep_status: t("queued", lang, ahead=0)}
@@ -74,8 +73,9 @@ def wire(ui) -> None:
     c, h = ui.c, CompareHandlers(ui)
     ui.compare = h
     c.sweep_preview_sink = gr.State(None)  # previews are not shown on this tab
-    inputs = {c.sweep_values, c.image, c.prompt, c.negative, c.frames, c.fps, c.target_fps, c.resolution, c.steps,
-              c.seed, c.random_seed}
+    from .create import control_names
+
+    inputs = {c.sweep_values, c.image, c.preset, *c(*control_names())}
     c.sweep_go.click(h.submit, inputs, [c.sweep_status, c.sweep_job, c.my_jobs], api_name=False,
                      concurrency_limit=None) \
         .then(h.follow, c.sweep_job, [c.sweep_status, c.sweep_video, c.sweep_table, c.gallery, c.sweep_preview_sink],

@@ -15,7 +15,7 @@ from ..jobs import kind_of
 from ..request import expand_seeds
 from ..settings import PRESET_KEYS
 from ..templates import delete_template, save_template
-from .common import (CONTROLS, TEMPLATE_PREFIX, choices, control_values, error_text, fill, lang_of, preset_name,
+from .common import (CONTROLS, TEMPLATE_PREFIX, choices, control_values, error_text, fill, lang_of, page_request,
                      settings_of, warn)
 from .follow import follow_jobs, generation_updates, jobs_ahead
 
@@ -228,9 +228,7 @@ class CreateHandlers:
         """Save every setting a preset can hold (the registry's preset keys): the page's controls, and for the
         settings without one (sampler, decode chunk) the values of the preset or template it started from."""
         c, lang = self.c, lang_of(request)
-        s = {**settings_of(values[c.preset]), **control_values(c, values)}
-        if s.get("guidance_schedule") in (None, "constant"):
-            s["guidance_end"] = None  # the slider's value means nothing for constant guidance
+        s = page_request(c, values)
         name = values[c.tpl_name]
         try:
             save_template(name, s, self.ui.cfg)
@@ -261,18 +259,10 @@ class CreateHandlers:
         image = values[c.image]
         if not image:
             return {c.status: warn(t("no_image", lang)), c.current: active}
-        sched = values[c.schedule]
         try:
             seeds = expand_seeds(values[c.seed], values[c.random_seed], values[c.count])
-            kw = dict(image=image, prompt=values[c.prompt], negative_prompt=values[c.negative],
-                      preset=preset_name(values[c.preset]), guidance_scale=values[c.guidance],
-                      num_inference_steps=values[c.steps], num_frames=values[c.frames], fps=values[c.fps],
-                      target_fps=values[c.target_fps], resolution=values[c.resolution], guidance_schedule=sched,
-                      guidance_end=values[c.guidance_end] if sched and sched != "constant" else None,
-                      fast=values[c.fast])
-            # what the chosen preset or template holds that no control shows (sampler, decode chunk)
-            kw.update({k: v for k, v in settings_of(values[c.preset]).items() if k not in CONTROLS})
-            new = self.jobs.submit_seeds(seeds, client=request.session_hash, **kw)  # all or none
+            new = self.jobs.submit_seeds(seeds, client=request.session_hash, image=image,  # all or none
+                                         **page_request(c, values))
         except I2VError as exc:
             return {c.status: warn(error_text(exc, lang)), c.current: active}
         ids = active + [j.id for j in new]
