@@ -76,7 +76,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "jobs in this process); with --ray, the number of Ray actors")
     p.add_argument("--ray", default=None, metavar="local|auto|ADDRESS",
                    help="run the workers as Ray actors: 'local' starts Ray on this machine, 'auto' or an address "
-                        "joins a running cluster (see README: More GPUs, more machines)")
+                        "joins a running cluster (see docs/jobs-and-workers.md)")
     return p.parse_args(argv)
 
 

@@ -40,6 +40,11 @@ TEXT: dict[str, dict[str, str]] = {
     "preview_box": {"en": "Forming (approximate preview)", "zh": "生成中（近似预览）"},
     "used_seed": {"en": "Seed used", "zh": "实际种子"},
     "params": {"en": "Parameters used", "zh": "实际参数"},
+    "too_many_tabs": {"en": "⚠️ Five or more studio tabs are open in this browser. A browser keeps at most 6 connections "
+                            "to one address and each tab holds one or two, so another tab may not load and progress "
+                            "may stop updating. Close the tabs you don't need: their jobs keep running (see Queue).",
+                      "zh": "⚠️ 此浏览器中已打开五个或更多工作室标签页。浏览器对同一地址最多保持 6 个连接，每个标签页占用一到两个，"
+                            "因此新标签页可能无法加载、进度可能停止更新。请关闭不需要的标签页：其中的任务会继续运行（见“队列”）。"},
     "params_file": {"en": "Parameters file (JSON, named after the video)", "zh": "参数文件（JSON，与视频同名）"},
     "tab_create": {"en": "Create", "zh": "创作"},
     "tab_history": {"en": "History", "zh": "历史"},

@@ -133,7 +133,7 @@ def canonical(entry: dict[str, Any]) -> dict[str, Any]:
     return {ALIASES.get(k, k): v for k, v in entry.items()}
 
 
-# The named API's values, in order (README, "API"; Gradio's /gradio_api/info lists the same).  gradio_client
+# The named API's values, in order (docs/api.md; Gradio's /gradio_api/info lists the same).  gradio_client
 # fills in the defaults; a raw HTTP call sends every value.
 API_PARAMS: dict[str, tuple[str, ...]] = {
     "generate": ("image", "prompt", "negative_prompt", "guidance_scale", "num_inference_steps", "num_frames", "fps",

@@ -253,7 +253,7 @@ class LoginThrottle:
 
 # -- the door ------------------------------------------------------------------------------------------
 
-# The documented API (README).  The page's own events reach the server through /gradio_api/queue/join and,
+# The documented API (docs/api.md).  The page's own events reach the server through /gradio_api/queue/join and,
 # for its quick un-queued actions, /gradio_api/run/predict (by function index): those stay open.
 API_ENDPOINTS = tuple(API_PARAMS)
 PAGE_ROUTES = ("predict",)

@@ -19,6 +19,35 @@ from . import api, compare, create, history, queue
 from .common import Components, choices, lang_of, settings_of
 
 
+# The studio tabs of this browser count themselves over a BroadcastChannel (each says hello every 2 s and
+# goodbye when it goes; one silent for 2 minutes, a background tab being throttled to a timer a minute, is
+# gone).  From 5 tabs on, each shows the warning: Chromium keeps 6 connections to one host and a tab holds
+# Gradio's heartbeat plus, while it follows a job, its event stream, so a 6th tab does not even load.
+TABS_WARN_AT = 5
+TABS_JS = f"""() => {{
+  const ch = new BroadcastChannel('i2v-studio-tabs'), me = Math.random().toString(36).slice(2), seen = new Map();
+  const show = () => {{
+    const now = Date.now();
+    for (const [id, t] of seen) if (now - t > 120000) seen.delete(id);
+    const el = document.querySelector('#tabs-warning');
+    if (!el) return;
+    const many = seen.size + 1 >= {TABS_WARN_AT};
+    el.classList.toggle('hidden', !many);
+    el.style.display = many ? 'block' : 'none';
+    el.dataset.tabs = String(seen.size + 1);
+  }};
+  ch.onmessage = (e) => {{
+    if (e.data.bye) seen.delete(e.data.id); else seen.set(e.data.id, Date.now());
+    if (e.data.hello) ch.postMessage({{id: me}});
+    show();
+  }};
+  ch.postMessage({{id: me, hello: true}});
+  setInterval(() => {{ ch.postMessage({{id: me}}); show(); }}, 2000);
+  addEventListener('pagehide', () => ch.postMessage({{id: me, bye: true}}));
+  show();
+}}"""
+
+
 class StudioUI:
     def __init__(self, studio: Studio, jobs: JobService, pooled: bool = False):
         self.studio, self.jobs, self.cfg, self.pooled = studio, jobs, studio.cfg, pooled
@@ -74,6 +103,8 @@ class StudioUI:
         with gr.Blocks(title="I2V Studio", delete_cache=(3600, 24 * 3600)) as demo:
             gr.Markdown(i18n("title_md"))
             c.banner = gr.Markdown(elem_id="model-banner")
+            # shown by TABS_JS when this browser has 5 or more studio tabs open (in the DOM, hidden until then)
+            gr.Markdown(i18n("too_many_tabs"), elem_id="tabs-warning", visible="hidden")
             c.timer = gr.Timer(1.0)
             with gr.Tabs(elem_id="tabs", overflow_behavior="wrap") as c.tabs:  # a phone sees all four
                 with gr.Tab(i18n("tab_create"), id="create"):
@@ -93,6 +124,7 @@ class StudioUI:
             c.timer.tick(self.banner, None, [c.banner, c.timer], **quiet)
             demo.load(self.banner, None, [c.banner, c.timer], **quiet)
             demo.load(None, None, None, js=create.GUARD_JS)
+            demo.load(None, None, None, js=TABS_JS)
             reconnect_out = [c.preset, c.image, c.sweep_video, c.hist_video, c.queue_video, c.prompt, c.zone,
                              c.schedule, c.loop, c.resolution, c.motion_plot, c.manual,
                              *c(*create.control_names()),
