@@ -274,11 +274,9 @@ def bench_gpu(device: str = "cuda", model: str = "random-full", steps: int = 50,
         (neg, pos), _ = engine.encode_text(job.prompt, job.negative_prompt)
         floor = FLOP_PER_STEP.get((w, h), 42e12 * (w * h) / (512 * 512))
         plan = vram.plan(total_gb, w, h, frames)
-        job.decode_chunk_size = plan.decode_chunk_size
 
         def ours():
-            engine.apply_memory_plan(plan.offload, plan.vae_tiling)
-            job.cfg_split, job.ff_sliced = plan.cfg_split, plan.ff_sliced
+            job.use_rung(*plan.step)  # the engine applies the job's rung (offload, tiling, split, slicing)
             timing = {}
 
             def go():  # the same scope as the pipeline's call: encodings not cached, decode included
@@ -292,8 +290,8 @@ def bench_gpu(device: str = "cuda", model: str = "random-full", steps: int = 50,
             try:
                 peak = absolute_peak(go, dev)
             finally:
-                engine.apply_memory_plan("none", False)
-                job.cfg_split = job.ff_sliced = False
+                job.use_rung("none", 8, False)
+                engine.use(job)
             return timing["denoise"], timing["total"], peak
 
         def bare(offload: bool):
@@ -340,8 +338,7 @@ def bench_gpu(device: str = "cuda", model: str = "random-full", steps: int = 50,
     short = EngineJob(image=image, prompt="a dog", negative_prompt="", guidance_scale=9.0,
                       num_inference_steps=min(steps, 3), num_frames=frames, width=w, height=h, seed=1)
     for i, rung in enumerate(vram.ladder(8)):
-        engine.apply_memory_plan(rung.offload, rung.tiling)
-        short.decode_chunk_size, short.cfg_split, short.ff_sliced = rung.chunk, rung.split, rung.sliced
+        short.use_rung(*rung)
         engine.free_memory()
         measured = absolute_peak(lambda: engine.generate(short), dev)
         est = vram.estimate(w, h, frames, offload=rung.offload, decode_chunk_size=rung.chunk, vae_tiling=rung.tiling,
@@ -352,8 +349,8 @@ def bench_gpu(device: str = "cuda", model: str = "random-full", steps: int = 50,
                           "predicted_gib": round(predicted, 2), "measured_gib": round(measured / 2**30, 2),
                           "error": round((predicted - measured / 2**30) / max(measured / 2**30, 1e-9), 3)})
         log(f"    {rung_rows[-1]}")
-    engine.apply_memory_plan("none", False)
-    short.cfg_split = short.ff_sliced = False
+    short.use_rung("none", 8, False)
+    engine.use(short)
 
     # simulated smaller cards: cap this process's share of the GPU, run the plan for that card
     for gb in cards:
@@ -362,8 +359,7 @@ def bench_gpu(device: str = "cuda", model: str = "random-full", steps: int = 50,
                "fits": p.fits, "predicted_gib": p.predicted_peak_gb}
         if cuda and p.fits:
             torch.cuda.set_per_process_memory_fraction(min(1.0, gb / total_gb), dev)
-            engine.apply_memory_plan(p.offload, p.vae_tiling)
-            short.decode_chunk_size, short.cfg_split, short.ff_sliced = p.decode_chunk_size, p.cfg_split, p.ff_sliced
+            short.use_rung(*p.step)
             try:
                 engine.free_memory()
                 peak = absolute_peak(lambda: engine.generate(short), dev)
@@ -372,8 +368,8 @@ def bench_gpu(device: str = "cuda", model: str = "random-full", steps: int = 50,
                 row["ran"] = "OOM"
             finally:
                 torch.cuda.set_per_process_memory_fraction(1.0, dev)
-                engine.apply_memory_plan("none", False)
-                short.cfg_split = short.ff_sliced = False
+                short.use_rung("none", 8, False)
+                engine.use(short)
                 engine.free_memory()
         card_rows.append(row)
         log(f"    {row}")

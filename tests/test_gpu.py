@@ -58,8 +58,8 @@ def test_every_rung_predicted_within_ten_percent_and_decodes_finite(engine, w, h
                             vae_tiling=rung.tiling, cfg_split=rung.split, ff_sliced=rung.sliced)
         if est.peak_gib > total * 0.95:
             continue  # the card cannot hold this rung at all
-        engine.apply_memory_plan(rung.offload, rung.tiling)
-        job = _job(w, h, decode_chunk_size=rung.chunk, cfg_split=rung.split, ff_sliced=rung.sliced)
+        job = _job(w, h)
+        job.use_rung(*rung)  # the engine applies the job's rung (offload, tiling, chunk, two passes, slicing)
         engine.free_memory()
         out = {}
         measured = absolute_peak(lambda: out.update(frames=engine.generate(job).frames), "cuda") / 2**30
