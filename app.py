@@ -16,6 +16,8 @@ import sys
 import threading
 from pathlib import Path
 
+from i2v.cli import add_speed_args, speed_argv, speed_overrides
+
 
 class OneLineParser(argparse.ArgumentParser):
     """A bad argument is one line on stderr and exit 2 (not the usage block)."""
@@ -55,7 +57,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = OneLineParser(description="I2V Studio web app")
     p.add_argument("--model", default=None, help="hub repo id, local folder, 'tiny' or 'random-full'")
     p.add_argument("--config", default=None, help="config YAML (default: configs/default.yaml)")
-    p.add_argument("--compile", action="store_true", help="torch.compile the UNet (slow first job, faster steps)")
     p.add_argument("--outputs", default=None, help="output folder (default: outputs/)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this computer only)")
     p.add_argument("--port", type=_whole(1, 65535, "the port (--port or I2V_PORT)"),
@@ -77,6 +78,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--ray", default=None, metavar="local|auto|ADDRESS",
                    help="run the workers as Ray actors: 'local' starts Ray on this machine, 'auto' or an address "
                         "joins a running cluster (see docs/jobs-and-workers.md)")
+    add_speed_args(p)
     return p.parse_args(argv)
 
 
@@ -144,7 +146,7 @@ def serve(a: argparse.Namespace) -> int:
     # Everything a start can trip over is checked before any model work, and before touching the outputs
     # folder of a studio that may be running: the port, the config, the folder and its disk, the lock.
     check_port(host, a.port)
-    cfg = load_config(a.config, model=a.model, compile=a.compile)
+    cfg = load_config(a.config, model=a.model, compile=a.compile, speed=speed_overrides(a))
     outputs = Path(os.path.abspath(a.outputs if a.outputs else cfg.outputs_dir))
     retention = cfg.data["retention"]
     check_outputs(outputs, retention["min_free_mb"])
@@ -181,7 +183,7 @@ def serve(a: argparse.Namespace) -> int:
         pool = start_pool(jobs, workers=a.workers, ray=a.ray, log=lambda m: print(m, file=sys.stderr, flush=True),
                           worker_args=[*(["--model", a.model] if a.model else []),
                                        *(["--config", os.path.abspath(a.config)] if a.config else []),
-                                       "--outputs", str(outputs), *(["--compile"] if a.compile else [])])
+                                       "--outputs", str(outputs), *speed_argv(a)])
         print(pool.describe(), file=sys.stderr, flush=True)
         stop = threading.Event()  # the upload cache is swept every minute (a local worker does it when idle)
         threading.Thread(target=_every, args=(5.0, lambda: cache.sweep_soon(60), stop), daemon=True).start()

@@ -68,8 +68,55 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, help="hub repo id, local folder, 'tiny' or 'random-full'")
     p.add_argument("--outputs", default=None, help="output folder (default: outputs/)")
     p.add_argument("--config", default=None, help="config YAML (default: configs/default.yaml)")
-    p.add_argument("--compile", action="store_true", help="torch.compile the UNet (slow first job, faster steps)")
+    add_speed_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+
+def _attention_arg(text: str) -> dict:
+    """``flash`` (every kind) or ``spatial=flash,temporal=math``: kernels by kind of attention."""
+    from .config import ATTENTION_KINDS, BACKENDS
+
+    out = {}
+    for part in [p.strip() for p in str(text).split(",") if p.strip()]:
+        kind, _, backend = part.rpartition("=")
+        kinds = ATTENTION_KINDS if not kind else (kind.strip(),)
+        if not set(kinds) <= set(ATTENTION_KINDS) or backend.strip() not in BACKENDS:
+            raise argparse.ArgumentTypeError(f"KIND=KERNEL with KIND one of {', '.join(ATTENTION_KINDS)} and KERNEL "
+                                             f"one of {', '.join(BACKENDS)}, or one KERNEL for all (got {text!r})")
+        out.update(dict.fromkeys(kinds, backend.strip()))
+    return out
+
+
+def add_speed_args(p: argparse.ArgumentParser) -> None:
+    """The speed levers (``speed:`` in the config), for the CLI and the app alike."""
+    from .config import COMPILE_MODES, MEMORY_FORMATS
+
+    g = p.add_argument_group("speed (the same math; see docs/memory-and-speed.md)")
+    g.add_argument("--compile", nargs="?", const="full", default=None, choices=COMPILE_MODES,
+                   help="torch.compile the UNet: full (alone: --compile), regional (its repeated blocks: faster to "
+                        "compile), off")
+    g.add_argument("--memory-format", default=None, choices=MEMORY_FORMATS, help="conv weights' memory layout")
+    g.add_argument("--fuse-qkv", default=None, action=argparse.BooleanOptionalAction,
+                   help="fused query/key/value projections")
+    g.add_argument("--attention", default=None, type=_attention_arg, metavar="KIND=KERNEL[,...]",
+                   help="attention kernel per kind (spatial, temporal, cross): auto, math, flash, efficient, cudnn")
+
+
+def speed_overrides(a: argparse.Namespace) -> dict:
+    """The speed options given on the command line, as ``load_config(speed=...)`` takes them."""
+    return {k: v for k, v in (("memory_format", getattr(a, "memory_format", None)),
+                              ("fuse_qkv", getattr(a, "fuse_qkv", None)),
+                              ("attention", getattr(a, "attention", None))) if v is not None}
+
+
+def speed_argv(a: argparse.Namespace) -> list[str]:
+    """The same options again, for a worker process started with them."""
+    out = ["--compile", a.compile] if getattr(a, "compile", None) else []
+    s = speed_overrides(a)
+    out += ["--memory-format", s["memory_format"]] if "memory_format" in s else []
+    out += ["--fuse-qkv" if s["fuse_qkv"] else "--no-fuse-qkv"] if "fuse_qkv" in s else []
+    out += ["--attention", ",".join(f"{k}={v}" for k, v in s["attention"].items())] if "attention" in s else []
+    return out
 
 
 def request_kwargs(a: argparse.Namespace) -> dict:
@@ -84,7 +131,7 @@ def make_studio(a: argparse.Namespace):
     from .studio import Studio
 
     return Studio(load_config(getattr(a, "config", None), model=getattr(a, "model", None),
-                              compile=getattr(a, "compile", False)),
+                              compile=getattr(a, "compile", None), speed=speed_overrides(a)),
                   outputs=getattr(a, "outputs", None), log=err)
 
 
@@ -358,7 +405,7 @@ def member_args(a: argparse.Namespace) -> list[str]:
         v = getattr(a, opt, None)
         if v:
             out += [f"--{opt}", os.path.abspath(v) if opt != "model" or os.path.exists(v) else v]
-    return out + (["--compile"] if getattr(a, "compile", False) else [])
+    return out + speed_argv(a)
 
 
 def cmd_workers(a: argparse.Namespace) -> int:

@@ -12,6 +12,12 @@ import yaml
 
 from .errors import InvalidInput
 
+# The speed levers' values (their meaning: i2v/engine/speed.py)
+ATTENTION_KINDS = ("spatial", "temporal", "cross")
+BACKENDS = ("auto", "math", "flash", "efficient", "cudnn")
+MEMORY_FORMATS = ("contiguous", "channels_last")
+COMPILE_MODES = ("off", "regional", "full")
+
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = ROOT / "configs"
 PRESETS_DIR = ROOT / "presets"
@@ -73,6 +79,13 @@ def _pair(lo: float, hi: float, *, integer: bool = False):
     return check
 
 
+def _attention(v) -> str | None:
+    if not isinstance(v, dict) or set(v) - set(ATTENTION_KINDS):
+        return f"must map {', '.join(ATTENTION_KINDS)} to a kernel (got {v!r})"
+    bad = {k: b for k, b in v.items() if b not in BACKENDS}
+    return f"kernels are {', '.join(BACKENDS)} (got {bad!r})" if bad else None
+
+
 def _tiers(v) -> str | None:
     if not isinstance(v, dict) or not v:
         return "must map tier names to pixel budgets"
@@ -86,6 +99,8 @@ CHECKS: dict[str, Any] = {
     "model.source": _text(), "model.revision": _text(none=True), "model.fallback": _text(none=True),
     "model.hub_probe_timeout_s": _num(0.1, 120), "model.random_weights_seed": _num(0, 2**32 - 1, integer=True),
     "model.compile": _flag,
+    "speed.memory_format": _text(choices=MEMORY_FORMATS), "speed.fuse_qkv": _flag, "speed.attention": _attention,
+    "speed.compile": _text(choices=COMPILE_MODES),
     "outputs_dir": _text(),
     "retention.max_age_days": _num(0.001, None, none=True), "retention.max_total_gb": _num(0.001, None, none=True),
     "retention.upload_cache_max_age_h": _num(0.01, None), "retention.upload_cache_max_mb": _num(1, None),
@@ -156,6 +171,10 @@ class Config:
         return self.data["limits"]
 
     @property
+    def speed(self) -> dict:
+        return self.data["speed"]
+
+    @property
     def defaults(self) -> dict:
         return self.data["defaults"]
 
@@ -170,11 +189,13 @@ class Config:
 
 
 def load_config(path: str | os.PathLike | None = None, *, model: str | None = None,
-                compile: bool = False) -> Config:
+                compile: bool | str | None = None, speed: dict | None = None) -> Config:
     """Read the YAML config (``I2V_CONFIG`` or configs/default.yaml) and apply overrides.
 
     Precedence for the model source: explicit ``model`` argument > ``I2V_MODEL`` > file.  ``compile``
-    (``--compile``) turns ``model.compile`` on.
+    (``--compile [MODE]``; True is ``full``) and ``speed`` (the other speed options given, by key) override
+    the file's ``speed:`` and are checked the same way.  ``model.compile: true`` is the old spelling of
+    ``speed.compile: full``.
     """
     path = Path(path or os.environ.get("I2V_CONFIG") or DEFAULT_CONFIG)
     raw: dict = {}
@@ -193,8 +214,18 @@ def load_config(path: str | os.PathLike | None = None, *, model: str | None = No
     if source:
         cfg.data["model"]["source"] = source
     check_model_source(cfg.data["model"]["source"])
-    if compile:
-        cfg.data["model"]["compile"] = True
+    sp = cfg.data["speed"]
+    if cfg.data["model"]["compile"] and sp["compile"] == "off":
+        sp["compile"] = "full"
+    cfg.data["model"]["compile"] = False  # one source from here on: speed.compile
+    over = {**(speed or {}), **({"compile": "full" if compile is True else compile} if compile else {})}
+    if over:
+        sp.update({k: v for k, v in over.items() if k != "attention"})
+        sp["attention"] = {**sp["attention"], **(over.get("attention") or {})}
+        for key in ("speed.memory_format", "speed.fuse_qkv", "speed.attention", "speed.compile"):
+            problem = CHECKS[key](sp[key.split(".")[1]])
+            if problem:
+                raise InvalidInput("config_value", path="the command line", key=key, problem=problem)
     return cfg
 
 

@@ -263,10 +263,12 @@ class Studio:
                     self.log(f"NOTICE: {note}")
                 if loaded.info.fallback:  # the page shows one line by cause; the log keeps the whole failure
                     self.log(f"NOTICE: why: {loaded.info.fallback['error']['message']}")
-                self._engine = Engine(loaded)
-                if m.get("compile"):
-                    self.log("compiling the UNet (torch.compile): the first job takes minutes longer ...")
-                    self._engine.compile_unet()
+                engine = Engine(loaded)
+                done = engine.apply_speed(self.cfg.speed)
+                if self.cfg.speed["compile"] != "off":
+                    self.log(f"torch.compile ({self.cfg.speed['compile']}): the first job of each size compiles "
+                             f"first ({done.get('compiled_blocks', 0)} part(s) of the UNet)")
+                self._engine = engine
             return self._engine
 
     def model_info(self):
@@ -449,6 +451,7 @@ class Studio:
             "guard": [n.text("en") for n in guard] + list(req.notices), "notes": [n.to_json() for n in guard],
             "demo": info.demo, "notices": list(info.notices),
             "memory_plan": plan.to_json() if plan is not None else None,
+            "speed": self._engine.speed if self._engine is not None else None,
             "duration_s": round(req.num_frames / req.fps, 3),
         }
         frames = to_uint8(out.frames)

@@ -168,6 +168,7 @@ class Engine:
         self._image_cache = _LRU(cache_size)
         self.stage = "idle"           # encode | denoise | decode | done: where an error happened
         self.notes: list[tuple[str, dict]] = []  # what the engine did on its own: (note code, parameters)
+        self.speed: dict | None = None  # the speed levers applied (:meth:`apply_speed`)
         # the pipeline's memory configuration now (a job's rung is applied by :meth:`use`)
         self._offload, self._tiling, self._ff_sliced = "none", False, False
 
@@ -230,7 +231,14 @@ class Engine:
     def compile_unet(self) -> None:
         """``torch.compile`` the UNet in place (its calls compile on first use, once per shape and mode)."""
         self.pipe.unet.compile()
-        self.compiled = True
+
+    def apply_speed(self, speed: dict) -> dict:
+        """The config's ``speed:`` levers on this pipeline, once, before any job (see :mod:`.speed`); what
+        was done is kept in ``self.speed`` for every result's metadata."""
+        from .speed import SpeedLevers, apply_speed
+
+        self.speed = apply_speed(self.pipe, SpeedLevers.from_config(speed))
+        return self.speed
 
     # -- memory ------------------------------------------------------------------------------
     def free_memory(self) -> None:
