@@ -173,6 +173,8 @@ class CliProgress:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+            if not sys.stderr.isatty():  # a log file: what follows starts on its own line, not after the bar
+                sys.stderr.write("\n")
 
 
 def install_cancel_on_sigint() -> object:
@@ -240,6 +242,8 @@ def cmd_jobs(a: argparse.Namespace) -> int:
         err(f"warning: {text}")
     if a.json:
         emit({"jobs": [j.to_json() for j in rows], **({"notices": notices} if notices else {})}, True)
+    elif not rows:
+        err(f"no jobs in {folder}" + ("" if store is not None else " (nothing has run there yet)"))
     else:
         for j in rows:
             p = j.progress or {}
@@ -564,14 +568,20 @@ def cmd_batch(a: argparse.Namespace) -> int:
 
 
 def cmd_smooth(a: argparse.Namespace) -> int:
-    """The result goes under --outputs (beside the source when the source is in it), like every command's."""
+    """The result goes under --outputs (beside the source when the source is in it), like every command's.
+    Without --outputs, a source in a studio's outputs folder (one holding a job store: the video's folder
+    or the one above, the date folder's parent) stays in that folder; any other goes to the default."""
     from pathlib import Path
 
     from .config import load_config
+    from .jobs.store import DB_NAME
     from .workflows import check_smooth_input
 
     # size, duration and frames from the file's header, before a frame is decoded or a job recorded
     check_smooth_input(Path(a.video), a.factor, a.method, a.loop, load_config(a.config).limits)
+    if not a.outputs:
+        home = next((d for d in Path(a.video).resolve().parents[:2] if (d / DB_NAME).is_file()), None)
+        a.outputs = str(home) if home is not None else None
     jobs = make_jobs(a)
     token = install_cancel_on_sigint()
     job = jobs.run_inline(SMOOTH, {"video": jobs.rel(Path(a.video)), "factor": a.factor, "method": a.method,

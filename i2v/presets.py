@@ -17,7 +17,7 @@ from .settings import PRESET_KEYS
 
 # Settings a preset may fill (from the settings schema).
 PRESET_SETTINGS = PRESET_KEYS
-_META = ("name", "label", "description")
+_META = ("name", "label", "description", "order")
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,7 @@ class Preset:
     settings: dict
     description: dict = field(default_factory=dict)
     label: dict = field(default_factory=dict)
+    order: int = 100              # place in the page's list and `presets` (then by name)
 
     def title(self, lang: str = "en") -> str:
         """The name shown in the page's preset list, in the user's language."""
@@ -56,7 +57,11 @@ def parse_preset(data: object, *, source: str) -> Preset:
     desc, label = data.get("description") or {}, data.get("label") or {}
     desc, label = ({"en": x} if isinstance(x, str) else dict(x) for x in (desc, label))
     settings = {k: data[k] for k in PRESET_SETTINGS if k in data}
-    return Preset(name=str(name), settings=settings, description=desc, label=label)
+    order = data.get("order", 100)
+    if isinstance(order, bool) or not isinstance(order, int):
+        raise InvalidInput("preset_keys", source=source, names=f"order: {order!r} (a whole number)",
+                           allowed=", ".join(PRESET_SETTINGS))
+    return Preset(name=str(name), settings=settings, description=desc, label=label, order=order)
 
 
 def load_presets(folder: Path = PRESETS_DIR) -> dict[str, Preset]:
@@ -68,7 +73,7 @@ def load_presets(folder: Path = PRESETS_DIR) -> dict[str, Preset]:
             raise InvalidInput("preset_yaml", name=path.name, detail=str(exc).splitlines()[0]) from None
         preset = parse_preset(data, source=path.name)
         presets[preset.name] = preset
-    return presets
+    return dict(sorted(presets.items(), key=lambda kv: (kv[1].order, kv[0])))
 
 
 def get_preset(name: str, folder: Path = PRESETS_DIR) -> Preset:

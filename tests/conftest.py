@@ -65,3 +65,20 @@ def app(tmp_path_factory):
     with running_app(tmp, "--queue-size", "4") as proc:
         proc.tmp = tmp
         yield proc
+
+
+# A page request in each language, for calling the page's handlers directly.
+EN = type("R", (), {"headers": {"accept-language": "en-US"}, "session_hash": "en"})()
+ZH = type("R", (), {"headers": {"accept-language": "zh-CN"}, "session_hash": "zh"})()
+
+
+@pytest.fixture
+def ui(studio, tmp_path, monkeypatch):
+    """The page's handlers on a tiny studio, with templates in a fresh folder."""
+    from i2v.jobs import JobService
+    from i2v.ui import StudioUI
+
+    monkeypatch.setenv("I2V_HOME", str(tmp_path / "home"))
+    page = StudioUI(studio, JobService(studio))
+    page.build_blocks()
+    return page

@@ -321,6 +321,40 @@ def test_five_studio_tabs_warn_and_closing_one_clears_it(browser, tmp_path):
         ctx.close()
 
 
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_failed_model_load_is_one_line_and_a_saved_template_says_so(browser, tmp_path, photo_path, lang):
+    """A broken model folder: the banner says it in one short line in the page's language, the details
+    behind a disclosure, never under a result; then templates are saved with a confirmation where the
+    user clicked."""
+    broken = tmp_path / "my-model"
+    broken.mkdir()  # a folder without model_index.json
+    with running_app(tmp_path, "--model", str(broken)) as app:
+        ctx, page = open_studio(browser, app, **(ZH if lang == "zh" else {}))
+        line = {"en": "⚠️ The model folder is broken: using the demo model (output is noise).",
+                "zh": "⚠️ 模型目录有问题：正在使用演示模型（输出是噪声）。"}[lang]
+        banner = wait_text(page, "model-banner", re.escape(line), 60000)
+        assert banner.splitlines()[0] == line and banner.count(line) == 1
+        details = page.locator("#model-banner details")
+        assert details.count() == 1 and not details.get_attribute("open")  # the details wait behind it
+        assert str(broken) not in page.locator("#model-banner").inner_text().split("\n")[0]
+        details.locator("summary").click()
+        page.wait_for_function("() => document.querySelector('#model-banner details').open")
+        assert "model_index.json" in details.inner_text() or str(broken) in details.inner_text()
+
+        quick_run(page, photo_path, "a dog jumping" if lang == "en" else "一只狗在奔跑")
+        wait_text(page, "status", DONE_RE[lang])
+        notes = page.locator("#notes").inner_text()
+        assert line not in notes and str(broken) not in notes and "model_index" not in notes
+
+        page.get_by_text("Templates" if lang == "en" else "模板", exact=True).click()
+        page.locator("#template-name input, #template-name textarea").first.fill("mine")
+        page.locator("#template-save").click()
+        wait_text(page, "template-msg", "Saved template “mine”" if lang == "en" else "已保存模板“mine”", 15000)
+        page.locator("#preset input").click()
+        assert page.get_by_role("option", name="★ mine").count() == 1
+        ctx.close()
+
+
 def test_closing_the_tab_keeps_its_job(browser, tmp_path, photo_path):
     with running_app(tmp_path) as app:
         ctx, page = open_studio(browser, app, photo_path, "waves crashing")

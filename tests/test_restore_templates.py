@@ -11,17 +11,15 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-import pytest
 from gradio_client import Client
 
 from i2v.settings import CONTROLS, PRESET_KEYS
 from i2v.video import _ffmpeg_lib, read_comment, write_mp4
 
+from .conftest import EN, ZH
 from .test_door import join, upload
 
 TWENTY_MB = 20 * 2**20
-EN = type("R", (), {"headers": {"accept-language": "en-US"}, "session_hash": "en"})()
-ZH = type("R", (), {"headers": {"accept-language": "zh-CN"}, "session_hash": "zh"})()
 
 
 def rss_mb(pid: int) -> float:
@@ -29,18 +27,6 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
-
-
-@pytest.fixture
-def ui(studio, tmp_path, monkeypatch):
-    """The page's handlers on a tiny studio, with templates in a fresh folder."""
-    from i2v.jobs import JobService
-    from i2v.ui import StudioUI
-
-    monkeypatch.setenv("I2V_HOME", str(tmp_path / "home"))
-    page = StudioUI(studio, JobService(studio))
-    page.build_blocks()
-    return page
 
 
 def sidecar(path: Path, **params) -> Path:

@@ -134,6 +134,15 @@ def test_cli_smooth_writes_under_outputs_and_sigterm_cancels_it(tmp_path):
     res = json.loads(r.stdout)
     assert Path(res["video"]).parent.parent == out and Path(res["video"]).is_file() and res["frames"] == 15
     assert sorted(p.name for p in src_dir.iterdir()) == ["base.mp4"]  # nothing beside the source
+    # without --outputs, a result of a studio's folder is smoothed into that folder (not the default one)
+    r = cli("smooth", res["video"], "--json")
+    assert r.returncode == 0, r.stderr
+    assert Path(json.loads(r.stdout)["video"]).parent == Path(res["video"]).parent
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = cli("jobs", "--outputs", str(empty))
+    assert r.returncode == 0 and r.stdout == "" and r.stderr.startswith(f"no jobs in {empty}"), r.stderr
+    assert list(empty.iterdir()) == []  # a listing leaves no store behind
     # SIGTERM while it interpolates: stops after the current step, writes nothing, the job is cancelled
     big = ffmpeg_video(src_dir / "long.mp4", "640x480", 120, 30, source="testsrc2")
     before = files(out)

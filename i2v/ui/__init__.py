@@ -78,6 +78,7 @@ class StudioUI:
         return {c.preset: gr.update(choices=choices(lang)), c.image: gr.update(label=t("image", lang)),
                 c.video: gr.update(label=t("video", lang)), c.sweep_video: gr.update(label=t("grid", lang)),
                 c.hist_video: gr.update(label=t("selected_result", lang)),
+                c.sweep_table: compare.table_of({}, lang),
                 c.queue_video: gr.update(label=t("selected_result", lang)),
                 c.prompt: gr.update(placeholder=t("prompt_ph", lang)),
                 c.motion_plot: gr.update(x_title=t("plot_frame", lang), y_title=t("plot_value", lang),

@@ -19,7 +19,8 @@ def layout(ui) -> None:
         c.sweep_go = gr.Button(i18n("sweep_run"), variant="primary", scale=1, elem_id="sweep-run")
         c.sweep_stop = gr.Button(i18n("sweep_stop"), variant="stop", scale=1, elem_id="sweep-stop")
     c.sweep_status = gr.Markdown(elem_id="sweep-status")
-    c.sweep_video = gr.Video(label=t("grid"), interactive=False, elem_id="sweep-video")
+    # no label badge: it would cover the first tile's caption
+    c.sweep_video = gr.Video(label=t("grid"), show_label=False, interactive=False, elem_id="sweep-video")
     c.sweep_table = gr.Dataframe(interactive=False, elem_id="sweep-table")
     c.sweep_job = gr.State([])
 
@@ -30,7 +31,8 @@ def table_of(summary: dict, lang: str):
     col = {k: t(f"col_{k}", lang) for k in ("guidance", "motion", "jitter", "flicker", "balance", "best")}
     return pd.DataFrame([{col["guidance"]: r["guidance_scale"], col["motion"]: r["motion"], col["jitter"]: r["jitter"],
                           col["flicker"]: r["flicker"], col["balance"]: r["balance"],
-                          col["best"]: "★" if r["best"] else ""} for r in summary.get("results", [])])
+                          col["best"]: "★" if r["best"] else ""} for r in summary.get("results", [])],
+                        columns=list(col.values()))  # the headers also before a run
 
 
 class CompareHandlers:

@@ -77,8 +77,8 @@ def layout(ui) -> None:
             with gr.Accordion(i18n("templates"), open=False):
                 c.tpl_name = gr.Textbox(label=i18n("template_name"), elem_id="template-name")
                 with gr.Row():
-                    c.tpl_save = gr.Button(i18n("save_template"), elem_id="template-save")
-                    c.tpl_delete = gr.Button(i18n("delete_template"), elem_id="template-delete")
+                    c.tpl_save = gr.Button(i18n("save_template"), size="sm", elem_id="template-save")
+                    c.tpl_delete = gr.Button(i18n("delete_template"), size="sm", elem_id="template-delete")
                 c.tpl_msg = gr.Markdown(elem_id="template-msg")  # said where the user clicked
         with gr.Column(scale=6):
             c.status = gr.Markdown(elem_id="status")
@@ -88,7 +88,7 @@ def layout(ui) -> None:
             c.used_seed = gr.Textbox("", label=i18n("used_seed"), interactive=False, max_lines=1,
                                      elem_id="used-seed")
             c.motion_md = gr.Markdown(elem_id="motion")
-            c.motion_plot = gr.LinePlot(x="frame", y="value", color="metric", height=180, label=i18n("motion_plot"),
+            c.motion_plot = gr.LinePlot(x="frame", y="value", color="metric", height=260, label=i18n("motion_plot"),
                                         elem_id="motion-plot")
             with gr.Row():
                 c.smooth2 = gr.Button(i18n("smooth2"), size="sm", elem_id="smooth2")
@@ -125,6 +125,13 @@ TOUCHED = "window.i2vSlidersTouched"  # set in the browser the moment the user m
 # counts as moving it, so a recommendation landing while the user types there cannot change it.
 GUARD_JS = ("() => { for (const ev of ['pointerdown', 'focusin', 'keydown']) document.addEventListener(ev, e => {"
             f" if (e.target.closest && e.target.closest('#guidance, #steps')) {TOUCHED} = true; }}, true); }}")
+
+
+# Generate sits at the bottom of the form, its answer (progress, preview, an error) at the top of the result
+# column: on a screen that shows only one of them, the answer is scrolled into view.
+SHOW_STATUS_JS = ("() => { const s = document.querySelector('#status'); if (!s) return;"
+                  " const r = s.getBoundingClientRect();"
+                  " if (r.top < 0 || r.bottom > window.innerHeight) s.scrollIntoView({block: 'start'}); }")
 
 
 class CreateHandlers:
@@ -376,7 +383,8 @@ def wire(ui) -> None:
     submitted = c.go.click(h.submit, gen_inputs, [c.status, c.current, c.my_jobs], api_name=False,
                            concurrency_limit=None)
     following = submitted.then(h.follow, c.current, gen_outputs, **follow)
-    c.go.click(None, None, None, cancels=[following], queue=False, api_name=False)  # one follow at a time
+    c.go.click(None, None, None, cancels=[following], queue=False, api_name=False,  # one follow at a time
+               js=SHOW_STATUS_JS)  # the progress or the error, where Generate's answer appears, brought into view
     c.stop.click(h.stop, c.current, c.status, **quick)
     for btn, factor in ((c.smooth2, 2), (c.smooth4, 4)):
         btn.click(h.submit_smooth(factor), [c.last_video, c.loop], [c.status, c.current, c.my_jobs], api_name=False,

@@ -24,7 +24,8 @@ def layout(ui) -> None:
     c.hist_msg = gr.Markdown(elem_id="history-msg")
     with gr.Row():
         c.hist_video = gr.Video(label=t("selected_result"), interactive=False, elem_id="history-video")
-        c.hist_params = gr.Code(language="json", interactive=False, elem_id="history-params")
+        c.hist_params = gr.Code(language="json", interactive=False, elem_id="history-params", label=i18n("params"),
+                                buttons=["copy"])
     c.picked = gr.State(None)
     c.restore = gr.File(label=i18n("restore_file"), file_types=[".json", ".mp4"], type="filepath",
                         elem_id="restore-file")
@@ -76,7 +77,7 @@ class HistoryHandlers:
         """Fill the Create tab and go there; the live recommender keeps its hands off these values."""
         c = self.c
         if not picked:
-            return {c.hist_msg: t("fix_none", lang_of(request))}
+            return {c.hist_msg: t("pick_first", lang_of(request))}
         msg = t("restored", lang_of(request), name=t("tab_history", lang_of(request)))
         return {**fill(c, picked, self.ui.cfg.resolution["tiers"]), c.manual: True, c.hist_msg: msg, c.status: msg,
                 c.tabs: gr.Tabs(selected="create")}
@@ -92,7 +93,8 @@ class HistoryHandlers:
         msg = t("restored", lang, name=Path(file).name)
         if notes:
             msg += "\n\n" + "\n".join(f"- {n.text(lang)}" for n in notes)
-        return {**fill(c, s, self.ui.cfg.resolution["tiers"]), c.manual: True, c.hist_msg: msg, c.status: msg}
+        return {**fill(c, s, self.ui.cfg.resolution["tiers"]), c.manual: True, c.hist_msg: msg, c.status: msg,
+                c.tabs: gr.Tabs(selected="create")}  # as Reuse does
 
 
 def wire(ui) -> None:
@@ -104,4 +106,4 @@ def wire(ui) -> None:
     c.refresh.click(h.refresh, None, c.gallery, api_name=False)
     c.gallery.select(h.pick, None, [c.hist_video, c.hist_params, c.picked, c.hist_msg], api_name=False)
     c.reuse.click(h.reuse, c.picked, [*controls, c.manual, c.hist_msg, c.status, c.tabs], api_name=False)
-    c.restore.upload(h.restore, c.restore, [*controls, c.manual, c.hist_msg, c.status], api_name=False)
+    c.restore.upload(h.restore, c.restore, [*controls, c.manual, c.hist_msg, c.status, c.tabs], api_name=False)

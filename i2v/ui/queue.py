@@ -48,7 +48,17 @@ def layout(ui) -> None:
 
 
 def _when(ts: float | None) -> str:
-    return _dt.datetime.fromtimestamp(ts).strftime("%m-%d %H:%M:%S") if ts else ""
+    """Today's times as HH:MM:SS, older ones with their date (the table fits a laptop's width)."""
+    if not ts:
+        return ""
+    when = _dt.datetime.fromtimestamp(ts)
+    return when.strftime("%H:%M:%S" if when.date() == _dt.date.today() else "%m-%d %H:%M")
+
+
+def _shown(params: dict) -> str:
+    """A job's parameters for a person: the kept input picture is the studio's business, not a path to show."""
+    return json.dumps({k: v for k, v in params.items() if k not in ("image", "batch_file", "batch_key")},
+                      ensure_ascii=False, indent=1)[:1200]
 
 
 class QueueHandlers:
@@ -66,7 +76,7 @@ class QueueHandlers:
                 prog = progress_text(j, jobs_ahead(self.jobs, j), lang)
             p = j.params
             what = kind_of(j.kind).describe(p)
-            rows.append([j.id, t(f"kind_{j.kind}", lang), t(f"status_{j.status}", lang), prog, str(what)[:60],
+            rows.append([j.id, t(f"kind_{j.kind}", lang), t(f"status_{j.status}", lang), prog, str(what)[:40],
                          _when(j.created_at), _when(j.finished_at)])
         return pd.DataFrame(rows, columns=columns(lang))
 
@@ -98,7 +108,7 @@ class QueueHandlers:
         out = {c.queue_msg: f"`{job.id}` · {t('kind_' + job.kind, lang)} · **{t('status_' + job.status, lang)}**"
                             + (f" · {job.note}" if job.note else "")
                             + (f"\n\n{end_text(job, lang)}" if job.final and job.status != "done" else "")
-                            + f"\n\n```json\n{json.dumps(job.params, ensure_ascii=False)[:600]}\n```",
+                            + f"\n\n```json\n{_shown(job.params)}\n```",
                c.queue_preview: preview_array(self.jobs, job.id)}
         if job.status == "done":
             out[c.queue_video] = self.jobs.summary(job).get("video")
@@ -109,7 +119,8 @@ class QueueHandlers:
         status = self.jobs.cancel((job_id or "").strip())
         if status is None:
             return {c.queue_msg: warn(error_text(InvalidInput("no_job", id=job_id), lang))}
-        return {c.queue_msg: t("job_cancel_sent", lang, id=job_id, status=status), c.queue_table: self.rows(lang)}
+        said = t("job_stopping" if status == "running" else "job_cancelled", lang, id=job_id.strip())
+        return {c.queue_msg: said, c.queue_table: self.rows(lang)}
 
     def requeue(self, job_id, request: gr.Request):
         c, lang = self.c, lang_of(request)
