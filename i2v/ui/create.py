@@ -88,7 +88,7 @@ def layout(ui) -> None:
             c.used_seed = gr.Textbox("", label=i18n("used_seed"), interactive=False, max_lines=1,
                                      elem_id="used-seed")
             c.motion_md = gr.Markdown(elem_id="motion")
-            c.motion_plot = gr.LinePlot(x="frame", y="value", color="metric", height=260, label=i18n("motion_plot"),
+            c.motion_plot = gr.LinePlot(x="frame", y="value", color="metric", label=i18n("motion_plot"),
                                         elem_id="motion-plot")
             with gr.Row():
                 c.smooth2 = gr.Button(i18n("smooth2"), size="sm", elem_id="smooth2")
@@ -383,8 +383,9 @@ def wire(ui) -> None:
     submitted = c.go.click(h.submit, gen_inputs, [c.status, c.current, c.my_jobs], api_name=False,
                            concurrency_limit=None)
     following = submitted.then(h.follow, c.current, gen_outputs, **follow)
-    c.go.click(None, None, None, cancels=[following], queue=False, api_name=False,  # one follow at a time
-               js=SHOW_STATUS_JS)  # the progress or the error, where Generate's answer appears, brought into view
+    c.go.click(None, None, None, cancels=[following], queue=False, api_name=False)  # one follow at a time
+    # the progress or the error, where Generate's answer appears, brought into view
+    c.go.click(None, None, None, js=SHOW_STATUS_JS, queue=False, api_name=False)
     c.stop.click(h.stop, c.current, c.status, **quick)
     for btn, factor in ((c.smooth2, 2), (c.smooth4, 4)):
         btn.click(h.submit_smooth(factor), [c.last_video, c.loop], [c.status, c.current, c.my_jobs], api_name=False,
