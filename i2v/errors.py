@@ -12,6 +12,7 @@ these is a bug: it becomes an :class:`InternalError` (logged with its traceback,
 
 from __future__ import annotations
 
+import json
 import string
 
 # code -> {"en": message, "zh": message, "hint_en": hint, "hint_zh": hint} ({param} placeholders)
@@ -326,8 +327,11 @@ class I2VError(Exception):
         return self.text("en")
 
     def to_json(self) -> dict:
-        return {"kind": self.kind, "code": self.code, "params": {k: v for k, v in self.params.items()
-                                                                 if k != "what_zh"}, "message": self.text("en")}
+        """The error as JSON-safe data (it crosses the job store and worker heartbeats): a parameter that is
+        not plain data (a path, say) travels as its text.  A Path here once stopped a studio's worker."""
+        params = {k: v for k, v in self.params.items() if k != "what_zh"}
+        return {"kind": self.kind, "code": self.code, "params": json.loads(json.dumps(params, default=str)),
+                "message": self.text("en")}
 
 
 class InvalidInput(I2VError):

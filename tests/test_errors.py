@@ -98,3 +98,18 @@ def test_a_bug_in_the_cli_is_one_line_exit_70_with_the_traceback_logged(tmp_path
     assert len(lines) == 1 and "internal error: ZeroDivisionError: kaboom" in lines[0], r.stderr
     assert "kaboom" in (tmp_path / "logs" / "cli.log").read_text() and "Traceback" in \
         (tmp_path / "logs" / "cli.log").read_text()
+
+
+def test_an_error_with_a_path_travels_as_json():
+    """A broken model folder's error carries its path: as JSON (the store, a worker's heartbeat) it is text.
+    Before, json.dumps raised and the studio's worker thread died: no job ever ran (the browser test with a
+    broken model folder found it)."""
+    import json
+    from pathlib import Path
+
+    from i2v.errors import ModelUnavailable, rebuild
+
+    exc = ModelUnavailable("model_no_index", path=Path("/somewhere/my-model"))
+    data = json.loads(json.dumps(exc.to_json()))
+    assert data["params"]["path"] == "/somewhere/my-model"
+    assert str(rebuild(data["kind"], data["code"], data["params"])) == str(exc)

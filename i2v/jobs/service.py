@@ -74,6 +74,7 @@ class JobService:
         self.current: str | None = None  # the job this process's worker runs now
         self.log = log or studio.log
         self.wake = threading.Event()  # set on a local submit: the runner claims it at once
+        self._beat_bug = False  # a failing heartbeat is logged once
 
     @property
     def store(self) -> JobStore:
@@ -278,6 +279,10 @@ class JobService:
                                    job_done=job_done)
         except (sqlite3.Error, OSError) as exc:  # a full disk or a locked database: the row goes stale, no more
             self.log(f"worker heartbeat not recorded: {exc}")
+        except Exception:  # noqa: BLE001 - bookkeeping: a bug here must never stop the worker and its jobs
+            if not self._beat_bug:
+                self._beat_bug = True
+                self.log(f"worker heartbeat failed (a bug; jobs go on):\n{traceback.format_exc()}")
 
     def _beat(self, stop: threading.Event, every: float) -> None:
         while not stop.wait(every):
