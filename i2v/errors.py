@@ -64,7 +64,7 @@ MESSAGES: dict[str, dict[str, str]] = {
                               "zh": "图片像素过多：{width}x{height} = {pixels} 像素",
                               "hint_en": "the limit is {limit} pixels; resize it first",
                               "hint_zh": "上限为 {limit} 像素；请先缩小"},
-    "image_bomb": {"en": "image has too many pixels to open safely", "zh": "图片像素过多，无法安全打开",
+    "image_bomb": {"en": "image is too large to open safely", "zh": "图片像素过多，无法安全打开",
                    "hint_en": "the limit is {limit} pixels", "hint_zh": "上限为 {limit} 像素"},
     "image_unreadable": {"en": "the file is not a readable image", "zh": "文件不是可读取的图片",
                          "hint_en": "use PNG, JPEG, WebP, BMP, TIFF or GIF",
