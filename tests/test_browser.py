@@ -401,8 +401,13 @@ def test_bad_upload_message_at_once_and_no_stale_badges(browser, tmp_path, photo
         ctx, page = open_studio(browser, app, None, "a dog jumping")
         page.locator("#input-image input[type=file]").set_input_files(str(bad))  # no preview to wait for
         wait_text(page, "image-msg", "not a readable image", 20000)  # at upload time, before Generate
+        page.set_viewport_size({"width": 1400, "height": 800})  # Generate and its answer not on one screen
         page.locator("#generate").click()
         wait_text(page, "status", "upload an image first", 20000)
+        # the answer is brought into view (it sat 664 px above the viewport, out of sight)
+        page.wait_for_function("() => { const r = document.querySelector('#status').getBoundingClientRect();"
+                               " return r.top > -2 && r.bottom <= innerHeight; }", timeout=10000)
+        page.set_viewport_size({"width": 1400, "height": 1300})
         assert page.locator("#prompt textarea").input_value() == "a dog jumping"  # the page still works
         upload(page, photo_path)
         page.wait_for_function("() => !document.querySelector('#image-msg').innerText.trim()", timeout=20000)

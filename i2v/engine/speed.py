@@ -3,7 +3,7 @@ kind of attention, and regional compilation.  Each is a setting of ``speed:`` in
 of the app and the CLI); :func:`apply_speed` puts them on a loaded pipeline once, at load time, and returns
 what it did, which every result's metadata records.
 
-* ``memory_format``: ``channels_last`` stores the Conv2d weights (and activations that follow them) as NHWC
+* ``memory_format``: ``channels_last`` stores the Conv2d weights as NHWC
   and the temporal Conv3d ones as NDHWC (``channels_last_3d``); cuDNN's fastest convolution kernels want
   it, and on PyTorch 2.9 with cuDNN >= 9.8 it also avoided the slow non-cuDNN path of the (3, 1, 1) Conv3d.
 * ``fuse_qkv``: diffusers' fused projections: one matmul for query, key and value of a self-attention, one
