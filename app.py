@@ -114,6 +114,18 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+def _stopping(stop: threading.Event, wake: threading.Event):
+    """The handler of a polite stop (TERM, Ctrl-C): the worker stops at once (its running job goes back to
+    the queue after the current step, and it claims no other), then the web server closes.  Closing the
+    server can take seconds (open event streams); a worker still claiming jobs meanwhile ran two queued
+    jobs to their end during one such stop (the restart browser test caught it)."""
+    def handler(signum, frame):
+        stop.set()
+        wake.set()
+        _interrupt(signum, frame)
+    return handler
+
+
 def main(argv=None) -> int:
     from i2v.errors import I2VError
 
@@ -193,7 +205,8 @@ def serve(a: argparse.Namespace) -> int:
     demo, i18n = build_ui(studio, jobs, pooled=pool is not None)
     # Jobs are bounded by the store (--queue-size); the page's own events are cheap waits on them.
     demo.queue(max_size=max(64, 8 * a.queue_size), api_open=False, default_concurrency_limit=1)
-    signal.signal(signal.SIGTERM, _interrupt)  # a polite stop: the running job goes back to the queue
+    for sig in (signal.SIGTERM, signal.SIGINT):  # a polite stop: the running job goes back to the queue
+        signal.signal(sig, _stopping(stop, jobs.wake))
     import faulthandler
 
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # kill -USR1 PID: every thread's stack to stderr
