@@ -72,6 +72,10 @@ class EngineJob:
     decode_chunk_size: int = 8
     guidance_schedule: Sequence[float] | None = None  # one value per step; None = constant
     fast: int = 1                 # fast mode (approximate): the UNet's deep blocks run on one step in N
+    skip_threshold: float = 0.0   # step skipping (approximate): reuse the last full step's residual while
+    #                               the cheap indicator changed less than this (relative L1); 0 = off
+    guidance_stop: float = 1.0    # late guidance skipping (approximate): after this fraction of the steps the
+    #                               UNet runs the conditional pass only; 1 = never (exact)
     # the memory rung (i2v.vram.Rung's fields), set by the studio's planner; the engine applies it
     offload: str = "none"         # none | model | sequential
     vae_tiling: bool = False
