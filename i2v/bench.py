@@ -423,6 +423,8 @@ def bench_workers(workers: int = 2, jobs: int = 4, steps: int = 20, size: int = 
 def run_bench(args, log=print) -> dict:
     quick = getattr(args, "quick", False)
     repeats = max(1, args.repeats)
+    if getattr(args, "gpu", False) and (getattr(args, "profile", False) or getattr(args, "speed", False)):
+        return run_gpu_profile_speed(args, log)
     if getattr(args, "gpu", False):
         log("benchmark: GPU (full architecture, fp16) ...")
         dev = getattr(args, "device", None) or "cuda"
@@ -486,4 +488,25 @@ def run_bench(args, log=print) -> dict:
             print("\ntorch.compile against eager (after warm-up)")
             print(_table([result["compile"]], ["work", "eager_s", "compiled_s", "speedup", "compile_and_first_run_s",
                                                "max_abs_diff"]))
+    return result
+
+
+def run_gpu_profile_speed(args, log=print) -> dict:
+    """``bench --gpu --profile`` and/or ``bench --gpu --speed`` (i2v/benchgpu.py); ``--device cpu``: the tiny
+    model at a small size, the same code paths."""
+    from . import benchgpu
+
+    dev = getattr(args, "device", None) or "cuda"
+    out = getattr(args, "out", None)
+    result = {}
+    if getattr(args, "profile", False):
+        log(f"benchmark: profile of two denoising steps and one decode on {dev} ...")
+        result["profile"] = benchgpu.run_profile(dev, out=out, log=log)
+        if not getattr(args, "json", False):
+            benchgpu.print_profile(result["profile"])
+    if getattr(args, "speed", False):
+        log(f"benchmark: speed levers against stock diffusers on {dev} ...")
+        result["speed"] = benchgpu.run_speed(dev, out=out, log=log)
+        if not getattr(args, "json", False):
+            benchgpu.print_speed(result["speed"])
     return result

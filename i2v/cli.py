@@ -765,6 +765,14 @@ def build_parser() -> argparse.ArgumentParser:
     sb.add_argument("--device", default=None, help="with --gpu: cuda (default) or cpu for a smoke run")
     sb.add_argument("--gpu-steps", type=int, default=50)
     sb.add_argument("--gpu-frames", type=int, default=16)
+    sb.add_argument("--profile", action="store_true",
+                    help="with --gpu: the PyTorch profiler over two denoising steps and one decode, time by kind "
+                         "(writes docs/profile-<card>.json; with --device cpu: tiny model, into --out)")
+    sb.add_argument("--speed", action="store_true",
+                    help="with --gpu: each speed lever alone and combined against stock diffusers, 10 steps a row "
+                         "(writes docs/bench-gpu-<card>.json and a .jsonl of rows as they come)")
+    sb.add_argument("--out", default=None, help="with --profile/--speed: where to write (default: docs/ on CUDA, "
+                                                "the current folder on the CPU)")
     sb.add_argument("--workers", type=workers_count, default=None,
                     help="throughput of 1 against N workers on the same job list (tiny model)")
     sb.add_argument("--ray", default=None, help="with --workers: the N workers as Ray actors (local|auto|ADDRESS)")
