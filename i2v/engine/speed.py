@@ -136,6 +136,24 @@ def apply_speed(pipe, levers: SpeedLevers) -> dict:
     return done
 
 
+def reset_speed(pipe) -> None:
+    """Undo the levers that can be undone on a loaded pipeline (kernels, memory format, fused projections),
+    so that one pipeline serves several rows of the benchmark.  Compilation is not undone: a compiled
+    pipeline is built afresh."""
+    unet = pipe.unet
+    set_attention_backends(unet, dict.fromkeys(ATTENTION_KINDS, "auto"))
+    set_memory_format([unet, pipe.vae], "contiguous")
+    if getattr(unet, "original_attn_processors", None) is not None:
+        unet.unfuse_qkv_projections()
+        unet.original_attn_processors = None
+        for m in unet.modules():
+            if isinstance(m, Attention) and m.fused_projections:
+                for name in ("to_qkv", "to_kv"):
+                    if hasattr(m, name):
+                        delattr(m, name)
+                m.fused_projections = False
+
+
 def recompiles() -> int:
     """How many times dynamo has compiled a frame so far in this process (a second job of a size seen before
     must add none)."""
@@ -145,5 +163,5 @@ def recompiles() -> int:
 
 
 __all__ = ["SpeedLevers", "apply_speed", "attention_kind", "KernelChoice", "set_memory_format",
-           "set_attention_backends", "compile_regions", "recompiles", "ATTENTION_KINDS", "BACKENDS",
+           "set_attention_backends", "compile_regions", "recompiles", "reset_speed", "ATTENTION_KINDS", "BACKENDS",
            "MEMORY_FORMATS", "COMPILE_MODES"]
