@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import ROOT
+from .errors import I2VError
 from .speedplan import card_slug
 
 DOCS = ROOT / "docs"
@@ -148,13 +149,14 @@ def lever_rows() -> list[tuple[str, dict]]:
     rows = [("channels_last", {"memory_format": "channels_last"}), ("fuse_qkv", {"fuse_qkv": True})]
     rows += [(f"spatial={b}", {"attention": {"spatial": b}}) for b in ("flash", "efficient", "cudnn")]
     rows += [(f"temporal={b}", {"attention": {"temporal": b}}) for b in ("flash", "efficient")]
-    rows += [("compile=regional", {"compile": "regional"})]
+    rows += [("temporal_conv=matmul", {"temporal_conv": "matmul"})]
+    rows += [("compile=regional", {"compile": "regional"}), ("fp8", {"fp8": "on"})]
     return rows
 
 
 def _hard(speed: dict) -> bool:
     """Levers that cannot be undone on a pipeline: such a row gets a pipeline of its own."""
-    return speed.get("compile", "off") != "off"
+    return speed.get("compile", "off") != "off" or speed.get("fp8", "off") == "on"
 
 
 def _skip_reason(speed: dict, cuda: bool, compile_on_cpu: bool) -> str | None:
@@ -162,6 +164,8 @@ def _skip_reason(speed: dict, cuda: bool, compile_on_cpu: bool) -> str | None:
         for b in (speed.get("attention") or {}).values():
             if b in CPU_ONLY_MISSING:
                 return CPU_ONLY_MISSING[b]
+        if speed.get("fp8", "off") == "on":
+            return "fp8 linears need a CUDA card of compute capability 8.9 or more"
         if speed.get("compile", "off") != "off" and not compile_on_cpu:
             return "compile is measured on CUDA only here (minutes of inductor on a CPU; tests/test_speed.py " \
                    "holds it exact)"
@@ -297,6 +301,8 @@ def run_speed(device: str = "cuda", out: str | None = None, steps: int = 10, ful
             make = stock if diffusers else ours
             warm_s, _, _ = timed(make(engine, w, h, 1))
             s, peak, got = timed(make(engine, w, h, n))
+        except I2VError as exc:  # a lever refused here (fp8 on a card below 8.9, torchao missing)
+            return emit({**row, "skipped": exc.text("en")})
         except (RuntimeError, NotImplementedError, ValueError) as exc:  # a kernel the card or build lacks
             return emit({**row, "skipped": f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"})
         got = np.asarray(got, dtype=np.float32)

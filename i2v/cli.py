@@ -89,7 +89,7 @@ def _attention_arg(text: str) -> dict:
 
 def add_speed_args(p: argparse.ArgumentParser) -> None:
     """The speed levers (``speed:`` in the config), for the CLI and the app alike."""
-    from .config import COMPILE_MODES, MEMORY_FORMATS
+    from .config import COMPILE_MODES, FP8_MODES, MEMORY_FORMATS, TEMPORAL_CONVS
 
     g = p.add_argument_group("speed (the same math; see docs/memory-and-speed.md)")
     g.add_argument("--compile", nargs="?", const="full", default=None, choices=COMPILE_MODES,
@@ -100,13 +100,21 @@ def add_speed_args(p: argparse.ArgumentParser) -> None:
                    help="fused query/key/value projections")
     g.add_argument("--attention", default=None, type=_attention_arg, metavar="KIND=KERNEL[,...]",
                    help="attention kernel per kind (spatial, temporal, cross): auto, math, flash, efficient, cudnn")
+    g.add_argument("--temporal-conv", default=None, choices=TEMPORAL_CONVS,
+                   help="the temporal (3,1,1) convolutions as convolutions (native) or as a matmul over neighbouring "
+                        "frames (matmul; the same sums)")
+    g.add_argument("--fp8", nargs="?", const="on", default=None, choices=FP8_MODES,
+                   help="float8 linear layers in the UNet (torchao; CUDA cards of compute capability >= 8.9; not "
+                        "exact): on (alone: --fp8), off")
 
 
 def speed_overrides(a: argparse.Namespace) -> dict:
     """The speed options given on the command line, as ``load_config(speed=...)`` takes them."""
     return {k: v for k, v in (("memory_format", getattr(a, "memory_format", None)),
                               ("fuse_qkv", getattr(a, "fuse_qkv", None)),
-                              ("attention", getattr(a, "attention", None))) if v is not None}
+                              ("attention", getattr(a, "attention", None)),
+                              ("temporal_conv", getattr(a, "temporal_conv", None)),
+                              ("fp8", getattr(a, "fp8", None))) if v is not None}
 
 
 def speed_argv(a: argparse.Namespace) -> list[str]:
@@ -116,6 +124,8 @@ def speed_argv(a: argparse.Namespace) -> list[str]:
     out += ["--memory-format", s["memory_format"]] if "memory_format" in s else []
     out += ["--fuse-qkv" if s["fuse_qkv"] else "--no-fuse-qkv"] if "fuse_qkv" in s else []
     out += ["--attention", ",".join(f"{k}={v}" for k, v in s["attention"].items())] if "attention" in s else []
+    out += ["--temporal-conv", s["temporal_conv"]] if "temporal_conv" in s else []
+    out += ["--fp8", s["fp8"]] if "fp8" in s else []
     return out
 
 

@@ -17,6 +17,8 @@ ATTENTION_KINDS = ("spatial", "temporal", "cross")
 BACKENDS = ("auto", "math", "flash", "efficient", "cudnn")
 MEMORY_FORMATS = ("contiguous", "channels_last")
 COMPILE_MODES = ("off", "regional", "full")
+TEMPORAL_CONVS = ("native", "matmul")
+FP8_MODES = ("off", "on")
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = ROOT / "configs"
@@ -100,7 +102,8 @@ CHECKS: dict[str, Any] = {
     "model.hub_probe_timeout_s": _num(0.1, 120), "model.random_weights_seed": _num(0, 2**32 - 1, integer=True),
     "model.compile": _flag,
     "speed.memory_format": _text(choices=MEMORY_FORMATS), "speed.fuse_qkv": _flag, "speed.attention": _attention,
-    "speed.compile": _text(choices=COMPILE_MODES),
+    "speed.compile": _text(choices=COMPILE_MODES), "speed.temporal_conv": _text(choices=TEMPORAL_CONVS),
+    "speed.fp8": _text(choices=FP8_MODES),
     "outputs_dir": _text(),
     "retention.max_age_days": _num(0.001, None, none=True), "retention.max_total_gb": _num(0.001, None, none=True),
     "retention.upload_cache_max_age_h": _num(0.01, None), "retention.upload_cache_max_mb": _num(1, None),
@@ -222,7 +225,7 @@ def load_config(path: str | os.PathLike | None = None, *, model: str | None = No
     if over:
         sp.update({k: v for k, v in over.items() if k != "attention"})
         sp["attention"] = {**sp["attention"], **(over.get("attention") or {})}
-        for key in ("speed.memory_format", "speed.fuse_qkv", "speed.attention", "speed.compile"):
+        for key in [k for k in CHECKS if k.startswith("speed.")]:
             problem = CHECKS[key](sp[key.split(".")[1]])
             if problem:
                 raise InvalidInput("config_value", path="the command line", key=key, problem=problem)

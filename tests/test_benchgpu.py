@@ -72,7 +72,8 @@ def test_bench_gpu_speed_through_the_cli_on_the_cpu(tmp_path):
     assert rows["ours exact"]["max_abs_diff"] == 0 and rows["ours exact"]["ratio_vs_diffusers"] > 0
     assert rows["diffusers stock"]["ratio_vs_diffusers"] == 1.0
     assert "CUDA only" in rows["spatial=cudnn"]["skipped"] and "CUDA only" in rows["temporal=efficient"]["skipped"]
-    for name in ("channels_last", "fuse_qkv", "spatial=flash", "temporal=flash"):
+    assert "8.9" in rows["fp8"]["skipped"]
+    for name in ("channels_last", "fuse_qkv", "spatial=flash", "temporal=flash", "temporal_conv=matmul"):
         x = rows[name]
         assert x["max_abs_diff"] < 1e-4 and x["s_per_video"] > 0 and x["peak_gib"] > 0 and "ratio_vs_diffusers" in x
     assert all("skipped" in x or "s_per_video" in x for x in res["rows"])
