@@ -343,7 +343,11 @@ def run_speed(device: str = "cuda", out: str | None = None, steps: int = 10, ful
         final_row = measure(f"best exact ({best['config']}), {full_steps} steps", best["speed"], w, h, n=full_steps)
         final_row["best_of"] = best["config"]
     engines.clear()
+    from .speedplan import plan_vs_measured
+
+    cap = float(info.get("capability", 0) or 0)
     result = {"info": info, "rows": rows, "best_exact": best["config"] if best else None,
+              "planner": plan_vs_measured(rows, info["device"], cap, EXACT_TOL),
               "wall_s": round(time.perf_counter() - t_start, 1), "jsonl": str(lines)}
     write_final(final, result)
     result["written"] = str(final)
@@ -382,3 +386,6 @@ def print_speed(res: dict) -> None:
     print(_table(rows, ["size", "config", "steps", "s_per_video", "s_per_step", "ratio_vs_diffusers", "peak_gib",
                         "max_abs_diff", "compile_s", "skipped"]))
     print(f"fastest exact at the largest size: {res['best_exact']}; wall {res['wall_s']} s; rows: {res['jsonl']}")
+    print("\nThe planner (configs/speed-gpu.yaml) against the fastest exact row measured here")
+    print(_table([{**p, "measured": {True: "yes", False: "no"}.get(p["measured"], "-")} for p in res["planner"]],
+                 ["size", "entry", "measured", "planned_row", "planned_s", "fastest_exact_row", "fastest_s"]))

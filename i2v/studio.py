@@ -264,12 +264,37 @@ class Studio:
                 if loaded.info.fallback:  # the page shows one line by cause; the log keeps the whole failure
                     self.log(f"NOTICE: why: {loaded.info.fallback['error']['message']}")
                 engine = Engine(loaded)
-                done = engine.apply_speed(self.cfg.speed)
+                speed, entry = self._planned_speed(engine)
+                done = engine.apply_speed(speed)
+                if entry is not None:
+                    done["planned"] = {"entry": entry.name, "measured": entry.measured}
+                    self.log(f"speed levers planned for this card: {entry.name} "
+                             f"({'measured' if entry.measured else 'not measured on a card: no lever'})")
                 if self.cfg.speed["compile"] != "off":
                     self.log(f"torch.compile ({self.cfg.speed['compile']}): the first job of each size compiles "
                              f"first ({done.get('compiled_blocks', 0)} part(s) of the UNet)")
                 self._engine = engine
             return self._engine
+
+    def _planned_speed(self, engine) -> tuple[dict, Any]:
+        """configs/speed-gpu.yaml's levers for this card at the default tier's size when the config leaves
+        ``speed:`` at its defaults on a CUDA card (they are applied once, at load); else the config's."""
+        from .engine.speed import card_of
+        from .speedplan import default_speed, planned_speed
+
+        card = card_of(engine.device)
+        if card is None:
+            return self.cfg.speed, None
+        res = self.cfg.resolution
+        w, h = size_for_budget(res["tiers"][res["default_tier"]], 1.0)
+        free = self.vram_probe() if self.vram_probe else engine.free_vram_gb()
+        needed = 0.0
+        if free is not None:
+            from . import vram
+
+            needed = vram.plan(free, w, h, int(self.cfg.defaults["num_frames"])).predicted_peak_gb or 0.0
+        return planned_speed(self.cfg.speed, default_speed(), card[0], card[1], w, h, free_gib=free,
+                             needed_gib=needed)
 
     def model_info(self):
         """The loaded model's ModelInfo, or None while nothing is loaded."""

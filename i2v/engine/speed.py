@@ -150,6 +150,15 @@ def set_temporal_conv(unet, mode: str) -> int:
     return n
 
 
+def card_of(device) -> tuple[str, float] | None:
+    """The CUDA card's name and compute capability (e.g. 9.0), None off CUDA."""
+    device = torch.device(device)
+    if device.type != "cuda" or not torch.cuda.is_available():
+        return None
+    major, minor = torch.cuda.get_device_capability(device)
+    return torch.cuda.get_device_name(device), major + minor / 10
+
+
 def fp8_refusal(device: torch.device) -> InvalidInput | None:
     """Why fp8 cannot run here (None: it can): CUDA with compute capability 8.9 or more, and torchao."""
     device = torch.device(device)
@@ -274,5 +283,5 @@ def recompiles() -> int:
 
 __all__ = ["SpeedLevers", "apply_speed", "attention_kind", "KernelChoice", "set_memory_format",
            "set_attention_backends", "compile_regions", "recompiles", "reset_speed",
-           "FrameMatmul", "set_temporal_conv", "fp8_refusal", "quantize_fp8", "ATTENTION_KINDS", "BACKENDS",
+           "FrameMatmul", "set_temporal_conv", "card_of", "fp8_refusal", "quantize_fp8", "ATTENTION_KINDS", "BACKENDS",
            "MEMORY_FORMATS", "COMPILE_MODES", "TEMPORAL_CONVS", "FP8_MODES"]
