@@ -311,7 +311,7 @@ def run_speed(device: str = "cuda", out: str | None = None, steps: int = 10, ful
         ref = exact_frames.get((w, h))
         row.update(s_per_video=round(s, 3), s_per_step=round(s / n, 4), peak_gib=round(peak / 2**30, 3),
                    warmup_s=round(warm_s, 3),
-                   max_abs_diff=round(float(np.abs(got - ref).max()), 6) if ref is not None and n == steps and
+                   max_abs_diff=float(f"{np.abs(got - ref).max():.3g}") if ref is not None and n == steps and
                    ref.shape == got.shape else None)  # another step count: no reference of ours measured
         if _hard(speed):
             base = next((r for r in rows if r["size"] == row["size"] and r["config"] == "ours exact"
@@ -356,7 +356,7 @@ def run_speed(device: str = "cuda", out: str | None = None, steps: int = 10, ful
 
 def _with_ratios(row: dict, stock: dict, exact: dict) -> dict:
     """``ratio_vs_diffusers`` (the same run's stock row) and ``vs_exact`` on a measured row, in place."""
-    if "s_per_video" in row:
+    if "s_per_video" in row and row.get("steps") == stock.get("steps", row.get("steps")):  # same work only
         if stock.get("s_per_video"):
             row["ratio_vs_diffusers"] = round(row["s_per_video"] / stock["s_per_video"], 3)
         if exact.get("s_per_video"):

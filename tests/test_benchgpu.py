@@ -79,3 +79,6 @@ def test_bench_gpu_speed_through_the_cli_on_the_cpu(tmp_path):
     assert all("skipped" in x or "s_per_video" in x for x in res["rows"])
     final = [x for x in res["rows"] if x["config"].startswith("best exact")]
     assert len(final) == 1 and final[0]["steps"] == 50 and final[0]["best_of"] == res["best_exact"]
+    assert "ratio_vs_diffusers" not in final[0] and final[0]["max_abs_diff"] is None  # no 50-step reference here
+    (plan,) = res["planner"]
+    assert plan["planned_row"] == "ours exact" and plan["measured"] is False and plan["fastest_exact_row"]

@@ -93,7 +93,8 @@ def group_events(events, cuda: bool) -> tuple[dict[str, float], list[tuple[str, 
     for e in events:
         if cuda:
             if e.device_type == torch.autograd.DeviceType.CUDA:  # the kernels themselves, by name
-                kernels[e.name] = kernels.get(e.name, 0.0) + e.time_range.elapsed_us() / 1e3
+                if not e.name.startswith(PREFIX):  # our ranges' GPU-side copies are not kernels
+                    kernels[e.name] = kernels.get(e.name, 0.0) + e.time_range.elapsed_us() / 1e3
                 continue
             us = e.self_device_time_total
         else:
