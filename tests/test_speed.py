@@ -148,7 +148,7 @@ def test_fp8_is_refused_at_load_where_the_card_cannot_run_it(tmp_path):
 
 def test_fp8_on_a_card(eager):
     if not torch.cuda.is_available():
-        pytest.skip("fp8 linears need a CUDA card (compute capability >= 8.9): measured by the GPU tier")
+        pytest.skip("fp8 linears need a CUDA card (compute capability >= 8.9): run on a card by scripts/card-check.sh")
     refusal = fp8_refusal(torch.device("cuda"))
     if refusal is not None:
         pytest.skip(f"this card cannot run fp8: {refusal.text('en')}")
