@@ -64,6 +64,43 @@ def add_generation_args(p: argparse.ArgumentParser, *, image_required: bool = Tr
     add_common_args(p)
 
 
+def add_long_args(p: argparse.ArgumentParser, *, extend: bool = False) -> None:
+    """A long video: how many segments (or seconds), a storyboard, and how the joins are made."""
+    from .config import COLOUR_METHODS
+
+    g = p.add_argument_group("long video (segments chained from each one's last frames; see docs/long-videos.md)")
+    g.add_argument("--segments", type=int, default=None,
+                   help="segments to add" if extend else "number of segments (default: the storyboard's lines, else 1)")
+    g.add_argument("--seconds", type=float, default=None, help="as many segments as this length needs")
+    g.add_argument("--storyboard", default=None, metavar="FILE", help="one prompt per segment, one per line (UTF-8)")
+    g.add_argument("--overlap", type=int, default=None, help="frames cross-faded at each join (default: the config's)")
+    g.add_argument("--colour-match", default=None, choices=COLOUR_METHODS, help="colours matched to the first segment")
+    g.add_argument("--colour-strength", type=float, default=None, help="0..1")
+
+
+def long_kwargs(a: argparse.Namespace, cfg) -> dict | None:
+    """The long-video options given (None: none, a plain generation); a storyboard file is read here,
+    bounded before it is read whole."""
+    from pathlib import Path
+
+    given = {k: getattr(a, k, None) for k in ("segments", "seconds", "storyboard", "overlap", "colour_match",
+                                                 "colour_strength")}
+    if all(v is None for v in given.values()):
+        return None
+    board = None
+    if given["storyboard"] is not None:
+        path = Path(given["storyboard"])
+        limit = int(cfg.data["long"]["storyboard_max_chars"])
+        try:
+            with path.open("rb") as f:
+                data = f.read(4 * limit + 1)
+            board = data.decode("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidInput("job_file_unreadable", path=path, detail=str(exc).splitlines()[0]) from None
+    return {"segments": given["segments"], "seconds": given["seconds"], "storyboard": board,
+            "overlap": given["overlap"], "colour": given["colour_match"], "colour_strength": given["colour_strength"]}
+
+
 def add_common_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, help="hub repo id, local folder, 'tiny' or 'random-full'")
     p.add_argument("--outputs", default=None, help="output folder (default: outputs/)")
@@ -205,8 +242,37 @@ def install_cancel_on_sigint() -> object:
     return token
 
 
+def run_long(a: argparse.Namespace, jobs, params: dict) -> int:
+    """A long job in this process (generate with --segments/--seconds/--storyboard, extend)."""
+    from .jobs import LONG
+
+    token = install_cancel_on_sigint()
+    progress = CliProgress()
+    try:
+        job = jobs.run_inline(LONG, params, on_step=progress, cancel=token,
+                              on_progress=lambda i, n, g: (progress.close(), err(f"[segment {i + 1}/{n}]")))
+    finally:
+        progress.close()
+    s = finished(jobs, job)
+    worst = max((x["score"] for x in s["seams"]), default=None)
+    emit({**s, "job": job.id}, a.json,
+         text=f"{s['video']}  ({s['frames']} frames, {len(s['segments'])} segments, seed {s['seed']}"
+              + (f", worst seam score {worst:.2f}" if worst is not None else "") + ")")
+    return EXIT_OK
+
+
+def cmd_extend(a: argparse.Namespace) -> int:
+    jobs = make_jobs(a)
+    kw = {k: v for k, v in request_kwargs(a).items() if k not in ("image", "width", "height")}
+    long = long_kwargs(a, jobs.studio.cfg) or {}
+    return run_long(a, jobs, jobs.long_params(**long, extend=a.video, **kw))
+
+
 def cmd_generate(a: argparse.Namespace) -> int:
     jobs = make_jobs(a)
+    long = long_kwargs(a, jobs.studio.cfg)
+    if long is not None:
+        return run_long(a, jobs, jobs.long_params(**long, **request_kwargs(a)))
     params = jobs.generate_params(request_kwargs(a))  # validation before any model work
     token = install_cancel_on_sigint()
     progress = CliProgress()
@@ -343,6 +409,7 @@ def cmd_cancel(a: argparse.Namespace) -> int:
 
 def cmd_requeue(a: argparse.Namespace) -> int:
     jobs = make_jobs(a)
+    jobs.settle_dead(a.job)  # a CLI run killed with kill -9 left its job 'running': settled first, as `jobs` does
     if not jobs.requeue(a.job):
         job = jobs.get(a.job)
         if job is None:
@@ -507,6 +574,11 @@ def cmd_analyze(a: argparse.Namespace) -> int:
         raise InvalidInput("video_unreadable", name=path.name) from None
     report = analyze_frames(frames)
     out = report.to_json()
+    windows = joins_of(path, a.joins, len(frames))
+    if windows:
+        from .joins import seam_scores
+
+        out["seams"] = seam_scores(frames, windows)
     if a.flow_video:
         write_mp4(flow_visualisation(frames), Path(a.flow_video), fps=info["fps"] or 8)
         out["flow_video"] = a.flow_video
@@ -518,7 +590,37 @@ def cmd_analyze(a: argparse.Namespace) -> int:
         for p in report.per_frame:
             print(f"  {p['pair']:3d}->{p['pair'] + 1:<3d} motion {p['motion']:6.2f}  jitter {p['jitter']:5.2f}  "
                   f"flicker {p['flicker']:6.2f}")
+        for sc in out.get("seams", []):
+            print(f"  join at frames {sc['frames'][0]}-{sc['frames'][1]}: seam score {sc['score']:.2f} (colour jump "
+                  f"{sc['colour_ratio']:.2f}x, flow {sc['flow_ratio']:.2f}x an ordinary frame change)")
     return EXIT_OK
+
+
+def joins_of(path, given: str | None, frames: int) -> list[tuple[int, int]]:
+    """The joins to score: ``--joins`` (frame numbers where a new clip starts), else a long video's own
+    (its embedded metadata says where they are)."""
+    import json
+
+    from .video import read_comment
+
+    if given:
+        if len(given) > 2000:
+            raise InvalidInput("text_too_long", name="--joins", length=len(given), limit=2000)
+        try:
+            ts = sorted({int(x) for x in given.split(",") if x.strip()})
+        except ValueError:
+            raise InvalidInput("bad_joins", got=given[:80]) from None
+        if not ts or ts[0] < 1 or ts[-1] >= frames:
+            raise InvalidInput("bad_joins", got=given[:80])
+        return [(t, t) for t in ts]
+    try:
+        meta = json.loads(read_comment(path) or "null")
+    except (ValueError, OSError):
+        return []
+    if isinstance(meta, dict) and meta.get("kind") == "long_video":
+        w = (meta.get("joins") or {}).get("windows") or []
+        return [(int(a), int(b)) for a, b in w if 1 <= int(a) <= int(b) < frames]
+    return []
 
 
 def cmd_sweep(a: argparse.Namespace) -> int:
@@ -688,13 +790,20 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "plan": cmd_plan, "calibrate": cmd_calibrate, "analyze": cmd_analyze, "sweep": cmd_sweep,
     "batch": cmd_batch, "smooth": cmd_smooth, "submit": cmd_submit, "jobs": cmd_jobs, "wait": cmd_wait,
     "cancel": cmd_cancel, "requeue": cmd_requeue, "worker": cmd_worker, "workers": cmd_workers,
+    "extend": cmd_extend,
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m i2v", description="Image-to-video studio (I2VGen-XL)")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    add_generation_args(sub.add_parser("generate", help="make a video from an image and a prompt"))
+    sg = sub.add_parser("generate", help="make a video from an image and a prompt")
+    add_generation_args(sg)
+    add_long_args(sg)
+    se = sub.add_parser("extend", help="continue a video of this studio with more segments (a new prompt, or the same)")
+    se.add_argument("video", help="the video to continue (in the outputs folder)")
+    add_generation_args(se, image_required=False)
+    add_long_args(se, extend=True)
     sp = sub.add_parser("presets", help="list the presets")
     sp.add_argument("--json", action="store_true")
     sr = sub.add_parser("recommend", help="recommend guidance and steps for a prompt (and picture)")
@@ -705,6 +814,8 @@ def build_parser() -> argparse.ArgumentParser:
     sa = sub.add_parser("analyze", help="optical-flow motion metrics of a video")
     sa.add_argument("video")
     sa.add_argument("--flow-video", default=None, help="also write a flow visualisation MP4 (colour = direction)")
+    sa.add_argument("--joins", default=None, metavar="T1,T2,...",
+                    help="score the joins at these frames (where a new clip starts); a long video's own by default")
     sa.add_argument("--json", action="store_true")
     ss = sub.add_parser("sweep", help="one video per guidance value, a labelled grid and a metrics table")
     add_generation_args(ss, sweep=True)

@@ -19,6 +19,8 @@ MEMORY_FORMATS = ("contiguous", "channels_last")
 COMPILE_MODES = ("off", "regional", "full")
 TEMPORAL_CONVS = ("native", "matmul")
 FP8_MODES = ("off", "on")
+# How a long video's segments are matched in colour (their meaning: i2v/joins.py)
+COLOUR_METHODS = ("lab", "histogram", "off")
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = ROOT / "configs"
@@ -108,6 +110,9 @@ CHECKS: dict[str, Any] = {
     "retention.max_age_days": _num(0.001, None, none=True), "retention.max_total_gb": _num(0.001, None, none=True),
     "retention.upload_cache_max_age_h": _num(0.01, None), "retention.upload_cache_max_mb": _num(1, None),
     "retention.min_free_mb": _num(0, None),
+    "long.max_segments": _num(1, 64, integer=True), "long.overlap": _num(0, 8, integer=True),
+    "long.colour": _text(choices=COLOUR_METHODS), "long.colour_strength": _num(0, 1),
+    "long.storyboard_max_chars": _num(1, 1_000_000, integer=True),
     "resolution.tiers": _tiers, "resolution.default_tier": _text(),
     "resolution.multiple": _num(8, 512, integer=True), "resolution.min_side": _num(64, 4096, integer=True),
     "resolution.max_side": _num(64, 8192, integer=True), "resolution.max_pixels": _num(4096, 2**26, integer=True),

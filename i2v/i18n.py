@@ -149,6 +149,8 @@ TEXT: dict[str, dict[str, str]] = {
     "col_balance": {"en": "balance", "zh": "平衡度"}, "col_best": {"en": "best", "zh": "最佳"},
     "kind_generate": {"en": "generate", "zh": "生成"}, "kind_sweep": {"en": "sweep", "zh": "对比"},
     "kind_smooth": {"en": "smooth", "zh": "平滑"}, "kind_batch_entry": {"en": "batch", "zh": "批量"},
+    "kind_long": {"en": "long video", "zh": "长视频"}, "kind_segment": {"en": "segment", "zh": "片段"},
+    "segment_progress": {"en": "Segment {i}/{n}", "zh": "第 {i}/{n} 段"},
     "status_queued": {"en": "queued", "zh": "排队中"}, "status_running": {"en": "running", "zh": "运行中"},
     "status_done": {"en": "done", "zh": "完成"}, "status_failed": {"en": "failed", "zh": "失败"},
     "status_cancelled": {"en": "cancelled", "zh": "已取消"}, "status_interrupted": {"en": "interrupted", "zh": "已中断"},

@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Callable
 
+import numpy as np
+
 from .analysis import analyze_frames
 from .config import Config, load_config
 from .errors import I2VError, InternalError, InvalidInput, OutOfResources, echo
@@ -47,6 +49,8 @@ class GenerationResult:
     thumbnail: Path
     metadata: dict
     seconds: float
+    frames: np.ndarray | None = field(default=None, repr=False)  # (N, H, W, 3) uint8, full quality (a long
+    #                                                                video joins these, not the MP4's)
 
     def summary(self) -> dict:
         """The CLI's --json object (and the API's metadata)."""
@@ -113,15 +117,17 @@ def sweep_partials(folder: Path, older_than_s: float = 3600.0) -> list[Path]:
     return removed
 
 
-def sweep_outputs(folder: Path, max_age_days: float | None = None, max_total_gb: float | None = None) -> list[Path]:
+def sweep_outputs(folder: Path, max_age_days: float | None = None, max_total_gb: float | None = None,
+                  keep: frozenset[Path] | set[Path] = frozenset()) -> list[Path]:
     """Retention for results (off unless configured): remove whole results (the video and every file that
     shares its name: sidecar, thumbnail) older than ``max_age_days``, then the oldest until the folder
-    holds at most ``max_total_gb``."""
+    holds at most ``max_total_gb``.  A result whose sidecar is in ``keep`` stays (the segments of a long
+    video being made)."""
     if not folder.is_dir() or (max_age_days is None and max_total_gb is None):
         return []
     groups = []
     for side in folder.glob("*/*.json"):
-        if side.name.startswith("."):
+        if side.name.startswith(".") or side in keep:
             continue
         files = [p for p in side.parent.glob(f"{side.stem}.*") if p.is_file()]
         groups.append((side.stat().st_mtime, sum(p.stat().st_size for p in files), files))
@@ -244,6 +250,7 @@ class Studio:
         self.download = DownloadProgress()  # the first download from the hub, for the banner
         # GiB of GPU memory this process may use (None: no GPU). Tests pass a fake probe.
         self.vram_probe = vram_probe
+        self.protected: set[Path] = set()  # sidecars retention must leave (a long video's segments, until joined)
         check_outputs(self.outputs, float((self.cfg.data.get("retention") or {}).get("min_free_mb") or 0))
         self.retention()
 
@@ -348,11 +355,13 @@ class Studio:
         th.start()
         return th
 
-    def retention(self) -> list[Path]:
-        """Abandoned partial files always go; results only as configured (off by default)."""
+    def retention(self, keep: frozenset[Path] = frozenset()) -> list[Path]:
+        """Abandoned partial files always go; results only as configured (off by default), never those in
+        ``keep`` (the result just made) or :attr:`protected`."""
         r = self.cfg.data.get("retention") or {}
         removed = sweep_partials(self.outputs)
-        removed += sweep_outputs(self.outputs, r.get("max_age_days"), r.get("max_total_gb"))
+        removed += sweep_outputs(self.outputs, r.get("max_age_days"), r.get("max_total_gb"),
+                                 keep=set(self.protected) | set(keep))
         for p in removed:
             self.log(f"retention: removed {p}")
         return removed
@@ -495,6 +504,6 @@ class Studio:
         commit_files({video: lambda p: mp4_to(p, frames, req.fps, comment), thumb: lambda p: png_to(p, frames[0]),
                       sidecar: sidecar_to}, mp4_frames={video: len(frames)}, on_commit=on_commit)
         result = GenerationResult(video=video, metadata_path=sidecar, thumbnail=thumb, metadata=meta,
-                                  seconds=meta["timings"]["total"])
-        self.retention()
+                                  seconds=meta["timings"]["total"], frames=frames)
+        self.retention(keep=frozenset({sidecar}))  # (never the result just made, whatever the limits)
         return result

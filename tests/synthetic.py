@@ -54,3 +54,24 @@ def flashing_scene(n=12, h=192, w=256):
     for i in range(n):
         base[i] += 40 if i % 2 else -40
     return np.clip(base, 0, 255).astype(np.uint8)
+
+
+def panning_texture(h=192, w=256, seed=5):
+    """A wide textured scene (smooth colour waves and blocks) to pan across: (h, 2w, 3) float32."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:2 * w].astype(np.float32)
+    base = np.stack([110 + 50 * np.sin(x / 19.0), 100 + 45 * np.cos(y / 13.0 + x / 41.0),
+                     95 + 40 * np.sin((x - y) / 27.0)], -1)
+    blocks = np.kron(rng.integers(-35, 35, (h // 16, 2 * w // 16, 3)), np.ones((16, 16, 1))).astype(np.float32)
+    return base + blocks
+
+
+def clip_from(picture: np.ndarray, frames: int, speed: int, bias) -> np.ndarray:
+    """A stand-in for the model: a clip that starts with ``picture`` and pans on at ``speed`` px/frame, its
+    frames after the first shifted in colour by ``bias`` (RGB), as a chained clip settles into colours of
+    its own.  (N, H, W, 3) uint8."""
+    pic = picture.astype(np.float32)
+    out = [picture.astype(np.uint8)]
+    for t in range(1, frames):
+        out.append(np.clip(np.roll(pic, -speed * t, axis=1) + np.asarray(bias, np.float32), 0, 255).astype(np.uint8))
+    return np.stack(out)

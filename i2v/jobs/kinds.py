@@ -74,6 +74,70 @@ def _run_smooth(jobs: JobService, job: JobRecord, reporter, token, on_progress):
     return {"video": summary["video"], "summary": summary, "meta": meta}, [jobs.rel(path), jobs.rel(side)]
 
 
+def _run_long(jobs: JobService, job: JobRecord, reporter, token, on_progress):
+    """A long video: its segments in order, each committed as a child (kind ``segment``) as soon as it is
+    made; a re-queued job takes the committed ones as they are and goes on from the next."""
+    import dataclasses
+    import time
+
+    from ..longvideo import Segment, long_video, next_picture_path
+
+    p = job.params
+    plan = jobs.long_plan(p)
+    done: list[Segment] = []
+    kids = {c.params.get("segment"): c for c in jobs.store.list(parent=job.id, kinds=[SEGMENT], status=["done"],
+                                                                limit=None, newest_first=False)}
+    for i in range(plan.segments):  # the committed prefix, each with its files still there
+        child = kids.get(i)
+        video = jobs.abs((child.result or {}).get("video")) if child else None
+        if video is None or not video.is_file() or not next_picture_path(video).is_file():
+            break
+        done.append(Segment(i, video, next_picture_path(video), int(child.params["seed"])))
+    protected = {s.video.with_suffix(".json") for s in done}
+    jobs.studio.protected |= protected
+    times: list[float] = []
+
+    def progress(i, n):
+        times.append(time.monotonic())
+        reporter.item = {"segment": i + 1, "segments": n}
+        reporter.write({"stage": "queued_segment", **reporter.item})
+        if on_progress:
+            on_progress(i, n, None)
+
+    def step(info):  # the ETA of the whole video: this segment's, plus the segments after it at its pace
+        i, n = reporter.item["segment"], reporter.item["segments"]
+        per = info.elapsed / max(info.step, 1) * info.total + 1.0  # (+ decoding and writing, roughly)
+        if len(times) > 1:
+            per = (times[-1] - times[0]) / (len(times) - 1)
+        reporter.step(dataclasses.replace(info, eta=info.eta + (n - i) * per))
+
+    def segment_done(seg, res):
+        result, files = jobs.result_of(res)
+        files.append(jobs.rel(seg.next_picture))
+        result["summary"]["next_picture"] = jobs.rel(seg.next_picture)
+        side = seg.video.with_suffix(".json")
+        protected.add(side)
+        jobs.studio.protected.add(side)
+        kw = {k: v for k, v in p.items() if k not in LONG_PARAMS}
+        jobs.store.add_done(SEGMENT, {**kw, "prompt": plan.prompts[seg.index], "seed": seg.seed,
+                                      "segment": seg.index, "segments": plan.segments}, result, files,
+                            parent=job.id, client=job.client, worker=jobs.worker)
+        jobs.store.plan_files(job.id, [])  # owned by the segment's row now: a crash must not remove them
+
+    try:
+        res = long_video(jobs.studio, plan, done=done, extend=jobs.abs(p.get("video")), on_segment=segment_done,
+                         on_progress=progress, on_step=step, cancel=token, on_commit=reporter.commit,
+                         **jobs.request_kw(p))
+    finally:
+        jobs.studio.protected -= protected
+    summary = {"video": jobs.rel(res.video), "metadata": jobs.rel(res.sidecar), "thumbnail": jobs.rel(res.thumbnail),
+               "segments": [jobs.rel(s.video) for s in res.segments], "frames": res.metadata["frames"],
+               "seams": res.metadata["joins"]["seams"], "made": res.made, "seed": res.metadata["seed"],
+               "motion": {k: v for k, v in res.metadata["motion"].items() if k != "per_frame"}}
+    return ({"video": summary["video"], "summary": summary, "meta": res.metadata},
+            [jobs.rel(res.video), jobs.rel(res.sidecar), jobs.rel(res.thumbnail)])
+
+
 def _prompt(params: dict) -> str:
     return str(params.get("prompt") or "")
 
@@ -81,6 +145,10 @@ def _prompt(params: dict) -> str:
 def _smoothed(params: dict) -> str:
     """A smoothing's source by file name (a CLI run's may lie outside the outputs folder: no server path)."""
     return f"{PurePosixPath(str(params.get('video') or '')).name} ×{params.get('factor')}"
+
+
+def _long(params: dict) -> str:
+    return f"{params.get('segments')}× {_prompt(params)}"
 
 
 @dataclass(frozen=True)
@@ -95,7 +163,9 @@ class JobKind:
     restores_source: bool = False  # Reuse brings back the settings of the video it was made from
 
 
-GENERATE, SWEEP, SMOOTH, BATCH_ENTRY = "generate", "sweep", "smooth", "batch_entry"
+GENERATE, SWEEP, SMOOTH, BATCH_ENTRY, LONG, SEGMENT = "generate", "sweep", "smooth", "batch_entry", "long", "segment"
+# a long job's own parameters, besides a generation's (``video``: the video it extends, if any)
+LONG_PARAMS = ("segments", "storyboard", "overlap", "colour", "colour_strength", "video")
 
 KINDS: dict[str, JobKind] = {k.name: k for k in (
     JobKind(GENERATE, _run_generate, generation=True, in_history=True),
@@ -103,6 +173,9 @@ KINDS: dict[str, JobKind] = {k.name: k for k in (
     JobKind(SMOOTH, _run_smooth, in_history=True, sidecar_kind="smoothed", describe=_smoothed,
             restores_source=True),
     JobKind(BATCH_ENTRY, _run_generate, generation=True, in_history=True),  # a batch file's entry
+    JobKind(LONG, _run_long, in_history=True, sidecar_kind="long_video", describe=_long),
+    # a long job's segment: born finished (its parent made it), a generation kept for inspection
+    JobKind(SEGMENT, _run_generate, generation=True),
 )}
 
 HISTORY_KINDS = tuple(k.name for k in KINDS.values() if k.in_history)

@@ -29,7 +29,7 @@ from ..cancel import CancelToken
 from ..errors import Cancelled, I2VError, InternalError, Interrupted, InvalidInput, OutOfResources, rebuild
 from ..studio import APP_NAME, GenerationResult, Studio
 from ..settings import NAMES, REQUEST_EXTRAS
-from .kinds import GENERATE, HISTORY_KINDS, SMOOTH, SWEEP, kind_of, kind_of_sidecar
+from .kinds import GENERATE, HISTORY_KINDS, LONG, SMOOTH, SWEEP, kind_of, kind_of_sidecar
 from .store import (BUSY, CANCELLED, DEAD, DONE, FAILED, ID_MAX_CHARS, IDLE, INTERRUPTED, LOADING, RUNNING,
                     STOPPED, JobRecord, JobStore, QueueFull, rebuilt, store_notes, store_notice, worker_alive,
                     worker_id)
@@ -159,14 +159,58 @@ class JobService:
         params.pop("guidance_scale", None)
         return self._submit(SWEEP, {**params, "values": values}, client)
 
-    def submit_smooth(self, video: str | Path, factor: int = 2, loop: str | None = None, method: str = "flow",
-                      client: str | None = None) -> JobRecord:
+    def long_plan(self, params: dict):
+        """A long job's plan from its parameters (checked again: a stored job is data from disk)."""
+        from ..longvideo import plan_long
+
+        return plan_long(self.studio.cfg, prompt=str(params.get("prompt") or ""),
+                         frames=int(params.get("num_frames") or self.studio.cfg.defaults["num_frames"]),
+                         **{k: params.get(k) for k in ("segments", "storyboard", "overlap", "colour",
+                                                       "colour_strength")})
+
+    def submit_long(self, client: str | None = None, **kw: Any) -> JobRecord:
+        return self._submit(LONG, self.long_params(**kw), client)
+
+    def long_params(self, segments=None, storyboard=None, overlap=None, colour=None, colour_strength=None,
+                    seconds=None, extend: str | Path | None = None, **kw: Any) -> dict:
+        """A long video's job parameters (segments from a picture, or continuing ``extend``, a video of this
+        studio), every setting checked.  ``seconds``: as many segments as that length needs."""
+        params: dict[str, Any] = {}
+        if extend not in (None, ""):
+            source = self._own_video(extend)
+            from PIL import Image
+
+            from ..video import read_frames
+
+            frames = read_frames(source, max_frames=self.studio.cfg.limits["smooth_max_frames"])
+            kw["image"] = Image.fromarray(frames[-1])  # (the job starts from the frame its overlap picks)
+            kw["width"], kw["height"] = frames.shape[2], frames.shape[1]  # the new segments join at its size
+            params["video"] = self.rel(source)
+        params = {**self.generate_params(kw), **params}
+        req = self.studio.build_request(**{k: v for k, v in kw.items() if k in GENERATE_KEYS or k == "image"})
+        long = {"segments": segments, "storyboard": storyboard, "overlap": overlap, "colour": colour,
+                "colour_strength": colour_strength, "prompt": req.prompt, "num_frames": req.num_frames}
+        if seconds not in (None, "") and segments in (None, ""):
+            from ..longvideo import segments_for
+
+            k = self.long_plan(long).overlap
+            long["segments"] = segments_for(seconds, req.num_frames, req.fps, k, self.studio.cfg)
+        params.update(self.long_plan(long).to_json())
+        return params
+
+    def _own_video(self, video: str | Path) -> Path:
+        """A video of this studio's outputs folder (a path relative to it, or inside it), or one line."""
         path = Path(video)
         if not path.is_absolute():
             path = self.outputs / path
         resolved = path.resolve()
         if self.outputs.resolve() not in resolved.parents or not resolved.is_file() or resolved.suffix != ".mp4":
             raise InvalidInput("video_not_found", name=Path(video).name)
+        return resolved
+
+    def submit_smooth(self, video: str | Path, factor: int = 2, loop: str | None = None, method: str = "flow",
+                      client: str | None = None) -> JobRecord:
+        resolved = self._own_video(video)
         from ..workflows import check_smooth_input
 
         # the bounds before queueing (the page's Smooth x4 on its own result meets them here)

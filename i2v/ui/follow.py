@@ -31,6 +31,8 @@ def progress_text(job: JobRecord, ahead: int, lang: str, prefix: str = "") -> st
     lead = ""
     if p.get("items"):
         lead = t("sweep_progress", lang, i=p["item"], n=p["items"], g=p["guidance"]) + " · "
+    elif p.get("segments"):  # a long video: "Segment 2/4 · Step 13/50 …", the ETA for the whole video
+        lead = t("segment_progress", lang, i=p["segment"], n=p["segments"]) + " · "
     if p.get("stage") == "decoding":
         return prefix + lead + t("decoding", lang)
     if p.get("stage") == "smoothing":

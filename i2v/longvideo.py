@@ -1,0 +1,274 @@
+"""Long videos: a chain of segments, each generated from a frame near the end of the one before, joined
+into one MP4 (a workflow over the studio service, like the sweep).
+
+1. Segment 1 starts from the user's picture (or, to *extend* a video, from that video's last frame).
+2. Segment k+1 starts from segment k's frame ``overlap`` frames before its last, taken from the frames in
+   memory (colour-matched, full quality), never from the MP4: re-reading the encoded video would add a
+   generation of compression loss at every join.  That picture is also kept as a lossless PNG beside the
+   segment (``<segment>.next.png``), so a resumed job starts the next segment from the same picture.
+3. Each segment has its own prompt (a storyboard: one line per segment; the last line repeats when there
+   are fewer lines than segments) and seed: the first segment's seed plus its index, so Reuse repeats it.
+4. The joins (see :mod:`i2v.joins`): the repeated picture is dropped, colours are matched to the first
+   segment, the overlapping frames are cross-faded.  Each join gets a seam score, stored in the sidecar.
+
+Every finished segment is a committed result (the job store records it as a child of the long job): a long
+job that is stopped, interrupted or killed resumes from its last committed segment.  A resumed job reads
+the committed segments back from their MP4s for the final join (their pictures for the next segment come
+from the lossless PNGs).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from collections.abc import Callable
+
+import numpy as np
+from PIL import Image
+
+from .analysis import analyze_frames
+from .config import COLOUR_METHODS, Config
+from .errors import InvalidInput, echo
+from .joins import ColourReference, join, join_windows, joined_length, match_colour, next_picture_index, seam_scores
+from .request import clean_text
+from .settings import MAX_SEED
+from .studio import APP_NAME, APP_VERSION, GenerationResult, Studio, slug
+from .video import commit_files, json_to, mp4_to, png_to, read_frames
+
+LONG_KIND = "long_video"  # the sidecar's kind
+
+
+@dataclass(frozen=True)
+class LongPlan:
+    """What a long video is made of, checked: one prompt per segment and the join settings."""
+
+    prompts: tuple[str, ...]
+    overlap: int
+    colour: str
+    colour_strength: float
+
+    @property
+    def segments(self) -> int:
+        return len(self.prompts)
+
+    def to_json(self) -> dict:
+        return {"segments": self.segments, "storyboard": list(self.prompts), "overlap": self.overlap,
+                "colour": self.colour, "colour_strength": self.colour_strength}
+
+
+def storyboard_lines(text: str | list | None, cfg: Config) -> list[str]:
+    """A storyboard's prompts: a text (one line per segment, blank lines skipped) or a list; each cleaned
+    and bounded like a prompt, the whole bounded before it is split."""
+    if text is None or text == "" or text == []:
+        return []
+    limit = int(cfg.data["long"]["storyboard_max_chars"])
+    if isinstance(text, str):
+        if len(text) > limit:
+            raise InvalidInput("text_too_long", name="storyboard", length=len(text), limit=limit)
+        raw = text.splitlines()
+    elif isinstance(text, list) and all(isinstance(x, str) for x in text):
+        if sum(len(x) for x in text) > limit:
+            raise InvalidInput("text_too_long", name="storyboard", length=sum(len(x) for x in text), limit=limit)
+        raw = list(text)
+    else:
+        raise InvalidInput("not_text", name="storyboard")
+    lines = [x for x in raw if x.strip()]
+    return [clean_text("storyboard", x, cfg.limits["prompt_max_chars"], required=True) for x in lines]
+
+
+def plan_long(cfg: Config, *, prompt: str, frames: int, segments=None, storyboard=None, overlap=None, colour=None,
+              colour_strength=None) -> LongPlan:
+    """Check a long video's settings (before any model work).  ``segments`` defaults to the storyboard's
+    line count, else 1; a storyboard with more lines than segments is refused; the join settings default
+    to the config's ``long:``."""
+    lc = cfg.data["long"]
+    hi = int(lc["max_segments"])
+    lines = storyboard_lines(storyboard, cfg)
+    if segments in (None, ""):
+        n = len(lines) or 1
+    else:
+        if isinstance(segments, bool) or not isinstance(segments, (int, float, str)):
+            raise InvalidInput("long_segments", hi=hi, got=echo(segments))
+        try:
+            n = int(str(segments).strip()) if isinstance(segments, str) else segments
+        except ValueError:
+            raise InvalidInput("long_segments", hi=hi, got=echo(segments)) from None
+        if not float(n).is_integer():
+            raise InvalidInput("long_segments", hi=hi, got=echo(segments))
+        n = int(n)
+    if not 1 <= n <= hi:
+        raise InvalidInput("long_segments", hi=hi, got=echo(segments if segments is not None else n))
+    if len(lines) > n:
+        raise InvalidInput("storyboard_lines", lines=len(lines), segments=n)
+    prompts = lines + [lines[-1] if lines else prompt] * (n - len(lines))
+    k = lc["overlap"] if overlap in (None, "") else overlap
+    most = max(0, frames - 3)  # a segment must add at least one frame of its own after the cross-fade
+    if isinstance(k, bool) or not isinstance(k, (int, float)) or not float(k).is_integer() \
+            or not 0 <= k <= min(most, 8):
+        raise InvalidInput("long_overlap", hi=min(most, 8), frames=frames, got=echo(k))
+    method = lc["colour"] if colour in (None, "") else colour
+    strength = lc["colour_strength"] if colour_strength in (None, "") else colour_strength
+    if method not in COLOUR_METHODS or isinstance(strength, bool) or not isinstance(strength, (int, float)) \
+            or not 0 <= strength <= 1:
+        raise InvalidInput("long_colour", choices=", ".join(COLOUR_METHODS), got=echo(f"{method} {strength}"))
+    return LongPlan(tuple(prompts), int(k), method, round(float(strength), 3))
+
+
+def segments_for(seconds, frames: int, fps: int, overlap: int, cfg: Config) -> int:
+    """The fewest segments of ``frames`` frames that last at least ``seconds`` at ``fps`` (at most the
+    configured number: a longer wish is refused with the range that fits)."""
+    hi = int(cfg.data["long"]["max_segments"])
+    longest = joined_length(frames, hi, overlap) / fps
+    try:
+        s = float(seconds)
+    except (TypeError, ValueError):
+        s = float("nan")
+    if isinstance(seconds, bool) or not (0 < s <= longest + 1e-9):
+        raise InvalidInput("long_seconds", hi=f"{longest:.1f}", segments=hi, got=echo(seconds))
+    n = 1
+    while joined_length(frames, n, overlap) / fps < s - 1e-9:
+        n += 1
+    return n
+
+
+@dataclass
+class Segment:
+    """A committed segment: its result files, and the picture the next segment starts from."""
+
+    index: int
+    video: Path
+    next_picture: Path
+    seed: int
+    frames: np.ndarray | None = field(default=None, repr=False)  # full quality, when made in this run
+
+    def load(self) -> np.ndarray:
+        return self.frames if self.frames is not None else read_frames(self.video)
+
+
+@dataclass
+class LongResult:
+    video: Path
+    sidecar: Path
+    thumbnail: Path
+    metadata: dict
+    segments: list[Segment]
+    made: int  # segments generated in this run (the others were committed before)
+
+
+def next_picture_path(video: Path) -> Path:
+    return video.with_suffix(".next.png")
+
+
+def long_video(studio: Studio, plan: LongPlan, *, done: list[Segment] | None = None, extend: Path | None = None,
+               on_segment: Callable[[Segment, GenerationResult], None] | None = None,
+               on_progress: Callable[[int, int], None] | None = None, on_step=None, cancel=None,
+               on_commit: Callable[[list[Path]], None] | None = None, **request_kw) -> LongResult:
+    """Make (or finish) a long video.  ``done``: the segments committed by an earlier run of the same job,
+    in order (each must still have its files); ``extend``: a video of this studio to continue (its last
+    frame is the first segment's picture, and it comes first in the result).  ``on_segment`` hears of each
+    new segment once its files are committed."""
+    done = list(done or [])
+    request_kw = dict(request_kw)
+    request_kw.pop("prompt", None)  # each segment's is the plan's
+    seed = request_kw.pop("seed", None)
+    source = None
+    if extend is not None:
+        source = read_frames(extend)
+        request_kw["image"] = Image.fromarray(source[-1 - plan.overlap if len(source) > plan.overlap + 1 else -1])
+    base = studio.build_request(**request_kw, prompt=plan.prompts[0], seed=seed if seed not in (None, -1) else -1)
+    first_seed = done[0].seed if done else studio.resolve_seed(base.seed)
+    size = {"width": base.width, "height": base.height}
+    segments: list[Segment] = []
+    ref = ColourReference.of(source) if source is not None else None  # the colours every segment is matched to
+    picture: np.ndarray | None = None
+    for k in range(plan.segments):
+        if k < len(done):  # committed by an earlier run: not made again
+            seg = done[k]
+            segments.append(seg)
+            if ref is None:
+                ref = ColourReference.of(seg.load()[1:])
+            picture = np.asarray(Image.open(seg.next_picture).convert("RGB"))
+            continue
+        if cancel is not None:
+            cancel.check()
+        if on_progress:
+            on_progress(k, plan.segments)
+        kw = dict(request_kw)
+        if picture is not None:
+            kw["image"] = Image.fromarray(picture)
+        req = studio.build_request(**{**kw, **size}, prompt=plan.prompts[k], seed=(first_seed + k) % (MAX_SEED + 1))
+        res = studio.generate(req, on_step=on_step, cancel=cancel, on_commit=on_commit)
+        frames = res.frames
+        if ref is None:
+            ref = ColourReference.of(frames[1:])
+        else:
+            frames = match_colour(frames, ref, plan.colour, plan.colour_strength)
+        picture = frames[next_picture_index(len(frames), plan.overlap)]
+        nxt = next_picture_path(res.video)
+        commit_files({nxt: lambda p, pic=picture: png_to(p, pic)}, on_commit=on_commit)
+        seg = Segment(k, res.video, nxt, res.metadata["seed"], frames)
+        segments.append(seg)
+        if on_segment:
+            on_segment(seg, res)
+    if cancel is not None:
+        cancel.check()
+    # the user's size choice (each segment ran at the first one's size, given as width and height)
+    return _assemble(studio, plan, segments, source, ref, len(segments) - len(done[:plan.segments]), extend,
+                     on_commit, {"resolution": base.resolution, "requested_seed": base.seed})
+
+
+def _assemble(studio: Studio, plan: LongPlan, segments: list[Segment], source, ref, made: int,
+              extend: Path | None, on_commit, base_params: dict) -> LongResult:
+    """Join the segments (colour-matched already when made in this run; matched here when read back)."""
+    clips = []
+    for i, seg in enumerate(segments):
+        frames = seg.load()
+        if seg.frames is None and (i > 0 or source is not None):  # read back: its MP4 holds it as generated
+            frames = match_colour(frames, ref, plan.colour, plan.colour_strength)
+        clips.append(frames)
+    video = source if source is not None else clips[0]
+    for clip in (clips if source is not None else clips[1:]):
+        video = join(video, clip, plan.overlap)
+    n_clip = len(clips[0])
+    if source is None:
+        windows = join_windows(n_clip, len(clips), plan.overlap)
+        assert len(video) == joined_length(n_clip, len(clips), plan.overlap)
+    else:  # the source's own length comes first
+        windows, end = [], len(source)
+        for _ in clips:
+            start = end - plan.overlap
+            windows.append((start, start + plan.overlap))
+            end = end - plan.overlap + n_clip - 1
+    seams = seam_scores(video, windows)
+    metas = [json.loads(s.video.with_suffix(".json").read_text(encoding="utf-8")) for s in segments]
+    first = metas[0]
+    params = {**first["params"], **base_params, "prompt": plan.prompts[0], "seed": segments[0].seed, **plan.to_json()}
+    fps = int(params["fps"])
+    now = _dt.datetime.now()
+    folder = studio.outputs / now.strftime("%Y-%m-%d")
+    stem = f"{now.strftime('%H%M%S')}_{slug(plan.prompts[0])}_long{len(segments)}_s{segments[0].seed}_" \
+           f"{secrets.token_hex(3)}"
+    path, sidecar, thumb = (folder / f"{stem}{ext}" for ext in (".mp4", ".json", ".png"))
+    meta = {"app": APP_NAME, "app_version": APP_VERSION, "kind": LONG_KIND,
+            "created": now.isoformat(timespec="seconds"), "video": path.name, "thumbnail": thumb.name,
+            "seed": segments[0].seed, "params": params, "frames": len(video), "fps": fps,
+            "duration_s": round(len(video) / fps, 3), "extends": extend.name if extend is not None else None,
+            "segments": [{"index": s.index, "video": s.video.name, "seed": s.seed, "prompt": plan.prompts[s.index],
+                          "params": m["params"]} for s, m in zip(segments, metas)],
+            "joins": {"overlap": plan.overlap, "colour": plan.colour, "colour_strength": plan.colour_strength,
+                      "reference": ref.to_json() if ref is not None else None, "windows": [list(w) for w in windows],
+                      "seams": seams},
+            "made_in_last_run": made, "model": first.get("model"), "demo": first.get("demo"),
+            "notices": first.get("notices", [])}
+    meta["motion"] = analyze_frames(video).to_json()
+    comment = json.dumps(meta, ensure_ascii=False, separators=(",", ":"))
+    commit_files({path: lambda p: mp4_to(p, video, fps, comment), thumb: lambda p: png_to(p, video[0]),
+                  sidecar: lambda p: json_to(p, meta)}, mp4_frames={path: len(video)}, on_commit=on_commit)
+    return LongResult(path, sidecar, thumb, meta, segments, made)
+
+
+__all__ = ["LongPlan", "Segment", "LongResult", "plan_long", "segments_for", "storyboard_lines", "long_video",
+           "next_picture_path", "LONG_KIND"]

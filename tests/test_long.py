@@ -1,0 +1,267 @@
+"""Long videos (issue 22): joins measured on synthetic clips whose right answer is known, the long job
+through the job service (segments committed, resumed, protected from retention), and the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from i2v.config import load_config
+from i2v.errors import InvalidInput
+from i2v.joins import (ColourReference, join, join_windows, joined_length, match_colour, next_picture_index,
+                       seam_scores)
+from i2v.longvideo import plan_long, segments_for
+
+from .conftest import ROOT
+from .synthetic import clip_from, panning_texture
+
+BIAS = (14, -6, -12)  # each synthetic clip settles into colours this far (RGB) from its picture
+SPEED = 3  # px/frame
+
+
+def scene() -> np.ndarray:
+    return np.clip(panning_texture(), 0, 255).astype(np.uint8)[:, :256]
+
+
+def chain(method: str, strength: float, overlap: int, segments: int = 4, frames: int = 16) -> np.ndarray:
+    first = clip_from(scene(), frames, SPEED, BIAS)
+    ref = ColourReference.of(first[1:])
+    video = first
+    for _ in range(segments - 1):
+        nxt = match_colour(clip_from(video[next_picture_index(len(video), overlap)], frames, SPEED, BIAS), ref,
+                           method, strength)
+        video = join(video, nxt, overlap)
+    return video
+
+
+@pytest.mark.parametrize("method", ["lab", "histogram"])
+def test_matched_and_blended_joins_score_as_ordinary_frame_changes(method):
+    video = chain(method, 1.0, overlap=2)
+    assert len(video) == joined_length(16, 4, 2)
+    seams = seam_scores(video, join_windows(16, 4, 2))
+    assert len(seams) == 3 and all(s["score"] <= 1.5 for s in seams), seams
+
+
+def test_without_matching_the_drift_shows_at_every_join():
+    seams = seam_scores(chain("off", 0.0, overlap=0), join_windows(16, 4, 0))
+    assert all(s["score"] > 3 and s["colour_ratio"] > 3 for s in seams), seams
+    half = seam_scores(chain("lab", 0.5, overlap=0), join_windows(16, 4, 0))
+    assert all(h["score"] < o["score"] for h, o in zip(half, seams)) and half[0]["score"] > 1.5, half  # a dial
+
+
+def test_join_drops_the_repeated_picture_and_cross_fades_the_overlap():
+    a = np.stack([np.full((4, 4, 3), 10 * i, np.uint8) for i in range(8)])  # frame i is gray 10 i
+    b = np.stack([np.full((4, 4, 3), 10 * (5 + i) + 3, np.uint8) for i in range(8)])  # from a's frame 5, +3
+    out = join(a, b, 2)
+    assert len(out) == joined_length(8, 2, 2) == 13
+    assert out[:6, 0, 0, 0].tolist() == [0, 10, 20, 30, 40, 50]  # a up to the picture, which b does not repeat
+    assert out[6, 0, 0, 0] == round(60 * 2 / 3 + 63 / 3) and out[7, 0, 0, 0] == round(70 / 3 + 73 * 2 / 3)
+    assert out[8:, 0, 0, 0].tolist() == [83, 93, 103, 113, 123]
+    assert join_windows(8, 2, 2) == [(6, 8)]
+
+
+def test_plan_checks_everything_before_work():
+    cfg = load_config(model="tiny")
+    plan = plan_long(cfg, prompt="a dog", frames=16, segments=3, storyboard="a dog walks\n\n a dog runs \n")
+    assert plan.prompts == ("a dog walks", "a dog runs", "a dog runs") and plan.overlap == 2
+    assert plan_long(cfg, prompt="a dog", frames=16, storyboard=["x", "y"]).segments == 2
+    for bad in ({"segments": 0}, {"segments": 99}, {"segments": "two"}, {"segments": 2.5},
+                {"segments": 1, "storyboard": "a\nb"}, {"overlap": 14}, {"colour": "sepia"},
+                {"colour_strength": 2}, {"storyboard": "x" * 9000}, {"storyboard": {"a": 1}}):
+        with pytest.raises(InvalidInput):
+            plan_long(cfg, prompt="a dog", frames=16, **bad)
+    assert segments_for(2, 16, 8, 2, cfg) == 1 and segments_for(5, 16, 8, 2, cfg) == 3  # 16, 29, 42 frames
+    with pytest.raises(InvalidInput):
+        segments_for(600, 16, 8, 2, cfg)
+
+
+# -- the long job through the job service, frames from a synthetic source -----------------------------
+
+@pytest.fixture
+def synthetic_frames(studio, monkeypatch):
+    """The tiny engine decodes to a synthetic clip of its job's picture (known motion, a colour bias per
+    clip): everything else (requests, engine loop, commits, the store) is the real path."""
+    engine = studio.engine()
+    calls = []
+
+    def decode_job(latents, job, timings=None):
+        calls.append(job.seed)
+        return clip_from(np.asarray(job.image), job.num_frames, SPEED, BIAS).astype(np.float32) / 255.0
+    monkeypatch.setattr(engine, "decode_job", decode_job)
+    return calls
+
+
+def submit(jobs, tmp_path, **kw):
+    pic = tmp_path / "scene.png"
+    Image.fromarray(scene()).save(pic)
+    base = dict(image=str(pic), prompt="a slow pan", num_inference_steps=2, num_frames=16, width=256, height=192,
+                seed=7)
+    return jobs.submit_long(**{**base, **kw})
+
+
+def run_next(jobs):
+    job = jobs.store.claim(jobs.worker)
+    jobs.execute(job)
+    return jobs.store.get(job.id)
+
+
+def test_a_long_job_commits_each_segment_and_its_joins_are_invisible(studio, synthetic_frames, tmp_path):
+    from i2v.jobs import JobService, SEGMENT
+
+    jobs = JobService(studio)
+    job = submit(jobs, tmp_path, segments=3, storyboard="a slow pan\na slow pan right")
+    done = run_next(jobs)
+    assert done.status == "done", (done.error_code, done.error_params)
+    s = done.result["summary"]
+    assert synthetic_frames == [7, 8, 9] and s["made"] == 3 and s["frames"] == joined_length(16, 3, 2)
+    assert all(x["score"] <= 1.5 for x in s["seams"]) and len(s["seams"]) == 2, s["seams"]
+    kids = jobs.store.list(parent=job.id, kinds=[SEGMENT], newest_first=False)
+    assert [k.params["segment"] for k in kids] == [0, 1, 2]
+    assert [k.params["prompt"] for k in kids] == ["a slow pan", "a slow pan right", "a slow pan right"]
+    meta = json.loads((jobs.outputs / s["metadata"]).read_text())
+    assert meta["kind"] == "long_video" and meta["params"]["storyboard"][1] == "a slow pan right"
+    assert [x["seed"] for x in meta["segments"]] == [7, 8, 9] and meta["joins"]["colour"] == "lab"
+    from i2v.video import read_frames
+
+    assert len(read_frames(jobs.outputs / s["video"])) == s["frames"]
+    # each segment's next picture is kept losslessly beside it, and owned by its row
+    for k in kids:
+        assert any(f.endswith(".next.png") for f in k.files) and (jobs.outputs / k.files[-1]).is_file()
+
+
+def test_a_cancelled_long_job_resumes_from_its_last_committed_segment(studio, synthetic_frames, tmp_path,
+                                                                      monkeypatch):
+    from i2v.errors import Cancelled
+    from i2v.jobs import JobService
+
+    jobs = JobService(studio)
+    job = submit(jobs, tmp_path, segments=3)
+    engine = studio.engine()
+    decode = engine.decode_job
+
+    def cancelled_in_second(latents, job_, timings=None):  # the user's Stop arrives while segment 2 runs
+        if job_.seed == 8 and jobs.get(job.id).attempts == 1:
+            jobs.store.cancel(job.id)
+            raise Cancelled()
+        return decode(latents, job_, timings)
+    monkeypatch.setattr(engine, "decode_job", cancelled_in_second)
+    stopped = run_next(jobs)
+    assert stopped.status == "cancelled" and synthetic_frames == [7], (stopped.error_code, stopped.error_params)
+    assert jobs.requeue(job.id)
+    done = run_next(jobs)
+    assert done.status == "done" and done.result["summary"]["made"] == 2, (done.error_code, done.error_params)
+    assert synthetic_frames == [7, 8, 9]  # segment 1 was not made again
+    assert all(x["score"] <= 1.5 for x in done.result["summary"]["seams"])
+
+
+def test_retention_leaves_the_segments_of_a_long_video_being_made(studio, synthetic_frames, tmp_path):
+    from i2v.jobs import JobService
+
+    studio.cfg.data["retention"]["max_total_gb"] = 1e-6  # everything but the newest result would go
+    jobs = JobService(studio)
+    submit(jobs, tmp_path, segments=3)
+    done = run_next(jobs)
+    assert done.status == "done", (done.error_code, done.error_params)
+    assert done.result["summary"]["frames"] == joined_length(16, 3, 2)
+
+
+# -- the CLI, as a subprocess ------------------------------------------------------------------------
+
+def cli(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "i2v", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"}, **kw)
+
+
+TINY = ("--model", "tiny", "--steps", "2", "--frames", "8", "--resolution", "256p")
+
+
+def test_cli_segments_storyboard_seconds_and_extend(tmp_path, photo_path):
+    out = tmp_path / "outputs"
+    board = tmp_path / "board.txt"
+    board.write_text("海浪拍打礁石\n镜头缓慢推进\n", encoding="utf-8")
+    r = cli("generate", *TINY, "--image", str(photo_path), "--prompt", "waves", "--storyboard", str(board),
+            "--outputs", str(out), "--json")
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert len(s["segments"]) == 2 and s["frames"] == joined_length(8, 2, 2) and "[segment 2/2]" in r.stderr
+    meta = json.loads(Path(s["metadata"]).read_text())
+    assert meta["params"]["storyboard"] == ["海浪拍打礁石", "镜头缓慢推进"]
+    # analyze scores a long video's joins from its own metadata, and any video's at the frames given
+    r = cli("analyze", s["video"], "--json")
+    assert r.returncode == 0 and [x["frames"] for x in json.loads(r.stdout)["seams"]] == [[6, 8]], r.stderr
+    r = cli("analyze", s["video"], "--joins", "4,9", "--json")
+    assert [x["frames"] for x in json.loads(r.stdout)["seams"]] == [[4, 4], [9, 9]], r.stderr
+    r = cli("analyze", s["video"], "--joins", "99")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    # --seconds: 2 s at 8 fps from 8-frame segments (8, 13, 18 frames): 3 segments
+    r = cli("generate", *TINY, "--image", str(photo_path), "--prompt", "waves", "--seconds", "2", "--fps", "8",
+            "--outputs", str(out), "--json")
+    assert r.returncode == 0 and len(json.loads(r.stdout)["segments"]) == 3, r.stderr
+    # extend the first long video by one segment with a new prompt: it comes first, whole
+    r = cli("extend", s["video"], "--model", "tiny", "--steps", "2", "--frames", "8", "--prompt", "the tide goes out",
+            "--segments", "1", "--outputs", str(out), "--json")
+    assert r.returncode == 0, r.stderr
+    e = json.loads(r.stdout)
+    assert e["frames"] == s["frames"] + 8 - 1 - 2 and len(e["seams"]) == 1
+    assert json.loads(Path(e["metadata"]).read_text())["extends"] == Path(s["video"]).name
+    # wrong input: one line, exit 2, before any model work
+    for bad in (("--segments", "0"), ("--seconds", "-1"), ("--storyboard", str(tmp_path / "none.txt")),
+                ("--colour-match", "sepia")):
+        r = cli("generate", *TINY, "--image", str(photo_path), "--prompt", "waves", *bad, "--outputs", str(out))
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, (bad, r.stderr)
+    r = cli("extend", str(tmp_path / "elsewhere.mp4"), "--model", "tiny", "--prompt", "x", "--outputs", str(out))
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_cli_kill_9_during_the_third_segment_then_requeue_makes_only_the_rest(tmp_path, photo_path):
+    """kill -9 while segment 3 of 4 runs: after Re-queue, segments 1-2 are not made again (the job's
+    segment rows and the summary's count of segments made), and the final MP4 is whole."""
+    from i2v.jobs import JobStore
+    from i2v.jobs.store import DB_NAME
+    from i2v.video import read_frames
+
+    out = tmp_path / "outputs"
+    proc = subprocess.Popen([sys.executable, "-m", "i2v", "generate", "--model", "tiny", "--steps", "12",
+                             "--frames", "8", "--resolution", "256p", "--image", str(photo_path), "--prompt", "waves",
+                             "--segments", "4", "--seed", "3", "--outputs", str(out)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        deadline = time.time() + 300
+        store = None
+        while time.time() < deadline:
+            if store is None and (out / DB_NAME).exists():
+                store = JobStore(out)
+            job = store and next(iter(store.list(kinds=["long"])), None)
+            if job and (job.progress or {}).get("segment") == 3 and (job.progress or {}).get("step", 0) >= 2:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("the long job never reached its third segment")
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    first = [k.id for k in store.list(parent=job.id, newest_first=False)]
+    assert len(first) == 2
+    r = cli("requeue", job.id, "--outputs", str(out))
+    assert r.returncode == 0, r.stderr
+    r = cli("worker", "--model", "tiny", "--outputs", str(out), "--exit-when-idle")
+    assert r.returncode == 0, r.stderr
+    done = store.get(job.id)
+    assert done.status == "done", (done.error_code, done.error_params)
+    kids = store.list(parent=job.id, newest_first=False)
+    assert [k.id for k in kids][:2] == first and [k.params["segment"] for k in kids] == [0, 1, 2, 3]
+    s = done.result["summary"]
+    assert s["made"] == 2 and len(read_frames(out / s["video"])) == s["frames"] == joined_length(8, 4, 2)
+    assert [k.params["seed"] for k in kids] == [3, 4, 5, 6]
