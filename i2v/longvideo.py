@@ -39,6 +39,8 @@ from .studio import APP_NAME, APP_VERSION, GenerationResult, Studio, slug
 from .video import commit_files, json_to, mp4_to, png_to, read_frames
 
 LONG_KIND = "long_video"  # the sidecar's kind
+# what a request may add to make a long video (the CLI's options, a batch entry's keys, the API's values)
+LONG_KEYS = ("segments", "seconds", "storyboard", "overlap", "colour", "colour_strength")
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,7 @@ class LongResult:
     metadata: dict
     segments: list[Segment]
     made: int  # segments generated in this run (the others were committed before)
+    prior: list[Path] = field(default_factory=list)  # an extended long video's own segments, before these
 
 
 def next_picture_path(video: Path) -> Path:
@@ -244,6 +247,16 @@ def _assemble(studio: Studio, plan: LongPlan, segments: list[Segment], source, r
             end = end - plan.overlap + n_clip - 1
     seams = seam_scores(video, windows)
     metas = [json.loads(s.video.with_suffix(".json").read_text(encoding="utf-8")) for s in segments]
+    prior, prior_rows = [], []  # extending a long video: its segments come first in the record
+    if extend is not None:
+        try:
+            src = json.loads(extend.with_suffix(".json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            src = None
+        if isinstance(src, dict) and src.get("kind") == LONG_KIND:
+            prior_rows = [r for r in src.get("segments") or []
+                          if isinstance(r, dict) and isinstance(r.get("video"), str)]
+            prior = [extend.parent / Path(r["video"]).name for r in prior_rows]
     first = metas[0]
     params = {**first["params"], **base_params, "prompt": plan.prompts[0], "seed": segments[0].seed, **plan.to_json()}
     fps = int(params["fps"])
@@ -256,8 +269,9 @@ def _assemble(studio: Studio, plan: LongPlan, segments: list[Segment], source, r
             "created": now.isoformat(timespec="seconds"), "video": path.name, "thumbnail": thumb.name,
             "seed": segments[0].seed, "params": params, "frames": len(video), "fps": fps,
             "duration_s": round(len(video) / fps, 3), "extends": extend.name if extend is not None else None,
-            "segments": [{"index": s.index, "video": s.video.name, "seed": s.seed, "prompt": plan.prompts[s.index],
-                          "params": m["params"]} for s, m in zip(segments, metas)],
+            "segments": prior_rows + [{"index": len(prior_rows) + s.index, "video": s.video.name, "seed": s.seed,
+                                       "prompt": plan.prompts[s.index], "params": m["params"]}
+                                      for s, m in zip(segments, metas)],
             "joins": {"overlap": plan.overlap, "colour": plan.colour, "colour_strength": plan.colour_strength,
                       "reference": ref.to_json() if ref is not None else None, "windows": [list(w) for w in windows],
                       "seams": seams},
@@ -267,8 +281,8 @@ def _assemble(studio: Studio, plan: LongPlan, segments: list[Segment], source, r
     comment = json.dumps(meta, ensure_ascii=False, separators=(",", ":"))
     commit_files({path: lambda p: mp4_to(p, video, fps, comment), thumb: lambda p: png_to(p, video[0]),
                   sidecar: lambda p: json_to(p, meta)}, mp4_frames={path: len(video)}, on_commit=on_commit)
-    return LongResult(path, sidecar, thumb, meta, segments, made)
+    return LongResult(path, sidecar, thumb, meta, segments, made, prior)
 
 
 __all__ = ["LongPlan", "Segment", "LongResult", "plan_long", "segments_for", "storyboard_lines", "long_video",
-           "next_picture_path", "LONG_KIND"]
+           "next_picture_path", "LONG_KIND", "LONG_KEYS"]

@@ -141,6 +141,7 @@ API_PARAMS: dict[str, tuple[str, ...]] = {
     "job": ("job",),
     "cancel": ("job",),
 }
-API_PARAMS["submit"] = API_PARAMS["generate"]
+# submit also queues a long video: more than one segment, or a storyboard (one prompt per line)
+API_PARAMS["submit"] = API_PARAMS["generate"] + ("segments", "storyboard")
 API_FILES = {"image"}  # values that are uploaded files ({"path": ..., "meta": {"_type": "gradio.FileData"}})
 

@@ -30,6 +30,7 @@ from .analysis import analyze_frames, interpolate, make_loop
 from .cancel import CancelToken
 from .config import load_config
 from .errors import InvalidInput
+from .longvideo import LONG_KEYS
 from .studio import GenerationResult, Studio
 from .settings import NAMES, REQUEST_EXTRAS, canonical
 from .video import commit_files, count_packets, header, json_to, mp4_to, partial_name, read_comment, read_frames
@@ -172,8 +173,9 @@ def sweep(studio: Studio, values: list[float], on_progress: Callable[[int, int, 
 
 # -- batch ---------------------------------------------------------------------------------------
 
-# Keys of a batch-file entry: every setting (or its alias), the picture, preset, size, and a count of seeds.
-BATCH_KEYS = set(NAMES) | set(REQUEST_EXTRAS) | {"count"}
+# Keys of a batch-file entry: every setting (or its alias), the picture, preset, size, a count of seeds,
+# and what makes it a long video (segments, a storyboard, ...).
+BATCH_KEYS = set(NAMES) | set(REQUEST_EXTRAS) | {"count"} | set(LONG_KEYS)
 
 
 def load_jobs(path: Path) -> list[dict]:

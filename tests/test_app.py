@@ -121,3 +121,20 @@ def test_only_the_documented_endpoints_answer_by_name(app):
     info = Client(app.url, verbose=False).view_api(print_info=False, return_format="dict")
     assert set(info["named_endpoints"]) == {"/generate", "/submit", "/job", "/cancel"}
     assert info["unnamed_endpoints"] == {}
+
+
+def test_submit_a_long_video_by_storyboard_and_follow_it_to_its_segments(client, photo_path):
+    sub = client.predict(image=handle_file(str(photo_path)), prompt="waves", num_inference_steps=2, num_frames=6,
+                         resolution="256p", storyboard="waves rise\nwaves fall", api_name="/submit")
+    t0 = time.time()
+    while time.time() - t0 < 300:
+        st = client.predict(sub["job"], api_name="/job")
+        if st["status"] in ("done", "failed", "cancelled"):
+            break
+        time.sleep(0.3)
+    assert st["status"] == "done", st
+    s = st["result"]
+    assert len(s["segments"]) == 2 and len(s["seams"]) == 1 and s["frames"] == 6 + 6 - 1 - 2
+    assert s["params"]["storyboard"] == ["waves rise", "waves fall"] and st["kind"] == "long"
+    with pytest.raises(AppError, match="segments must be between 1 and 8"):
+        client.predict(image=handle_file(str(photo_path)), prompt="waves", segments=40, api_name="/submit")

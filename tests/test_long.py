@@ -265,3 +265,79 @@ def test_cli_kill_9_during_the_third_segment_then_requeue_makes_only_the_rest(tm
     s = done.result["summary"]
     assert s["made"] == 2 and len(read_frames(out / s["video"])) == s["frames"] == joined_length(8, 4, 2)
     assert [k.params["seed"] for k in kids] == [3, 4, 5, 6]
+
+
+def test_a_batch_entry_with_segments_is_a_long_video_and_a_rerun_skips_it(studio, synthetic_frames, tmp_path):
+    import yaml
+
+    from i2v.jobs import JobService
+    from i2v.jobs.batch import run_batch
+
+    Image.fromarray(scene()).save(tmp_path / "scene.png")
+    f = tmp_path / "jobs.yaml"
+    f.write_text(yaml.safe_dump([
+        {"image": "scene.png", "prompt": "a pan", "width": 256, "height": 192, "frames": 16, "steps": 2, "seed": 1,
+         "segments": 2},
+        {"image": "scene.png", "prompt": "a pan", "width": 256, "height": 192, "frames": 16, "steps": 2, "seed": 4,
+         "storyboard": ["a pan left", "a pan right", "a pan up"], "colour": "histogram"},
+        {"image": "scene.png", "prompt": "a pan", "segments": 0},
+    ]), encoding="utf-8")
+    jobs = JobService(studio)
+    first = run_batch(jobs, f)
+    assert len(first.done) == 2 and [x["entry"] for x in first.failed] == [3], first.failed
+    assert synthetic_frames == [1, 2, 4, 5, 6]
+    long = [jobs.get(d["job"]) for d in first.done]
+    assert [j.kind for j in long] == ["long", "long"] and long[1].params["colour"] == "histogram"
+    again = run_batch(jobs, f)
+    assert len(again.skipped) == 2 and synthetic_frames == [1, 2, 4, 5, 6]
+
+
+# -- the page's handlers ------------------------------------------------------------------------------
+
+def test_page_length_storyboard_extend_history_and_reuse(ui, synthetic_frames, tmp_path):
+    from i2v.ui.create import length_text
+    from i2v.ui.history import long_fill
+
+    from .conftest import EN, ZH
+
+    c, h = ui.c, ui.create
+    pic = tmp_path / "scene.png"
+    Image.fromarray(scene()).save(pic)
+    assert length_text(3, 16, 8, "en", 2) == "Length: **5.2 s** (42 frames)"
+    assert length_text(1, 16, 8, "zh", 2) == "时长：**2.0 秒**（16 帧）"
+    form = {**{getattr(c, a): None for a in ("guidance", "fps", "resolution", "schedule")},
+            c.prompt: "a slow pan", c.image: str(pic), c.steps: 2, c.frames: 16, c.seed: 11, c.random_seed: False,
+            c.count: 1, c.current: [], c.negative: "", c.target_fps: 16, c.guidance_end: 6.0, c.fast: 1,
+            c.preset: "standard", c.segments: 1, c.storyboard: "a slow pan\na slow pan right\na slow pan up"}
+    out = h.submit(form, EN)
+    job = ui.jobs.get(out[c.current][0])
+    assert job.kind == "long" and job.params["segments"] == 3  # the storyboard's lines, the Length at 1
+    assert run_next(ui.jobs).status == "done"
+    shown = {}
+    for upd in h.follow([job.id], EN):
+        shown.update(upd)
+    assert Path(shown[c.video]).name == Path(ui.jobs.get(job.id).result["video"]).name and "Done" in shown[c.status]
+    plot = shown[c.motion_plot]["value"]
+    seam = plot[plot["metric"] == "seam score"]
+    assert len(seam) == 41 and (seam["value"] > 0).sum() == 2 * 3  # two joins, three pairs each
+    # Extend the result shown by one segment with a new prompt
+    ext = h.submit_extend({**form, c.last_video: shown[c.last_video], c.prompt: "the pan stops", c.segments: 1,
+                           c.storyboard: ""}, ZH)
+    e = ui.jobs.get(ext[c.current][0])
+    assert e.kind == "long" and e.params["segments"] == 1
+    assert ui.jobs.abs(e.params["video"]) == Path(shown[c.last_video]).resolve()
+    assert run_next(ui.jobs).status == "done"
+    ended = ui.jobs.get(e.id).result["summary"]
+    assert ended["frames"] == 42 + 16 - 1 - 2 and len(ended["segments"]) == 4  # its source's three, then one
+    assert h.submit_extend({**form, c.last_video: None}, ZH)[c.status] == "请先生成一个视频：续写会接着当前显示的视频。"
+    # History lists both long videos, tagged; picking one lists its segments; Reuse restores its Length
+    caps = [cap for _, cap in ui.history.gallery_value("en")]
+    assert sum("segments · " in cap for cap in caps) == 2, caps
+    items = ui.history.items()
+    i = next(k for k, j in enumerate(items) if j.id == job.id)
+    picked = ui.history.pick(type("E", (), {"index": i})(), EN)
+    assert picked[c.hist_msg].startswith("Segments: `") and picked[c.hist_msg].count(".mp4") == 3
+    back = ui.history.reuse(picked[c.picked], EN)
+    assert back[c.segments] == 3 and back[c.storyboard].splitlines()[1] == "a slow pan right"
+    assert long_fill(c, {"prompt": "x"}) == {c.segments: 1, c.storyboard: ""}
+    assert long_fill(c, {"segments": 2, "storyboard": ["x", "x"]}) == {c.segments: 2, c.storyboard: ""}

@@ -96,6 +96,7 @@ def _run_long(jobs: JobService, job: JobRecord, reporter, token, on_progress):
     protected = {s.video.with_suffix(".json") for s in done}
     jobs.studio.protected |= protected
     times: list[float] = []
+    t0 = time.monotonic()
 
     def progress(i, n):
         times.append(time.monotonic())
@@ -131,8 +132,10 @@ def _run_long(jobs: JobService, job: JobRecord, reporter, token, on_progress):
     finally:
         jobs.studio.protected -= protected
     summary = {"video": jobs.rel(res.video), "metadata": jobs.rel(res.sidecar), "thumbnail": jobs.rel(res.thumbnail),
-               "segments": [jobs.rel(s.video) for s in res.segments], "frames": res.metadata["frames"],
+               "segments": [jobs.rel(p) for p in res.prior] + [jobs.rel(s.video) for s in res.segments],
+               "frames": res.metadata["frames"],
                "seams": res.metadata["joins"]["seams"], "made": res.made, "seed": res.metadata["seed"],
+               "seconds": round(time.monotonic() - t0, 2),
                "motion": {k: v for k, v in res.metadata["motion"].items() if k != "per_frame"}}
     return ({"video": summary["video"], "summary": summary, "meta": res.metadata},
             [jobs.rel(res.video), jobs.rel(res.sidecar), jobs.rel(res.thumbnail)])

@@ -171,6 +171,10 @@ class JobService:
     def submit_long(self, client: str | None = None, **kw: Any) -> JobRecord:
         return self._submit(LONG, self.long_params(**kw), client)
 
+    def submit_long_params(self, params: dict, client: str | None = None) -> JobRecord:
+        """Queue a long job from parameters :meth:`long_params` made (the page checks several first)."""
+        return self._submit(LONG, params, client)
+
     def long_params(self, segments=None, storyboard=None, overlap=None, colour=None, colour_strength=None,
                     seconds=None, extend: str | Path | None = None, **kw: Any) -> dict:
         """A long video's job parameters (segments from a picture, or continuing ``extend``, a video of this

@@ -68,8 +68,19 @@ class ApiHandlers:
         yield self.jobs.summary(snap)["video"], self.result(snap)
 
     def submit(self, image, prompt, negative_prompt, guidance_scale, num_inference_steps, num_frames, fps,
-               resolution, seed, request: gr.Request):
-        job = self._submit(locals(), request)
+               resolution, seed, segments, storyboard, request: gr.Request):
+        """Queue a video, or a long one (``segments`` > 1 or a ``storyboard``), and return its job id."""
+        if segments in (None, "", 1, 1.0) and not storyboard:
+            job = self._submit(locals(), request)
+        else:
+            args = locals()
+            try:
+                one = segments in (None, "", 1, 1.0)  # with a storyboard: its lines are the segments
+                job = self.jobs.submit_long(client=request.session_hash, segments=None if one else segments,
+                                            storyboard=storyboard,
+                                            **{k: args[k] for k in API_PARAMS["generate"]})
+            except I2VError as exc:
+                raise user_error(exc, lang_of(request)) from None
         return {"job": job.id, "status": job.status}
 
     def job(self, job_id):
@@ -96,8 +107,9 @@ def wire(ui) -> None:
 
     std = settings_of("standard")
     with gr.Row(visible=False):
-        gen_in, sub_in = api_inputs(ui.cfg.defaults, std), api_inputs(ui.cfg.defaults, std)
-        assert len(gen_in) == len(API_PARAMS["generate"])
+        gen_in = api_inputs(ui.cfg.defaults, std)
+        sub_in = api_inputs(ui.cfg.defaults, std) + [RawNumber(value=1, precision=0), RawText(value="")]
+        assert len(gen_in) == len(API_PARAMS["generate"]) and len(sub_in) == len(API_PARAMS["submit"])
         gen_out = [gr.Video(), gr.JSON()]
         sub_out, job_in, job_out, cancel_in, cancel_out = gr.JSON(), gr.Textbox(), gr.JSON(), gr.Textbox(), gr.JSON()
         buttons = [gr.Button() for _ in range(4)]

@@ -11,6 +11,7 @@ from ..advisor import PROBLEMS, recommendation_text, troubleshoot
 from ..errors import I2VError
 from ..guidance import SCHEDULES, zone_key
 from ..i18n import t
+from ..joins import joined_length
 from ..jobs import kind_of
 from ..request import expand_seeds
 from ..settings import PRESET_KEYS
@@ -60,6 +61,12 @@ def layout(ui) -> None:
                                elem_id="fast")
             c.resolution = gr.Dropdown(list(ui.cfg.resolution["tiers"]), value=std.get("resolution", "512p"),
                                        label=i18n("resolution"), elem_id="resolution")
+            c.segments = gr.Slider(1, ui.cfg.data["long"]["max_segments"], value=1, step=1, label=i18n("segments"),
+                                   info=i18n("segments_info"), elem_id="segments")
+            c.length_md = gr.Markdown(elem_id="length")
+            with gr.Accordion(i18n("storyboard"), open=False):
+                c.storyboard = gr.Textbox(lines=4, label=i18n("storyboard"), placeholder=t("storyboard_ph"),
+                                          max_length=ui.cfg.data["long"]["storyboard_max_chars"], elem_id="storyboard")
             with gr.Accordion(i18n("advanced"), open=False):
                 c.target_fps = gr.Slider(*lim["target_fps"], value=d["target_fps"], step=1, label=i18n("target_fps"))
                 with gr.Row():
@@ -95,6 +102,7 @@ def layout(ui) -> None:
                 c.smooth4 = gr.Button(i18n("smooth4"), size="sm", elem_id="smooth4")
                 c.loop = gr.Dropdown(["", "pingpong", "crossfade"], value="", label=i18n("loop"), scale=0,
                                      min_width=140)
+                c.extend = gr.Button(i18n("extend"), size="sm", elem_id="extend")
             c.last_video = gr.State(None)
             c.notes = gr.Markdown(elem_id="notes")
             gr.Markdown(i18n("fix_title"))
@@ -268,12 +276,34 @@ class CreateHandlers:
             return {c.status: warn(t("no_image", lang)), c.current: active}
         try:
             seeds = expand_seeds(values[c.seed], values[c.random_seed], values[c.count])
-            new = self.jobs.submit_seeds(seeds, client=request.session_hash, image=image,  # all or none
-                                         **page_request(c, values))
+            long = long_request(c, values)
+            if long is None:
+                new = self.jobs.submit_seeds(seeds, client=request.session_hash, image=image,  # all or none
+                                             **page_request(c, values))
+            else:  # a long video per seed, each checked before any is queued
+                params = [self.jobs.long_params(image=image, **long, **{**page_request(c, values), "seed": sd})
+                          for sd in seeds]
+                new = [self.jobs.submit_long_params(p, client=request.session_hash) for p in params]
         except I2VError as exc:
             return {c.status: warn(error_text(exc, lang)), c.current: active}
         ids = active + [j.id for j in new]
         return {c.current: ids, c.my_jobs: ids, c.status: t("queued", lang, ahead=jobs_ahead(self.jobs, new[0]))}
+
+    def submit_extend(self, values: dict, request: gr.Request):
+        """Extend: the video shown continues, with the form's prompt (or storyboard) and settings, by the
+        Length's segments."""
+        c, lang = self.c, lang_of(request)
+        video = values.get(c.last_video)
+        if not video:
+            return {c.status: t("extend_none", lang), c.current: []}
+        try:
+            s = page_request(c, values)
+            s.pop("resolution", None)  # the video's own size
+            long = long_request(c, values, extend=True)
+            job = self.jobs.submit_long(client=request.session_hash, extend=video, **long, **s)
+        except I2VError as exc:
+            return {c.status: warn(error_text(exc, lang)), c.current: []}
+        return {c.current: [job.id], c.my_jobs: [job.id], c.status: t("queued", lang, ahead=jobs_ahead(self.jobs, job))}
 
     def follow(self, ids, request: gr.Request):
         lang = lang_of(request)
@@ -340,6 +370,26 @@ class CreateHandlers:
         yield from follow_jobs(c, self.jobs, list(ids or []), lang, render)
 
 
+def long_request(c, values: dict, extend: bool = False) -> dict | None:
+    """The Length and storyboard of the form, for a long job (None: one segment, no storyboard: a plain
+    video; Extend always adds at least one segment)."""
+    segments = values.get(c.segments) or 1
+    board = (values.get(c.storyboard) or "").strip()
+    if not extend and int(segments) <= 1 and not board:
+        return None
+    # a storyboard with the Length at 1: its lines are the segments
+    return {"segments": None if board and int(segments) <= 1 else int(segments), "storyboard": board or None}
+
+
+def length_text(segments, frames, fps, lang: str, overlap: int) -> str:
+    """The Length's line: seconds and frames of the whole video."""
+    try:
+        n = joined_length(int(frames), max(1, int(segments)), min(overlap, max(0, int(frames) - 3)))
+        return t("length_md", lang, seconds=n / max(1, int(fps)), frames=n)
+    except (TypeError, ValueError):
+        return ""
+
+
 def on_guidance(g, request: gr.Request):
     return zone_text(float(g), lang_of(request))
 
@@ -365,6 +415,12 @@ def wire(ui) -> None:
     c.guidance.change(on_guidance, c.guidance, c.zone, **quick)
     c.preset.input(h.on_preset, [c.preset, c.prompt, c.image], [*controls, c.manual, c.rec_md], api_name=False,
                    show_progress="hidden")
+    overlap = ui.cfg.data["long"]["overlap"]
+
+    def on_length(n, f, r, request: gr.Request):
+        return length_text(n, f, r, lang_of(request), overlap)
+    for src in (c.segments, c.frames, c.fps):
+        src.change(on_length, [c.segments, c.frames, c.fps], c.length_md, **quick)
     c.rec_btn.click(h.on_recommend, [c.prompt, c.image], [c.guidance, c.steps, c.rec_md, c.manual], api_name=False,
                     js=f"(p, i) => {{ {TOUCHED} = false; return [p, i]; }}")
     # The prompt's recommendation reaches the sliders in the browser, and only if the user has not moved
@@ -379,7 +435,7 @@ def wire(ui) -> None:
     fix_inputs = {*controls, c.last_params}
     for problem, button in c.fix_buttons.items():
         button.click(fixer(h, problem), fix_inputs, fill_outputs, api_name=False)
-    gen_inputs = {*controls, c.image, c.preset, c.count, c.current}
+    gen_inputs = {*controls, c.image, c.preset, c.count, c.current, c.segments, c.storyboard}
     submitted = c.go.click(h.submit, gen_inputs, [c.status, c.current, c.my_jobs], api_name=False,
                            concurrency_limit=None)
     following = submitted.then(h.follow, c.current, gen_outputs, **follow)
@@ -387,6 +443,9 @@ def wire(ui) -> None:
     # the progress or the error, where Generate's answer appears, brought into view
     c.go.click(None, None, None, js=SHOW_STATUS_JS, queue=False, api_name=False)
     c.stop.click(h.stop, c.current, c.status, **quick)
+    c.extend.click(h.submit_extend, {*controls, c.last_video, c.segments, c.storyboard},
+                   [c.status, c.current, c.my_jobs], api_name=False, concurrency_limit=None).then(
+        h.follow, c.current, gen_outputs, **follow)
     for btn, factor in ((c.smooth2, 2), (c.smooth4, 4)):
         btn.click(h.submit_smooth(factor), [c.last_video, c.loop], [c.status, c.current, c.my_jobs], api_name=False,
                   concurrency_limit=None).then(h.follow_smooth, c.current,

@@ -68,14 +68,24 @@ def motion_text(m: dict, lang: str) -> str:
              jitter=m["jitter"], flicker=m["flicker"])
 
 
-def motion_frame(m: dict, lang: str = "en"):
+def motion_frame(m: dict, lang: str = "en", joins: dict | None = None):
     """The per-frame motion chart: frames are whole numbers, so the x axis is categorical ("1", "2", …) in
-    frame order (a numeric axis put ticks at 1.1, 1.2 … for a short video)."""
+    frame order (a numeric axis put ticks at 1.1, 1.2 … for a short video).  A long video's joins are
+    marked by a fourth line, its seam score: 0 inside the segments, the join's score across it."""
     import pandas as pd
 
     pairs = (m or {}).get("per_frame", [])
     rows = [{"frame": str(p["pair"] + 1), "value": p[k], "metric": t(f"metric_{k}", lang)}
             for p in pairs for k in ("motion", "jitter", "flicker")]
+    seams = (joins or {}).get("seams") or []
+    if seams:
+        at = {}
+        for s in seams:
+            a, b = s["frames"]
+            for pair in range(max(0, a - 1), b):  # the pairs (t-1, t) for t in the join's window
+                at[pair] = s["score"]
+        rows += [{"frame": str(p["pair"] + 1), "value": at.get(p["pair"], 0.0), "metric": t("metric_seam", lang)}
+                 for p in pairs]
     order = [str(p["pair"] + 1) for p in pairs]
     frame = pd.DataFrame(rows, columns=["frame", "value", "metric"])
     return gr.update(value=frame, sort=order or None)
@@ -93,7 +103,7 @@ def generation_updates(c: Components, jobs: JobService, job: JobRecord, lang: st
             c.params: json.dumps(meta.get("params", {}), ensure_ascii=False, indent=2),
             c.params_file: s.get("metadata"),
             c.notes: "\n".join(f"- {n}" for n in notes), c.last_params: meta.get("params"), c.last_video: s["video"],
-            c.motion_md: motion_text(m, lang), c.motion_plot: motion_frame(m, lang)}
+            c.motion_md: motion_text(m, lang), c.motion_plot: motion_frame(m, lang, meta.get("joins"))}
 
 
 def follow_jobs(c: Components, jobs: JobService, ids: list[str], lang: str, render_done, poll: float = 0.3

@@ -31,6 +31,14 @@ def layout(ui) -> None:
                         elem_id="restore-file")
 
 
+def long_fill(c, settings: dict) -> dict:
+    """The Length and storyboard a result was made with (a plain video: one segment, no storyboard); a
+    storyboard of one prompt repeated is that prompt, shown in the prompt box already."""
+    n = settings.get("segments") or 1
+    board = [str(x) for x in settings.get("storyboard") or []]
+    return {c.segments: int(n), c.storyboard: "\n".join(board) if len(set(board)) > 1 else ""}
+
+
 def settings_of_job(job) -> dict:
     """The restorable settings of a finished result (a smoothed video restores its source's)."""
     meta = (job.result or {}).get("meta") or {}
@@ -55,6 +63,9 @@ class HistoryHandlers:
             if not thumb.is_file():
                 thumb = self.jobs.abs(r["video"])
             tag = "×" + str(job.params.get("factor")) + " · " if kind_of(job.kind).restores_source else ""
+            segments = (r.get("summary") or {}).get("segments")
+            if segments:
+                tag += t("long_tag", lang, n=len(segments))
             cap = t("gallery_caption", lang, tag=tag, g=p.get("guidance_scale"), steps=p.get("num_inference_steps"),
                     prompt=str(p.get("prompt", ""))[:40])
             out.append((str(thumb), cap))
@@ -63,15 +74,18 @@ class HistoryHandlers:
     def refresh(self, request: gr.Request):
         return self.gallery_value(lang_of(request))
 
-    def pick(self, evt: gr.SelectData):
+    def pick(self, evt: gr.SelectData, request: gr.Request):
         c = self.c
         items = self.items()
         if evt.index is None or evt.index >= len(items):
             return {c.picked: None}
         job = items[evt.index]
         s = settings_of_job(job)
+        segments = ((job.result or {}).get("summary") or {}).get("segments") or []
+        msg = t("long_segments", lang_of(request), names=", ".join(f"`{Path(v).name}`" for v in segments)) \
+            if segments else ""
         return {c.hist_video: str(self.jobs.abs(job.result["video"])), c.picked: s,
-                c.hist_params: json.dumps(s, ensure_ascii=False, indent=2), c.hist_msg: ""}
+                c.hist_params: json.dumps(s, ensure_ascii=False, indent=2), c.hist_msg: msg}
 
     def reuse(self, picked, request: gr.Request):
         """Fill the Create tab and go there; the live recommender keeps its hands off these values."""
@@ -79,8 +93,8 @@ class HistoryHandlers:
         if not picked:
             return {c.hist_msg: t("pick_first", lang_of(request))}
         msg = t("restored", lang_of(request), name=t("tab_history", lang_of(request)))
-        return {**fill(c, picked, self.ui.cfg.resolution["tiers"]), c.manual: True, c.hist_msg: msg, c.status: msg,
-                c.tabs: gr.Tabs(selected="create")}
+        return {**fill(c, picked, self.ui.cfg.resolution["tiers"]), **long_fill(c, picked), c.manual: True,
+                c.hist_msg: msg, c.status: msg, c.tabs: gr.Tabs(selected="create")}
 
     def restore(self, file, request: gr.Request):
         c, lang = self.c, lang_of(request)
@@ -105,5 +119,6 @@ def wire(ui) -> None:
     controls = c(*control_names())
     c.refresh.click(h.refresh, None, c.gallery, api_name=False)
     c.gallery.select(h.pick, None, [c.hist_video, c.hist_params, c.picked, c.hist_msg], api_name=False)
-    c.reuse.click(h.reuse, c.picked, [*controls, c.manual, c.hist_msg, c.status, c.tabs], api_name=False)
+    c.reuse.click(h.reuse, c.picked, [*controls, c.segments, c.storyboard, c.manual, c.hist_msg, c.status, c.tabs],
+                  api_name=False)
     c.restore.upload(h.restore, c.restore, [*controls, c.manual, c.hist_msg, c.status, c.tabs], api_name=False)
