@@ -106,8 +106,8 @@ def plan_long(cfg: Config, *, prompt: str, frames: int, segments=None, storyboar
     if len(lines) > n:
         raise InvalidInput("storyboard_lines", lines=len(lines), segments=n)
     prompts = lines + [lines[-1] if lines else prompt] * (n - len(lines))
-    k = lc["overlap"] if overlap in (None, "") else overlap
     most = max(0, frames - 3)  # a segment must add at least one frame of its own after the cross-fade
+    k = min(lc["overlap"], most) if overlap in (None, "") else overlap  # (the default fits short segments)
     if isinstance(k, bool) or not isinstance(k, (int, float)) or not float(k).is_integer() \
             or not 0 <= k <= min(most, 8):
         raise InvalidInput("long_overlap", hi=min(most, 8), frames=frames, got=echo(k))

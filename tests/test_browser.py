@@ -216,15 +216,43 @@ def test_journey_sweep_generate_smooth_history_reuse_generate(browser, tmp_path,
         set_slider(page, "steps", 3)
         set_slider(page, "guidance", 7)
 
-        # 7. generate again: a new, playable result
+        # 7. a long video: Length 3 (its seconds shown), segment by segment, then Extend it with a new prompt
+        set_slider(page, "segments", 3)
+        wait_text(page, "length", r"\(8 frames\)|（8 帧）", 10000)  # 4 frames, then 2 new ones a segment
+        page.locator("#generate").click()
+        wait_text(page, "status", "(Segment|第) [23]/3", 120000)
+        wait_text(page, "status", DONE_RE[lang])
+        long_src = playable(page, page.locator("#result-video video"))
+        assert "_long3_" in long_src
+        wait_text(page, "motion-plot", "seam score|接缝分数", 20000)  # the joins marked on the chart
+        page.locator("#prompt textarea").fill("the dog lands" if lang == "en" else "狗落地")
+        set_slider(page, "segments", 1)
+        page.locator("#extend").click()
+        page.wait_for_function("(s) => { const v = document.querySelector('#result-video video');"
+                               " return v && v.src !== s; }", arg=long_src, timeout=120000)
+        wait_text(page, "status", DONE_RE[lang])
+        assert "_long1_" in playable(page, page.locator("#result-video video"))
+        tab(page, "History", "历史", lang)
+        page.locator("#history-refresh").click()
+        wait_text(page, "history", "4 segments|4 段", 20000)  # the extended video: its source's three, and one
+        page.locator("#history .thumbnail-item").first.click()
+        wait_text(page, "history-msg", r"(Segments|片段)[:：].*\.mp4", 20000)
+        page.locator("#reuse").click()
+        page.get_by_role("tab", name=TABS[lang][0]).and_(page.locator("[aria-selected=true]")).wait_for(
+            timeout=10000)
+        wait_slider(page, "segments", 1)
+        assert page.locator("#prompt textarea").input_value() in ("the dog lands", "狗落地")
+
+        # 8. generate again: a new, playable result
+        shown = page.locator("#result-video video").get_attribute("src")
         page.locator("#generate").click()
         page.wait_for_function("(s) => { const v = document.querySelector('#result-video video');"
-                               " return v && v.src !== s && !v.src.includes('_x2'); }", arg=first, timeout=120000)
+                               " return v && v.src !== s && !v.src.includes('_x2'); }", arg=shown, timeout=120000)
         wait_text(page, "status", DONE_RE[lang])
         playable(page, page.locator("#result-video video"))
         assert no_error_badges(page)
 
-        # 8. the queue names the sweep as the CLI's `jobs` does
+        # 9. the queue names the sweep as the CLI's `jobs` does
         tab(page, TABS[lang][3], TABS[lang][3], lang)
         kinds = wait_text(page, "queue-table", "sweep" if lang == "en" else "对比", 20000)
         assert "compare" not in kinds
