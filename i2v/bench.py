@@ -420,6 +420,45 @@ def bench_workers(workers: int = 2, jobs: int = 4, steps: int = 20, size: int = 
             "throughput_ratio": round(ratio, 3)}
 
 
+def bench_long(segments: int = 4, size: int = 256, frames: int = 8, steps: int = 10, repeats: int = 2,
+               log=print) -> dict:
+    """A long video of ``segments`` segments against one segment (tiny model, same process, interleaved,
+    medians), each a whole job through the job service (encodings, denoising, decoding, MP4s, analysis;
+    the long one its joins, seam scores and final MP4 too).  The issue's budget: at most 4.2x one segment."""
+    import tempfile
+    from pathlib import Path
+
+    from PIL import Image
+
+    from .config import load_config
+    from .jobs import GENERATE, LONG, JobService
+    from .studio import Studio
+
+    with tempfile.TemporaryDirectory(prefix="i2v-bench-long-") as tmp:
+        jobs = JobService(Studio(load_config(model="tiny"), outputs=Path(tmp) / "out", log=lambda m: None))
+        photo = Path(tmp) / "photo.png"
+        Image.fromarray((np.random.default_rng(0).random((size, size, 3)) * 255).astype(np.uint8)).save(photo)
+        kw = dict(image=str(photo), prompt="a dog jumping over a fence", width=size, height=size, num_frames=frames,
+                  num_inference_steps=steps, seed=1)
+        def run(kind) -> float:  # (parameters made anew: a finished job's kept picture is cleaned up)
+            params = jobs.generate_params(dict(kw)) if kind == GENERATE else jobs.long_params(segments=segments, **kw)
+            t = time.perf_counter()
+            job = jobs.run_inline(kind, params)
+            if job.status != "done":
+                raise RuntimeError(f"bench job {kind} ended {job.status}")
+            return time.perf_counter() - t
+        run(GENERATE)  # warm-up (model load, first-call costs)
+        one, long = [], []
+        for i in range(repeats):
+            log(f"  round {i + 1}/{repeats}: one segment, then {segments} ...")
+            one.append(run(GENERATE))
+            long.append(run(LONG))
+    o, lg = statistics.median(one), statistics.median(long)
+    return {"work": f"tiny {size}x{size} {frames}f {steps} steps, {segments} segments (cpu)",
+            "one_segment_s": round(o, 2), "long_s": round(lg, 2), "ratio_vs_one_segment": round(lg / o, 3),
+            "overhead_vs_separate_jobs": round(lg / (segments * o) - 1, 3)}
+
+
 def run_bench(args, log=print) -> dict:
     quick = getattr(args, "quick", False)
     repeats = max(1, args.repeats)
@@ -444,6 +483,14 @@ def run_bench(args, log=print) -> dict:
             print("\nSimulated cards (memory fraction capped)")
             print(_table(res["cards"], ["card_gb", "plan", "fits", "predicted_gib", "measured_gib", "ran"]))
         return {"gpu": res}
+    if getattr(args, "long", False):
+        log("benchmark: a 4-segment long video against one segment (tiny) ...")
+        res = bench_long(repeats=repeats, steps=3 if quick else 10, log=log)
+        if not getattr(args, "json", False):
+            print("\nLong video against one segment (whole jobs, same process, interleaved, medians)")
+            print(_table([res], ["work", "one_segment_s", "long_s", "ratio_vs_one_segment",
+                                 "overhead_vs_separate_jobs"]))
+        return {"long": res}
     if getattr(args, "workers", None) is not None:
         if not 2 <= args.workers <= 64:
             from .errors import InvalidInput

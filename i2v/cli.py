@@ -897,6 +897,7 @@ def build_parser() -> argparse.ArgumentParser:
     sb.add_argument("--workers", type=workers_count, default=None,
                     help="throughput of 1 against N workers on the same job list (tiny model)")
     sb.add_argument("--ray", default=None, help="with --workers: the N workers as Ray actors (local|auto|ADDRESS)")
+    sb.add_argument("--long", action="store_true", help="a 4-segment long video against one segment (tiny model)")
     return p
 
 

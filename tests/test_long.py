@@ -341,3 +341,11 @@ def test_page_length_storyboard_extend_history_and_reuse(ui, synthetic_frames, t
     assert back[c.segments] == 3 and back[c.storyboard].splitlines()[1] == "a slow pan right"
     assert long_fill(c, {"prompt": "x"}) == {c.segments: 1, c.storyboard: ""}
     assert long_fill(c, {"segments": 2, "storyboard": ["x", "x"]}) == {c.segments: 2, c.storyboard: ""}
+
+
+def test_bench_long_runs_and_reports_its_ratio():
+    from i2v.bench import bench_long
+
+    r = bench_long(segments=2, size=128, frames=4, steps=1, repeats=1, log=lambda m: None)
+    assert r["long_s"] > 0 and r["one_segment_s"] > 0
+    assert r["ratio_vs_one_segment"] == round(r["long_s"] / r["one_segment_s"], 3)
