@@ -86,7 +86,7 @@ class StudioActor:
         finally:
             self.local = None
         rec = store.get(job.id)
-        children = [{"params": c.params, "result": c.result, "files": c.files}
+        children = [{"kind": c.kind, "params": c.params, "result": c.result, "files": c.files}
                     for c in store.list(parent=job.id, limit=None, newest_first=False)]
         names = list(rec.files) + [f for c in children for f in c["files"]]
         blobs = {}
@@ -342,8 +342,8 @@ class RayPool:
             with atomic_path(target) as tmp:
                 Path(tmp).write_bytes(data)
         for c in out["children"]:
-            self.store.add_done(GENERATE, c["params"], c["result"], c["files"], parent=job.id, client=job.client,
-                                worker=a.wid)
+            self.store.add_done(c.get("kind", GENERATE), c["params"], c["result"], c["files"], parent=job.id,
+                                client=job.client, worker=a.wid)  # a sweep's videos, a long video's segments
         self.store.finish(job.id, DONE, result=out["result"], files=out["files"])
 
     def _ping(self) -> None:
