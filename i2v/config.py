@@ -120,6 +120,7 @@ CHECKS: dict[str, Any] = {
     "limits.steps": _pair(1, 1000, integer=True), "limits.frames": _pair(1, 512, integer=True),
     "limits.fps": _pair(1, 240, integer=True), "limits.target_fps": _pair(1, 240, integer=True),
     "limits.decode_chunk_size": _pair(1, 512, integer=True), "limits.fast": _pair(1, 50, integer=True),
+    "limits.skip_threshold": _pair(0, 1), "limits.guidance_stop": _pair(0, 1),
     "limits.image_max_pixels": _num(1, 2**31, integer=True), "limits.image_max_bytes": _num(1, 2**40, integer=True),
     "limits.video_max_pixels": _num(1, 2**31, integer=True), "limits.video_max_seconds": _num(0.1, 86400),
     "limits.smooth_max_frames": _num(2, 100_000, integer=True),

@@ -27,6 +27,20 @@ TEXT: dict[str, dict[str, str]] = {
     "fast_info": {"en": "1 = exact. N > 1 computes the deep layers on one step in N and reuses them in between: "
                         "faster, slightly different frames",
                   "zh": "1 = 精确。N > 1 时深层特征每 N 步计算一次、其间复用：更快，画面略有差异"},
+    "speed_tier": {"en": "Speed", "zh": "速度"},
+    "speed_tier_info": {"en": "fast and fastest are approximate: fewer sampler steps and reused UNet work give "
+                              "slightly different frames from exact",
+                        "zh": "“快”和“最快”是近似的：更少的采样步数并复用 UNet 的计算，画面与“精确”略有不同"},
+    "speed_exact": {"en": "exact", "zh": "精确"}, "speed_fast": {"en": "fast (approximate)", "zh": "快（近似）"},
+    "speed_fastest": {"en": "fastest (approximate)", "zh": "最快（近似）"},
+    "skip_threshold": {"en": "Step skipping (approximate)", "zh": "跳步（近似）"},
+    "skip_threshold_info": {"en": "0 = off. A step whose input changed less than this since the last full step "
+                                  "reuses that step's result",
+                            "zh": "0 = 关闭。输入相对上一完整步变化小于该值时，本步复用上一步的结果"},
+    "guidance_stop": {"en": "Guidance until (fraction of steps)", "zh": "引导持续到（步数比例）"},
+    "guidance_stop_info": {"en": "1 = every step (exact). Below 1, the last steps run the conditional pass only "
+                                 "and reuse the last guidance difference: faster, approximate",
+                           "zh": "1 = 每一步（精确）。小于 1 时，最后的若干步只计算条件分支并复用上次的引导差：更快，近似"},
     "frames": {"en": "Frames", "zh": "帧数"},
     "fps": {"en": "Output fps", "zh": "输出帧率"},
     "target_fps": {"en": "Motion-speed conditioning (target fps)", "zh": "运动速度条件（目标帧率）"},

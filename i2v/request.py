@@ -19,6 +19,7 @@ from .images import fit_image, open_image
 from .notes import Note, note
 from .presets import get_preset, load_presets
 from .settings import MAX_SEED, NAMES, SETTINGS, bounds, choices_of
+from .tiers import apply_tier
 
 # The model's UNet halves the latent three times and the VAE downsamples by 8: sizes are multiples of 64.
 SIZE_MULTIPLE = 64
@@ -48,6 +49,9 @@ class GenerationRequest:
     guidance_schedule: str = "constant"
     guidance_end: float | None = None
     fast: int = 1
+    skip_threshold: float = 0.0
+    guidance_stop: float = 1.0
+    speed: str = "exact"
     notices: list[str] = field(default_factory=list)
     _fitted: Image.Image | None = field(default=None, repr=False, compare=False)
 
@@ -277,7 +281,7 @@ def build_request(cfg: Config, *, image: Any, prompt: Any, preset: str | None = 
     unknown = sorted(set(overrides) - set(NAMES))
     if unknown:
         raise InvalidInput("unknown_settings", names=", ".join(unknown))
-    s = check_settings(cfg, merge_settings(cfg, preset, {"prompt": prompt, **overrides}))
+    s = apply_tier(check_settings(cfg, merge_settings(cfg, preset, {"prompt": prompt, **overrides})))
     lim = cfg.limits
     src = open_image(image, max_pixels=lim["image_max_pixels"], max_bytes=lim["image_max_bytes"])
     w, h, tier = resolve_size(cfg, s.get("resolution"), src.width / src.height, width, height)

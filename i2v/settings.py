@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .tiers import SPEEDS  # the speed tiers (i2v.tiers says what each one sets)
+
 MAX_SEED = 2**32 - 1
 SCHEDULERS = ("ddim", "dpm++")
 SCHEDULES = ("constant", "linear", "cosine", "strong-early")
@@ -74,6 +76,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("fast", "int", display="fast mode", limit="fast", flag="--fast", preset=True, control="fast",
             help="fast mode, approximate: the UNet's deep blocks run on one step in N and their features are "
                  "reused in between (DeepCache's method); 1 = exact (default)"),
+    Setting("skip_threshold", "float", display="step skipping", limit="skip_threshold", flag="--skip-threshold",
+            preset=True, control="skip_threshold",
+            help="step skipping, approximate: while the UNet's input changed less than this since the last full "
+                 "step (relative L1), the step reuses that step's result; 0 = off (default)"),
+    Setting("guidance_stop", "float", display="guidance stop", limit="guidance_stop", flag="--guidance-stop",
+            preset=True, control="guidance_stop",
+            help="late guidance skipping, approximate: after this fraction of the steps only the conditional "
+                 "pass runs, with the last guidance difference reused; 1 = never (default)"),
+    Setting("speed", "choice", display="speed", choices=SPEEDS, flag="--speed", preset=True, control="speed_tier",
+            help="speed tier: exact (default), fast or fastest (approximate: DPM-Solver++ at fewer steps, "
+                 "DeepCache, step skipping and late guidance skipping together)"),
 )
 BY_NAME = {s.name: s for s in SETTINGS}
 NAMES = tuple(BY_NAME)

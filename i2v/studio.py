@@ -212,8 +212,9 @@ def settings_from_file(path: str | Path, cfg: Config) -> tuple[dict, list]:
 
 
 # Settings the studio applies itself, never the engine: the MP4's frame rate, the tier (turned into width
-# and height), the schedule's end value (expanded into one guidance per step).
-STUDIO_SETTINGS = frozenset({"fps", "resolution", "guidance_end"})
+# and height), the schedule's end value (expanded into one guidance per step), the speed tier (turned into
+# the sampler, steps and the approximations it sets, by the request: i2v.tiers).
+STUDIO_SETTINGS = frozenset({"fps", "resolution", "guidance_end", "speed"})
 
 
 @dataclass

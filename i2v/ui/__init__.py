@@ -11,7 +11,7 @@ from __future__ import annotations
 import gradio as gr
 
 from ..i18n import TEXT, i18n_tables, t
-from ..settings import SCHEDULES
+from ..settings import SCHEDULES, SPEEDS
 from ..jobs import JobService, kind_of
 from ..modelload import banner_markdown
 from ..studio import Studio
@@ -85,6 +85,7 @@ class StudioUI:
                                          color_title=t("plot_metric", lang)),
                 c.schedule: gr.update(choices=[(t(f"sched_{k}", lang), k) for k in SCHEDULES]),
                 c.loop: gr.update(choices=[(t(f"loop_{k}", lang), k) for k in ("", "pingpong", "crossfade")]),
+                c.speed_tier: gr.update(choices=[(t(f"speed_{k}", lang), k) for k in SPEEDS]),
                 c.resolution: gr.update(choices=[(t(f"tier_{k}", lang) if f"tier_{k}" in TEXT else k, k)
                                                  for k in self.cfg.resolution["tiers"]]),
                 c.zone: zone_text(float(std.get("guidance_scale", 9.0)), lang)}
@@ -127,7 +128,7 @@ class StudioUI:
             demo.load(None, None, None, js=create.GUARD_JS)
             demo.load(None, None, None, js=TABS_JS)
             reconnect_out = [c.preset, c.image, c.sweep_video, c.hist_video, c.queue_video, c.prompt, c.zone,
-                             c.schedule, c.loop, c.resolution, c.motion_plot, c.manual,
+                             c.schedule, c.loop, c.speed_tier, c.resolution, c.motion_plot, c.manual,
                              *c(*create.control_names()),
                              c.gallery, c.status, c.preview, c.video, c.used_seed, c.params, c.params_file, c.notes,
                              c.last_params, c.last_video, c.motion_md, c.motion_plot, c.current, c.sweep_status,

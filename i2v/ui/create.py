@@ -14,8 +14,9 @@ from ..i18n import t
 from ..joins import joined_length
 from ..jobs import kind_of
 from ..request import expand_seeds
-from ..settings import PRESET_KEYS
+from ..settings import PRESET_KEYS, SPEEDS
 from ..templates import delete_template, save_template
+from ..tiers import switch
 from .common import (CONTROLS, TEMPLATE_PREFIX, choices, control_values, error_text, fill, lang_of, page_request,
                      settings_of, warn)
 from .follow import follow_jobs, generation_updates, jobs_ahead
@@ -57,6 +58,8 @@ def layout(ui) -> None:
                 c.frames = gr.Slider(*lim["frames"], value=std.get("num_frames", 16), step=1, label=i18n("frames"),
                                      elem_id="frames")
                 c.fps = gr.Slider(*lim["fps"], value=std.get("fps", 8), step=1, label=i18n("fps"), elem_id="fps")
+            c.speed_tier = gr.Radio(list(SPEEDS), value=d["speed"], label=i18n("speed_tier"),
+                                    info=i18n("speed_tier_info"), elem_id="speed-tier")
             c.fast = gr.Slider(*lim["fast"], value=d["fast"], step=1, label=i18n("fast"), info=i18n("fast_info"),
                                elem_id="fast")
             c.resolution = gr.Dropdown(list(ui.cfg.resolution["tiers"]), value=std.get("resolution", "512p"),
@@ -78,6 +81,13 @@ def layout(ui) -> None:
                                              info=i18n("schedule_info"), elem_id="schedule")
                     c.guidance_end = gr.Slider(*lim["guidance"], value=6.0, step=0.5, label=i18n("guidance_end"),
                                                elem_id="guidance-end")
+                with gr.Row():
+                    c.skip_threshold = gr.Slider(*lim["skip_threshold"], value=d["skip_threshold"], step=0.01,
+                                                 label=i18n("skip_threshold"), info=i18n("skip_threshold_info"),
+                                                 elem_id="skip-threshold")
+                    c.guidance_stop = gr.Slider(*lim["guidance_stop"], value=d["guidance_stop"], step=0.05,
+                                                label=i18n("guidance_stop"), info=i18n("guidance_stop_info"),
+                                                elem_id="guidance-stop")
             with gr.Row():
                 c.go = gr.Button(i18n("generate"), variant="primary", elem_id="generate")
                 c.stop = gr.Button(i18n("stop"), variant="stop", elem_id="stop")
@@ -237,6 +247,14 @@ class CreateHandlers:
         changes = ", ".join(f"{k}: {a} → {b}" for k, (a, b) in fix.changes.items()) or "—"
         return {**fill(c, {**changed, "seed": last.get("seed")}, self.tiers()), c.manual: True,
                 c.status: f"{fix.explanation}\n\n`{changes}`"}
+
+    def on_speed(self, values: dict) -> dict:
+        """Picking a speed tier shows on the sliders what it will run (fewer steps, the approximations it
+        turns on); back to exact, the preset's values return (:func:`i2v.tiers.switch`)."""
+        c = self.c
+        current = control_values(c, values)
+        base = {**self.ui.cfg.defaults, **settings_of(values.get(c.preset))}
+        return fill(c, switch(values[c.speed_tier], current, base), self.tiers())
 
     # -- templates --------------------------------------------------------------------------------
     def on_save_template(self, values: dict, request: gr.Request):
@@ -421,6 +439,7 @@ def wire(ui) -> None:
         return length_text(n, f, r, lang_of(request), overlap)
     for src in (c.segments, c.frames, c.fps):
         src.change(on_length, [c.segments, c.frames, c.fps], c.length_md, **quick)
+    c.speed_tier.input(h.on_speed, {*controls, c.preset}, controls, **quick)
     c.rec_btn.click(h.on_recommend, [c.prompt, c.image], [c.guidance, c.steps, c.rec_md, c.manual], api_name=False,
                     js=f"(p, i) => {{ {TOUCHED} = false; return [p, i]; }}")
     # The prompt's recommendation reaches the sliders in the browser, and only if the user has not moved

@@ -1,0 +1,77 @@
+"""Speed tiers (issue 21): what each tier sets, from the request, the page's handler and the CLI."""
+
+from __future__ import annotations
+
+import pytest
+
+from i2v.config import load_config
+from i2v.request import build_request
+from i2v.settings import BY_NAME
+from i2v.tiers import SPEEDS, TIER_KEYS, TIERS, apply_tier, switch
+
+from .conftest import make_photo
+
+BASE = {"scheduler": "ddim", "num_inference_steps": 50, "fast": 1, "skip_threshold": 0.0, "guidance_stop": 1.0}
+
+
+def test_exact_changes_nothing_and_the_tiers_are_the_settings_choices():
+    assert SPEEDS == ("exact", "fast", "fastest") and BY_NAME["speed"].choices == SPEEDS
+    assert apply_tier({**BASE, "speed": "exact"}) == {**BASE, "speed": "exact"}
+
+
+@pytest.mark.parametrize("tier", ["fast", "fastest"])
+def test_a_tier_moves_each_setting_at_least_as_far_as_it_asks_and_twice_is_once(tier):
+    t = TIERS[tier]
+    once = apply_tier({**BASE, "speed": tier})
+    assert once["scheduler"] == t["scheduler"] and once["num_inference_steps"] == t["max_steps"]
+    assert (once["fast"], once["skip_threshold"], once["guidance_stop"]) == \
+        (t["fast"], t["skip_threshold"], t["guidance_stop"])
+    assert apply_tier(once) == once  # Reuse of a fast result runs the same settings
+    # what the user made more approximate than the tier stays as they set it; fewer steps are kept
+    mine = apply_tier({**BASE, "speed": tier, "num_inference_steps": 8, "fast": 5, "skip_threshold": 0.4,
+                       "guidance_stop": 0.2})
+    assert (mine["num_inference_steps"], mine["fast"], mine["skip_threshold"], mine["guidance_stop"]) == \
+        (8, 5, 0.4, 0.2)
+
+
+def test_fastest_is_at_least_as_approximate_as_fast():
+    f, ff = TIERS["fast"], TIERS["fastest"]
+    assert ff["max_steps"] <= f["max_steps"] and ff["fast"] >= f["fast"]
+    assert ff["skip_threshold"] >= f["skip_threshold"] and ff["guidance_stop"] <= f["guidance_stop"]
+
+
+def test_the_request_runs_the_tier_and_records_it():
+    cfg = load_config(model="tiny")
+    req = build_request(cfg, image=make_photo(), prompt="a dog", speed="fast", num_inference_steps=40)
+    assert req.speed == "fast" and req.scheduler == "dpm++" and req.num_inference_steps == TIERS["fast"]["max_steps"]
+    assert req.params()["speed"] == "fast" and req.params()["fast"] == TIERS["fast"]["fast"]
+    exact = build_request(cfg, image=make_photo(), prompt="a dog", num_inference_steps=40)
+    assert (exact.speed, exact.scheduler, exact.num_inference_steps, exact.fast, exact.guidance_stop) == \
+        ("exact", "ddim", 40, 1, 1.0)
+
+
+def test_switch_shows_what_the_tier_runs_and_exact_brings_the_base_back():
+    current = {**BASE, "num_inference_steps": 30}
+    shown = switch("fastest", current, BASE)
+    assert set(shown) == set(TIER_KEYS) and shown["num_inference_steps"] == TIERS["fastest"]["max_steps"]
+    assert switch("exact", shown, BASE) == {k: BASE[k] for k in TIER_KEYS}
+
+
+def test_the_page_speed_choice_moves_the_sliders_and_the_job_carries_the_tier(ui, photo_path):
+    from .conftest import EN
+
+    c, h = ui.c, ui.create
+    form = {c.speed_tier: "fast", c.preset: "standard", c.steps: 50, c.fast: 1, c.skip_threshold: 0.0,
+            c.guidance_stop: 1.0}
+    out = h.on_speed(form)
+    assert out[c.steps] == TIERS["fast"]["max_steps"] and out[c.fast] == TIERS["fast"]["fast"]
+    assert out[c.guidance_stop] == TIERS["fast"]["guidance_stop"]
+    back = h.on_speed({**form, **out, c.speed_tier: "exact"})
+    assert back[c.steps] == 50 and back[c.fast] == 1 and back[c.guidance_stop] == 1.0
+    values = {**{getattr(c, a): None for a in ("guidance", "frames", "fps", "resolution", "schedule")}, **form,
+              **out, c.prompt: "a dog", c.image: str(photo_path), c.seed: 0, c.random_seed: True, c.count: 1,
+              c.current: [], c.negative: "", c.target_fps: 16, c.guidance_end: 6.0}
+    submitted = h.submit(values, EN)
+    job = ui.jobs.get(submitted[c.current][0])
+    assert job.params["speed"] == "fast" and job.params["num_inference_steps"] == TIERS["fast"]["max_steps"]
+    ui.jobs.cancel(job.id)
