@@ -101,6 +101,15 @@ def long_kwargs(a: argparse.Namespace, cfg) -> dict | None:
             "overlap": given["overlap"], "colour": given["colour_match"], "colour_strength": given["colour_strength"]}
 
 
+def add_tune_args(p: argparse.ArgumentParser) -> None:
+    """Auto-tune: a motion target, and the drafts' steps and frames."""
+    g = p.add_argument_group("auto-tune (drafts find the guidance for a motion target; see docs/guidance.md)")
+    g.add_argument("--target-motion", default=None, metavar="subtle|natural|strong|NUMBER",
+                   help="the motion wanted: a word, or analyze's motion_norm (% of the diagonal per frame)")
+    g.add_argument("--draft-steps", type=int, default=None, help="steps of each draft (default: the config's)")
+    g.add_argument("--draft-frames", type=int, default=None, help="frames of each draft (default: the config's)")
+
+
 def add_common_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, help="hub repo id, local folder, 'tiny' or 'random-full'")
     p.add_argument("--outputs", default=None, help="output folder (default: outputs/)")
@@ -268,8 +277,34 @@ def cmd_extend(a: argparse.Namespace) -> int:
     return run_long(a, jobs, jobs.long_params(**long, extend=a.video, **kw))
 
 
+def run_autotune(a: argparse.Namespace, jobs) -> int:
+    from .jobs import AUTOTUNE
+
+    params = jobs.tune_params(target_motion=a.target_motion, draft_steps=a.draft_steps, draft_frames=a.draft_frames,
+                              **request_kwargs(a))
+    token = install_cancel_on_sigint()
+    progress = CliProgress()
+
+    def said(i, n, g):
+        progress.close()
+        err(f"[draft {i + 1}: guidance {g:g}]" if i < n else f"[final: guidance {g:g}]")
+    try:
+        job = jobs.run_inline(AUTOTUNE, params, on_step=progress, cancel=token,
+                              on_progress=lambda i, n, g: said(i, n, g))
+    finally:
+        progress.close()
+    s = finished(jobs, job)
+    c = s["autotune"]["choice"]
+    emit({**s, "job": job.id}, a.json,
+         text=f"{s['video']}  (guidance {c['guidance']:g}: {c['why']}; motion {s['motion'].get('motion_norm')} "
+              f"for a target of {s['autotune']['target']}, {len(s['autotune']['drafts'])} drafts)")
+    return EXIT_OK
+
+
 def cmd_generate(a: argparse.Namespace) -> int:
     jobs = make_jobs(a)
+    if a.target_motion is not None:
+        return run_autotune(a, jobs)
     long = long_kwargs(a, jobs.studio.cfg)
     if long is not None:
         return run_long(a, jobs, jobs.long_params(**long, **request_kwargs(a)))
@@ -800,6 +835,7 @@ def build_parser() -> argparse.ArgumentParser:
     sg = sub.add_parser("generate", help="make a video from an image and a prompt")
     add_generation_args(sg)
     add_long_args(sg)
+    add_tune_args(sg)
     se = sub.add_parser("extend", help="continue a video of this studio with more segments (a new prompt, or the same)")
     se.add_argument("video", help="the video to continue (in the outputs folder)")
     add_generation_args(se, image_required=False)

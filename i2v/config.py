@@ -113,6 +113,7 @@ CHECKS: dict[str, Any] = {
     "long.max_segments": _num(1, 64, integer=True), "long.overlap": _num(0, 8, integer=True),
     "long.colour": _text(choices=COLOUR_METHODS), "long.colour_strength": _num(0, 1),
     "long.storyboard_max_chars": _num(1, 1_000_000, integer=True),
+    "autotune.draft_frames": _num(2, 64, integer=True), "autotune.draft_steps": _num(1, 150, integer=True),
     "resolution.tiers": _tiers, "resolution.default_tier": _text(),
     "resolution.multiple": _num(8, 512, integer=True), "resolution.min_side": _num(64, 4096, integer=True),
     "resolution.max_side": _num(64, 8192, integer=True), "resolution.max_pixels": _num(4096, 2**26, integer=True),

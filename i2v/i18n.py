@@ -163,6 +163,7 @@ TEXT: dict[str, dict[str, str]] = {
     "col_balance": {"en": "balance", "zh": "平衡度"}, "col_best": {"en": "best", "zh": "最佳"},
     "kind_generate": {"en": "generate", "zh": "生成"}, "kind_sweep": {"en": "sweep", "zh": "对比"},
     "kind_smooth": {"en": "smooth", "zh": "平滑"}, "kind_batch_entry": {"en": "batch", "zh": "批量"},
+    "kind_autotune": {"en": "auto-tune", "zh": "自动调参"}, "kind_draft": {"en": "draft", "zh": "草稿"},
     "kind_long": {"en": "long video", "zh": "长视频"}, "kind_segment": {"en": "segment", "zh": "片段"},
     "segment_progress": {"en": "Segment {i}/{n}", "zh": "第 {i}/{n} 段"},
     "status_queued": {"en": "queued", "zh": "排队中"}, "status_running": {"en": "running", "zh": "运行中"},
@@ -206,6 +207,36 @@ TEXT: dict[str, dict[str, str]] = {
                   "zh": "**实测运动：** {motion:.2f} 像素/帧（对角线的 {norm:.2f}%）· 运动区域 {area:.0f}% · "
                         "抖动 {jitter:.2f} · 闪烁 {flicker:.1f}"},
     "motion_plot": {"en": "Motion per frame", "zh": "逐帧运动"},
+    "target_motion": {"en": "Auto-tune motion", "zh": "自动调节运动"},
+    "target_motion_info": {"en": "a target: drafts at a small size find the guidance that gives it, then the video "
+                                 "is made",
+                           "zh": "设定目标后，先以小尺寸试生成草稿，找出达到目标的引导系数，再生成正式视频"},
+    "target_off": {"en": "off", "zh": "关闭"}, "target_subtle": {"en": "subtle", "zh": "轻微"},
+    "target_natural": {"en": "natural", "zh": "自然"}, "target_strong": {"en": "strong", "zh": "强烈"},
+    "draft_progress": {"en": "Draft {i} (up to {n}): guidance {g:g}", "zh": "草稿 {i}（最多 {n} 个）：引导系数 {g:g}"},
+    "final_progress": {"en": "Final video: guidance {g:g}", "zh": "正式视频：引导系数 {g:g}"},
+    "tune_box": {"en": "Auto-tune: drafts", "zh": "自动调节：草稿"},
+    "tune_plot": {"en": "Motion against guidance", "zh": "运动与引导系数"},
+    "tune_series_draft": {"en": "drafts (measured)", "zh": "草稿（实测）"},
+    "tune_series_low": {"en": "target −10%", "zh": "目标 −10%"}, "tune_series_high": {"en": "target +10%", "zh": "目标 +10%"},
+    "tune_series_choice": {"en": "choice", "zh": "选择"},
+    "tune_hit": {"en": "Guidance **{g:g}**: its draft's motion {m:.2f} is within the target {t:g} ± 10%.",
+                 "zh": "引导系数 **{g:g}**：其草稿运动 {m:.2f} 在目标 {t:g} ± 10% 之内。"},
+    "tune_predicted": {"en": "Guidance **{g:g}**: the drafts' fit predicts motion {m:.2f} for the target {t:g}.",
+                       "zh": "引导系数 **{g:g}**：按草稿拟合，预计运动 {m:.2f}（目标 {t:g}）。"},
+    "tune_unreachable_high": {"en": "The target {t:g} is out of reach inside the safe guidance zone: guidance "
+                                    "**{g:g}** gave the most motion ({m:.2f}) without flicker or jitter over the "
+                                    "limits.",
+                              "zh": "在安全的引导系数范围内达不到目标 {t:g}：引导系数 **{g:g}** 运动最大（{m:.2f}），"
+                                    "且闪烁与抖动未超限。"},
+    "tune_unreachable_low": {"en": "The target {t:g} is below what the safe zone gives: guidance **{g:g}** moved "
+                                   "least ({m:.2f}).",
+                             "zh": "目标 {t:g} 低于安全范围内的最小运动：引导系数 **{g:g}** 运动最小（{m:.2f}）。"},
+    "tune_final": {"en": "The final video measured {m:.2f}.", "zh": "正式视频实测运动 {m:.2f}。"},
+    "tune_demo": {"en": "With the demo model, motion does not follow guidance: the loop runs, its choice means "
+                        "nothing.",
+                  "zh": "演示模型的运动不随引导系数变化：流程照常运行，但选择没有意义。"},
+    "draft_caption": {"en": "g={g:g} · motion {m:.2f}", "zh": "引导 {g:g} · 运动 {m:.2f}"},
     "segments": {"en": "Length (segments)", "zh": "长度（片段数）"},
     "segments_info": {"en": "more than 1: each segment continues from the last frames of the one before",
                       "zh": "大于 1 时，每段从上一段的末尾帧继续生成"},

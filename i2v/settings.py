@@ -155,6 +155,7 @@ API_PARAMS: dict[str, tuple[str, ...]] = {
     "cancel": ("job",),
 }
 # submit also queues a long video: more than one segment, or a storyboard (one prompt per line)
-API_PARAMS["submit"] = API_PARAMS["generate"] + ("segments", "storyboard")
+# and an auto-tuned one: a motion target (subtle, natural, strong or analyze's motion_norm)
+API_PARAMS["submit"] = API_PARAMS["generate"] + ("segments", "storyboard", "target_motion")
 API_FILES = {"image"}  # values that are uploaded files ({"path": ..., "meta": {"_type": "gradio.FileData"}})
 

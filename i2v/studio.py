@@ -386,9 +386,11 @@ class Studio:
                          width=req.width, height=req.height)
 
     def generate(self, req: GenerationRequest, *, on_step=None, cancel=None, want_latents: bool = False,
-                 on_commit: Callable[[list[Path]], None] | None = None) -> GenerationResult:
+                 on_commit: Callable[[list[Path]], None] | None = None, extra: dict | None = None
+                 ) -> GenerationResult:
         """Run one request and write its result (MP4, sidecar, thumbnail) as one unit.  ``on_commit`` is told
-        the final file names just before they are renamed into place (the job store records them)."""
+        the final file names just before they are renamed into place (the job store records them); ``extra``
+        is added to the metadata (an auto-tuned video's drafts and choice)."""
         t0 = time.perf_counter()
         engine = self.engine()
         run = _Run(req=req, info=engine.info, t0=t0, notes=self._apply_model_caps(req, engine.info))
@@ -422,7 +424,7 @@ class Studio:
                 if n not in run.notes:  # (a stage retried on the CPU says "no offload here" once)
                     run.notes.append(n)
         check_frames(out.frames)
-        return self._write(run, out, on_commit)
+        return self._write(run, out, on_commit, extra)
 
     # -- memory: plan before, retry one rung down after an out-of-memory error ---------------
     def _memory_plan(self, engine, run: _Run) -> None:
@@ -470,7 +472,7 @@ class Studio:
                                       tiling=nxt.tiling, split=nxt.split, sliced=nxt.sliced))
                 job.use_rung(*nxt)
 
-    def _write(self, run: _Run, out, on_commit=None) -> GenerationResult:
+    def _write(self, run: _Run, out, on_commit=None, extra: dict | None = None) -> GenerationResult:
         req, info, seed, guard, plan = run.req, run.info, run.seed, run.notes, run.plan
         now = _dt.datetime.now()
         folder = self.outputs / now.strftime("%Y-%m-%d")
@@ -488,6 +490,7 @@ class Studio:
             "memory_plan": plan.to_json() if plan is not None else None,
             "speed": self._engine.speed if self._engine is not None else None,
             "duration_s": round(req.num_frames / req.fps, 3),
+            **(extra or {}),
         }
         frames = to_uint8(out.frames)
         t = time.perf_counter()

@@ -30,8 +30,10 @@ from .analysis import analyze_frames, interpolate, make_loop
 from .cancel import CancelToken
 from .config import load_config
 from .errors import InvalidInput
+from .autotune import TUNE_KEYS
 from .longvideo import LONG_KEYS
 from .studio import GenerationResult, Studio
+from .tuning import balance_score
 from .settings import NAMES, REQUEST_EXTRAS, canonical
 from .video import commit_files, count_packets, header, json_to, mp4_to, partial_name, read_comment, read_frames
 
@@ -51,11 +53,6 @@ def parse_guidance_list(text: str | list) -> list[float]:
     if any(not 1.0 <= v <= 20.0 for v in values):
         raise InvalidInput("sweep_values_range")
     return values
-
-
-def balance_score(m: dict) -> float:
-    """Motion gained per unit of jitter and flicker: more movement is better until it tears apart."""
-    return m["motion_norm"] / (1.0 + 3.0 * m["jitter"] + m["flicker"] / 10.0)
 
 
 def _font(size: int):
@@ -175,7 +172,7 @@ def sweep(studio: Studio, values: list[float], on_progress: Callable[[int, int, 
 
 # Keys of a batch-file entry: every setting (or its alias), the picture, preset, size, a count of seeds,
 # and what makes it a long video (segments, a storyboard, ...).
-BATCH_KEYS = set(NAMES) | set(REQUEST_EXTRAS) | {"count"} | set(LONG_KEYS)
+BATCH_KEYS = set(NAMES) | set(REQUEST_EXTRAS) | {"count"} | set(LONG_KEYS) | set(TUNE_KEYS)
 
 
 def load_jobs(path: Path) -> list[dict]:

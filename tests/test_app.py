@@ -138,3 +138,19 @@ def test_submit_a_long_video_by_storyboard_and_follow_it_to_its_segments(client,
     assert s["params"]["storyboard"] == ["waves rise", "waves fall"] and st["kind"] == "long"
     with pytest.raises(AppError, match="segments must be between 1 and 8"):
         client.predict(image=handle_file(str(photo_path)), prompt="waves", segments=40, api_name="/submit")
+
+
+def test_submit_an_auto_tuned_video_and_read_its_drafts(client, photo_path):
+    sub = client.predict(image=handle_file(str(photo_path)), prompt="waves", num_inference_steps=2, num_frames=4,
+                         resolution="256p", target_motion="natural", api_name="/submit")
+    t0 = time.time()
+    while time.time() - t0 < 300:
+        st = client.predict(sub["job"], api_name="/job")
+        if st["status"] in ("done", "failed", "cancelled"):
+            break
+        time.sleep(0.3)
+    assert st["status"] == "done" and st["kind"] == "autotune", st
+    rec = st["result"]["autotune"]
+    assert rec["target"] == 0.9 and 1 <= len(rec["drafts"]) <= 4 and rec["choice"]["guidance"] > 0
+    with pytest.raises(AppError, match="target motion must be"):
+        client.predict(image=handle_file(str(photo_path)), prompt="waves", target_motion="wild", api_name="/submit")

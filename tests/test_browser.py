@@ -243,7 +243,23 @@ def test_journey_sweep_generate_smooth_history_reuse_generate(browser, tmp_path,
         wait_slider(page, "segments", 1)
         assert page.locator("#prompt textarea").input_value() in ("the dog lands", "狗落地")
 
-        # 8. generate again: a new, playable result
+        # 8. auto-tune a subtle motion: drafts, then the final video, with its reasoning and chart
+        page.locator("#target-motion input").click()
+        page.get_by_role("option", name="subtle" if lang == "en" else "轻微").click()
+        shown = page.locator("#result-video video").get_attribute("src")
+        page.locator("#generate").click()
+        wait_text(page, "status", r"(Draft|草稿) \d", 120000)
+        page.wait_for_function("(s) => { const v = document.querySelector('#result-video video');"
+                               " return v && v.src !== s; }", arg=shown, timeout=180000)
+        wait_text(page, "status", DONE_RE[lang])
+        wait_text(page, "tune-md", r"\*\*|[0-9]", 20000)
+        tune = page.locator("#tune-md").inner_text()
+        assert ("demo model" in tune) if lang == "en" else ("演示模型" in tune), tune  # honest about the tiny model
+        wait_text(page, "tune-plot", "drafts \\(measured\\)|草稿（实测）", 20000)
+        page.locator("#target-motion input").click()
+        page.get_by_role("option", name="off" if lang == "en" else "关闭").click()
+
+        # 9. generate again: a new, playable result
         shown = page.locator("#result-video video").get_attribute("src")
         page.locator("#generate").click()
         page.wait_for_function("(s) => { const v = document.querySelector('#result-video video');"
@@ -252,7 +268,7 @@ def test_journey_sweep_generate_smooth_history_reuse_generate(browser, tmp_path,
         playable(page, page.locator("#result-video video"))
         assert no_error_badges(page)
 
-        # 9. the queue names the sweep as the CLI's `jobs` does
+        # 10. the queue names the sweep as the CLI's `jobs` does
         tab(page, TABS[lang][3], TABS[lang][3], lang)
         kinds = wait_text(page, "queue-table", "sweep" if lang == "en" else "对比", 20000)
         assert "compare" not in kinds

@@ -11,7 +11,7 @@ from pathlib import Path
 from ..errors import Cancelled, I2VError
 from ..longvideo import LONG_KEYS
 from ..workflows import _expand, load_jobs
-from .kinds import BATCH_ENTRY, LONG
+from .kinds import AUTOTUNE, BATCH_ENTRY, LONG
 from .service import JobService
 from .store import CANCELLED, DONE
 
@@ -37,7 +37,7 @@ def run_batch(jobs: JobService, job_file: Path, on_entry: Callable[[int, int, st
     source = str(job_file.resolve())
     items = _expand(load_jobs(job_file))
     done_before = {}
-    for j in jobs.store.list(status=[DONE], kinds=[BATCH_ENTRY, LONG], limit=None):
+    for j in jobs.store.list(status=[DONE], kinds=[BATCH_ENTRY, LONG, AUTOTUNE], limit=None):
         if j.params.get("batch_file") == source and jobs.abs((j.result or {}).get("video")).is_file():
             done_before[j.params.get("batch_key")] = j
     report = BatchReport()
@@ -49,14 +49,16 @@ def run_batch(jobs: JobService, job_file: Path, on_entry: Callable[[int, int, st
         if prev is not None:
             report.skipped.append({"entry": n + 1, "video": str(jobs.abs(prev.result["video"])), "job": prev.id})
             continue
-        long = any(k in req for k in LONG_KEYS)  # an entry with segments (or a storyboard): a long video
+        # an entry with segments (or a storyboard) is a long video; one with a target_motion is auto-tuned
+        kind = AUTOTUNE if "target_motion" in req else LONG if any(k in req for k in LONG_KEYS) else BATCH_ENTRY
         try:
-            params = jobs.long_params(**req) if long else jobs.generate_params(dict(req))
+            params = jobs.tune_params(**req) if kind == AUTOTUNE else jobs.long_params(**req) if kind == LONG \
+                else jobs.generate_params(dict(req))
         except I2VError as exc:
             report.failed.append({"entry": n + 1, "error": str(exc), "prompt": req.get("prompt")})
             continue
-        job = jobs.run_inline(LONG if long else BATCH_ENTRY, {**params, "batch_file": source, "batch_key": key},
-                              on_step=on_step, cancel=cancel)
+        job = jobs.run_inline(kind, {**params, "batch_file": source, "batch_key": key}, on_step=on_step,
+                              cancel=cancel)
         if job.status == CANCELLED:
             raise Cancelled()
         if job.status != DONE:

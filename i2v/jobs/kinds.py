@@ -141,6 +141,41 @@ def _run_long(jobs: JobService, job: JobRecord, reporter, token, on_progress):
             [jobs.rel(res.video), jobs.rel(res.sidecar), jobs.rel(res.thumbnail)])
 
 
+def _run_autotune(jobs: JobService, job: JobRecord, reporter, token, on_progress):
+    """Drafts (each committed as a child, kind ``draft``), then the final video; a re-queued job keeps the
+    drafts it has."""
+    from ..autotune import autotune
+    from ..tuning import MAX_DRAFTS, resolve_target
+
+    p = job.params
+    kids = jobs.store.list(parent=job.id, kinds=[DRAFT], status=["done"], limit=None, newest_first=False)
+    done = [{"draft": k.params["tune_draft"], "seed": k.params["seed"],
+             "video": (k.result or {}).get("video")} for k in kids if k.params.get("tune_draft")]
+
+    def progress(stage, i, g):
+        reporter.item = {"draft": i + 1, "drafts": MAX_DRAFTS, "guidance": g} if stage == "draft" else \
+            {"final": True, "guidance": g}
+        reporter.write({"stage": "queued_item", **reporter.item})
+        if on_progress:  # (the final video: i == n)
+            on_progress(i if stage == "draft" else MAX_DRAFTS, MAX_DRAFTS, g)
+
+    def draft_done(i, draft, res):
+        result, files = jobs.result_of(res)
+        jobs.store.add_done(DRAFT, {**{k: v for k, v in p.items() if k not in TUNE_PARAMS},
+                                    **res.metadata["params"], "seed": draft["seed"], "tune_draft": draft["draft"],
+                                    "image": p.get("image")},
+                            result, files, parent=job.id, client=job.client, worker=jobs.worker)
+        jobs.store.plan_files(job.id, [])  # owned by the draft's row now: a crash must not remove them
+
+    res = autotune(jobs.studio, resolve_target(p["target_motion"]), done=done, draft_steps=p.get("draft_steps"),
+                   draft_frames=p.get("draft_frames"), on_draft=draft_done, on_progress=progress,
+                   on_step=reporter.step, cancel=token, on_commit=reporter.commit, **jobs.request_kw(p))
+    result, files = jobs.result_of(res.final)
+    result["summary"]["autotune"] = res.record
+    result["summary"]["drafts_made"] = res.made
+    return result, files
+
+
 def _prompt(params: dict) -> str:
     return str(params.get("prompt") or "")
 
@@ -167,6 +202,9 @@ class JobKind:
 
 
 GENERATE, SWEEP, SMOOTH, BATCH_ENTRY, LONG, SEGMENT = "generate", "sweep", "smooth", "batch_entry", "long", "segment"
+AUTOTUNE, DRAFT = "autotune", "draft"
+# an auto-tune job's own parameters, besides a generation's
+TUNE_PARAMS = ("target_motion", "draft_steps", "draft_frames")
 # a long job's own parameters, besides a generation's (``video``: the video it extends, if any)
 LONG_PARAMS = ("segments", "storyboard", "overlap", "colour", "colour_strength", "video")
 
@@ -179,6 +217,9 @@ KINDS: dict[str, JobKind] = {k.name: k for k in (
     JobKind(LONG, _run_long, in_history=True, sidecar_kind="long_video", describe=_long),
     # a long job's segment: born finished (its parent made it), a generation kept for inspection
     JobKind(SEGMENT, _run_generate, generation=True),
+    # auto-tune: drafts (born finished, kept for the chart), then the final video, its result
+    JobKind(AUTOTUNE, _run_autotune, generation=True, in_history=True),
+    JobKind(DRAFT, _run_generate, generation=True),
 )}
 
 HISTORY_KINDS = tuple(k.name for k in KINDS.values() if k.in_history)

@@ -29,7 +29,7 @@ from ..cancel import CancelToken
 from ..errors import Cancelled, I2VError, InternalError, Interrupted, InvalidInput, OutOfResources, rebuild
 from ..studio import APP_NAME, GenerationResult, Studio
 from ..settings import NAMES, REQUEST_EXTRAS
-from .kinds import GENERATE, HISTORY_KINDS, LONG, SMOOTH, SWEEP, kind_of, kind_of_sidecar
+from .kinds import AUTOTUNE, GENERATE, HISTORY_KINDS, LONG, SMOOTH, SWEEP, kind_of, kind_of_sidecar
 from .store import (BUSY, CANCELLED, DEAD, DONE, FAILED, ID_MAX_CHARS, IDLE, INTERRUPTED, LOADING, RUNNING,
                     STOPPED, JobRecord, JobStore, QueueFull, rebuilt, store_notes, store_notice, worker_alive,
                     worker_id)
@@ -171,9 +171,33 @@ class JobService:
     def submit_long(self, client: str | None = None, **kw: Any) -> JobRecord:
         return self._submit(LONG, self.long_params(**kw), client)
 
+    def tune_params(self, target_motion=None, draft_steps=None, draft_frames=None, **kw: Any) -> dict:
+        """An auto-tune job's parameters: a generation's, and the motion target (a word or a number of
+        ``analyze``'s motion_norm), checked, with the drafts' steps and frames if given."""
+        from ..request import _integer
+        from ..tuning import TARGETS, resolve_target
+
+        target = resolve_target(target_motion)
+        params = self.generate_params(kw)
+        params["target_motion"] = str(target_motion).strip().lower() if str(target_motion).strip().lower() in \
+            TARGETS else target
+        lim = self.studio.cfg.limits
+        if draft_steps not in (None, ""):
+            params["draft_steps"] = _integer("draft steps", draft_steps, 1, lim["steps"][1])
+        if draft_frames not in (None, ""):
+            params["draft_frames"] = _integer("draft frames", draft_frames, lim["frames"][0], lim["frames"][1])
+        return params
+
+    def submit_autotune(self, client: str | None = None, **kw: Any) -> JobRecord:
+        return self._submit(AUTOTUNE, self.tune_params(**kw), client)
+
     def submit_long_params(self, params: dict, client: str | None = None) -> JobRecord:
         """Queue a long job from parameters :meth:`long_params` made (the page checks several first)."""
         return self._submit(LONG, params, client)
+
+    def submit_params(self, kind: str, params: dict, client: str | None = None) -> JobRecord:
+        """Queue a job of ``kind`` from parameters already checked (:meth:`tune_params`, ...)."""
+        return self._submit(kind, params, client)
 
     def long_params(self, segments=None, storyboard=None, overlap=None, colour=None, colour_strength=None,
                     seconds=None, extend: str | Path | None = None, **kw: Any) -> dict:

@@ -12,6 +12,7 @@ import gradio as gr
 
 from ..i18n import TEXT, i18n_tables, t
 from ..settings import SCHEDULES, SPEEDS
+from ..tuning import TARGETS
 from ..jobs import JobService, kind_of
 from ..modelload import banner_markdown
 from ..studio import Studio
@@ -86,6 +87,8 @@ class StudioUI:
                 c.schedule: gr.update(choices=[(t(f"sched_{k}", lang), k) for k in SCHEDULES]),
                 c.loop: gr.update(choices=[(t(f"loop_{k}", lang), k) for k in ("", "pingpong", "crossfade")]),
                 c.speed_tier: gr.update(choices=[(t(f"speed_{k}", lang), k) for k in SPEEDS]),
+                c.target_motion: gr.update(choices=[(t("target_off", lang), ""),
+                                                    *((t(f"target_{k}", lang), k) for k in TARGETS)]),
                 c.resolution: gr.update(choices=[(t(f"tier_{k}", lang) if f"tier_{k}" in TEXT else k, k)
                                                  for k in self.cfg.resolution["tiers"]]),
                 c.zone: zone_text(float(std.get("guidance_scale", 9.0)), lang)}
@@ -132,7 +135,8 @@ class StudioUI:
                              *c(*create.control_names()),
                              c.gallery, c.status, c.preview, c.video, c.used_seed, c.params, c.params_file, c.notes,
                              c.last_params, c.last_video, c.motion_md, c.motion_plot, c.current, c.sweep_status,
-                             c.sweep_video, c.sweep_table, c.sweep_preview_sink]
+                             c.sweep_video, c.sweep_table, c.sweep_preview_sink, c.target_motion, c.tune_box,
+                             c.tune_md, c.tune_plot, c.tune_gallery]
             demo.load(self.on_load, c.my_jobs, list(dict.fromkeys(reconnect_out)), **quiet)
             demo.load(self.queue_tab.refresh, None, [c.queue_table, c.workers_table], **quiet)
         return demo

@@ -68,9 +68,17 @@ class ApiHandlers:
         yield self.jobs.summary(snap)["video"], self.result(snap)
 
     def submit(self, image, prompt, negative_prompt, guidance_scale, num_inference_steps, num_frames, fps,
-               resolution, seed, segments, storyboard, request: gr.Request):
-        """Queue a video, or a long one (``segments`` > 1 or a ``storyboard``), and return its job id."""
-        if segments in (None, "", 1, 1.0) and not storyboard:
+               resolution, seed, segments, storyboard, target_motion, request: gr.Request):
+        """Queue a video, or a long one (``segments`` > 1 or a ``storyboard``), or an auto-tuned one (a
+        ``target_motion``), and return its job id."""
+        if target_motion not in (None, ""):
+            args = locals()
+            try:
+                job = self.jobs.submit_autotune(client=request.session_hash, target_motion=target_motion,
+                                                **{k: args[k] for k in API_PARAMS["generate"]})
+            except I2VError as exc:
+                raise user_error(exc, lang_of(request)) from None
+        elif segments in (None, "", 1, 1.0) and not storyboard:
             job = self._submit(locals(), request)
         else:
             args = locals()
@@ -108,7 +116,8 @@ def wire(ui) -> None:
     std = settings_of("standard")
     with gr.Row(visible=False):
         gen_in = api_inputs(ui.cfg.defaults, std)
-        sub_in = api_inputs(ui.cfg.defaults, std) + [RawNumber(value=1, precision=0), RawText(value="")]
+        sub_in = api_inputs(ui.cfg.defaults, std) + [RawNumber(value=1, precision=0), RawText(value=""),
+                                                      RawText(value="")]
         assert len(gen_in) == len(API_PARAMS["generate"]) and len(sub_in) == len(API_PARAMS["submit"])
         gen_out = [gr.Video(), gr.JSON()]
         sub_out, job_in, job_out, cancel_in, cancel_out = gr.JSON(), gr.Textbox(), gr.JSON(), gr.Textbox(), gr.JSON()

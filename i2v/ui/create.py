@@ -12,11 +12,12 @@ from ..errors import I2VError
 from ..guidance import SCHEDULES, zone_key
 from ..i18n import t
 from ..joins import joined_length
-from ..jobs import kind_of
+from ..jobs import AUTOTUNE, kind_of
 from ..request import expand_seeds
 from ..settings import PRESET_KEYS, SPEEDS
 from ..templates import delete_template, save_template
 from ..tiers import switch
+from ..tuning import TARGETS
 from .common import (CONTROLS, TEMPLATE_PREFIX, choices, control_values, error_text, fill, lang_of, page_request,
                      settings_of, warn)
 from .follow import follow_jobs, generation_updates, jobs_ahead
@@ -91,6 +92,9 @@ def layout(ui) -> None:
             with gr.Row():
                 c.go = gr.Button(i18n("generate"), variant="primary", elem_id="generate")
                 c.stop = gr.Button(i18n("stop"), variant="stop", elem_id="stop")
+            c.target_motion = gr.Dropdown([("off", ""), *((k, k) for k in TARGETS)], value="",
+                                          allow_custom_value=True, label=i18n("target_motion"),
+                                          info=i18n("target_motion_info"), elem_id="target-motion")
             with gr.Accordion(i18n("templates"), open=False):
                 c.tpl_name = gr.Textbox(label=i18n("template_name"), elem_id="template-name")
                 with gr.Row():
@@ -115,6 +119,11 @@ def layout(ui) -> None:
                 c.extend = gr.Button(i18n("extend"), size="sm", elem_id="extend")
             c.last_video = gr.State(None)
             c.notes = gr.Markdown(elem_id="notes")
+            with gr.Accordion(i18n("tune_box"), open=False, elem_id="tune-box") as c.tune_box:
+                c.tune_md = gr.Markdown(elem_id="tune-md")
+                c.tune_plot = gr.LinePlot(x="guidance", y="motion", color="series", label=i18n("tune_plot"),
+                                          elem_id="tune-plot")
+                c.tune_gallery = gr.Gallery(columns=4, height=160, allow_preview=False, elem_id="tune-drafts")
             gr.Markdown(i18n("fix_title"))
             with gr.Row():
                 c.fix_buttons = {p: gr.Button(i18n(f"fix_{p}"), size="sm", elem_id=f"fix-{p}") for p in PROBLEMS}
@@ -295,7 +304,12 @@ class CreateHandlers:
         try:
             seeds = expand_seeds(values[c.seed], values[c.random_seed], values[c.count])
             long = long_request(c, values)
-            if long is None:
+            target = (values.get(c.target_motion) or "").strip()
+            if target:  # auto-tune, one per seed, each checked before any is queued
+                params = [self.jobs.tune_params(image=image, target_motion=target,
+                                                **{**page_request(c, values), "seed": sd}) for sd in seeds]
+                new = [self.jobs.submit_params(AUTOTUNE, p, client=request.session_hash) for p in params]
+            elif long is None:
                 new = self.jobs.submit_seeds(seeds, client=request.session_hash, image=image,  # all or none
                                              **page_request(c, values))
             else:  # a long video per seed, each checked before any is queued
@@ -425,7 +439,8 @@ def wire(ui) -> None:
     fill_outputs = [*controls, c.manual, c.status]
     gen_outputs = [c.status, c.preview, c.video, c.used_seed, c.params, c.params_file, c.notes, c.gallery,
                    c.last_params,
-                   c.last_video, c.motion_md, c.motion_plot, c.current]
+                   c.last_video, c.motion_md, c.motion_plot, c.current, c.tune_box, c.tune_md, c.tune_plot,
+                   c.tune_gallery]
     quick = dict(api_name=False, show_progress="hidden", queue=False)
     follow = dict(api_name=False, concurrency_limit=None, show_progress="hidden")
 
@@ -454,7 +469,7 @@ def wire(ui) -> None:
     fix_inputs = {*controls, c.last_params}
     for problem, button in c.fix_buttons.items():
         button.click(fixer(h, problem), fix_inputs, fill_outputs, api_name=False)
-    gen_inputs = {*controls, c.image, c.preset, c.count, c.current, c.segments, c.storyboard}
+    gen_inputs = {*controls, c.image, c.preset, c.count, c.current, c.segments, c.storyboard, c.target_motion}
     submitted = c.go.click(h.submit, gen_inputs, [c.status, c.current, c.my_jobs], api_name=False,
                            concurrency_limit=None)
     following = submitted.then(h.follow, c.current, gen_outputs, **follow)

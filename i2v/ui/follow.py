@@ -31,6 +31,10 @@ def progress_text(job: JobRecord, ahead: int, lang: str, prefix: str = "") -> st
     lead = ""
     if p.get("items"):
         lead = t("sweep_progress", lang, i=p["item"], n=p["items"], g=p["guidance"]) + " · "
+    elif p.get("drafts"):  # auto-tune: "Draft 2 (up to 4): guidance 9.5 · Step …"
+        lead = t("draft_progress", lang, i=p["draft"], n=p["drafts"], g=p["guidance"]) + " · "
+    elif p.get("final"):
+        lead = t("final_progress", lang, g=p["guidance"]) + " · "
     elif p.get("segments"):  # a long video: "Segment 2/4 · Step 13/50 …", the ETA for the whole video
         lead = t("segment_progress", lang, i=p["segment"], n=p["segments"]) + " · "
     if p.get("stage") == "decoding":
@@ -91,6 +95,37 @@ def motion_frame(m: dict, lang: str = "en", joins: dict | None = None):
     return gr.update(value=frame, sort=order or None)
 
 
+def tune_updates(c: Components, jobs: JobService, meta: dict, lang: str) -> dict:
+    """An auto-tuned video's reasoning: the choice in words, motion against guidance (the drafts as points,
+    the target band, the choice) and the drafts' thumbnails."""
+    import pandas as pd
+
+    rec = meta.get("autotune")
+    if not rec:
+        return {c.tune_box: gr.update(open=False), c.tune_md: "", c.tune_plot: None, c.tune_gallery: None}
+    ch, target = rec["choice"], rec["target"]
+    drafts = sorted(rec["drafts"], key=lambda d: d["guidance"])
+    shown = ch["predicted"] if ch["predicted"] is not None else 0.0
+    lines = [t(f"tune_{ch['why']}", lang, g=ch["guidance"], m=shown, t=target),
+             t("tune_final", lang, m=(meta.get("motion") or {}).get("motion_norm", 0.0))]
+    if meta.get("demo"):
+        lines.append(t("tune_demo", lang))
+    gs = [d["guidance"] for d in drafts] + [ch["guidance"]]
+    lo, hi = min(gs), max(gs)
+    rows = [{"guidance": d["guidance"], "motion": d["motion"], "series": t("tune_series_draft", lang)} for d in drafts]
+    rows += [{"guidance": g, "motion": target * k, "series": t(f"tune_series_{name}", lang)}
+             for name, k in (("low", 0.9), ("high", 1.1)) for g in (lo, hi)]
+    rows += [{"guidance": ch["guidance"], "motion": m, "series": t("tune_series_choice", lang)}
+             for m in (0.0, max([target * 1.1, *(d["motion"] for d in drafts)]))]
+    thumbs = []
+    for d in drafts:  # each draft's thumbnail (its video's path, relative to the outputs folder)
+        png = jobs.abs(d.get("video")).with_suffix(".png") if d.get("video") else None
+        if png is not None and png.is_file():
+            thumbs.append((str(png), t("draft_caption", lang, g=d["guidance"], m=d["motion"])))
+    return {c.tune_box: gr.update(open=True), c.tune_md: "\n\n".join(lines),
+            c.tune_plot: pd.DataFrame(rows, columns=["guidance", "motion", "series"]), c.tune_gallery: thumbs}
+
+
 def generation_updates(c: Components, jobs: JobService, job: JobRecord, lang: str, prefix: str = "") -> dict:
     """A finished generate job shown on the Create tab."""
     meta = jobs.metadata(job)
@@ -103,7 +138,8 @@ def generation_updates(c: Components, jobs: JobService, job: JobRecord, lang: st
             c.params: json.dumps(meta.get("params", {}), ensure_ascii=False, indent=2),
             c.params_file: s.get("metadata"),
             c.notes: "\n".join(f"- {n}" for n in notes), c.last_params: meta.get("params"), c.last_video: s["video"],
-            c.motion_md: motion_text(m, lang), c.motion_plot: motion_frame(m, lang, meta.get("joins"))}
+            c.motion_md: motion_text(m, lang), c.motion_plot: motion_frame(m, lang, meta.get("joins")),
+            **tune_updates(c, jobs, meta, lang)}
 
 
 def follow_jobs(c: Components, jobs: JobService, ids: list[str], lang: str, render_done, poll: float = 0.3
