@@ -123,15 +123,20 @@ def test_only_the_documented_endpoints_answer_by_name(app):
     assert info["unnamed_endpoints"] == {}
 
 
+def wait_job(client, job_id: str, timeout: float = 300) -> dict:
+    """The job's state through /job, once it has ended (or when the time is up)."""
+    t0 = time.time()
+    while True:
+        st = client.predict(job_id, api_name="/job")
+        if st["status"] in ("done", "failed", "cancelled") or time.time() - t0 > timeout:
+            return st
+        time.sleep(0.3)
+
+
 def test_submit_a_long_video_by_storyboard_and_follow_it_to_its_segments(client, photo_path):
     sub = client.predict(image=handle_file(str(photo_path)), prompt="waves", num_inference_steps=2, num_frames=6,
                          resolution="256p", storyboard="waves rise\nwaves fall", api_name="/submit")
-    t0 = time.time()
-    while time.time() - t0 < 300:
-        st = client.predict(sub["job"], api_name="/job")
-        if st["status"] in ("done", "failed", "cancelled"):
-            break
-        time.sleep(0.3)
+    st = wait_job(client, sub["job"])
     assert st["status"] == "done", st
     s = st["result"]
     assert len(s["segments"]) == 2 and len(s["seams"]) == 1 and s["frames"] == 6 + 6 - 1 - 2
@@ -143,12 +148,7 @@ def test_submit_a_long_video_by_storyboard_and_follow_it_to_its_segments(client,
 def test_submit_an_auto_tuned_video_and_read_its_drafts(client, photo_path):
     sub = client.predict(image=handle_file(str(photo_path)), prompt="waves", num_inference_steps=2, num_frames=4,
                          resolution="256p", target_motion="natural", api_name="/submit")
-    t0 = time.time()
-    while time.time() - t0 < 300:
-        st = client.predict(sub["job"], api_name="/job")
-        if st["status"] in ("done", "failed", "cancelled"):
-            break
-        time.sleep(0.3)
+    st = wait_job(client, sub["job"])
     assert st["status"] == "done" and st["kind"] == "autotune", st
     rec = st["result"]["autotune"]
     assert rec["target"] == 0.9 and 1 <= len(rec["drafts"]) <= 4 and rec["choice"]["guidance"] > 0
