@@ -48,3 +48,143 @@ def test_indicator_candidates_are_counted_up_to_their_module():
     first = flops.front_flops(1280, 704, 16, "down_blocks.0")
     assert 0 < conv_in < t_in < first < full
     assert t_in / full <= 0.10 < first / full
+
+
+# -- step skipping -------------------------------------------------------------------------------
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from i2v.engine.stepskip import MAX_SKIPS, StepSkip  # noqa: E402
+
+from .test_engine import job  # noqa: E402
+
+
+def _block_calls(engine, j, **kw):
+    """Frames, the engine's notes of the job, and per step the number of down/mid/up block calls and of
+    indicator (transformer_in) calls, and the 1-based steps where the deep blocks ran."""
+    unet = engine.pipe.unet
+    per_step, step = [], [-1]
+
+    def on_step(info):
+        step[0] = info.step
+
+    blocks = [*unet.down_blocks, unet.mid_block, *unet.up_blocks]
+    counts: dict[tuple[int, str], int] = {}
+
+    def count(what):
+        def hook(*_):
+            key = (step[0], what)
+            counts[key] = counts.get(key, 0) + 1
+        return hook
+    hooks = [b.register_forward_pre_hook(count("blocks")) for b in blocks]
+    hooks.append(unet.transformer_in.register_forward_pre_hook(count("indicator")))
+    hooks.append(unet.mid_block.resnets[0].register_forward_pre_hook(count("deep")))  # not run on reused steps
+    engine.notes.clear()
+    try:
+        frames = engine.generate(j, on_step=on_step, **kw).frames
+    finally:
+        for h in hooks:
+            h.remove()
+    # the step callback runs after a step: calls counted under step s-1 belong to step s (1-based)
+    steps = j.num_inference_steps
+    for s in range(steps):
+        per_step.append((counts.get((s if s else -1, "blocks"), 0), counts.get((s if s else -1, "indicator"), 0)))
+    deep = [s + 1 for s in range(steps) if counts.get((s if s else -1, "deep"))]
+    return frames, dict(engine.notes), per_step, deep
+
+
+def test_step_skipping_off_is_the_exact_loop_bit_for_bit(tiny_engine):
+    exact = tiny_engine.generate(job(num_inference_steps=5)).frames
+    off = tiny_engine.generate(job(num_inference_steps=5, skip_threshold=0.0)).frames
+    assert np.array_equal(off, exact)
+    assert "forward" not in tiny_engine.pipe.unet.__dict__
+    assert "forward" not in tiny_engine.pipe.unet.transformer_in.__dict__
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_forced_step_skipping_runs_nothing_past_the_indicator_on_skipped_steps(tiny_engine, split):
+    """Threshold huge: steps 2..1+MAX_SKIPS skipped (the cap), then a full step, the last always full; a
+    skipped step calls the indicator once (the step's other pass, in two passes, calls nothing) and no
+    down, mid or up block."""
+    steps = MAX_SKIPS + 3
+    j = job(num_inference_steps=steps, skip_threshold=1e9, cfg_split=split)
+    frames, notes, per_step, _ = _block_calls(tiny_engine, j)
+    n_blocks = len(tiny_engine.pipe.unet.down_blocks) * 2 + 1
+    passes = 2 if split else 1
+    assert per_step[0] == (n_blocks * passes, passes)
+    assert per_step[1:1 + MAX_SKIPS] == [(0, 1)] * MAX_SKIPS
+    assert per_step[-2:] == [(n_blocks * passes, passes)] * 2
+    assert notes["step_skip"] == {"threshold": 1e9, "full": 3, "skipped": MAX_SKIPS, "steps": steps,
+                                  "skipped_steps": list(range(2, 2 + MAX_SKIPS))}
+    exact = tiny_engine.generate(job(num_inference_steps=steps, cfg_split=split)).frames
+    assert np.isfinite(frames).all() and np.abs(frames - exact).max() > 0
+    assert "forward" not in tiny_engine.pipe.unet.__dict__
+
+
+def test_a_skipped_step_predicts_its_input_plus_the_last_full_residual(tiny_engine):
+    unet = tiny_engine.pipe.unet
+    torch.manual_seed(0)
+    b, f, hh, ww = 2, 4, 8, 8
+    x0, x1 = torch.randn(b, 4, f, hh, ww), torch.randn(b, 4, f, hh, ww)
+    kw = dict(encoder_hidden_states=torch.randn(b, 77, 32), fps=torch.tensor([16, 16]),
+              image_latents=torch.randn(b, 4, f, hh, ww), image_embeddings=torch.randn(b, 1, 32), return_dict=False)
+    with torch.inference_mode():
+        full0 = unet(x0, 500, **kw)[0]
+        with StepSkip(unet, 1e9, 3) as skip:
+            skip.begin_step(0)
+            out0 = unet(x0, 500, **kw)[0]
+            skip.begin_step(1)
+            out1 = unet(x1, 400, **kw)[0]
+            assert skip.decision and len(skip.distances) == 1 and skip.distances[0] > 0
+        assert "forward" not in unet.__dict__ and not skip.residual and not skip.reference
+    assert torch.equal(out0, full0)
+    assert torch.allclose(out1, x1 + (full0 - x0), atol=1e-6)
+
+
+def test_step_skipping_composes_with_fast_mode(tiny_engine):
+    """DeepCache counts the steps the UNet ran: a skipped step takes no place in the interval."""
+    steps = MAX_SKIPS + 4  # full: 1, 2..5 skipped (the cap), 6 full, 7 skipped, 8 full (the last)
+    _, notes, _, deep = _block_calls(tiny_engine, job(num_inference_steps=steps, fast=2, skip_threshold=1e9))
+    assert notes["step_skip"]["skipped_steps"] == [2, 3, 4, 5, 7] and notes["step_skip"]["full"] == 3
+    assert notes["fast_mode"] == {"interval": 2, "full": 2, "steps": 3}  # UNet-run steps 1, 6, 8: full, reused, full
+    assert deep == [1, 8]
+    assert flops.step_plan(steps, fast=2, skipped=[1, 2, 3, 4, 6]) == [
+        ("full", 2), *[("skipped", 2)] * 4, ("reused", 2), ("skipped", 2), ("full", 2)]
+
+
+def test_step_skipping_state_is_freed_after_a_job_and_after_a_cancel(tiny_engine, monkeypatch):
+    import i2v.engine.engine as eng
+    from i2v.engine import CancelToken
+    from i2v.errors import Cancelled
+
+    made = []
+
+    class Recorded(StepSkip):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            made.append(self)
+    monkeypatch.setattr(eng, "StepSkip", Recorded)
+    tiny_engine.generate(job(num_inference_steps=4, skip_threshold=1e9))
+    token = CancelToken()
+
+    def on_step(info):
+        if info.step == 2:
+            assert made[-1].residual and made[-1].reference  # kept while the job runs
+            token.cancel()
+    with pytest.raises(Cancelled):
+        tiny_engine.generate(job(num_inference_steps=6, skip_threshold=1e9), on_step=on_step, cancel=token)
+    assert len(made) == 2
+    for s in made:
+        assert not s.residual and not s.reference and not s._saved
+    unet = tiny_engine.pipe.unet
+    assert "forward" not in unet.__dict__ and "forward" not in unet.transformer_in.__dict__
+
+
+def test_a_skipped_step_costs_the_indicator_only():
+    full = flops.step_flops(1280, 704, 16, 2, "full")
+    skipped = flops.step_flops(1280, 704, 16, 2, "skipped")
+    assert skipped == flops.front_flops(1280, 704, 16, "transformer_in")
+    assert skipped / full <= 0.10
+    v = flops.video_flops(1280, 704, 16, 10, skipped=[2, 3])
+    assert v["steps"] == {"full/b2": 8, "skipped/b2": 2}

@@ -33,15 +33,33 @@ class DeepCache:
         self.reuse = False
         self.features: dict[int, torch.Tensor] = {}
         self.full_steps = self.reused_steps = 0
+        self._since = self._before = 0  # UNet-run steps since the last full one
         self._saved: list[tuple[torch.nn.Module, object]] = []
 
     def begin_step(self, i: int) -> None:
-        """Step ``i`` (0-based) reuses the kept features unless it is a multiple of the interval."""
-        self.reuse = i % self.interval != 0 and bool(self.features)
+        """Step ``i`` (0-based) reuses the kept features unless ``interval`` UNet-run steps have passed since
+        the last full one (without step skipping: unless ``i`` is a multiple of the interval)."""
+        self.reuse = bool(self.features) and self._since + 1 < self.interval
         if self.reuse:
             self.reused_steps += 1
         else:
             self.full_steps += 1
+        self._before, self._since = self._since, self._since + 1 if self.reuse else 0
+
+    def step_skipped(self) -> None:
+        """Step skipping skipped the step that :meth:`begin_step` began: no deep block ran, so the step does
+        not count, and the next UNet-run step takes its place in the interval."""
+        if self.reuse:
+            self.reused_steps -= 1
+        else:
+            self.full_steps -= 1
+        self._since = self._before
+
+    def adopt_conditional(self) -> None:
+        """Guidance stops (the conditional pass alone from now on, key 1): when guidance ran as one batch of 2
+        (key 0), the conditional half of the kept feature becomes key 1's (batch-major, unconditional first)."""
+        if 0 in self.features and 1 not in self.features:
+            self.features[1] = self.features.pop(0).chunk(2)[1]
 
     # -- installing the skip -----------------------------------------------------------------
     def _wrap(self, block: torch.nn.Module, skipped) -> None:

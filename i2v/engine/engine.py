@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import math
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from ..cancel import CancelToken
 from .chunking import SLICES, set_ff_slicing
 from .deepcache import DeepCache
 from .models import LoadedModel
+from .stepskip import StepSkip
 
 # The VAE's posterior is sampled (as the original pipeline does) with a fixed generator, so the
 # image latents are deterministic and can be cached across seeds.  Tests seed diffusers' global RNG
@@ -124,10 +126,16 @@ class _Denoising:
     image_embeds: torch.Tensor
     extra: dict                # the scheduler's step options
     deep: Any                  # the fast-mode cache (DeepCache)
+    skip: Any                  # step skipping (StepSkip)
     t_loop: float
     on_step: StepCallback | None
     cancel: CancelToken | None
     want_latents: bool
+
+
+def guidance_stop_index(steps: int, guidance_stop: float) -> int:
+    """The first step (0-based) of late guidance skipping: ceil(guidance_stop x steps); ``steps`` (none) at 1."""
+    return min(steps, max(0, math.ceil(guidance_stop * steps - 1e-9)))
 
 
 def make_scheduler(name: str, config) -> DDIMScheduler | DPMSolverMultistepScheduler:
@@ -350,9 +358,10 @@ class Engine:
         # 4. Denoise.
         self.stage = "denoise"
         t_loop = time.perf_counter()
-        with DeepCache(pipe.unet, job.fast) as deep:
+        # the methods' kept tensors are dropped and the UNet's forwards restored however the loop ends
+        with DeepCache(pipe.unet, job.fast) as deep, StepSkip(pipe.unet, job.skip_threshold, steps) as skip:
             latents = self._loop(_Denoising(job, scheduler, schedule, cfg, text, fps, image_latents, image_embeds,
-                                            extra, deep, t_loop, on_step, cancel, want_latents), latents)
+                                            extra, deep, skip, t_loop, on_step, cancel, want_latents), latents)
         timings["denoise"] = time.perf_counter() - t_loop
         result = EngineResult(frames=np.empty(0, np.float32), seed=job.seed, guidance_per_step=schedule,
                               timings={k: round(v, 4) for k, v in timings.items()},
@@ -361,33 +370,44 @@ class Engine:
             result.cache_hits["deep_features"] = deep.reused_steps
             self.notes.append(("fast_mode", {"interval": job.fast, "full": deep.full_steps,
                                              "steps": deep.full_steps + deep.reused_steps}))
+        if skip.enabled:
+            result.cache_hits["skipped_steps"] = skip.skipped_steps
+            self.notes.append(("step_skip", skip.summary()))
         return latents, result
 
     def _loop(self, d: _Denoising, latents: torch.Tensor) -> torch.Tensor:
         pipe, device = self.pipe, self.device
-        job, scheduler, schedule, cfg, deep = d.job, d.scheduler, d.schedule, d.cfg, d.deep
+        job, scheduler, schedule, cfg, deep, skip = d.job, d.scheduler, d.schedule, d.cfg, d.deep, d.skip
         text, fps, image_latents, image_embeds = d.text, d.fps, d.image_latents, d.image_embeds
         step_numbers = scheduler.timesteps.tolist()  # read once: no GPU sync per step for progress
         total = len(step_numbers)
+
+        def unet(model_in, ts, rows: slice):
+            return pipe.unet(model_in, ts, encoder_hidden_states=text[rows], fps=fps[rows],
+                             image_latents=image_latents[rows], image_embeddings=image_embeds[rows],
+                             return_dict=False)[0]
+
+        def set_key(k: int) -> None:
+            deep.key = skip.key = k
         for i, ts in enumerate(scheduler.timesteps):
             if d.cancel is not None:
                 d.cancel.check()
             deep.begin_step(i)
+            skip.begin_step(i)
             if cfg and job.cfg_split:  # the same two predictions, one at a time: equal within float rounding
                 model_in = scheduler.scale_model_input(latents, ts)
                 parts = []
                 for k in (0, 1):
-                    deep.key = k
-                    parts.append(pipe.unet(model_in, ts, encoder_hidden_states=text[k:k + 1], fps=fps[k:k + 1],
-                                           image_latents=image_latents[k:k + 1],
-                                           image_embeddings=image_embeds[k:k + 1], return_dict=False)[0])
+                    set_key(k)
+                    parts.append(unet(model_in, ts, slice(k, k + 1)))
                 noise = torch.cat(parts)
             else:
-                deep.key = 0
+                set_key(0)
                 model_in = torch.cat([latents] * 2) if cfg else latents
                 model_in = scheduler.scale_model_input(model_in, ts)
-                noise = pipe.unet(model_in, ts, encoder_hidden_states=text, fps=fps, image_latents=image_latents,
-                                  image_embeddings=image_embeds, return_dict=False)[0]
+                noise = unet(model_in, ts, slice(None))
+            if skip.decision:
+                deep.step_skipped()
             g = schedule[i]
             if cfg:
                 uncond, cond = noise.chunk(2)

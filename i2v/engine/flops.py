@@ -11,7 +11,8 @@ Two traps, both handled here:
   is forced (``sdpa_kernel(SDPBackend.MATH)``): without it the attention cores (about a quarter of a step at
   native size, and all of its quadratic part) would be missing;
 * the counter counts only what runs, so every kind of step is counted by running it through the project's
-  own code: a DeepCache step that reuses the deep feature through :class:`~.deepcache.DeepCache`.
+  own code: a DeepCache step that reuses the deep feature through :class:`~.deepcache.DeepCache`, a skipped
+  step through :class:`~.stepskip.StepSkip` (the indicator and nothing after it).
 
 A step is one UNet evaluation for the step: batch 2 with classifier-free guidance, batch 1 without it or
 after ``guidance_stop``.  Guidance in two passes of batch 1 (``cfg_split``) computes the same arithmetic
@@ -19,15 +20,19 @@ as one batch of 2, so it is counted as batch 2.  Both schedulers (DDIM and DPM-S
 UNet once per step; their own arithmetic is elementwise and not counted.
 
 Per-video totals compose the per-step counts along the step schedule, which is deterministic for DeepCache
-and ``guidance_stop`` (:func:`step_plan`).
+and ``guidance_stop`` (:func:`step_plan`); which steps step skipping skips depends on the video, so
+:func:`video_flops` takes them as an argument (the engine's ``step_skip`` note lists them).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from functools import lru_cache
 
 import torch
+
+from .engine import guidance_stop_index
 
 SCHEDULERS = ("ddim", "dpm++")  # each: one UNet evaluation per step
 NATIVE = (1280, 704)
@@ -73,7 +78,8 @@ def step_flops(width: int, height: int, frames: int, batch: int = 2, kind: str =
     """FLOPs of one UNet evaluation of ``kind``:
 
     * ``full``: the whole UNet;
-    * ``reused``: a DeepCache step that reuses the deep feature (:class:`~.deepcache.DeepCache`).
+    * ``reused``: a DeepCache step that reuses the deep feature (:class:`~.deepcache.DeepCache`);
+    * ``skipped``: a step that step skipping skips: the indicator only (:class:`~.stepskip.StepSkip`).
     """
     mode, unet = _fake()
     with mode, torch.inference_mode():
@@ -90,6 +96,16 @@ def step_flops(width: int, height: int, frames: int, batch: int = 2, kind: str =
                 deep.begin_step(1)
                 assert deep.reuse
                 return _counted(lambda: unet(x, t2, **kw))
+        if kind == "skipped":
+            from .stepskip import StepSkip
+
+            with StepSkip(unet, threshold=math.inf, steps=3) as skip:
+                skip.begin_step(0)
+                unet(x, t1, **kw)
+                skip.begin_step(1)
+                flops = _counted(lambda: unet(x, t2, **kw))
+                assert skip.skipped_steps == 1
+                return flops
     raise ValueError(f"unknown step kind {kind!r}")
 
 
@@ -120,20 +136,20 @@ def front_flops(width: int, height: int, frames: int, module: str, batch: int = 
         hook.remove()
 
 
-def guidance_stop_index(steps: int, guidance_stop: float) -> int:
-    """The first step (0-based) that runs the conditional pass alone: ceil(guidance_stop x steps)."""
-    return min(steps, max(0, math.ceil(guidance_stop * steps - 1e-9)))
-
-
-def step_plan(steps: int, fast: int = 1, guidance_stop: float = 1.0, cfg: bool = True) -> list[tuple[str, int]]:
-    """(kind, batch) of every step, as the engine runs them: the deep blocks run on one step in ``fast``
-    (the first always), and are reused on the others; batch 2 under guidance until ``guidance_stop``,
-    then 1."""
+def step_plan(steps: int, fast: int = 1, guidance_stop: float = 1.0, cfg: bool = True,
+              skipped: Iterable[int] = ()) -> list[tuple[str, int]]:
+    """(kind, batch) of every step, as the engine runs them: a skipped step (0-based numbers) runs the
+    indicator only; the others run the deep blocks on one UNet-run step in ``fast`` (the first always)
+    and reuse them on the others; batch 2 under guidance until ``guidance_stop``, then 1."""
+    skipped = set(skipped)
     stop = guidance_stop_index(steps, guidance_stop) if cfg else 0
     interval = max(1, int(fast))
     plan, since = [], None  # UNet-run steps since the last full one
     for i in range(steps):
         batch = 2 if cfg and i < stop else 1
+        if i in skipped:
+            plan.append(("skipped", batch))
+            continue
         full = since is None or since + 1 >= interval
         since = 0 if full else since + 1
         plan.append(("full" if full else "reused", batch))
@@ -141,13 +157,13 @@ def step_plan(steps: int, fast: int = 1, guidance_stop: float = 1.0, cfg: bool =
 
 
 def video_flops(width: int, height: int, frames: int, steps: int, *, scheduler: str = "ddim", fast: int = 1,
-                guidance_stop: float = 1.0, cfg: bool = True) -> dict:
+                guidance_stop: float = 1.0, cfg: bool = True, skipped: Iterable[int] = ()) -> dict:
     """UNet FLOPs of a whole video: the per-step counts composed along :func:`step_plan`.
 
     Returns ``{"flops": total, "steps": {kind/batch: count}, "per_step": {kind/batch: FLOPs}}``."""
     if scheduler not in SCHEDULERS:
         raise ValueError(f"unknown scheduler {scheduler!r}")
-    plan = step_plan(steps, fast, guidance_stop, cfg)
+    plan = step_plan(steps, fast, guidance_stop, cfg, skipped)
     counts: dict[str, int] = {}
     per: dict[str, int] = {}
     total = 0
