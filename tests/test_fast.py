@@ -188,3 +188,77 @@ def test_a_skipped_step_costs_the_indicator_only():
     assert skipped / full <= 0.10
     v = flops.video_flops(1280, 704, 16, 10, skipped=[2, 3])
     assert v["steps"] == {"full/b2": 8, "skipped/b2": 2}
+
+
+# -- late guidance skipping ----------------------------------------------------------------------
+
+def _unet_calls(engine, j, monkeypatch):
+    """Frames, notes, and per UNet call (batch size, DeepCache pass key, whether the prompt is the positive one)."""
+    import i2v.engine.engine as eng
+    from i2v.engine.deepcache import DeepCache
+
+    made = []
+
+    class Recorded(DeepCache):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            made.append(self)
+    monkeypatch.setattr(eng, "DeepCache", Recorded)
+    (neg, pos), _ = engine.encode_text(j.prompt, j.negative_prompt)
+    calls = []
+
+    def hook(m, args, kw):
+        text = kw["encoder_hidden_states"]
+        calls.append((args[0].shape[0], made[-1].key, text.shape[0] == 1 and torch.equal(text, pos)))
+    h = engine.pipe.unet.register_forward_pre_hook(hook, with_kwargs=True)
+    engine.notes.clear()
+    try:
+        frames = engine.generate(j).frames
+    finally:
+        h.remove()
+    return frames, dict(engine.notes), calls
+
+
+def test_guidance_stop_one_is_the_exact_loop_bit_for_bit(tiny_engine):
+    exact = tiny_engine.generate(job(num_inference_steps=4)).frames
+    tiny_engine.notes.clear()
+    for stop in (1.0, 0.99):  # ceil(0.99 x 4) = 4: no late step
+        assert np.array_equal(tiny_engine.generate(job(num_inference_steps=4, guidance_stop=stop)).frames, exact)
+    assert "late_guidance" not in dict(tiny_engine.notes)
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_after_the_guidance_stop_the_unet_runs_the_conditional_pass_alone(tiny_engine, monkeypatch, split):
+    frames, notes, calls = _unet_calls(tiny_engine, job(num_inference_steps=6, guidance_stop=0.5, cfg_split=split),
+                                       monkeypatch)
+    late = [(1, 1, True)] * 3  # batch 1, DeepCache's conditional key, the positive prompt
+    assert calls == ([(1, 0, False), (1, 1, True)] * 3 if split else [(2, 0, False)] * 3) + late
+    assert notes["late_guidance"] == {"stop": 0.5, "from_step": 4, "steps": 6}
+    exact = tiny_engine.generate(job(num_inference_steps=6, cfg_split=split)).frames
+    assert np.isfinite(frames).all() and 0 < np.abs(frames - exact).max()
+
+
+def test_late_guidance_keeps_the_guidance_with_the_last_difference(tiny_engine):
+    """A late step is cond + (g - 1) x the last (cond - uncond): with the same difference at guidance 1 from
+    the switch on, the late steps are the conditional prediction alone, which is what a schedule of 1 after
+    the switch computes exactly (guidance 1 needs no unconditional pass)."""
+    sched = [9.0, 9.0, 9.0, 1.0, 1.0, 1.0]
+    late = tiny_engine.generate(job(num_inference_steps=6, guidance_schedule=sched, guidance_stop=0.5)).frames
+    both = tiny_engine.generate(job(num_inference_steps=6, guidance_schedule=sched)).frames
+    assert np.abs(late - both).max() <= 1e-5
+    kept = tiny_engine.generate(job(num_inference_steps=6, guidance_stop=0.5)).frames  # guidance 9 after the switch
+    assert np.abs(kept - both).max() > 1e-3
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_late_guidance_composes_with_fast_mode_and_step_skipping(tiny_engine, monkeypatch, split):
+    """DeepCache: the kept deep feature of the conditional pass serves the late steps (in one batch of 2, its
+    conditional half); step skipping likewise keeps the conditional pass's indicator and residual."""
+    j = job(num_inference_steps=6, guidance_stop=0.5, fast=2, cfg_split=split)
+    frames, notes, calls = _unet_calls(tiny_engine, j, monkeypatch)
+    assert [c[0] for c in calls][-3:] == [1, 1, 1] and all(c[1:] == (1, True) for c in calls[-3:])
+    assert notes["fast_mode"] == {"interval": 2, "full": 3, "steps": 6} and np.isfinite(frames).all()
+    j = job(num_inference_steps=7, guidance_stop=0.5, skip_threshold=1e9, cfg_split=split)
+    frames, notes, calls = _unet_calls(tiny_engine, j, monkeypatch)
+    assert notes["step_skip"]["skipped_steps"] == [2, 3, 4, 5] and np.isfinite(frames).all()
+    assert notes["late_guidance"]["from_step"] == 5

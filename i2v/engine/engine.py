@@ -10,7 +10,15 @@ pipeline, and adds:
 * a guidance value per step (a schedule; a constant one is bit-identical to plain CFG);
 * text and image encodings cached, so N seeds of one prompt and image encode once;
 * clip_skip=1 prompt embeddings computed here (penultimate hidden state + final
-  layer norm), since diffusers' own clip_skip path breaks on transformers 5.
+  layer norm), since diffusers' own clip_skip path breaks on transformers 5;
+* approximate speed-ups, each off by default and bit-exact when off (tested): fast mode
+  (:mod:`.deepcache`), step skipping (:mod:`.stepskip`) and late guidance skipping: from step
+  ceil(guidance_stop x steps) on (never the first), the UNet runs the conditional pass alone (batch 1,
+  DeepCache's and step skipping's conditional pass key 1) and the guided prediction is
+  cond + (g - 1) x diff, where diff = cond - uncond of the last step that ran both and g the step's
+  guidance: the same formula as CFG with the difference frozen, so the step's guidance (and a schedule)
+  still applies.  Conditional-only (Adaptive Guidance's late steps, Castillo et al.) would equal
+  guidance 1 there; a schedule that drops to 1 gets exactly that.
 
 ``tests/test_engine.py`` proves the frames equal ``I2VGenXLPipeline.__call__``'s.
 """
@@ -77,7 +85,8 @@ class EngineJob:
     skip_threshold: float = 0.0   # step skipping (approximate): reuse the last full step's residual while
     #                               the cheap indicator changed less than this (relative L1); 0 = off
     guidance_stop: float = 1.0    # late guidance skipping (approximate): after this fraction of the steps the
-    #                               UNet runs the conditional pass only; 1 = never (exact)
+    #                               UNet runs the conditional pass only and reuses the last guidance difference;
+    #                               1 = never (exact); Adaptive Guidance's finding: 0.5
     # the memory rung (i2v.vram.Rung's fields), set by the studio's planner; the engine applies it
     offload: str = "none"         # none | model | sequential
     vae_tiling: bool = False
@@ -134,8 +143,9 @@ class _Denoising:
 
 
 def guidance_stop_index(steps: int, guidance_stop: float) -> int:
-    """The first step (0-based) of late guidance skipping: ceil(guidance_stop x steps); ``steps`` (none) at 1."""
-    return min(steps, max(0, math.ceil(guidance_stop * steps - 1e-9)))
+    """The first step (0-based) of late guidance skipping: ceil(guidance_stop x steps), ``steps`` (none) at 1.
+    Never the first step: late steps reuse a guidance difference, so one step computes it."""
+    return min(steps, max(1, math.ceil(guidance_stop * steps - 1e-9)))
 
 
 def make_scheduler(name: str, config) -> DDIMScheduler | DPMSolverMultistepScheduler:
@@ -370,6 +380,9 @@ class Engine:
             result.cache_hits["deep_features"] = deep.reused_steps
             self.notes.append(("fast_mode", {"interval": job.fast, "full": deep.full_steps,
                                              "steps": deep.full_steps + deep.reused_steps}))
+        late = guidance_stop_index(steps, job.guidance_stop)
+        if cfg and late < steps:
+            self.notes.append(("late_guidance", {"stop": job.guidance_stop, "from_step": late + 1, "steps": steps}))
         if skip.enabled:
             result.cache_hits["skipped_steps"] = skip.skipped_steps
             self.notes.append(("step_skip", skip.summary()))
@@ -381,6 +394,10 @@ class Engine:
         text, fps, image_latents, image_embeds = d.text, d.fps, d.image_latents, d.image_embeds
         step_numbers = scheduler.timesteps.tolist()  # read once: no GPU sync per step for progress
         total = len(step_numbers)
+        # late guidance skipping: from step ``stop`` on, the conditional pass alone (key 1), with the guidance
+        # difference (cond - uncond) of the last step that had both
+        stop = guidance_stop_index(total, job.guidance_stop) if cfg else total
+        diff = None
 
         def unet(model_in, ts, rows: slice):
             return pipe.unet(model_in, ts, encoder_hidden_states=text[rows], fps=fps[rows],
@@ -394,7 +411,15 @@ class Engine:
                 d.cancel.check()
             deep.begin_step(i)
             skip.begin_step(i)
-            if cfg and job.cfg_split:  # the same two predictions, one at a time: equal within float rounding
+            late = i >= stop
+            if late:
+                if i == stop and not job.cfg_split:  # key 0 held the batch of 2: its conditional half is key 1's
+                    deep.adopt_conditional()
+                    skip.adopt_conditional()
+                set_key(1)
+                model_in = scheduler.scale_model_input(latents, ts)
+                noise = unet(model_in, ts, slice(1, 2))
+            elif cfg and job.cfg_split:  # the same two predictions, one at a time: equal within float rounding
                 model_in = scheduler.scale_model_input(latents, ts)
                 parts = []
                 for k in (0, 1):
@@ -409,8 +434,12 @@ class Engine:
             if skip.decision:
                 deep.step_skipped()
             g = schedule[i]
-            if cfg:
+            if late:  # uncond + g (cond - uncond) = cond + (g - 1)(cond - uncond), the difference kept
+                noise = noise + (g - 1) * diff
+            elif cfg:
                 uncond, cond = noise.chunk(2)
+                if stop < total:
+                    diff = cond - uncond
                 noise = uncond + g * (cond - uncond)
             b, c, f, h, w = latents.shape
             flat = latents.permute(0, 2, 1, 3, 4).reshape(b * f, c, h, w)
