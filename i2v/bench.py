@@ -160,43 +160,95 @@ def bench_ui(repeats: int, steps: int = 10) -> list[dict]:
             {"work": "web UI added latency per generation", "seconds": round(ui - cli, 3)}]
 
 
-def bench_fast_mode(interval: int = 3, size: int = 64, frames: int = 4, steps: int = 10, repeats: int = 3,
-                    model: str = "random-full") -> dict:
-    """Fast mode against the exact loop on the full architecture (random weights: the speed and the
-    divergence of the method, not of trained weights): same job and seed, runs interleaved, medians.
-    ``max_abs_diff`` is over the decoded frames in [0, 1]."""
+def fast_mode_entries(tiers=("fast", "fastest")) -> list[tuple[str, dict, dict]]:
+    """(name, settings, the same sampler and steps without caching) of each entry ``bench_fast_mode``
+    measures: each approximate method alone on the first tier's sampler and steps (at the value of the last
+    tier that uses it), then each tier."""
+    from .tiers import METHODS, settings_for, without_caching
+
+    base = without_caching(settings_for(tiers[0]))
+    rows = []
+    for key, off in METHODS.items():
+        used = [settings_for(name)[key] for name in tiers if settings_for(name)[key] != off]
+        if used:
+            rows.append((f"{key}={used[-1]} alone", {**base, key: used[-1]}, base))
+    rows += [(f"tier {name}", settings_for(name), without_caching(settings_for(name))) for name in tiers]
+    return rows
+
+
+def bench_fast_mode(size: int = 64, frames: int = 4, repeats: int = 3, model: str = "random-full",
+                    tiers=("fast", "fastest"), steps: int | None = None, flop_sizes=((1280, 704), (512, 512))) -> dict:
+    """The approximate methods (DeepCache, step skipping, late guidance skipping), alone and as the speed tiers,
+    each against the same sampler and step count without them, on the full architecture (random weights: the
+    speed and the drift of the methods, not of trained weights): same job and seed, runs interleaved, medians.
+    ``mean_abs_diff``/``max_abs_diff`` are over the decoded frames in [0, 1].  ``native_flop_ratio``: the UNet
+    FLOPs of exact (DDIM, 50 steps, guidance every step) over the entry's, counted at native 1280x704x16
+    (``flop_ratio_512`` at 512x512) by :mod:`i2v.engine.flops`, with step skipping skipping the steps it
+    skipped in the measured run.  ``steps`` caps every entry's steps (a quick run)."""
     import torch
     from PIL import Image
 
     from .engine import Engine, EngineJob, load_model
+    from .engine import flops
+    from .tiers import NAMES
 
     engine = Engine(load_model(model))
     rng = np.random.default_rng(0)
     image = Image.fromarray((rng.random((size, size, 3)) * 255).astype(np.uint8))
+    entries = fast_mode_entries(tiers)
+    if steps is not None:
+        entries = [(n, {**s, "num_inference_steps": min(steps, s["num_inference_steps"])},
+                    {**b, "num_inference_steps": min(steps, b["num_inference_steps"])}) for n, s, b in entries]
 
-    def job(n: int) -> EngineJob:
+    def job(settings: dict) -> EngineJob:
         return EngineJob(image=image, prompt="a dog jumping over a fence", negative_prompt="blurry",
-                         guidance_scale=9.0, num_inference_steps=steps, num_frames=frames, width=size, height=size,
-                         seed=1, fast=n)
+                         guidance_scale=9.0, num_frames=frames, width=size, height=size, seed=1, **settings)
     sync = (lambda: torch.cuda.synchronize()) if engine.device.type == "cuda" else (lambda: None)
-    out = {}
+    frames_of, notes_of, times = {}, {}, {}
 
-    def run(n: int) -> float:
+    def run(settings: dict) -> None:
+        key = tuple(sorted(settings.items()))
+        engine.notes.clear()
         sync()
         t = time.perf_counter()
-        out[n] = engine.generate(job(n)).frames
+        frames_of[key] = engine.generate(job(settings)).frames
         sync()
-        return time.perf_counter() - t
-    run(1), run(interval)  # warm-up; encodings cached for both alike
-    exact, fast = [], []
+        times.setdefault(key, []).append(time.perf_counter() - t)
+        notes_of[key] = dict(engine.notes)
+    plan = []  # every distinct setting once per round, each entry right after its baseline
+    for _, settings, base in entries:
+        plan += [x for x in (base, settings) if x not in plan]
+    run({**plan[0], "num_inference_steps": 2})  # warm-up, short; encodings cached for all alike
     for _ in range(repeats):
-        exact.append(run(1))
-        fast.append(run(interval))
-    e, f = statistics.median(exact), statistics.median(fast)
-    return {"work": f"{model} {size}x{size} {frames}f {steps} steps, fast {interval} ({engine.device.type})",
-            "interval": interval, "exact_s": round(e, 3), "fast_s": round(f, 3), "speedup": round(e / f, 3),
-            "max_abs_diff": round(float(np.abs(out[1] - out[interval]).max()), 4),
-            "mean_abs_diff": round(float(np.abs(out[1] - out[interval]).mean()), 4)}
+        for settings in plan:
+            run(settings)
+
+    def video(settings: dict, skipped, w: int, h: int) -> int:
+        return flops.video_flops(w, h, 16, settings["num_inference_steps"], scheduler=settings["scheduler"],
+                                 fast=settings["fast"], guidance_stop=settings["guidance_stop"],
+                                 skipped=skipped)["flops"]
+    exact = {wh: flops.exact_video_flops(*wh, 16, 50) for wh in flop_sizes}
+    rows = []
+    for name, settings, base in entries:
+        key, bkey = tuple(sorted(settings.items())), tuple(sorted(base.items()))
+        t, tb = statistics.median(times[key]), statistics.median(times[bkey])
+        diff = np.abs(frames_of[key] - frames_of[bkey])
+        skip = notes_of[key].get("step_skip", {})
+        skipped = [i - 1 for i in skip.get("skipped_steps", [])]
+        ratios = {wh: exact[wh] / video(settings, skipped, *wh) for wh in flop_sizes}
+        row = {"entry": name, **settings, "base_s": round(tb, 3), "s": round(t, 3), "speedup": round(tb / t, 3),
+               "mean_abs_diff": round(float(diff.mean()), 4), "max_abs_diff": round(float(diff.max()), 4),
+               "skipped_steps": len(skipped), "skipped_at": [i + 1 for i in skipped],
+               "method_flop_ratio": round(video(base, [], *flop_sizes[0]) /
+                                          video(settings, skipped, *flop_sizes[0]), 3),
+               "native_flop_ratio": round(ratios[flop_sizes[0]], 3)}
+        if len(flop_sizes) > 1:
+            row["flop_ratio_512"] = round(ratios[flop_sizes[1]], 3)
+        rows.append(row)
+    tier_ratio = {"exact": 1.0, **{r["entry"].removeprefix("tier "): r["native_flop_ratio"] for r in rows
+                                   if r["entry"].startswith("tier ")}}
+    return {"work": f"{model} {size}x{size} {frames}f, seed 1, guidance 9 ({engine.device.type}); median of {repeats}",
+            "tiers_known": list(NAMES), "entries": rows, "native_flop_ratio": tier_ratio}
 
 
 def bench_compile(size: int = 256, frames: int = 8, steps: int = 10, repeats: int = 3) -> dict:
@@ -528,9 +580,13 @@ def run_bench(args, log=print) -> dict:
         print("\nWhole generations and encoding")
         print(_table(gens + [enc] + result.get("ui", []), ["work", "seconds"]))
         if "fast_mode" in result:
-            print("\nFast mode (approximate) against exact, same seed, interleaved; frames in [0, 1]")
-            print(_table([result["fast_mode"]], ["work", "exact_s", "fast_s", "speedup", "max_abs_diff",
-                                                 "mean_abs_diff"]))
+            fm = result["fast_mode"]
+            print("\nApproximate methods and speed tiers against the same sampler and steps without them,",
+                  f"{fm['work']}; frames in [0, 1]; FLOP ratios against exact (DDIM 50) at native 1280x704x16"
+                  " and 512x512")
+            print(_table(fm["entries"], ["entry", "scheduler", "num_inference_steps", "fast", "skip_threshold",
+                                         "guidance_stop", "base_s", "s", "speedup", "mean_abs_diff", "max_abs_diff",
+                                         "skipped_steps", "native_flop_ratio", "flop_ratio_512"]))
         if "compile" in result:
             print("\ntorch.compile against eager (after warm-up)")
             print(_table([result["compile"]], ["work", "eager_s", "compiled_s", "speedup", "compile_and_first_run_s",

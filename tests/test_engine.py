@@ -240,14 +240,29 @@ def test_clip_skip_one_is_penultimate_layer_plus_final_norm(tiny_engine):
     assert not torch.allclose(pos, last)  # really skips the last layer
 
 
-def test_fast_mode_benchmark_reports_speed_and_divergence():
-    """``bench``'s fast_mode object, on the tiny model (the real run uses the full architecture)."""
-    from i2v.bench import bench_fast_mode
+def test_fast_mode_benchmark_reports_speed_drift_and_flop_ratios():
+    """``bench``'s fast_mode object, on the tiny model with the steps capped (the real run uses the full
+    architecture): every approximate method of the fast tier alone and each tier, against the same sampler and
+    steps without them; FLOP ratios against exact from the counter."""
+    from i2v.bench import bench_fast_mode, fast_mode_entries
+    from i2v.engine import flops
+    from i2v.tiers import TIERS
 
-    r = bench_fast_mode(interval=2, size=64, frames=4, steps=4, repeats=1, model="tiny")
-    assert set(r) >= {"work", "exact_s", "fast_s", "speedup", "max_abs_diff"}
-    assert r["exact_s"] > 0 and r["fast_s"] > 0 and r["speedup"] == pytest.approx(r["exact_s"] / r["fast_s"], rel=0.01)
-    assert 0 < r["max_abs_diff"] <= 1
+    r = bench_fast_mode(size=64, frames=4, steps=4, repeats=1, model="tiny", flop_sizes=((1280, 704),))
+    names = [e[0] for e in fast_mode_entries()]
+    assert [row["entry"] for row in r["entries"]] == names and {"tier fast", "tier fastest"} <= set(names)
+    for row in r["entries"]:
+        assert row["base_s"] > 0 and row["s"] > 0
+        assert row["speedup"] == pytest.approx(row["base_s"] / row["s"], rel=0.02)
+        assert 0 <= row["mean_abs_diff"] <= row["max_abs_diff"] <= 1 and row["num_inference_steps"] <= 4
+    fastest = next(row for row in r["entries"] if row["entry"] == "tier fastest")
+    t = TIERS["fastest"]
+    expected = flops.exact_video_flops(1280, 704, 16) / flops.video_flops(
+        1280, 704, 16, 4, scheduler=t["scheduler"], fast=t["fast"], guidance_stop=t["guidance_stop"],
+        skipped=[i - 1 for i in fastest["skipped_at"]])["flops"]
+    assert r["native_flop_ratio"]["fastest"] == fastest["native_flop_ratio"] == pytest.approx(expected, rel=1e-3)
+    assert r["native_flop_ratio"]["exact"] == 1.0
+    assert fastest["native_flop_ratio"] > 50 / 4  # 4 steps against 50, and less work per step
 
 
 def test_every_request_setting_reaches_the_engine_or_is_the_studios(studio, monkeypatch):

@@ -262,3 +262,33 @@ def test_late_guidance_composes_with_fast_mode_and_step_skipping(tiny_engine, mo
     frames, notes, calls = _unet_calls(tiny_engine, j, monkeypatch)
     assert notes["step_skip"]["skipped_steps"] == [2, 3, 4, 5] and np.isfinite(frames).all()
     assert notes["late_guidance"]["from_step"] == 5
+
+
+# -- the speed tiers -----------------------------------------------------------------------------
+
+def test_the_tiers_are_concrete_settings_and_exact_is_the_reference():
+    from i2v import tiers
+
+    assert tiers.NAMES == ("exact", "fast", "fastest")
+    for name in tiers.NAMES:
+        assert set(tiers.tier(name)) == set(tiers.KEYS)
+    assert tiers.tier("exact") == {"scheduler": "ddim", "steps": 50, **tiers.METHODS}
+    fast = tiers.settings_for("fast")
+    assert fast["num_inference_steps"] == tiers.TIERS["fast"]["steps"] and "steps" not in fast
+    assert tiers.settings_for("fast", 10)["num_inference_steps"] == 10  # the tier's steps are a cap
+    assert tiers.without_caching(fast) == {**fast, "fast": 1, "skip_threshold": 0.0, "guidance_stop": 1.0}
+    with pytest.raises(ValueError, match="unknown speed tier"):
+        tiers.tier("ludicrous")
+
+
+@pytest.mark.parametrize("name,target", [("fast", 2.5), ("fastest", 4.0)])
+def test_the_tiers_meet_their_flop_targets_at_native_size(name, target):
+    """Issue 21's targets, counted: fast >= 2.5x fewer UNet FLOPs than exact at native 16 frames, fastest >= 4x,
+    without counting on step skipping to skip anything (what it skips depends on the video)."""
+    from i2v import tiers
+
+    t = tiers.tier(name)
+    exact = flops.exact_video_flops(1280, 704, 16)
+    counted = flops.video_flops(1280, 704, 16, t["steps"], scheduler=t["scheduler"], fast=t["fast"],
+                                guidance_stop=t["guidance_stop"])["flops"]
+    assert exact / counted >= target

@@ -11,7 +11,8 @@ import pytest
 
 PKG = Path(__file__).resolve().parent.parent / "i2v"
 POLICY = ("settings", "presets", "guidance", "advisor", "vram", "analysis", "notes", "errors", "config", "tokens",
-          "request", "i18n", "modelload", "images", "video", "templates", "cancel", "speedplan")
+          "request", "i18n", "modelload", "images", "video", "templates", "cancel", "speedplan", "tiers", "joins",
+          "tuning")
 # what each layer may not import (its own layer and those below are fine)
 FORBIDDEN = {
     **{m: ("engine", "studio", "workflows", "jobs", "ui", "torch", "diffusers", "gradio") for m in POLICY},
