@@ -14,7 +14,9 @@ I2VGen-XL's blocks:
 * the second-to-last up-block returns the feature it computed on the last full step.
 
 With interval 1 nothing is skipped and the result is the exact one.  A feature is kept per UNet pass, so
-guidance in two passes (``EngineJob.cfg_split``) keeps one for each.
+guidance in two passes (``EngineJob.cfg_split``) keeps one for each; after late guidance skipping's switch
+the conditional pass (key 1) runs alone and uses its own (in one batch of 2, the conditional half of key
+0's).  A step that step skipping skips runs no deep block and takes no place in the interval.
 """
 
 from __future__ import annotations
