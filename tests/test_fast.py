@@ -188,6 +188,8 @@ def test_a_skipped_step_costs_the_indicator_only():
     assert skipped / full <= 0.10
     v = flops.video_flops(1280, 704, 16, 10, skipped=[2, 3])
     assert v["steps"] == {"full/b2": 8, "skipped/b2": 2}
+    assert v["saved_per_skipped_step"]["b2"] == full - skipped
+    assert v["flops"] == flops.video_flops(1280, 704, 16, 10)["flops"] - 2 * v["saved_per_skipped_step"]["b2"]
 
 
 # -- late guidance skipping ----------------------------------------------------------------------
@@ -292,3 +294,33 @@ def test_the_tiers_meet_their_flop_targets_at_native_size(name, target):
     counted = flops.video_flops(1280, 704, 16, t["steps"], scheduler=t["scheduler"], fast=t["fast"],
                                 guidance_stop=t["guidance_stop"])["flops"]
     assert exact / counted >= target
+
+
+def test_step_skipping_keeps_offload_hooks(tiny_engine):
+    """The memory rungs' offload hooks (accelerate's, on the UNet and its modules) still run under step skipping
+    and fast mode, and are the UNet's forwards again after the job."""
+    from accelerate.hooks import ModelHook, add_hook_to_module, remove_hook_from_module
+
+    class Count(ModelHook):
+        def __init__(self):
+            super().__init__()
+            self.calls = 0
+
+        def pre_forward(self, module, *args, **kwargs):
+            self.calls += 1
+            return args, kwargs
+    unet = tiny_engine.pipe.unet
+    on_unet, on_front = Count(), Count()
+    add_hook_to_module(unet, on_unet)
+    add_hook_to_module(unet.transformer_in, on_front)
+    hooked = unet.__dict__["forward"], unet.transformer_in.__dict__["forward"]
+    try:
+        tiny_engine.notes.clear()
+        tiny_engine.generate(job(num_inference_steps=6, skip_threshold=1e9, fast=2))
+        assert dict(tiny_engine.notes)["step_skip"]["skipped"] == 4
+        assert on_unet.calls == 6 and on_front.calls == 6  # every step: the UNet's hook, then the indicator's
+        assert (unet.__dict__["forward"], unet.transformer_in.__dict__["forward"]) == hooked
+    finally:
+        for m in (unet.transformer_in, unet):
+            remove_hook_from_module(m)
+            m.__dict__.pop("forward", None)  # accelerate leaves the bound class forward on the instance

@@ -160,7 +160,9 @@ def video_flops(width: int, height: int, frames: int, steps: int, *, scheduler: 
                 guidance_stop: float = 1.0, cfg: bool = True, skipped: Iterable[int] = ()) -> dict:
     """UNet FLOPs of a whole video: the per-step counts composed along :func:`step_plan`.
 
-    Returns ``{"flops": total, "steps": {kind/batch: count}, "per_step": {kind/batch: FLOPs}}``."""
+    Returns ``{"flops": total, "steps": {kind/batch: count}, "per_step": {kind/batch: FLOPs},
+    "saved_per_skipped_step": {batch: FLOPs}}``: the last, what skipping one more full step saves (a skipped
+    step costs the indicator), for totals with other numbers of skipped steps."""
     if scheduler not in SCHEDULERS:
         raise ValueError(f"unknown scheduler {scheduler!r}")
     plan = step_plan(steps, fast, guidance_stop, cfg, skipped)
@@ -172,7 +174,9 @@ def video_flops(width: int, height: int, frames: int, steps: int, *, scheduler: 
         counts[key] = counts.get(key, 0) + 1
         per[key] = step_flops(width, height, frames, batch, kind)
         total += per[key]
-    return {"flops": total, "steps": counts, "per_step": per}
+    saved = {f"b{b}": step_flops(width, height, frames, b, "full") - step_flops(width, height, frames, b, "skipped")
+             for b in ((2, 1) if cfg else (1,))}
+    return {"flops": total, "steps": counts, "per_step": per, "saved_per_skipped_step": saved}
 
 
 def exact_video_flops(width: int, height: int, frames: int, steps: int = 50) -> int:
