@@ -160,7 +160,7 @@ def bench_ui(repeats: int, steps: int = 10) -> list[dict]:
             {"work": "web UI added latency per generation", "seconds": round(ui - cli, 3)}]
 
 
-def fast_mode_entries(tiers=("fast", "fastest")) -> list[tuple[str, dict, dict]]:
+def fast_mode_entries(tiers=("fast", "fastest"), methods: bool = True) -> list[tuple[str, dict, dict]]:
     """(name, settings, the same sampler and steps without caching) of each entry ``bench_fast_mode``
     measures: each approximate method alone on the first tier's sampler and steps (at the value of the last
     tier that uses it), then each tier."""
@@ -168,7 +168,7 @@ def fast_mode_entries(tiers=("fast", "fastest")) -> list[tuple[str, dict, dict]]
 
     base = without_caching(settings_for(tiers[0]))
     rows = []
-    for key, off in METHODS.items():
+    for key, off in METHODS.items() if methods else ():
         used = [settings_for(name)[key] for name in tiers if settings_for(name)[key] != off]
         if used:
             rows.append((f"{key}={used[-1]} alone", {**base, key: used[-1]}, base))
@@ -177,14 +177,16 @@ def fast_mode_entries(tiers=("fast", "fastest")) -> list[tuple[str, dict, dict]]
 
 
 def bench_fast_mode(size: int = 64, frames: int = 4, repeats: int = 3, model: str = "random-full",
-                    tiers=("fast", "fastest"), steps: int | None = None, flop_sizes=((1280, 704), (512, 512))) -> dict:
+                    tiers=("fast", "fastest"), steps: int | None = None, flop_sizes=((1280, 704), (512, 512)),
+                    methods: bool = True) -> dict:
     """The approximate methods (DeepCache, step skipping, late guidance skipping), alone and as the speed tiers,
     each against the same sampler and step count without them, on the full architecture (random weights: the
     speed and the drift of the methods, not of trained weights): same job and seed, runs interleaved, medians.
     ``mean_abs_diff``/``max_abs_diff`` are over the decoded frames in [0, 1].  ``native_flop_ratio``: the UNet
     FLOPs of exact (DDIM, 50 steps, guidance every step) over the entry's, counted at native 1280x704x16
     (``flop_ratio_512`` at 512x512) by :mod:`i2v.engine.flops`, with step skipping skipping the steps it
-    skipped in the measured run.  ``steps`` caps every entry's steps (a quick run)."""
+    skipped in the measured run.  ``steps`` caps every entry's steps (a quick run); ``methods=False`` measures
+    the tiers only."""
     import torch
     from PIL import Image
 
@@ -195,7 +197,7 @@ def bench_fast_mode(size: int = 64, frames: int = 4, repeats: int = 3, model: st
     engine = Engine(load_model(model))
     rng = np.random.default_rng(0)
     image = Image.fromarray((rng.random((size, size, 3)) * 255).astype(np.uint8))
-    entries = fast_mode_entries(tiers)
+    entries = fast_mode_entries(tiers, methods)
     if steps is not None:
         entries = [(n, {**s, "num_inference_steps": min(steps, s["num_inference_steps"])},
                     {**b, "num_inference_steps": min(steps, b["num_inference_steps"])}) for n, s, b in entries]

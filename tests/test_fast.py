@@ -283,6 +283,23 @@ def test_the_tiers_are_concrete_settings_and_exact_is_the_reference():
         tiers.tier("ludicrous")
 
 
+def test_the_benchmark_measures_each_method_of_the_tiers_alone_then_each_tier():
+    from i2v import tiers
+    from i2v.bench import fast_mode_entries
+
+    entries = fast_mode_entries()
+    base = tiers.without_caching(tiers.settings_for("fast"))
+    alone = [e for e in entries if e[0].endswith(" alone")]
+    for _, settings, against in alone:  # one method on, on the first tier's sampler and steps
+        assert against == base and sum(settings[k] != off for k, off in tiers.METHODS.items()) == 1
+    used = {k for name in ("fast", "fastest") for k, off in tiers.METHODS.items() if tiers.tier(name)[k] != off}
+    assert len(alone) == len(used)
+    assert [e[0] for e in entries[len(alone):]] == ["tier fast", "tier fastest"]
+    assert [e[0] for e in fast_mode_entries(methods=False)] == ["tier fast", "tier fastest"]
+    for name, settings, against in entries[len(alone):]:
+        assert against == tiers.without_caching(settings)
+
+
 @pytest.mark.parametrize("name,target", [("fast", 2.5), ("fastest", 4.0)])
 def test_the_tiers_meet_their_flop_targets_at_native_size(name, target):
     """Issue 21's targets, counted: fast >= 2.5x fewer UNet FLOPs than exact at native 16 frames, fastest >= 4x,
