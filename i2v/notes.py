@@ -29,6 +29,12 @@ NOTES: dict[str, dict[str, str]] = {
                            "zh": "在 CPU 上运行：无需“{offload}”卸载"},
     "fast_mode": {"en": "fast mode (approximate): the deep layers ran on {full} of {steps} steps (every {interval})",
                   "zh": "快速模式（近似）：深层特征在 {steps} 步中计算了 {full} 步（每 {interval} 步一次）"},
+    "step_skip": {"en": "step skipping (approximate, threshold {threshold}): {skipped} of {steps} steps reused the "
+                        "last full step's result",
+                  "zh": "跳步（近似，阈值 {threshold}）：{steps} 步中有 {skipped} 步复用了上一完整步的结果"},
+    "late_guidance": {"en": "late guidance skipping (approximate): from step {from_step} of {steps} on, only the "
+                            "conditional pass ran",
+                      "zh": "后期跳过引导（近似）：从第 {from_step}/{steps} 步起只计算条件分支"},
     "fp16_redecode": {"en": "fp16 VAE decode overflowed: decoded again in float32",
                       "zh": "fp16 VAE 解码溢出：已用 float32 重新解码"},
     # restoring settings from a file (the History tab)

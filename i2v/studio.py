@@ -437,7 +437,8 @@ class Studio:
         req, job = run.req, run.job
         bpe = 2 if engine.info.dtype in ("float16", "bfloat16") else 4
         p = vram.plan(free, req.width, req.height, req.num_frames, cfg=job.uses_cfg,
-                      decode_chunk_size=req.decode_chunk_size, bytes_per_elem=bpe)
+                      decode_chunk_size=req.decode_chunk_size, bytes_per_elem=bpe, fast=job.fast,
+                      skip=job.skip_threshold > 0)
         if not p.fits and p.predicted_peak_gb > 1.5 * p.budget_gb:
             raise OutOfResources("gpu_too_small", width=req.width, height=req.height, frames=req.num_frames,
                                  need=p.predicted_peak_gb, free=free)

@@ -104,14 +104,29 @@ class Estimate:
     decode_gib: float = 0.0    # stage is retried on a rung that lowers that stage's figure
 
 
+# What the approximate methods keep between steps, in elements per latent voxel of each guidance pass
+# (counted on the full architecture, issue 21): DeepCache the feature the second-to-last up-block hands on
+# (640 channels), step skipping its indicator (conv_in + transformer_in: 320 channels) and the last residual (4).
+KEPT_PER_VOXEL = {"deepcache": 640, "step_skip": 324}
+
+
+def kept_bytes(width: int, height: int, frames: int, *, cfg: bool = True, fast: int = 1, skip: bool = False,
+               bytes_per_elem: int = 2) -> float:
+    """Bytes the approximate methods keep from one step to the next (both guidance passes' when guided)."""
+    per = (KEPT_PER_VOXEL["deepcache"] if fast > 1 else 0) + (KEPT_PER_VOXEL["step_skip"] if skip else 0)
+    return per * (2 if cfg else 1) * frames * (height // 8) * (width // 8) * bytes_per_elem
+
+
 def estimate(width: int, height: int, frames: int, *, cfg: bool = True, offload: str = "none",
              decode_chunk_size: int = 8, vae_tiling: bool = False, cfg_split: bool = False, ff_sliced: bool = False,
-             bytes_per_elem: int = 2, coeffs: Coefficients | None = None) -> Estimate:
+             bytes_per_elem: int = 2, coeffs: Coefficients | None = None, fast: int = 1, skip: bool = False
+             ) -> Estimate:
     c = coeffs or Coefficients.load()
     e = bytes_per_elem / 4
     voxels = (2 if cfg and not cfg_split else 1) * frames * (height // 8) * (width // 8)
     k, fixed = (c.sliced_per_voxel, c.sliced_fixed) if ff_sliced else (c.unet_per_voxel, c.unet_fixed)
-    act_unet = (k * voxels + fixed) * e
+    act_unet = (k * voxels + fixed) * e + kept_bytes(width, height, frames, cfg=cfg, fast=fast, skip=skip,
+                                                     bytes_per_elem=bytes_per_elem)
     chunk = max(1, min(decode_chunk_size, frames))
     dh, dw = (min(height, VAE_TILE), min(width, VAE_TILE)) if vae_tiling else (height, width)
     act_dec = (c.vae_per_pixel * chunk * dh * dw + c.vae_fixed) * e
@@ -216,8 +231,10 @@ def usable_gb(vram_gb: float, margin: float = 0.08) -> float:
 
 def plan(vram_gb: float, width: int, height: int, frames: int, *, cfg: bool = True, decode_chunk_size: int = 8,
          bytes_per_elem: int = 2, allow_degrade: bool = False, tiers: dict | None = None,
-         resolution: str | None = None, coeffs: Coefficients | None = None, start_rung: int = 0) -> Plan:
-    """The fastest configuration that fits ``vram_gb`` of free GPU memory."""
+         resolution: str | None = None, coeffs: Coefficients | None = None, start_rung: int = 0, fast: int = 1,
+         skip: bool = False) -> Plan:
+    """The fastest configuration that fits ``vram_gb`` of free GPU memory (with what fast mode and step
+    skipping keep between steps counted)."""
     budget = usable_gb(vram_gb)
     rungs = ladder(decode_chunk_size)
     attempts = [(width, height, frames, resolution, [])]
@@ -242,7 +259,8 @@ def plan(vram_gb: float, width: int, height: int, frames: int, *, cfg: bool = Tr
             if i < start_rung or (split and not cfg and not sliced):  # two passes of nothing: a duplicate
                 continue
             est = estimate(w, h, f, cfg=cfg, offload=off, decode_chunk_size=chunk, vae_tiling=tiling,
-                           cfg_split=split, ff_sliced=sliced, bytes_per_elem=bytes_per_elem, coeffs=coeffs)
+                           cfg_split=split, ff_sliced=sliced, bytes_per_elem=bytes_per_elem, coeffs=coeffs,
+                           fast=fast, skip=skip)
             p = Plan(est.peak_gib <= budget, off, est.decode_chunk_size, tiling, split and cfg, sliced, w, h, f, tier,
                      est.peak_gib, round(budget, 2), i, list(notes))
             if p.fits:

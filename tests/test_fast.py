@@ -341,3 +341,15 @@ def test_step_skipping_keeps_offload_hooks(tiny_engine):
         for m in (unet.transformer_in, unet):
             remove_hook_from_module(m)
             m.__dict__.pop("forward", None)  # accelerate leaves the bound class forward on the instance
+
+
+def test_the_memory_planner_counts_what_the_methods_keep_between_steps():
+    from i2v import vram
+
+    base = vram.estimate(1280, 704, 16)
+    kept = vram.estimate(1280, 704, 16, fast=2, skip=True)
+    extra = vram.kept_bytes(1280, 704, 16, fast=2, skip=True)
+    assert round(extra / 2**20) == round((640 + 324) * 2 * 16 * 88 * 160 * 2 / 2**20)  # ~0.86 GiB in fp16
+    assert kept.denoise_gib > base.denoise_gib and kept.unet_act_gib - base.unet_act_gib == pytest.approx(
+        extra / 2**30, abs=0.011)
+    assert vram.kept_bytes(1280, 704, 16) == 0  # exact keeps nothing

@@ -194,7 +194,7 @@ def test_job_and_cancel_echo_a_bounded_prefix_of_a_long_id(app):
 TEMPLATE_VALUES = {"negative_prompt": "blurry, dark", "guidance_scale": 12.5, "num_inference_steps": 23,
                    "num_frames": 10, "fps": 12, "target_fps": 20, "resolution": "384p", "scheduler": "dpm++",
                    "decode_chunk_size": 4, "guidance_schedule": "cosine", "guidance_end": 4.5, "fast": 3,
-                   "skip_threshold": 0.12, "guidance_stop": 0.7, "speed": "fast"}
+                   "skip_threshold": 0.12, "guidance_stop": 0.4, "speed": "fast"}
 
 
 def test_a_template_saves_and_loads_every_setting_a_preset_can_hold(ui, photo_path):

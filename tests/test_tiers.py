@@ -23,7 +23,7 @@ def test_exact_changes_nothing_and_the_tiers_are_the_settings_choices():
 def test_a_tier_moves_each_setting_at_least_as_far_as_it_asks_and_twice_is_once(tier):
     t = TIERS[tier]
     once = apply_tier({**BASE, "speed": tier})
-    assert once["scheduler"] == t["scheduler"] and once["num_inference_steps"] == t["max_steps"]
+    assert once["scheduler"] == t["scheduler"] and once["num_inference_steps"] == t["steps"]
     assert (once["fast"], once["skip_threshold"], once["guidance_stop"]) == \
         (t["fast"], t["skip_threshold"], t["guidance_stop"])
     assert apply_tier(once) == once  # Reuse of a fast result runs the same settings
@@ -36,14 +36,14 @@ def test_a_tier_moves_each_setting_at_least_as_far_as_it_asks_and_twice_is_once(
 
 def test_fastest_is_at_least_as_approximate_as_fast():
     f, ff = TIERS["fast"], TIERS["fastest"]
-    assert ff["max_steps"] <= f["max_steps"] and ff["fast"] >= f["fast"]
+    assert ff["steps"] <= f["steps"] and ff["fast"] >= f["fast"]
     assert ff["skip_threshold"] >= f["skip_threshold"] and ff["guidance_stop"] <= f["guidance_stop"]
 
 
 def test_the_request_runs_the_tier_and_records_it():
     cfg = load_config(model="tiny")
     req = build_request(cfg, image=make_photo(), prompt="a dog", speed="fast", num_inference_steps=40)
-    assert req.speed == "fast" and req.scheduler == "dpm++" and req.num_inference_steps == TIERS["fast"]["max_steps"]
+    assert req.speed == "fast" and req.scheduler == "dpm++" and req.num_inference_steps == TIERS["fast"]["steps"]
     assert req.params()["speed"] == "fast" and req.params()["fast"] == TIERS["fast"]["fast"]
     exact = build_request(cfg, image=make_photo(), prompt="a dog", num_inference_steps=40)
     assert (exact.speed, exact.scheduler, exact.num_inference_steps, exact.fast, exact.guidance_stop) == \
@@ -53,7 +53,7 @@ def test_the_request_runs_the_tier_and_records_it():
 def test_switch_shows_what_the_tier_runs_and_exact_brings_the_base_back():
     current = {**BASE, "num_inference_steps": 30}
     shown = switch("fastest", current, BASE)
-    assert set(shown) == set(TIER_KEYS) and shown["num_inference_steps"] == TIERS["fastest"]["max_steps"]
+    assert set(shown) == set(TIER_KEYS) and shown["num_inference_steps"] == TIERS["fastest"]["steps"]
     assert switch("exact", shown, BASE) == {k: BASE[k] for k in TIER_KEYS}
 
 
@@ -64,7 +64,7 @@ def test_the_page_speed_choice_moves_the_sliders_and_the_job_carries_the_tier(ui
     form = {c.speed_tier: "fast", c.preset: "standard", c.steps: 50, c.fast: 1, c.skip_threshold: 0.0,
             c.guidance_stop: 1.0}
     out = h.on_speed(form)
-    assert out[c.steps] == TIERS["fast"]["max_steps"] and out[c.fast] == TIERS["fast"]["fast"]
+    assert out[c.steps] == TIERS["fast"]["steps"] and out[c.fast] == TIERS["fast"]["fast"]
     assert out[c.guidance_stop] == TIERS["fast"]["guidance_stop"]
     back = h.on_speed({**form, **out, c.speed_tier: "exact"})
     assert back[c.steps] == 50 and back[c.fast] == 1 and back[c.guidance_stop] == 1.0
@@ -73,5 +73,59 @@ def test_the_page_speed_choice_moves_the_sliders_and_the_job_carries_the_tier(ui
               c.current: [], c.negative: "", c.target_fps: 16, c.guidance_end: 6.0}
     submitted = h.submit(values, EN)
     job = ui.jobs.get(submitted[c.current][0])
-    assert job.params["speed"] == "fast" and job.params["num_inference_steps"] == TIERS["fast"]["max_steps"]
+    assert job.params["speed"] == "fast" and job.params["num_inference_steps"] == TIERS["fast"]["steps"]
     ui.jobs.cancel(job.id)
+
+
+def _ran(meta: dict) -> dict:
+    """What the engine ran, from its own counters (its notes), by note code."""
+    return {n["code"]: n["params"] for n in meta["notes"]}
+
+
+def test_each_tier_reaches_the_engine_from_the_cli_and_a_batch_file(tmp_path, photo_path):
+    import json
+    import subprocess
+    import sys
+
+    import yaml
+
+    from .conftest import ROOT
+
+    out = tmp_path / "outputs"
+    r = subprocess.run([sys.executable, "-m", "i2v", "generate", "--model", "tiny", "--image", str(photo_path),
+                        "--prompt", "waves", "--steps", "30", "--frames", "4", "--resolution", "256p", "--speed",
+                        "fastest", "--outputs", str(out), "--json"], cwd=ROOT, capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr
+    meta = json.loads(open(json.loads(r.stdout)["metadata"]).read())
+    p, ran = meta["params"], _ran(meta)
+    assert (p["speed"], p["scheduler"], p["num_inference_steps"]) == ("fastest", "dpm++", 20)
+    assert ran["fast_mode"]["interval"] == 3 and ran["late_guidance"]["from_step"] == 11
+    assert ran["step_skip"]["steps"] == 20 and ran["step_skip"]["threshold"] == TIERS["fastest"]["skip_threshold"]
+    jobs = tmp_path / "jobs.yaml"
+    jobs.write_text(yaml.safe_dump([{"image": str(photo_path), "prompt": "waves", "steps": 12, "frames": 4,
+                                     "resolution": "256p", "speed": "fast"}]), encoding="utf-8")
+    r = subprocess.run([sys.executable, "-m", "i2v", "batch", str(jobs), "--model", "tiny", "--outputs", str(out),
+                        "--json"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    video = json.loads(r.stdout)["done"][0]["video"]
+    meta = json.loads(open(video.replace(".mp4", ".json")).read())
+    ran = _ran(meta)
+    assert meta["params"]["speed"] == "fast" and ran["fast_mode"]["interval"] == 2
+    assert ran["late_guidance"]["from_step"] == 7 and "step_skip" not in ran  # fast: no step skipping
+
+
+def test_the_page_tier_reaches_the_engine(ui, photo_path):
+    from .conftest import EN
+
+    c, h = ui.c, ui.create
+    values = {**{getattr(c, a): None for a in ("guidance", "frames", "fps", "resolution", "schedule")},
+              c.speed_tier: "fast", c.preset: "standard", c.steps: 10, c.fast: 1, c.skip_threshold: 0.0,
+              c.guidance_stop: 1.0, c.frames: 2, c.prompt: "a dog", c.image: str(photo_path), c.seed: 0,
+              c.random_seed: True, c.count: 1, c.current: [], c.negative: "", c.target_fps: 16, c.guidance_end: 6.0}
+    job = ui.jobs.get(h.submit(values, EN)[c.current][0])
+    ui.jobs.execute(ui.jobs.store.claim(ui.jobs.worker))
+    meta = ui.jobs.metadata(ui.jobs.get(job.id))
+    ran = _ran(meta)
+    assert meta["params"]["scheduler"] == "dpm++" and ran["fast_mode"]["interval"] == 2
+    assert ran["late_guidance"]["from_step"] == 6
