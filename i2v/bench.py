@@ -537,6 +537,15 @@ def run_bench(args, log=print) -> dict:
             print("\nSimulated cards (memory fraction capped)")
             print(_table(res["cards"], ["card_gb", "plan", "fits", "predicted_gib", "measured_gib", "ran"]))
         return {"gpu": res}
+    if getattr(args, "fast_tiers", False):
+        dev = getattr(args, "device", None) or "cuda"
+        log(f"benchmark: the speed tiers against exact on {dev} ...")
+        res = bench_fast_tiers(dev, out=getattr(args, "out", None), log=log)
+        if not getattr(args, "json", False):
+            print(f"\nSpeed tiers against exact ({res['info'].get('card', dev)}; whole calls, one run each)")
+            print(_table(res["rows"], ["tier", "size", "scheduler", "num_inference_steps", "s_per_video",
+                                       "speedup_vs_exact", "vs_exact_mean_abs_diff"]))
+        return {"fast_tiers": res}
     if getattr(args, "long", False):
         log("benchmark: a 4-segment long video against one segment (tiny) ...")
         res = bench_long(repeats=repeats, steps=3 if quick else 10, log=log)
@@ -594,6 +603,60 @@ def run_bench(args, log=print) -> dict:
             print(_table([result["compile"]], ["work", "eager_s", "compiled_s", "speedup", "compile_and_first_run_s",
                                                "max_abs_diff"]))
     return result
+
+
+def bench_fast_tiers(device: str = "cuda", out: str | None = None, log=print) -> dict:
+    """The speed tiers as users run them, each a whole call against exact (DDIM 50 steps, guidance every
+    step): at native 1280x704x16 in fp16 on CUDA (random weights), the tiny model at 128x128 on the CPU (a
+    smoke run of the same code).  Each row is written to ``fast-tiers.jsonl`` as soon as it is measured.
+    ``vs_exact_mean_abs_diff`` mixes the tier's sampler change with its caching (see ``fast_mode`` for the
+    drift of the caching alone)."""
+    import json
+    from pathlib import Path
+
+    import torch
+    from PIL import Image
+
+    from .benchgpu import device_info, load_engine
+    from .engine import EngineJob
+    from .tiers import NAMES, settings_for
+
+    cuda = device.startswith("cuda")
+    w, h, frames = (1280, 704, 16) if cuda else (128, 128, 4)
+    engine = load_engine(device, log=log)
+    sync = (lambda: torch.cuda.synchronize()) if cuda else (lambda: None)
+    image = Image.fromarray((np.random.default_rng(0).random((h, w, 3)) * 255).astype(np.uint8))
+    folder = Path(out) if out else Path("docs" if cuda else ".")
+    folder.mkdir(parents=True, exist_ok=True)
+    rows_file = folder / "fast-tiers.jsonl"
+    rows_file.write_text("")
+
+    def run(settings: dict):
+        job = EngineJob(image=image, prompt="a dog jumping over a fence", negative_prompt="blurry",
+                        guidance_scale=9.0, num_frames=frames, width=w, height=h, seed=1, **settings)
+        engine.notes = []
+        sync()
+        t = time.perf_counter()
+        frames_out = engine.generate(job).frames
+        sync()
+        return time.perf_counter() - t, frames_out, list(engine.notes)
+    run({**settings_for("exact"), "num_inference_steps": 2})  # warm-up (kernels, encodings)
+    rows, exact = [], None
+    for name in NAMES:
+        settings = settings_for(name)
+        log(f"  {name}: {settings} ...")
+        seconds, got, notes = run(settings)
+        if exact is None:
+            exact = (seconds, got)
+        row = {"tier": name, "size": f"{w}x{h}", "frames": frames, **settings, "s_per_video": round(seconds, 2),
+               "speedup_vs_exact": round(exact[0] / seconds, 3),
+               "vs_exact_mean_abs_diff": round(float(np.abs(got - exact[1]).mean()), 4),
+               "engine_notes": [{"code": c, **p} for c, p in notes]}
+        rows.append(row)
+        with rows_file.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        log(f"    {row['s_per_video']} s, {row['speedup_vs_exact']}x")
+    return {"info": device_info(device), "rows": rows, "file": str(rows_file)}
 
 
 def run_gpu_profile_speed(args, log=print) -> dict:

@@ -95,8 +95,12 @@ def long_kwargs(a: argparse.Namespace, cfg) -> dict | None:
             with path.open("rb") as f:
                 data = f.read(4 * limit + 1)
             board = data.decode("utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InvalidInput("job_file_unreadable", path=path, detail=str(exc).splitlines()[0]) from None
+        except OSError as exc:
+            raise InvalidInput("storyboard_unreadable", path=path, detail=exc.strerror or "unreadable") from None
+        except UnicodeDecodeError:
+            raise InvalidInput("storyboard_unreadable", path=path, detail="not UTF-8 text") from None
+        if not board.strip():
+            raise InvalidInput("storyboard_empty")
     return {"segments": given["segments"], "seconds": given["seconds"], "storyboard": board,
             "overlap": given["overlap"], "colour": given["colour_match"], "colour_strength": given["colour_strength"]}
 
@@ -277,9 +281,16 @@ def cmd_extend(a: argparse.Namespace) -> int:
     return run_long(a, jobs, jobs.long_params(**long, extend=a.video, **kw))
 
 
+WHY = {"hit": "a draft hit the target", "predicted": "the drafts' fit", "unreachable_high": "the target is out of "
+       "reach: the most motion inside the safe zone", "unreachable_low": "the target is out of reach: the least "
+       "motion inside the safe zone"}
+
+
 def run_autotune(a: argparse.Namespace, jobs) -> int:
     from .jobs import AUTOTUNE
 
+    if long_kwargs(a, jobs.studio.cfg) is not None:
+        raise InvalidInput("tune_long")
     params = jobs.tune_params(target_motion=a.target_motion, draft_steps=a.draft_steps, draft_frames=a.draft_frames,
                               **request_kwargs(a))
     token = install_cancel_on_sigint()
@@ -296,8 +307,9 @@ def run_autotune(a: argparse.Namespace, jobs) -> int:
     s = finished(jobs, job)
     c = s["autotune"]["choice"]
     emit({**s, "job": job.id}, a.json,
-         text=f"{s['video']}  (guidance {c['guidance']:g}: {c['why']}; motion {s['motion'].get('motion_norm')} "
-              f"for a target of {s['autotune']['target']}, {len(s['autotune']['drafts'])} drafts)")
+         text=f"{s['video']}  (guidance {c['guidance']:g}, {WHY.get(c['why'], c['why'])}; motion "
+              f"{s['motion'].get('motion_norm')} for a target of {s['autotune']['target']} (% of the diagonal per "
+              f"frame), {len(s['autotune']['drafts'])} drafts)")
     return EXIT_OK
 
 
@@ -934,6 +946,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="throughput of 1 against N workers on the same job list (tiny model)")
     sb.add_argument("--ray", default=None, help="with --workers: the N workers as Ray actors (local|auto|ADDRESS)")
     sb.add_argument("--long", action="store_true", help="a 4-segment long video against one segment (tiny model)")
+    sb.add_argument("--fast-tiers", action="store_true",
+                    help="the speed tiers against exact, whole calls: native on CUDA (--device cuda, the default), "
+                         "the tiny model with --device cpu; rows into --out as they come")
     return p
 
 

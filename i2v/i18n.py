@@ -174,6 +174,10 @@ TEXT: dict[str, dict[str, str]] = {
     "decoding": {"en": "Decoding and writing the video…", "zh": "正在解码并写入视频……"},
     "done": {"en": "Done in {seconds:.1f}s → {name}", "zh": "完成，用时 {seconds:.1f} 秒 → {name}"},
     "cancelled": {"en": "Stopped. Nothing was written.", "zh": "已停止，未写入任何文件。"},
+    "cancelled_kept": {"en": "Stopped. The {n} part(s) already finished are kept: Re-queue in the Queue tab goes "
+                             "on from them.",
+                       "zh": "已停止。已完成的 {n} 个部分已保留：在“队列”中重新排队即可从这里继续。"},
+    "tune_drafts": {"en": "Drafts", "zh": "草稿"},
     "no_image": {"en": "Please upload an image first.", "zh": "请先上传图片。"},
     "saved_template": {"en": "Saved template “{name}”.", "zh": "已保存模板“{name}”。"},
     "deleted_template": {"en": "Deleted template “{name}”.", "zh": "已删除模板“{name}”。"},
@@ -232,7 +236,8 @@ TEXT: dict[str, dict[str, str]] = {
     "tune_unreachable_low": {"en": "The target {t:g} is below what the safe zone gives: guidance **{g:g}** moved "
                                    "least ({m:.2f}).",
                              "zh": "目标 {t:g} 低于安全范围内的最小运动：引导系数 **{g:g}** 运动最小（{m:.2f}）。"},
-    "tune_final": {"en": "The final video measured {m:.2f}.", "zh": "正式视频实测运动 {m:.2f}。"},
+    "tune_final": {"en": "The final video measured {m:.2f} (motion in % of the frame's diagonal per frame).",
+                   "zh": "正式视频实测运动 {m:.2f}（单位：每帧移动画面对角线的百分比）。"},
     "tune_demo": {"en": "With the demo model, motion does not follow guidance: the loop runs, its choice means "
                         "nothing.",
                   "zh": "演示模型的运动不随引导系数变化：流程照常运行，但选择没有意义。"},

@@ -91,6 +91,8 @@ def plan_long(cfg: Config, *, prompt: str, frames: int, segments=None, storyboar
     lines = storyboard_lines(storyboard, cfg)
     if segments in (None, ""):
         n = len(lines) or 1
+        if n > hi:
+            raise InvalidInput("storyboard_too_many", lines=n, hi=hi)
     else:
         if isinstance(segments, bool) or not isinstance(segments, (int, float, str)):
             raise InvalidInput("long_segments", hi=hi, got=echo(segments))

@@ -74,8 +74,9 @@ def apply_tier(settings: dict) -> dict:
 
 def switch(name: str, current: dict, base: dict) -> dict:
     """The values of :data:`TIER_KEYS` to show when the user picks tier ``name``: what the tier runs, from
-    the ``current`` values; back to ``exact``, the ``base`` ones (the preset's over the defaults), so that
-    the approximations the tier added go away with it."""
+    the ``current`` values; back to ``exact``, the approximate methods' ``base`` values (the preset's over
+    the defaults), so that the approximations the tier added go away with it; the steps stay as they are
+    (going back never makes a job slower than the user saw it)."""
     if name == "exact":
-        return {k: base[k] for k in TIER_KEYS if k in base}
+        return {k: base[k] for k in TIER_KEYS if k in base and k != "num_inference_steps"}
     return {k: v for k, v in apply_tier({**current, "speed": name}).items() if k in TIER_KEYS}

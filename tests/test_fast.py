@@ -353,3 +353,16 @@ def test_the_memory_planner_counts_what_the_methods_keep_between_steps():
     assert kept.denoise_gib > base.denoise_gib and kept.unet_act_gib - base.unet_act_gib == pytest.approx(
         extra / 2**30, abs=0.011)
     assert vram.kept_bytes(1280, 704, 16) == 0  # exact keeps nothing
+
+
+def test_bench_fast_tiers_writes_each_row_as_it_goes(tmp_path):
+    """The card's fast-tier stage (scripts/card-check.sh), as a smoke run on the tiny model."""
+    import json
+
+    from i2v.bench import bench_fast_tiers
+
+    res = bench_fast_tiers("cpu", out=str(tmp_path), log=lambda m: None)
+    rows = [json.loads(x) for x in (tmp_path / "fast-tiers.jsonl").read_text().splitlines()]
+    assert [r["tier"] for r in rows] == ["exact", "fast", "fastest"] == [r["tier"] for r in res["rows"]]
+    assert rows[0]["speedup_vs_exact"] == 1.0 and rows[0]["engine_notes"] == []
+    assert {n["code"] for n in rows[2]["engine_notes"]} >= {"fast_mode", "late_guidance", "step_skip"}

@@ -349,3 +349,60 @@ def test_bench_long_runs_and_reports_its_ratio():
     r = bench_long(segments=2, size=128, frames=4, steps=1, repeats=1, log=lambda m: None)
     assert r["long_s"] > 0 and r["one_segment_s"] > 0
     assert r["ratio_vs_one_segment"] == round(r["long_s"] / r["one_segment_s"], 3)
+
+
+def test_what_a_newcomer_found_long_videos(tmp_path, photo_path):
+    """Each a line of the newcomer's report (issue 22's review), through the CLI as a subprocess."""
+    out = tmp_path / "outputs"
+    (out / "2026-01-01").mkdir(parents=True)
+    fake = out / "2026-01-01" / "fake.mp4"
+    fake.write_bytes(os.urandom(3000))
+    r = cli("extend", str(fake), "--model", "tiny", "--prompt", "x", "--outputs", str(out))
+    assert r.returncode == 2 and r.stderr.strip() == "error: fake.mp4 is not a readable video", r.stderr
+    r = cli("extend", "/etc/hostname", "--model", "tiny", "--prompt", "x", "--outputs", str(out))
+    assert r.returncode == 2 and "not an MP4 of the outputs folder" in r.stderr, r.stderr
+    empty = tmp_path / "empty.txt"
+    empty.write_text(" \n\n", encoding="utf-8")
+    binary = tmp_path / "bin.txt"
+    binary.write_bytes(b"\xba\xff\x00\x01")
+    for board, said in ((empty, "has no prompt in it"), (binary, "not UTF-8 text"),
+                        (tmp_path / "none.txt", "cannot read the storyboard")):
+        r = cli("generate", *TINY, "--image", str(photo_path), "--prompt", "x", "--storyboard", str(board),
+                "--outputs", str(out))
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and said in r.stderr, r.stderr
+    r = cli("generate", *TINY, "--image", str(photo_path), "--prompt", "x", "--segments", "3", "--target-motion",
+            "natural", "--outputs", str(out))
+    assert r.returncode == 2 and "auto-tune makes one video" in r.stderr, r.stderr
+    assert not list(out.glob("*/*.mp4"))[1:]  # nothing made (the fake one only)
+
+
+def test_the_length_line_counts_the_storyboard_and_too_many_lines_say_so():
+    from i2v.ui.create import length_text
+
+    cfg = load_config(model="tiny")
+    assert length_text(1, 8, 8, "en", 2, "a\nb\n\nc\n") == length_text(3, 8, 8, "en", 2)
+    with pytest.raises(InvalidInput, match="the storyboard has 10 lines: a long video has at most 8 segments"):
+        plan_long(cfg, prompt="x", frames=8, storyboard="\n".join("abcdefghij"))
+
+
+def test_stop_during_a_long_video_says_what_was_kept(ui, synthetic_frames, tmp_path, monkeypatch):
+    from i2v.errors import Cancelled
+
+    from .conftest import ZH
+
+    jobs = ui.jobs
+    job = submit(jobs, tmp_path, segments=3)
+    engine = jobs.studio.engine()
+    decode = engine.decode_job
+
+    def stopped_in_second(latents, job_, timings=None):
+        if job_.seed == 8:
+            jobs.store.cancel(job.id)
+            raise Cancelled()
+        return decode(latents, job_, timings)
+    monkeypatch.setattr(engine, "decode_job", stopped_in_second)
+    assert run_next(jobs).status == "cancelled"
+    said = {}
+    for upd in ui.create.follow([job.id], ZH):
+        said.update(upd)
+    assert said[ui.c.status] == "已停止。已完成的 1 个部分已保留：在“队列”中重新排队即可从这里继续。"

@@ -144,9 +144,12 @@ def _run_long(jobs: JobService, job: JobRecord, reporter, token, on_progress):
 def _run_autotune(jobs: JobService, job: JobRecord, reporter, token, on_progress):
     """Drafts (each committed as a child, kind ``draft``), then the final video; a re-queued job keeps the
     drafts it has."""
+    import time
+
     from ..autotune import autotune
     from ..tuning import MAX_DRAFTS, resolve_target
 
+    t0 = time.monotonic()
     p = job.params
     kids = jobs.store.list(parent=job.id, kinds=[DRAFT], status=["done"], limit=None, newest_first=False)
     done = [{"draft": k.params["tune_draft"], "seed": k.params["seed"],
@@ -173,6 +176,7 @@ def _run_autotune(jobs: JobService, job: JobRecord, reporter, token, on_progress
     result, files = jobs.result_of(res.final)
     result["summary"]["autotune"] = res.record
     result["summary"]["drafts_made"] = res.made
+    result["summary"]["seconds"] = round(time.monotonic() - t0, 2)  # the whole auto-tune, drafts included
     return result, files
 
 

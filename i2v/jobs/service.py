@@ -204,15 +204,29 @@ class JobService:
         """A long video's job parameters (segments from a picture, or continuing ``extend``, a video of this
         studio), every setting checked.  ``seconds``: as many segments as that length needs."""
         params: dict[str, Any] = {}
+        prior = 0  # an extended long video's own segments
         if extend not in (None, ""):
             source = self._own_video(extend)
             from PIL import Image
 
-            from ..video import read_frames
+            from ..video import read_comment, read_frames
+            from ..workflows import check_smooth_input
 
-            frames = read_frames(source, max_frames=self.studio.cfg.limits["smooth_max_frames"])
+            # the bounds of a video we read (pixels, seconds, frames), checked from its header first
+            check_smooth_input(source, 1, "flow", None, self.studio.cfg.limits)
+            try:
+                frames = read_frames(source, max_frames=self.studio.cfg.limits["smooth_max_frames"])
+                meta = json.loads(read_comment(source) or "{}")
+            except (OSError, ValueError):
+                raise InvalidInput("video_unreadable", name=source.name) from None
             kw["image"] = Image.fromarray(frames[-1])  # (the job starts from the frame its overlap picks)
             kw["width"], kw["height"] = frames.shape[2], frames.shape[1]  # the new segments join at its size
+            src = meta.get("params") if isinstance(meta, dict) and isinstance(meta.get("params"), dict) else {}
+            for key in ("num_frames", "fps"):  # new segments like the source's, unless asked otherwise
+                if kw.get(key) in (None, "") and isinstance(src.get(key), int):
+                    kw[key] = src[key]
+            if isinstance(meta, dict) and meta.get("kind") == "long_video":
+                prior = len(meta.get("segments") or [])
             params["video"] = self.rel(source)
         params = {**self.generate_params(kw), **params}
         req = self.studio.build_request(**{k: v for k, v in kw.items() if k in GENERATE_KEYS or k == "image"})
@@ -223,7 +237,11 @@ class JobService:
 
             k = self.long_plan(long).overlap
             long["segments"] = segments_for(seconds, req.num_frames, req.fps, k, self.studio.cfg)
-        params.update(self.long_plan(long).to_json())
+        plan = self.long_plan(long)
+        most = int(self.studio.cfg.data["long"]["max_segments"])
+        if prior + plan.segments > most:  # an extended video stays within the segments a long video may have
+            raise InvalidInput("long_segments", hi=max(1, most - prior), got=plan.segments)
+        params.update(plan.to_json())
         return params
 
     def _own_video(self, video: str | Path) -> Path:
@@ -232,8 +250,10 @@ class JobService:
         if not path.is_absolute():
             path = self.outputs / path
         resolved = path.resolve()
-        if self.outputs.resolve() not in resolved.parents or not resolved.is_file() or resolved.suffix != ".mp4":
+        if not resolved.is_file():
             raise InvalidInput("video_not_found", name=Path(video).name)
+        if self.outputs.resolve() not in resolved.parents or resolved.suffix != ".mp4":
+            raise InvalidInput("not_our_video", name=Path(video).name)
         return resolved
 
     def submit_smooth(self, video: str | Path, factor: int = 2, loop: str | None = None, method: str = "flow",

@@ -87,6 +87,8 @@ class StudioUI:
                 c.schedule: gr.update(choices=[(t(f"sched_{k}", lang), k) for k in SCHEDULES]),
                 c.loop: gr.update(choices=[(t(f"loop_{k}", lang), k) for k in ("", "pingpong", "crossfade")]),
                 c.speed_tier: gr.update(choices=[(t(f"speed_{k}", lang), k) for k in SPEEDS]),
+                c.storyboard: gr.update(placeholder=t("storyboard_ph", lang)),
+                c.tune_gallery: gr.update(label=t("tune_drafts", lang)),
                 c.target_motion: gr.update(choices=[(t("target_off", lang), ""),
                                                     *((t(f"target_{k}", lang), k) for k in TARGETS)]),
                 c.resolution: gr.update(choices=[(t(f"tier_{k}", lang) if f"tier_{k}" in TEXT else k, k)
@@ -136,7 +138,7 @@ class StudioUI:
                              c.gallery, c.status, c.preview, c.video, c.used_seed, c.params, c.params_file, c.notes,
                              c.last_params, c.last_video, c.motion_md, c.motion_plot, c.current, c.sweep_status,
                              c.sweep_video, c.sweep_table, c.sweep_preview_sink, c.target_motion, c.tune_box,
-                             c.tune_md, c.tune_plot, c.tune_gallery]
+                             c.tune_md, c.tune_plot, c.tune_gallery, c.segments, c.storyboard]
             demo.load(self.on_load, c.my_jobs, list(dict.fromkeys(reconnect_out)), **quiet)
             demo.load(self.queue_tab.refresh, None, [c.queue_table, c.workers_table], **quiet)
         return demo

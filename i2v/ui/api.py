@@ -74,11 +74,13 @@ class ApiHandlers:
         if target_motion not in (None, ""):
             args = locals()
             try:
+                if segments not in (None, "", 1, 1.0) or (storyboard or "").strip():
+                    raise InvalidInput("tune_long")
                 job = self.jobs.submit_autotune(client=request.session_hash, target_motion=target_motion,
                                                 **{k: args[k] for k in API_PARAMS["generate"]})
             except I2VError as exc:
                 raise user_error(exc, lang_of(request)) from None
-        elif segments in (None, "", 1, 1.0) and not storyboard:
+        elif segments in (None, "", 1, 1.0) and not (storyboard or "").strip():
             job = self._submit(locals(), request)
         else:
             args = locals()

@@ -137,6 +137,14 @@ def fill(c: Components, settings: dict | None, tiers) -> dict:
     return out
 
 
+def long_fill(c, settings: dict) -> dict:
+    """The Length and storyboard a result was made with (a plain video: one segment, no storyboard); a
+    storyboard of one prompt repeated is that prompt, shown in the prompt box already."""
+    n = settings.get("segments") or 1
+    board = [str(x) for x in settings.get("storyboard") or []]
+    return {c.segments: int(n), c.storyboard: "\n".join(board) if len(set(board)) > 1 else ""}
+
+
 def control_values(c: Components, values: dict) -> dict:
     """Settings from the current control values (``values`` keyed by component)."""
     s = {key: values[getattr(c, attr)] for key, attr in CONTROLS.items() if getattr(c, attr) in values}
@@ -166,5 +174,5 @@ def page_request(c: Components, values: dict) -> dict:
 
 
 __all__ = ["Components", "lang_of", "error_text", "user_error", "UploadImage", "RawNumber", "RawText", "choices",
-           "settings_of", "preset_name", "fill", "control_values", "page_request", "TEMPLATE_PREFIX", "CONTROLS", "t",
-           "warn"]
+           "settings_of", "preset_name", "fill", "long_fill", "control_values", "page_request", "TEMPLATE_PREFIX",
+           "CONTROLS", "t", "warn"]

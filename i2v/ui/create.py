@@ -8,18 +8,18 @@ from collections import OrderedDict
 import gradio as gr
 
 from ..advisor import PROBLEMS, recommendation_text, troubleshoot
-from ..errors import I2VError
+from ..errors import I2VError, InvalidInput
 from ..guidance import SCHEDULES, zone_key
 from ..i18n import t
 from ..joins import joined_length
-from ..jobs import AUTOTUNE, kind_of
+from ..jobs import AUTOTUNE, LONG, kind_of
 from ..request import expand_seeds
 from ..settings import PRESET_KEYS, SPEEDS
 from ..templates import delete_template, save_template
 from ..tiers import switch
 from ..tuning import TARGETS
-from .common import (CONTROLS, TEMPLATE_PREFIX, choices, control_values, error_text, fill, lang_of, page_request,
-                     settings_of, warn)
+from .common import (CONTROLS, TEMPLATE_PREFIX, choices, control_values, error_text, fill, lang_of, long_fill,
+                     page_request, settings_of, warn)
 from .follow import follow_jobs, generation_updates, jobs_ahead
 
 RECENT_S = 3600  # a reloaded page shows the result of a job that finished this recently
@@ -123,7 +123,8 @@ def layout(ui) -> None:
                 c.tune_md = gr.Markdown(elem_id="tune-md")
                 c.tune_plot = gr.LinePlot(x="guidance", y="motion", color="series", label=i18n("tune_plot"),
                                           elem_id="tune-plot")
-                c.tune_gallery = gr.Gallery(columns=4, height=160, allow_preview=False, elem_id="tune-drafts")
+                c.tune_gallery = gr.Gallery(label=t("tune_drafts"), columns=4, height=160, allow_preview=False,
+                                            elem_id="tune-drafts")
             gr.Markdown(i18n("fix_title"))
             with gr.Row():
                 c.fix_buttons = {p: gr.Button(i18n(f"fix_{p}"), size="sm", elem_id=f"fix-{p}") for p in PROBLEMS}
@@ -305,6 +306,8 @@ class CreateHandlers:
             seeds = expand_seeds(values[c.seed], values[c.random_seed], values[c.count])
             long = long_request(c, values)
             target = (values.get(c.target_motion) or "").strip()
+            if target and long is not None:
+                raise InvalidInput("tune_long")
             if target:  # auto-tune, one per seed, each checked before any is queued
                 params = [self.jobs.tune_params(image=image, target_motion=target,
                                                 **{**page_request(c, values), "seed": sd}) for sd in seeds]
@@ -360,7 +363,8 @@ class CreateHandlers:
         if active:
             # the form shows the settings of the job on screen again (the fixes work from them)
             first = self.jobs.get(active[0])
-            yield {**fill(c, first.params if kind_of(first.kind).generation else {}, tiers), c.manual: True,
+            shown = first.params if kind_of(first.kind).generation or first.kind == LONG else {}
+            yield {**fill(c, shown, tiers), **(long_fill(c, shown) if first.kind == LONG else {}), c.manual: True,
                    c.current: active, c.status: t("reconnected", lang, id=active[0])}
             yield from follow_jobs(c, self.jobs, active, lang, self._render_done(lang))
             return
@@ -413,10 +417,13 @@ def long_request(c, values: dict, extend: bool = False) -> dict | None:
     return {"segments": None if board and int(segments) <= 1 else int(segments), "storyboard": board or None}
 
 
-def length_text(segments, frames, fps, lang: str, overlap: int) -> str:
-    """The Length's line: seconds and frames of the whole video."""
+def length_text(segments, frames, fps, lang: str, overlap: int, storyboard: str | None = None) -> str:
+    """The Length's line: seconds and frames of the whole video (a storyboard with the Length at 1: one
+    segment per line)."""
     try:
-        n = joined_length(int(frames), max(1, int(segments)), min(overlap, max(0, int(frames) - 3)))
+        lines = sum(1 for x in (storyboard or "").splitlines() if x.strip())
+        n_seg = int(segments) if int(segments) > 1 or not lines else lines
+        n = joined_length(int(frames), max(1, n_seg), min(overlap, max(0, int(frames) - 3)))
         return t("length_md", lang, seconds=n / max(1, int(fps)), frames=n)
     except (TypeError, ValueError):
         return ""
@@ -450,10 +457,10 @@ def wire(ui) -> None:
                    show_progress="hidden")
     overlap = ui.cfg.data["long"]["overlap"]
 
-    def on_length(n, f, r, request: gr.Request):
-        return length_text(n, f, r, lang_of(request), overlap)
-    for src in (c.segments, c.frames, c.fps):
-        src.change(on_length, [c.segments, c.frames, c.fps], c.length_md, **quick)
+    def on_length(n, f, r, board, request: gr.Request):
+        return length_text(n, f, r, lang_of(request), overlap, board)
+    for src in (c.segments, c.frames, c.fps, c.storyboard):
+        src.change(on_length, [c.segments, c.frames, c.fps, c.storyboard], c.length_md, **quick)
     c.speed_tier.input(h.on_speed, {*controls, c.preset}, controls, **quick)
     c.rec_btn.click(h.on_recommend, [c.prompt, c.image], [c.guidance, c.steps, c.rec_md, c.manual], api_name=False,
                     js=f"(p, i) => {{ {TOUCHED} = false; return [p, i]; }}")

@@ -47,10 +47,11 @@ def progress_text(job: JobRecord, ahead: int, lang: str, prefix: str = "") -> st
     return prefix + lead + t("starting", lang)
 
 
-def end_text(job: JobRecord, lang: str) -> str:
-    """The status line of a job that ended without a result."""
+def end_text(job: JobRecord, lang: str, kept: int = 0) -> str:
+    """The status line of a job that ended without a result (``kept``: the parts it committed, a long
+    video's segments or an auto-tune's drafts, which Re-queue goes on from)."""
     if job.status == CANCELLED:
-        return t("cancelled", lang)
+        return t("cancelled_kept", lang, n=kept) if kept else t("cancelled", lang)
     if job.status == INTERRUPTED:
         return t("job_interrupted", lang)
     return warn(error_text(error_of(job), lang))
@@ -172,7 +173,8 @@ def follow_jobs(c: Components, jobs: JobService, ids: list[str], lang: str, rend
         if job.status == DONE:
             yield render_done(job, prefix)
         else:
-            yield {c.status: prefix + end_text(job, lang)}
+            kept = len(jobs.store.list(parent=job.id, status=[DONE], limit=None)) if job.status == CANCELLED else 0
+            yield {c.status: prefix + end_text(job, lang, kept)}
             if job.status == CANCELLED:
                 return
 

@@ -12,7 +12,7 @@ from ..errors import I2VError
 from ..i18n import t
 from ..jobs import kind_of
 from ..studio import settings_from_file
-from .common import error_text, fill, lang_of, warn
+from .common import error_text, fill, lang_of, long_fill, warn
 
 
 def layout(ui) -> None:
@@ -29,14 +29,6 @@ def layout(ui) -> None:
     c.picked = gr.State(None)
     c.restore = gr.File(label=i18n("restore_file"), file_types=[".json", ".mp4"], type="filepath",
                         elem_id="restore-file")
-
-
-def long_fill(c, settings: dict) -> dict:
-    """The Length and storyboard a result was made with (a plain video: one segment, no storyboard); a
-    storyboard of one prompt repeated is that prompt, shown in the prompt box already."""
-    n = settings.get("segments") or 1
-    board = [str(x) for x in settings.get("storyboard") or []]
-    return {c.segments: int(n), c.storyboard: "\n".join(board) if len(set(board)) > 1 else ""}
 
 
 def settings_of_job(job) -> dict:
