@@ -264,8 +264,8 @@ def _assemble(studio: Studio, plan: LongPlan, segments: list[Segment], source, r
     fps = int(params["fps"])
     now = _dt.datetime.now()
     folder = studio.outputs / now.strftime("%Y-%m-%d")
-    stem = f"{now.strftime('%H%M%S')}_{slug(plan.prompts[0])}_long{len(segments)}_s{segments[0].seed}_" \
-           f"{secrets.token_hex(3)}"
+    total = len(prior_rows) + len(segments)  # (an extended long video counts its source's segments too)
+    stem = f"{now.strftime('%H%M%S')}_{slug(plan.prompts[0])}_long{total}_s{segments[0].seed}_{secrets.token_hex(3)}"
     path, sidecar, thumb = (folder / f"{stem}{ext}" for ext in (".mp4", ".json", ".png"))
     meta = {"app": APP_NAME, "app_version": APP_VERSION, "kind": LONG_KIND,
             "created": now.isoformat(timespec="seconds"), "video": path.name, "thumbnail": thumb.name,

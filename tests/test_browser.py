@@ -231,7 +231,7 @@ def test_journey_sweep_generate_smooth_history_reuse_generate(browser, tmp_path,
         page.wait_for_function("(s) => { const v = document.querySelector('#result-video video');"
                                " return v && v.src !== s; }", arg=long_src, timeout=120000)
         wait_text(page, "status", DONE_RE[lang])
-        assert "_long1_" in playable(page, page.locator("#result-video video"))
+        assert "_long4_" in playable(page, page.locator("#result-video video"))  # its source's three, and one
         tab(page, "History", "历史", lang)
         page.locator("#history-refresh").click()
         wait_text(page, "history", "4 segments|4 段", 20000)  # the extended video: its source's three, and one
