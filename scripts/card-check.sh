@@ -107,7 +107,8 @@ stage() {
 }
 
 # 1. the GPU test tier (on the CPU these tests skip with their reason; -rs lists them)
-stage gpu-tests "$T_TESTS" "$PY" -m pytest -m gpu -q -rs -p no:cacheprovider tests
+# (tests/test_gpu.py alone: collecting the other test files needs gradio and playwright, not on the card)
+stage gpu-tests "$T_TESTS" "$PY" -m pytest -m gpu -q -rs -p no:cacheprovider tests/test_gpu.py
 if [ "$T_SPEED_TESTS" -gt 0 ]; then  # on the CPU these are the ordinary suite's (run there already)
   stage speed-tests "$T_SPEED_TESTS" "$PY" -m pytest -q -rs -p no:cacheprovider tests/test_speed.py
 fi
