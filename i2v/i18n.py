@@ -30,7 +30,7 @@ TEXT: dict[str, dict[str, str]] = {
     "speed_tier": {"en": "Speed", "zh": "速度"},
     "speed_tier_info": {"en": "fast and fastest are approximate: fewer sampler steps and reused UNet work give "
                               "slightly different frames from exact",
-                        "zh": "“快”和“最快”是近似的：更少的采样步数并复用 UNet 的计算，画面与“精确”略有不同"},
+                        "zh": "“快”和“最快”是近似的：更少的采样步数并复用去噪网络的计算，画面与“精确”略有不同"},
     "speed_exact": {"en": "exact", "zh": "精确"}, "speed_fast": {"en": "fast (approximate)", "zh": "快（近似）"},
     "speed_fastest": {"en": "fastest (approximate)", "zh": "最快（近似）"},
     "skip_threshold": {"en": "Step skipping (approximate)", "zh": "跳步（近似）"},

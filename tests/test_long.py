@@ -348,7 +348,7 @@ def test_bench_long_runs_and_reports_its_ratio():
 
     r = bench_long(segments=2, size=128, frames=4, steps=1, repeats=1, log=lambda m: None)
     assert r["long_s"] > 0 and r["one_segment_s"] > 0
-    assert r["ratio_vs_one_segment"] == round(r["long_s"] / r["one_segment_s"], 3)
+    assert r["ratio_vs_one_segment"] == pytest.approx(r["long_s"] / r["one_segment_s"], rel=0.05)  # (rounded inputs)
 
 
 def test_what_a_newcomer_found_long_videos(tmp_path, photo_path):
