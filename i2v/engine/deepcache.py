@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import torch
 
+from .patches import ForwardPatches
+
 
 class DeepCache:
     """Installed on ``unet`` for one job (a context manager); the engine calls :meth:`begin_step` before
@@ -36,7 +38,7 @@ class DeepCache:
         self.features: dict[int, torch.Tensor] = {}
         self.full_steps = self.reused_steps = 0
         self._since = self._before = 0  # UNet-run steps since the last full one
-        self._saved: list[tuple[torch.nn.Module, object]] = []
+        self._saved = ForwardPatches()
 
     def begin_step(self, i: int) -> None:
         """Step ``i`` (0-based) reuses the kept features unless ``interval`` UNet-run steps have passed since
@@ -65,13 +67,11 @@ class DeepCache:
 
     # -- installing the skip -----------------------------------------------------------------
     def _wrap(self, block: torch.nn.Module, skipped) -> None:
-        own = block.__dict__.get("forward")  # an accelerate offload hook's forward, if any
-        inner = own or block.forward
-
-        def forward(*args, **kwargs):
-            return skipped(args, kwargs) if self.reuse else inner(*args, **kwargs)
-        self._saved.append((block, own))
-        block.forward = forward
+        def make(inner):
+            def forward(*args, **kwargs):
+                return skipped(args, kwargs) if self.reuse else inner(*args, **kwargs)
+            return forward
+        self._saved.patch(block, make)
 
     def __enter__(self) -> DeepCache:
         unet = self.unet
@@ -88,25 +88,17 @@ class DeepCache:
             self._wrap(unet.mid_block, hidden)
         for block in unet.up_blocks[:-2]:
             self._wrap(block, hidden)
-        keeper = unet.up_blocks[-2]
-        own = keeper.__dict__.get("forward")
-        inner = own or keeper.forward
-
-        def keep(*args, **kwargs):
-            if self.reuse:
-                return self.features[self.key]
-            out = inner(*args, **kwargs)
-            self.features[self.key] = out
-            return out
-        self._saved.append((keeper, own))
-        keeper.forward = keep
+        def keeper(inner):
+            def keep(*args, **kwargs):
+                if self.reuse:
+                    return self.features[self.key]
+                out = inner(*args, **kwargs)
+                self.features[self.key] = out
+                return out
+            return keep
+        self._saved.patch(unet.up_blocks[-2], keeper)
         return self
 
     def __exit__(self, *exc) -> None:
-        for block, own in reversed(self._saved):
-            if own is None:
-                del block.forward
-            else:
-                block.forward = own
-        self._saved.clear()
+        self._saved.restore()
         self.features.clear()

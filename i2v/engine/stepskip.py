@@ -45,6 +45,8 @@ import math
 
 import torch
 
+from .patches import ForwardPatches
+
 MAX_SKIPS = 4  # steps skipped in a row at most (AdaptiveDiffusion's cap for I2VGen-XL)
 INDICATOR = "transformer_in"
 
@@ -72,7 +74,7 @@ class StepSkip:
         self.step = -1
         self.decision: bool | None = None              # this step: skip (True), full (False), undecided
         self._run = 0                                  # skipped in a row so far
-        self._saved: list[tuple[torch.nn.Module, object]] = []
+        self._saved = ForwardPatches()
 
     @property
     def enabled(self) -> bool:
@@ -114,11 +116,6 @@ class StepSkip:
                 kept[1] = kept.pop(0).chunk(2)[1]
 
     # -- installing ----------------------------------------------------------------------------
-    def _wrap(self, module: torch.nn.Module, make) -> None:
-        own = module.__dict__.get("forward")  # an accelerate offload hook's forward, if any
-        self._saved.append((module, own))
-        module.forward = make(own or module.forward)
-
     def __enter__(self) -> StepSkip:
         if not self.enabled:
             return self
@@ -154,17 +151,12 @@ class StepSkip:
                 return UNet3DConditionOutput(sample=pred)
             return forward
 
-        self._wrap(self.unet.get_submodule(INDICATOR), indicator)
-        self._wrap(self.unet, unet)
+        self._saved.patch(self.unet.get_submodule(INDICATOR), indicator)
+        self._saved.patch(self.unet, unet)
         return self
 
     def __exit__(self, *exc) -> None:
-        for module, own in reversed(self._saved):
-            if own is None:
-                del module.forward
-            else:
-                module.forward = own
-        self._saved.clear()
+        self._saved.restore()
         self.reference.clear()
         self.residual.clear()
 
