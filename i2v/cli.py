@@ -289,10 +289,8 @@ WHY = {"hit": "a draft hit the target", "predicted": "the drafts' fit", "unreach
 def run_autotune(a: argparse.Namespace, jobs) -> int:
     from .jobs import AUTOTUNE
 
-    if long_kwargs(a, jobs.studio.cfg) is not None:
-        raise InvalidInput("tune_long")
     params = jobs.tune_params(target_motion=a.target_motion, draft_steps=a.draft_steps, draft_frames=a.draft_frames,
-                              **request_kwargs(a))
+                              long=long_kwargs(a, jobs.studio.cfg), **request_kwargs(a))
     token = install_cancel_on_sigint()
     progress = CliProgress()
 
@@ -625,7 +623,7 @@ def cmd_analyze(a: argparse.Namespace) -> int:
     if windows:
         from .joins import seam_scores
 
-        out["seams"] = seam_scores(frames, windows)
+        out["seams"] = seam_scores(frames, windows, [p["motion"] for p in report.per_frame])
     if a.flow_video:
         write_mp4(flow_visualisation(frames), Path(a.flow_video), fps=info["fps"] or 8)
         out["flow_video"] = a.flow_video

@@ -131,25 +131,23 @@ def join_windows(frames: int, segments: int, overlap: int) -> list[tuple[int, in
     return out
 
 
-def _pair_numbers(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each neighbouring pair: the distance between the frames' mean LAB colours, and the mean flow
-    magnitude (pixels of the video)."""
-    from .analysis import flows
-
-    means = np.stack([to_lab(f).reshape(-1, 3).mean(0) for f in frames])
-    colour = np.linalg.norm(np.diff(means, axis=0), axis=1)
-    fl, scale = flows(frames)
-    flow = np.array([float(np.hypot(f[..., 0], f[..., 1]).mean()) / scale for f in fl])
-    return colour, flow
-
-
-def seam_scores(frames: np.ndarray, windows: list[tuple[int, int]]) -> list[dict]:
-    """One score per join window (see :func:`join_windows`): the colour jump and the flow across the join,
-    each over the median of the pairs outside every window (floored), and ``score``, the larger ratio."""
+def seam_scores(frames: np.ndarray, windows: list[tuple[int, int]], motion: list[float] | None = None
+                ) -> list[dict]:
+    """One score per join window (see :func:`join_windows`): the colour jump (the distance between the two
+    frames' mean LAB colours) and the flow across the join (the motion analysis' per pair: px/frame over the
+    moving pixels), each over the median of the pairs outside every window (floored), and ``score``, the
+    larger ratio.  ``motion``: the per-pair motion of :func:`i2v.analysis.analyze_frames` when the caller has
+    it already (the optical flow is the costly part; it is computed once)."""
     frames = np.asarray(frames, np.uint8)
     if not windows or len(frames) < 3:
         return []
-    colour, flow = _pair_numbers(frames)
+    if motion is None:
+        from .analysis import analyze_frames
+
+        motion = [p["motion"] for p in analyze_frames(frames).per_frame]
+    means = np.stack([to_lab(f).reshape(-1, 3).mean(0) for f in frames])
+    colour = np.linalg.norm(np.diff(means, axis=0), axis=1)
+    flow = np.asarray(motion, np.float64)
     in_join = np.zeros(len(colour), bool)
     for a, b in windows:
         in_join[max(0, a - 1):min(len(colour), b)] = True  # pair index t-1 is the pair (t-1, t)

@@ -61,6 +61,16 @@ class LongPlan:
                 "colour": self.colour, "colour_strength": self.colour_strength}
 
 
+def long_wanted(segments, storyboard) -> dict | None:
+    """What a form's or an API call's Length (1 unless changed) and storyboard ask for: None for a plain
+    video, else the long job's ``segments`` (None with a storyboard at Length 1: its lines) and storyboard."""
+    board = storyboard.strip() if isinstance(storyboard, str) else storyboard
+    one = segments in (None, "", 1, 1.0)
+    if one and not board:
+        return None
+    return {"segments": None if one else segments, "storyboard": board or None}
+
+
 def storyboard_lines(text: str | list | None, cfg: Config) -> list[str]:
     """A storyboard's prompts: a text (one line per segment, blank lines skipped) or a list; each cleaned
     and bounded like a prompt, the whole bounded before it is split."""
@@ -247,7 +257,8 @@ def _assemble(studio: Studio, plan: LongPlan, segments: list[Segment], source, r
             start = end - plan.overlap
             windows.append((start, start + plan.overlap))
             end = end - plan.overlap + n_clip - 1
-    seams = seam_scores(video, windows)
+    report = analyze_frames(video)  # (the seam scores take its flow: computed once)
+    seams = seam_scores(video, windows, [p["motion"] for p in report.per_frame])
     metas = [json.loads(s.video.with_suffix(".json").read_text(encoding="utf-8")) for s in segments]
     prior, prior_rows = [], []  # extending a long video: its segments come first in the record
     if extend is not None:
@@ -279,12 +290,13 @@ def _assemble(studio: Studio, plan: LongPlan, segments: list[Segment], source, r
                       "seams": seams},
             "made_in_last_run": made, "model": first.get("model"), "demo": first.get("demo"),
             "notices": first.get("notices", [])}
-    meta["motion"] = analyze_frames(video).to_json()
+    meta["motion"] = report.to_json()
     comment = json.dumps(meta, ensure_ascii=False, separators=(",", ":"))
     commit_files({path: lambda p: mp4_to(p, video, fps, comment), thumb: lambda p: png_to(p, video[0]),
                   sidecar: lambda p: json_to(p, meta)}, mp4_frames={path: len(video)}, on_commit=on_commit)
     return LongResult(path, sidecar, thumb, meta, segments, made, prior)
 
 
-__all__ = ["LongPlan", "Segment", "LongResult", "plan_long", "segments_for", "storyboard_lines", "long_video",
+__all__ = ["LongPlan", "Segment", "LongResult", "plan_long", "long_wanted", "segments_for", "storyboard_lines",
+           "long_video",
            "next_picture_path", "LONG_KIND", "LONG_KEYS"]
