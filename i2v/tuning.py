@@ -41,6 +41,8 @@ HIT_SHARE = 0.5             # a draft is taken as it is when it is within this s
 
 def resolve_target(value) -> float:
     """``subtle``/``natural``/``strong`` or a number (motion_norm) to the target; anything else is one line."""
+    if isinstance(value, str) and len(value) > 40:  # a word or a number: refused unread beyond that
+        value = value[:40] + "…"
     if isinstance(value, str) and value.strip().lower() in TARGETS:
         return TARGETS[value.strip().lower()]
     try:

@@ -171,12 +171,16 @@ class JobService:
     def submit_long(self, client: str | None = None, **kw: Any) -> JobRecord:
         return self._submit(LONG, self.long_params(**kw), client)
 
-    def tune_params(self, target_motion=None, draft_steps=None, draft_frames=None, **kw: Any) -> dict:
+    def tune_params(self, target_motion=None, draft_steps=None, draft_frames=None, long: dict | None = None,
+                    **kw: Any) -> dict:
         """An auto-tune job's parameters: a generation's, and the motion target (a word or a number of
-        ``analyze``'s motion_norm), checked, with the drafts' steps and frames if given."""
+        ``analyze``'s motion_norm), checked, with the drafts' steps and frames if given.  ``long``: the
+        long-video options the same request asked for (auto-tune makes one video: refused)."""
         from ..request import _integer
         from ..tuning import TARGETS, resolve_target
 
+        if long:
+            raise InvalidInput("tune_long")
         target = resolve_target(target_motion)
         params = self.generate_params(kw)
         params["target_motion"] = str(target_motion).strip().lower() if str(target_motion).strip().lower() in \

@@ -12,6 +12,7 @@ import time
 import gradio as gr
 
 from ..errors import I2VError, InvalidInput, echo
+from ..longvideo import long_wanted
 from ..jobs import DONE, error_of
 from ..settings import API_PARAMS
 from .common import RawNumber, RawText, lang_of, user_error
@@ -71,24 +72,16 @@ class ApiHandlers:
                resolution, seed, segments, storyboard, target_motion, request: gr.Request):
         """Queue a video, or a long one (``segments`` > 1 or a ``storyboard``), or an auto-tuned one (a
         ``target_motion``), and return its job id."""
-        if target_motion not in (None, ""):
-            args = locals()
-            try:
-                if segments not in (None, "", 1, 1.0) or (storyboard or "").strip():
-                    raise InvalidInput("tune_long")
-                job = self.jobs.submit_autotune(client=request.session_hash, target_motion=target_motion,
-                                                **{k: args[k] for k in API_PARAMS["generate"]})
-            except I2VError as exc:
-                raise user_error(exc, lang_of(request)) from None
-        elif segments in (None, "", 1, 1.0) and not (storyboard or "").strip():
-            job = self._submit(locals(), request)
+        args = locals()
+        long = long_wanted(segments, storyboard)
+        if target_motion in (None, "") and long is None:
+            job = self._submit(args, request)
         else:
-            args = locals()
+            request_kw = {k: args[k] for k in API_PARAMS["generate"]}
             try:
-                one = segments in (None, "", 1, 1.0)  # with a storyboard: its lines are the segments
-                job = self.jobs.submit_long(client=request.session_hash, segments=None if one else segments,
-                                            storyboard=storyboard,
-                                            **{k: args[k] for k in API_PARAMS["generate"]})
+                job = self.jobs.submit_autotune(client=request.session_hash, target_motion=target_motion, long=long,
+                                                **request_kw) if target_motion not in (None, "") else \
+                    self.jobs.submit_long(client=request.session_hash, **long, **request_kw)
             except I2VError as exc:
                 raise user_error(exc, lang_of(request)) from None
         return {"job": job.id, "status": job.status}

@@ -8,10 +8,11 @@ from collections import OrderedDict
 import gradio as gr
 
 from ..advisor import PROBLEMS, recommendation_text, troubleshoot
-from ..errors import I2VError, InvalidInput
+from ..errors import I2VError
 from ..guidance import SCHEDULES, zone_key
 from ..i18n import t
 from ..joins import joined_length
+from ..longvideo import long_wanted
 from ..jobs import AUTOTUNE, LONG, kind_of
 from ..request import expand_seeds
 from ..settings import PRESET_KEYS, SPEEDS
@@ -306,10 +307,8 @@ class CreateHandlers:
             seeds = expand_seeds(values[c.seed], values[c.random_seed], values[c.count])
             long = long_request(c, values)
             target = (values.get(c.target_motion) or "").strip()
-            if target and long is not None:
-                raise InvalidInput("tune_long")
             if target:  # auto-tune, one per seed, each checked before any is queued
-                params = [self.jobs.tune_params(image=image, target_motion=target,
+                params = [self.jobs.tune_params(image=image, target_motion=target, long=long,
                                                 **{**page_request(c, values), "seed": sd}) for sd in seeds]
                 new = [self.jobs.submit_params(AUTOTUNE, p, client=request.session_hash) for p in params]
             elif long is None:
@@ -409,12 +408,10 @@ class CreateHandlers:
 def long_request(c, values: dict, extend: bool = False) -> dict | None:
     """The Length and storyboard of the form, for a long job (None: one segment, no storyboard: a plain
     video; Extend always adds at least one segment)."""
-    segments = values.get(c.segments) or 1
-    board = (values.get(c.storyboard) or "").strip()
-    if not extend and int(segments) <= 1 and not board:
-        return None
-    # a storyboard with the Length at 1: its lines are the segments
-    return {"segments": None if board and int(segments) <= 1 else int(segments), "storyboard": board or None}
+    segments, board = int(values.get(c.segments) or 1), values.get(c.storyboard) or ""
+    if extend:
+        return {"segments": segments, "storyboard": board.strip() or None}
+    return long_wanted(segments, board)
 
 
 def length_text(segments, frames, fps, lang: str, overlap: int, storyboard: str | None = None) -> str:
