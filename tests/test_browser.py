@@ -160,15 +160,27 @@ def test_journey_sweep_generate_smooth_history_reuse_generate(browser, tmp_path,
         table = wait_text(page, "sweep-table", "★", 20000)
         assert re.search(r"\b5(\.0)?\b", table) and re.search(r"\b9(\.0)?\b", table), table
 
-        # 2. generate, with the guidance set by hand, in fast mode (deep features reused every 2nd step)
+        # 2. generate, with the guidance set by hand, at the "fast" speed tier: the sliders show what it runs
+        # (deep features reused every 2nd step, guidance until half the steps; the 3 steps kept)
         tab(page, "Create", "创作", lang)
         set_slider(page, "guidance", 7)
-        set_slider(page, "fast", 2)
+        page.get_by_text("More settings" if lang == "en" else "更多设置", exact=True).click()  # guidance stop's
+        page.locator("#speed-tier").get_by_text("fast (approximate)" if lang == "en" else "快（近似）",
+                                                 exact=True).click()
+        wait_slider(page, "fast", 2)
+        wait_slider(page, "guidance-stop", 0.5)
+        assert slider_value(page, "steps") == 3
         page.locator("#generate").click()
         wait_text(page, "status", DONE_RE[lang])
         first = playable(page, page.locator("#result-video video"))
         params = page.locator("#params").inner_text()
         assert '"guidance_scale": 7.0' in params and '"fast": 2' in params, params
+        assert '"speed": "fast"' in params and '"scheduler": "dpm++"' in params, params
+        # back to exact: the approximations go, the steps stay
+        page.locator("#speed-tier").get_by_text("exact" if lang == "en" else "精确", exact=True).click()
+        wait_slider(page, "fast", 1)
+        wait_slider(page, "guidance-stop", 1)
+        assert slider_value(page, "steps") == 3
         stem = unquote(first.rsplit("/", 1)[-1]).removesuffix(".mp4")  # the parameters file has the video's name
         assert page.locator("#params-file td.filename").get_attribute("aria-label") == f"{stem}.json"
         assert page.locator("#used-seed input").input_value().isdigit()
