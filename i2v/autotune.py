@@ -9,7 +9,8 @@ the target (a workflow over the studio service, like the sweep; the policy is :m
 * The first draft is at the recommendation for the prompt and picture; the next ones follow the fit.
 * Each draft is a committed result (a child row of the job): an interrupted auto-tune resumes from the
   drafts it has.
-* The final video's metadata holds the drafts, the fit and the choice (``autotune``).
+* The final video's metadata holds the drafts, the fit and the choice (``autotune``).  When the drafts leave
+  no guidance within the limits (``none_allowed``), no final video is made: the job fails with one line.
 
 With the tiny or random-weight models, motion does not follow guidance: the loop runs, and says so.
 """
@@ -19,10 +20,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from collections.abc import Callable
 
+from .errors import GenerationFailed
 from .guidance import recommend
 from .settings import tier_order
 from .studio import GenerationResult, Studio
-from .tuning import MAX_DRAFTS, TARGETS, Decision, Draft, decide
+from .tuning import MAX_DRAFTS, SAFE, TARGETS, Decision, Draft, decide
 
 # what a request may add to be auto-tuned (the CLI's options, a batch entry's keys, the API's value)
 TUNE_KEYS = ("target_motion", "draft_steps", "draft_frames")
@@ -80,6 +82,9 @@ def autotune(studio: Studio, target: float, *, done: list[dict] | None = None, d
         made += 1
         if on_draft:
             on_draft(len(drafts) - 1, {"draft": dict(d.__dict__), "seed": seed}, res)
+    if decision.guidance is None:  # every guidance the safe zone allows is over a limit: said, none chosen
+        raise GenerationFailed("tune_none_allowed", lowest=min(d.guidance for d in drafts if not d.within_limits),
+                               lo=SAFE[0], hi=SAFE[1])
     record = tune_record(target, start, seed, size, rows, decision)
     if cancel is not None:
         cancel.check()

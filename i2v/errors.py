@@ -289,6 +289,13 @@ MESSAGES: dict[str, dict[str, str]] = {
     "frames_constant": {"en": "the model produced a constant image (every pixel the same)",
                         "zh": "模型输出了纯色画面（所有像素相同）",
                         "hint_en": "try another seed or a lower guidance scale", "hint_zh": "换一个种子或降低引导系数"},
+    "tune_none_allowed": {"en": "auto-tune found no guidance within the limits: the drafts from guidance {lowest:g} "
+                                "up had jitter or flicker over the limits, which leaves none of the safe zone "
+                                "{lo:g}–{hi:g}",
+                          "zh": "自动调节找不到未超限的引导系数：引导系数 {lowest:g} 及以上的草稿抖动或闪烁超限，"
+                                "安全范围 {lo:g}–{hi:g} 内已无可用值",
+                          "hint_en": "turn auto-tune off and set the guidance yourself, or try another seed",
+                          "hint_zh": "请关闭自动调节并自行设置引导系数，或换一个种子"},
     "cancelled": {"en": "cancelled by the user", "zh": "已被用户取消"},
     "interrupted": {"en": "the studio stopped while this job ran", "zh": "任务运行时工作室停止了",
                     "hint_en": "re-queue it to run it again", "hint_zh": "重新排队即可再次运行"},

@@ -17,11 +17,14 @@ motion hits the target.  This module is the policy: what to try next and what to
 * **Stopping**: a draft well within the tolerance (±5%, half of the ±10% the final must land in: a draft's
   measurement is noisy) is the choice; after at most 4 drafts the fit's
   guidance for the target is.  A target outside what the safe zone reaches is said to be unreachable, and
-  the closest motion inside the safe zone is chosen, never a guidance whose flicker was over the limit.
+  the allowed draft nearest the target is chosen (allowed: inside the safe zone, at or below the ceiling that
+  drafts over a limit set, itself within the limits).  Never a guidance above that ceiling, whatever a draft
+  above it measured; when the ceiling falls below the safe zone, the decision says that none is allowed.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 from .errors import InvalidInput, echo
@@ -71,9 +74,10 @@ class Draft:
 class Decision:
     """What to do after the drafts so far: another draft at ``guidance``, or (``done``) the final video at
     ``guidance``.  ``why``: a code (``hit``, ``predicted``, ``unreachable_high``, ``unreachable_low``,
-    ``next``), ``predicted``: the fit's motion at ``guidance``."""
+    ``next``, ``none_allowed``: no guidance is within the limits, ``guidance`` is None), ``predicted``: the
+    fit's motion at ``guidance``."""
 
-    guidance: float
+    guidance: float | None
     done: bool
     why: str
     predicted: float | None = None
@@ -135,9 +139,22 @@ def predict(fit: list[tuple[float, float]], g: float) -> float:
     return fit[-1][1] + (g - fit[-1][0]) * (s if s > 1e-6 else PRIOR_SLOPE)
 
 
+def _on_grid(g: float, lo: float, ceiling: float) -> float:
+    """``g`` on the guidance grid, inside ``[lo, ceiling]`` (rounded down where rounding would pass the ceiling)."""
+    g = _snap(min(max(g, lo), ceiling))
+    if g > ceiling + 1e-9:
+        g = round(math.floor(ceiling / STEP + 1e-9) * STEP, 2)
+    return max(g, lo) if lo <= ceiling + 1e-9 else g
+
+
 def decide(drafts: list[Draft], target: float, start: float, max_drafts: int = MAX_DRAFTS,
            tolerance: float = TOLERANCE) -> Decision:
-    """The next draft, or the choice.  ``start``: the first draft's guidance (the recommendation)."""
+    """The next draft, or the choice.  ``start``: the first draft's guidance (the recommendation).
+
+    The choice is always *allowed*: inside the safe zone and at or below the ceiling (the safe zone's top, or
+    ``MIN_GAP`` below the lowest draft over a jitter or flicker limit), and, where it is a draft's guidance,
+    that draft within the limits.  When the ceiling falls below the safe zone's floor no guidance is allowed:
+    the decision says so (``none_allowed``, guidance ``None``) instead of choosing one."""
     lo, hi = SAFE
     if not drafts:
         return Decision(_snap(min(max(start, lo), hi)), False, "next")
@@ -147,35 +164,36 @@ def decide(drafts: list[Draft], target: float, start: float, max_drafts: int = M
     usable = [d for d in drafts if d.within_limits] or [min(drafts, key=lambda d: d.guidance)]
     fit = monotone_fit(usable)
     fit_json = [[round(g, 3), round(m, 4)] for g, m in fit]
+    if ceiling < lo - 1e-9:  # every guidance of the safe zone is at or above a draft over a limit
+        return Decision(None, True, "none_allowed", None, fit_json, ceiling)
+    # the drafts the choice may fall on (a draft above the ceiling is not, however it measured)
+    allowed = [d for d in drafts if d.within_limits and lo - 1e-9 <= d.guidance <= ceiling + 1e-9]
     # a draft counts as a hit well inside the tolerance: its measurement is noisy, and the final video must
     # land inside the tolerance too
-    hits = [d for d in usable if d.within_limits and abs(d.motion - target) <= HIT_SHARE * tolerance * target]
+    hits = [d for d in allowed if abs(d.motion - target) <= HIT_SHARE * tolerance * target]
     if hits:
         best = min(hits, key=lambda d: abs(d.motion - target))
         return Decision(best.guidance, True, "hit", best.motion, fit_json, ceiling)
-    floor = lo
     raw = invert(fit, target)
-    g = min(max(raw, floor), max(floor, ceiling))
-    # the fit needs a guidance past the safe zone's edge (or the flicker ceiling), and that edge was drafted
-    # or no draft is left: the target is out of reach; the closest motion inside is chosen
-    top, bottom = max(d.guidance for d in usable), min(d.guidance for d in usable)
     last = len(drafts) >= max_drafts
-    if raw > ceiling + 1e-9 and (top >= ceiling - MIN_GAP or last):
-        best = max(usable, key=lambda d: (d.motion, -d.guidance))
-        return Decision(best.guidance, True, "unreachable_high", best.motion, fit_json, ceiling)
-    if raw < floor - 1e-9 and (bottom <= floor + MIN_GAP or last):
-        best = min(usable, key=lambda d: (d.motion, d.guidance))
-        return Decision(best.guidance, True, "unreachable_low", best.motion, fit_json, ceiling)
-    g = _snap(g)
-    if len(drafts) >= max_drafts:  # no more drafts: the fit's value (the closest draft if it is as close)
+    # the fit needs a guidance past the allowed range's edge, and that edge was drafted (or no draft is left):
+    # the target is out of reach; the allowed draft nearest the target is chosen
+    nearest = min(allowed, key=lambda d: (abs(d.motion - target), d.guidance)) if allowed else None
+    if nearest is not None and raw > ceiling + 1e-9 and (last or any(d.guidance >= ceiling - MIN_GAP
+                                                                      for d in allowed)):
+        return Decision(nearest.guidance, True, "unreachable_high", nearest.motion, fit_json, ceiling)
+    if nearest is not None and raw < lo - 1e-9 and (last or any(d.guidance <= lo + MIN_GAP for d in allowed)):
+        return Decision(nearest.guidance, True, "unreachable_low", nearest.motion, fit_json, ceiling)
+    g = _on_grid(raw, lo, ceiling)
+    if last:  # no more drafts: the fit's value inside the allowed range
         return Decision(g, True, "predicted", round(predict(fit, g), 4), fit_json, ceiling)
     if any(abs(d.guidance - g) < MIN_GAP for d in drafts):  # nothing new to learn there: step past it
         near = min(drafts, key=lambda d: abs(d.guidance - g))
-        g = _snap(near.guidance + (MIN_GAP if target > near.motion else -MIN_GAP))
-        g = min(max(g, floor), max(floor, ceiling))
-        if any(abs(d.guidance - g) < MIN_GAP / 2 for d in drafts):
-            return Decision(near.guidance, True, "predicted", round(predict(fit, near.guidance), 4), fit_json,
-                            ceiling)
+        step = _on_grid(near.guidance + (MIN_GAP if target > near.motion else -MIN_GAP), lo, ceiling)
+        if any(abs(d.guidance - step) < MIN_GAP / 2 for d in drafts):
+            pick = near.guidance if near in allowed else g
+            return Decision(pick, True, "predicted", round(predict(fit, pick), 4), fit_json, ceiling)
+        g = step
     return Decision(g, False, "next", round(predict(fit, g), 4), fit_json, ceiling)
 
 
