@@ -16,7 +16,7 @@ import sys
 import threading
 from pathlib import Path
 
-from i2v.cli import add_speed_args, speed_argv, speed_overrides
+from i2v.cli import add_model_args, add_speed_args, speed_argv, speed_overrides
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -55,7 +55,7 @@ def file_size(text: str) -> int:
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = OneLineParser(description="I2V Studio web app")
-    p.add_argument("--model", default=None, help="hub repo id, local folder, 'tiny' or 'random-full'")
+    add_model_args(p)
     p.add_argument("--config", default=None, help="config YAML (default: configs/default.yaml)")
     p.add_argument("--outputs", default=None, help="output folder (default: outputs/)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this computer only)")
@@ -158,7 +158,7 @@ def serve(a: argparse.Namespace) -> int:
     # Everything a start can trip over is checked before any model work, and before touching the outputs
     # folder of a studio that may be running: the port, the config, the folder and its disk, the lock.
     check_port(host, a.port)
-    cfg = load_config(a.config, model=a.model, compile=a.compile, speed=speed_overrides(a))
+    cfg = load_config(a.config, model=a.model, compile=a.compile, speed=speed_overrides(a), fallback=a.fallback)
     outputs = Path(os.path.abspath(a.outputs if a.outputs else cfg.outputs_dir))
     retention = cfg.data["retention"]
     check_outputs(outputs, retention["min_free_mb"])
@@ -194,6 +194,7 @@ def serve(a: argparse.Namespace) -> int:
         # several workers, each a process (or a Ray actor) with its own model: this process keeps the store
         pool = start_pool(jobs, workers=a.workers, ray=a.ray, log=lambda m: print(m, file=sys.stderr, flush=True),
                           worker_args=[*(["--model", a.model] if a.model else []),
+                                       *(["--fallback", a.fallback] if a.fallback else []),
                                        *(["--config", os.path.abspath(a.config)] if a.config else []),
                                        "--outputs", str(outputs), *speed_argv(a)])
         print(pool.describe(), file=sys.stderr, flush=True)

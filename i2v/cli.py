@@ -64,6 +64,13 @@ def add_generation_args(p: argparse.ArgumentParser, *, image_required: bool = Tr
     add_common_args(p)
 
 
+def add_generate_args(p: argparse.ArgumentParser) -> None:
+    """generate's options, which submit takes too: one video, a long one, or an auto-tuned one."""
+    add_generation_args(p)
+    add_long_args(p)
+    add_tune_args(p)
+
+
 def add_long_args(p: argparse.ArgumentParser, *, extend: bool = False) -> None:
     """A long video: how many segments (or seconds), a storyboard, and how the joins are made."""
     from .config import COLOUR_METHODS
@@ -109,17 +116,25 @@ def add_tune_args(p: argparse.ArgumentParser) -> None:
     """Auto-tune: a motion target, and the drafts' steps and frames."""
     g = p.add_argument_group("auto-tune (drafts find the guidance for a motion target; see docs/guidance.md)")
     g.add_argument("--target-motion", default=None, metavar="subtle|natural|strong|NUMBER",
-                   help="the motion wanted: a word, or analyze's motion_norm (% of the diagonal per frame)")
+                   help="the motion wanted: a word, or analyze's motion_norm (%% of the diagonal per frame)")
     g.add_argument("--draft-steps", type=int, default=None, help="steps of each draft (default: the config's)")
     g.add_argument("--draft-frames", type=int, default=None, help="frames of each draft (default: the config's)")
 
 
 def add_common_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default=None, help="hub repo id, local folder, 'tiny' or 'random-full'")
+    add_model_args(p)
     p.add_argument("--outputs", default=None, help="output folder (default: outputs/)")
     p.add_argument("--config", default=None, help="config YAML (default: configs/default.yaml)")
     add_speed_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    """--model and --fallback, for the CLI and the app alike."""
+    p.add_argument("--model", default=None, help="hub repo id, local folder, 'tiny' or 'random-full'")
+    p.add_argument("--fallback", default=None, choices=["tiny", "random-full"],
+                   help="run this demo model when the --model named cannot be loaded (default: that is an error; "
+                        "the default model offline falls back to tiny)")
 
 
 def _attention_arg(text: str) -> dict:
@@ -191,6 +206,7 @@ def make_studio(a: argparse.Namespace):
     from .studio import Studio
 
     return Studio(load_config(getattr(a, "config", None), model=getattr(a, "model", None),
+                              fallback=getattr(a, "fallback", None),
                               compile=getattr(a, "compile", None), speed=speed_overrides(a)),
                   outputs=getattr(a, "outputs", None), log=err)
 
@@ -286,11 +302,24 @@ WHY = {"hit": "a draft hit the target", "predicted": "the drafts' fit", "unreach
        "motion inside the safe zone"}
 
 
-def run_autotune(a: argparse.Namespace, jobs) -> int:
+def requested_job(a: argparse.Namespace, jobs) -> tuple[str, dict]:
+    """The job that generate's options ask for, checked before any model work: an auto-tuned video (a motion
+    target), a long one (segments, seconds or a storyboard) or one video.  ``generate`` runs it here,
+    ``submit`` queues it: one reading of the same options."""
+    from .jobs import AUTOTUNE, LONG
+
+    long = long_kwargs(a, jobs.studio.cfg)
+    if a.target_motion is not None:
+        return AUTOTUNE, jobs.tune_params(target_motion=a.target_motion, draft_steps=a.draft_steps,
+                                          draft_frames=a.draft_frames, long=long, **request_kwargs(a))
+    if long is not None:
+        return LONG, jobs.long_params(**long, **request_kwargs(a))
+    return GENERATE, jobs.generate_params(request_kwargs(a))
+
+
+def run_autotune(a: argparse.Namespace, jobs, params: dict) -> int:
     from .jobs import AUTOTUNE
 
-    params = jobs.tune_params(target_motion=a.target_motion, draft_steps=a.draft_steps, draft_frames=a.draft_frames,
-                              long=long_kwargs(a, jobs.studio.cfg), **request_kwargs(a))
     token = install_cancel_on_sigint()
     progress = CliProgress()
 
@@ -312,13 +341,14 @@ def run_autotune(a: argparse.Namespace, jobs) -> int:
 
 
 def cmd_generate(a: argparse.Namespace) -> int:
+    from .jobs import AUTOTUNE, LONG
+
     jobs = make_jobs(a)
-    if a.target_motion is not None:
-        return run_autotune(a, jobs)
-    long = long_kwargs(a, jobs.studio.cfg)
-    if long is not None:
-        return run_long(a, jobs, jobs.long_params(**long, **request_kwargs(a)))
-    params = jobs.generate_params(request_kwargs(a))  # validation before any model work
+    kind, params = requested_job(a, jobs)
+    if kind == AUTOTUNE:
+        return run_autotune(a, jobs, params)
+    if kind == LONG:
+        return run_long(a, jobs, params)
     token = install_cancel_on_sigint()
     progress = CliProgress()
     try:
@@ -341,7 +371,7 @@ def cmd_generate(a: argparse.Namespace) -> int:
 
 def cmd_submit(a: argparse.Namespace) -> int:
     jobs = make_jobs(a)
-    job = jobs.submit_generate(**request_kwargs(a))
+    job = jobs.submit_params(*requested_job(a, jobs))
     emit({"job": job.id, "status": job.status, "kind": job.kind}, a.json, text=job.id)
     return EXIT_OK
 
@@ -374,6 +404,9 @@ def cmd_jobs(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+            for k in kids[j.id]:
+                part = f"{k.params['segment'] + 1}/{k.params.get('segments')}" if "segment" in k.params else ""
+                print(f"  └ {k.id}  {k.kind:9s} {k.status:11s} {part:8s} {kind_of(k.kind).describe(k.params)[:46]}")
 def settle_dead(a: argparse.Namespace, store, job=None) -> None:
     """``jobs`` and ``wait`` judge a running job by its worker's process, as a studio's recovery does: one
     whose process on this machine is gone (a CLI run killed with kill -9) is settled now, not when a
@@ -442,6 +475,7 @@ class _StepView:
 
 
 def cmd_cancel(a: argparse.Namespace) -> int:
+        self.elapsed = float(p.get("elapsed") or 0)
     from .jobs import JobStore
 
     status = JobStore(outputs_of(a)).cancel(a.job)
@@ -527,10 +561,11 @@ def workers_count(text: str) -> int:
 def member_args(a: argparse.Namespace) -> list[str]:
     """The options a pool passes on to each worker process it starts."""
     out = []
-    for opt in ("outputs", "config", "model"):
+    for opt in ("outputs", "config", "model", "fallback"):
         v = getattr(a, opt, None)
         if v:
-            out += [f"--{opt}", os.path.abspath(v) if opt != "model" or os.path.exists(v) else v]
+            path = opt in ("outputs", "config") or opt == "model" and os.path.exists(v)  # a folder: absolute
+            out += [f"--{opt}", os.path.abspath(v) if path else v]
     return out + speed_argv(a)
 
 
@@ -842,10 +877,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m i2v", description="Image-to-video studio (I2VGen-XL)")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    sg = sub.add_parser("generate", help="make a video from an image and a prompt")
-    add_generation_args(sg)
-    add_long_args(sg)
-    add_tune_args(sg)
+    add_generate_args(sub.add_parser("generate", help="make a video from an image and a prompt"))
     se = sub.add_parser("extend", help="continue a video of this studio with more segments (a new prompt, or the same)")
     se.add_argument("video", help="the video to continue (in the outputs folder)")
     add_generation_args(se, image_required=False)
@@ -874,7 +906,8 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--method", default="flow", choices=["flow", "minterpolate"])
     sm.add_argument("--loop", default=None, choices=["pingpong", "crossfade"])
     add_common_args(sm)
-    add_generation_args(sub.add_parser("submit", help="queue a video for a running studio or worker; prints its id"))
+    add_generate_args(sub.add_parser("submit", help="queue a video (or a long or auto-tuned one) for a running studio "
+                                                    "or worker; prints its id"))
     sj = sub.add_parser("jobs", help="list the jobs of the store (queued, running, recent)")
     sj.add_argument("--status", default=None, help="only these statuses, comma-separated")
     sj.add_argument("--limit", type=int, default=50)

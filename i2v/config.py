@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -199,13 +200,17 @@ class Config:
 
 
 def load_config(path: str | os.PathLike | None = None, *, model: str | None = None,
-                compile: bool | str | None = None, speed: dict | None = None) -> Config:
+                compile: bool | str | None = None, speed: dict | None = None, fallback: str | None = None) -> Config:
     """Read the YAML config (``I2V_CONFIG`` or configs/default.yaml) and apply overrides.
 
     Precedence for the model source: explicit ``model`` argument > ``I2V_MODEL`` > file.  ``compile``
     (``--compile [MODE]``; True is ``full``) and ``speed`` (the other speed options given, by key) override
     the file's ``speed:`` and are checked the same way.  ``model.compile: true`` is the old spelling of
     ``speed.compile: full``.
+
+    A model the user named (``model`` or ``I2V_MODEL``) that cannot be loaded is an error: the config's
+    ``model.fallback`` (the demo model, for the default model offline) applies to it only when ``fallback``
+    asks for it (``--fallback tiny``).
     """
     path = Path(path or os.environ.get("I2V_CONFIG") or DEFAULT_CONFIG)
     raw: dict = {}
@@ -221,9 +226,15 @@ def load_config(path: str | os.PathLike | None = None, *, model: str | None = No
     cfg = Config(_merge(_builtin(), raw))
     _validate(cfg.data, path)
     source = model or os.environ.get("I2V_MODEL")
-    if source:
+    if source and source != cfg.data["model"]["source"]:
         cfg.data["model"]["source"] = source
-    check_model_source(cfg.data["model"]["source"])
+        cfg.data["model"]["fallback"] = None
+    if fallback not in (None, ""):
+        if fallback not in SYNTHETIC_MODELS:
+            raise InvalidInput("unknown_choice", what="fallback model", got=fallback,
+                               choices=", ".join(SYNTHETIC_MODELS))
+        cfg.data["model"]["fallback"] = fallback
+    check_model_source(cfg.data["model"]["source"], folder_checked=not cfg.data["model"]["fallback"])
     sp = cfg.data["speed"]
     if cfg.data["model"]["compile"] and sp["compile"] == "off":
         sp["compile"] = "full"
@@ -242,9 +253,36 @@ def load_config(path: str | os.PathLike | None = None, *, model: str | None = No
 SYNTHETIC_MODELS = ("tiny", "random-full")
 
 
-def check_model_source(source: str) -> None:
+def check_model_source(source: str, folder_checked: bool = True) -> None:
     """A bare word that is neither a built-in model nor a folder here is a typo, not a hub id (those are
-    owner/name): say so at once instead of falling back to the noise model."""
-    if source in SYNTHETIC_MODELS or "/" in source or "\\" in source or Path(source).expanduser().is_dir():
+    owner/name): say so at once instead of falling back to the noise model.  A folder with no fallback to
+    take its place is checked for a pipeline the studio serves."""
+    folder = Path(source).expanduser()
+    if folder.is_dir():
+        if folder_checked:
+            check_model_folder(folder)
+        return
+    if source in SYNTHETIC_MODELS or "/" in source or "\\" in source:
         return
     raise InvalidInput("model_unknown", source=source)
+
+
+# The pipelines whose diffusers-layout folders the studio serves (a folder's model_index.json names one).
+SERVED_PIPELINES = ("I2VGenXLPipeline",)
+
+
+def check_model_folder(folder: Path) -> None:
+    """A local folder names its pipeline in ``model_index.json`` (read bounded, before any weight): a folder of
+    another pipeline, or none, is one line at once, not a load that fails later (or a silent demo model)."""
+    index = folder / "model_index.json"
+    if not index.is_file():
+        raise InvalidInput("model_folder_no_index", path=folder.name)
+    try:
+        with index.open("rb") as f:
+            data = json.loads(f.read(1 << 20).decode("utf-8"))
+        name = data.get("_class_name") if isinstance(data, dict) else None
+    except (OSError, ValueError):
+        name = None
+    if name not in SERVED_PIPELINES:
+        raise InvalidInput("model_pipeline", path=folder.name, got=str(name)[:60],
+                           served=", ".join(SERVED_PIPELINES))

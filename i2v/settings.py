@@ -152,6 +152,7 @@ API_PARAMS: dict[str, tuple[str, ...]] = {
     "generate": ("image", "prompt", "negative_prompt", "guidance_scale", "num_inference_steps", "num_frames", "fps",
                  "resolution", "seed"),
     "job": ("job",),
+    "result": ("job",),  # a finished job's video, downloaded by the client as /generate's is
     "cancel": ("job",),
 }
 # submit also queues a long video: more than one segment, or a storyboard (one prompt per line)

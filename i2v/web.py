@@ -37,7 +37,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from .errors import InvalidInput, Refused
 from .i18n import pick_lang
@@ -371,6 +371,8 @@ class Door:
             return await _refuse(send, Refused("not_signed_in"), lang)
         if method == "POST" and _LOGIN.match(path):
             return await self._sign_in(scope, receive, send, client, lang)
+        if method in _SAFE and _FILE.match(path):
+            scope, path = self._result_file(scope, path)
         if method in _SAFE and _FILE.match(path) and not self._servable(path):
             return await _plain(send, 404, "not found")
         if method not in _SAFE and not _UPLOAD.match(path):
@@ -425,6 +427,19 @@ class Door:
             return False
         return bool(host) and (o.scheme.lower(), o.netloc.lower()) == \
             (scheme.split(",")[0].strip().lower(), host.split(",")[0].strip().lower())
+
+    def _result_file(self, scope, path: str):
+        """``/gradio_api/file=DAY/NAME.mp4``: a result named as ``/job`` names it, relative to the outputs folder
+        (the one documented way to download a submitted job's video over HTTP), is that file of the outputs
+        folder; every check of a served file then applies to it.  Any other path is left as it is."""
+        rel = unquote(path.split("=", 1)[1])
+        if self.p.outputs is None or not rel or rel.startswith(("/", "\\")) or re.match(r"^[a-z]:", rel, re.I):
+            return scope, path
+        p = Path(os.path.abspath(self.p.outputs / rel))
+        if not _inside(p, self.p.outputs) or not p.is_file():
+            return scope, path
+        new = "/gradio_api/file=" + str(p)
+        return {**scope, "path": new, "raw_path": quote(new).encode()}, new
 
     def _servable(self, path: str) -> bool:
         """A file the studio serves: anything in the upload cache; in the outputs folder, results only (no

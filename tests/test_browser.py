@@ -383,8 +383,8 @@ def test_a_failed_model_load_is_one_line_and_a_saved_template_says_so(browser, t
     behind a disclosure, never under a result; then templates are saved with a confirmation where the
     user clicked."""
     broken = tmp_path / "my-model"
-    broken.mkdir()  # a folder without model_index.json
-    with running_app(tmp_path, "--model", str(broken)) as app:
+    broken.mkdir()  # a folder without model_index.json (the demo model takes its place only when asked for)
+    with running_app(tmp_path, "--model", str(broken), "--fallback", "tiny") as app:
         ctx, page = open_studio(browser, app, **(ZH if lang == "zh" else {}))
         line = {"en": "⚠️ The model folder is broken: using the demo model (output is noise).",
                 "zh": "⚠️ 模型目录有问题：正在使用演示模型（输出是噪声）。"}[lang]

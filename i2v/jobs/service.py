@@ -252,7 +252,10 @@ class JobService:
         """A video of this studio's outputs folder (a path relative to it, or inside it), or one line."""
         path = Path(video)
         if not path.is_absolute():
-            path = self.outputs / path
+            # as the user typed it from where they stand (`outputs/DATE/VIDEO.mp4`, README's form) when that is
+            # a file inside the outputs folder, else relative to the outputs folder (`DATE/VIDEO.mp4`, /job's form)
+            here = path.resolve()
+            path = here if here.is_file() and self.outputs.resolve() in here.parents else self.outputs / path
         resolved = path.resolve()
         if not resolved.is_file():
             raise InvalidInput("video_not_found", name=Path(video).name)

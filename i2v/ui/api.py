@@ -1,4 +1,4 @@
-"""The named API endpoints: ``generate`` (blocking), ``submit``, ``job`` and ``cancel``.
+"""The named API endpoints: ``generate`` (blocking), ``submit``, ``job``, ``result`` and ``cancel``.
 
 They go through the same job service as the page: ``generate`` submits a job and waits for it, and a
 client that disconnects while it waits cancels its job.  Every argument but ``image`` and ``prompt`` has
@@ -98,6 +98,18 @@ class ApiHandlers:
             out["result"] = self.result(job)
         return out
 
+    def result_of(self, job_id, request: gr.Request):
+        """A finished job's video (a file the client downloads, as ``/generate``'s) and what ``/job`` says of
+        its result; a job without a video yet is one line saying what it is."""
+        job_id = str(job_id or "").strip()
+        job = self.jobs.get(job_id)  # an over-long id is not looked up
+        if job is None:
+            raise user_error(InvalidInput("no_job", id=echo(job_id)), lang_of(request))
+        if job.status != DONE:
+            exc = error_of(job) if job.final else InvalidInput("job_not_done", id=job.id, status=job.status)
+            raise user_error(exc, lang_of(request))
+        return self.jobs.summary(job)["video"], self.result(job)
+
     def cancel(self, job_id):
         job_id = str(job_id or "").strip()
         status = self.jobs.cancel(job_id)
@@ -116,9 +128,11 @@ def wire(ui) -> None:
         assert len(gen_in) == len(API_PARAMS["generate"]) and len(sub_in) == len(API_PARAMS["submit"])
         gen_out = [gr.Video(), gr.JSON()]
         sub_out, job_in, job_out, cancel_in, cancel_out = gr.JSON(), gr.Textbox(), gr.JSON(), gr.Textbox(), gr.JSON()
-        buttons = [gr.Button() for _ in range(4)]
+        result_in, result_out = gr.Textbox(), [gr.Video(), gr.JSON()]
+        buttons = [gr.Button() for _ in range(5)]
     # Waiting is cheap (the worker runs the job, one at a time): no concurrency limit on the calls themselves.
     buttons[0].click(h.generate, gen_in, gen_out, api_name="generate", concurrency_limit=None, show_progress="hidden")
     buttons[1].click(h.submit, sub_in, sub_out, api_name="submit", concurrency_limit=None)
     buttons[2].click(h.job, job_in, job_out, api_name="job", concurrency_limit=None)
     buttons[3].click(h.cancel, cancel_in, cancel_out, api_name="cancel", concurrency_limit=None)
+    buttons[4].click(h.result_of, result_in, result_out, api_name="result", concurrency_limit=None)
