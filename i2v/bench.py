@@ -10,6 +10,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -514,8 +515,13 @@ def bench_long(segments: int = 4, size: int = 256, frames: int = 8, steps: int =
 
 
 def run_bench(args, log=print) -> dict:
+    from .benchgpu import require_device
+
     quick = getattr(args, "quick", False)
     repeats = max(1, args.repeats)
+    for flag, option in (("fast_tiers", "--fast-tiers"), ("gpu", "--gpu")):
+        if getattr(args, flag, False):  # a device it cannot run on is one line before any work
+            args.device = require_device(getattr(args, "device", None) or "cuda", option)
     if getattr(args, "gpu", False) and (getattr(args, "profile", False) or getattr(args, "speed", False)):
         return run_gpu_profile_speed(args, log)
     if getattr(args, "gpu", False):
@@ -605,6 +611,24 @@ def run_bench(args, log=print) -> dict:
     return result
 
 
+def tiers_file(out: str | None, cuda: bool) -> Path:
+    """Where ``--fast-tiers`` writes its rows: ``--out`` itself when it names a file (a name with a suffix that is
+    not a folder), else ``fast-tiers.jsonl`` in that folder (docs/ on CUDA, the current folder on the CPU by
+    default); emptied now.  A path that cannot be written is one line (the name only, never the folder)."""
+    from .errors import InvalidInput
+
+    target = Path(out) if out else Path("docs" if cuda else ".")
+    rows = target if out and target.suffix and not target.is_dir() else target / "fast-tiers.jsonl"
+    try:
+        rows.parent.mkdir(parents=True, exist_ok=True)
+        rows.write_text("")
+    except OSError as exc:
+        detail = "a folder on its path is a file" if isinstance(exc, (FileExistsError, NotADirectoryError)) else \
+            exc.strerror or type(exc).__name__
+        raise InvalidInput("bench_out", name=rows.name, detail=detail) from None
+    return rows
+
+
 def bench_fast_tiers(device: str = "cuda", out: str | None = None, log=print) -> dict:
     """The speed tiers as users run them, each a whole call against exact (DDIM 50 steps, guidance every
     step): at native 1280x704x16 in fp16 on CUDA (random weights), the tiny model at 128x128 on the CPU (a
@@ -612,7 +636,6 @@ def bench_fast_tiers(device: str = "cuda", out: str | None = None, log=print) ->
     ``vs_exact_mean_abs_diff`` mixes the tier's sampler change with its caching (see ``fast_mode`` for the
     drift of the caching alone)."""
     import json
-    from pathlib import Path
 
     import torch
     from PIL import Image
@@ -623,13 +646,10 @@ def bench_fast_tiers(device: str = "cuda", out: str | None = None, log=print) ->
 
     cuda = device.startswith("cuda")
     w, h, frames = (1280, 704, 16) if cuda else (128, 128, 4)
+    rows_file = tiers_file(out, cuda)  # written (emptied) first: a path it cannot write fails before any work
     engine = load_engine(device, log=log)
     sync = (lambda: torch.cuda.synchronize()) if cuda else (lambda: None)
     image = Image.fromarray((np.random.default_rng(0).random((h, w, 3)) * 255).astype(np.uint8))
-    folder = Path(out) if out else Path("docs" if cuda else ".")
-    folder.mkdir(parents=True, exist_ok=True)
-    rows_file = folder / "fast-tiers.jsonl"
-    rows_file.write_text("")
 
     def run(settings: dict):
         job = EngineJob(image=image, prompt="a dog jumping over a fence", negative_prompt="blurry",

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import ROOT
-from .errors import I2VError
+from .errors import I2VError, InvalidInput, echo
 from .speedplan import card_slug
 
 DOCS = ROOT / "docs"
@@ -25,6 +25,25 @@ def _table(rows: list[dict], cols: list[str]) -> str:
     from .bench import _table as table
 
     return table(rows, cols)
+
+
+def require_device(device: str, option: str) -> str:
+    """``device`` as a benchmark runs on it: ``cpu``, ``cuda`` or ``cuda:N``, and a CUDA device only where torch
+    has one; anything else is one line saying what to do (``--device cpu`` runs the tiny model's smoke run)."""
+    import torch
+
+    name = str(device).strip().lower()
+    if name != "cpu" and not (name == "cuda" or (name.startswith("cuda:") and name[5:].isdigit()
+                                                 and len(name) <= 8)):
+        raise InvalidInput("bench_device_name", got=echo(device, 40))
+    if name.startswith("cuda"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0 or (":" in name and int(name[5:]) >= count):
+            built = torch.backends.cuda.is_built()
+            raise InvalidInput("bench_no_cuda", option=option, device=name,
+                               why="no CUDA card is visible" if built else "this torch has no CUDA build",
+                               why_zh="看不到 CUDA 显卡" if built else "此 torch 未编译 CUDA 支持")
+    return name
 
 
 def load_engine(device: str, log=print, **speed):

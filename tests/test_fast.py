@@ -366,3 +366,35 @@ def test_bench_fast_tiers_writes_each_row_as_it_goes(tmp_path):
     assert [r["tier"] for r in rows] == ["exact", "fast", "fastest"] == [r["tier"] for r in res["rows"]]
     assert rows[0]["speedup_vs_exact"] == 1.0 and rows[0]["engine_notes"] == []
     assert {n["code"] for n in rows[2]["engine_notes"]} >= {"fast_mode", "late_guidance", "step_skip"}
+
+
+def test_cli_bench_fast_tiers_without_cuda_and_out_file(tmp_path):
+    """Issue 28: without CUDA, ``bench --fast-tiers`` (and ``--gpu``) ended in ``internal error: AssertionError:
+    Torch not compiled with CUDA enabled``; ``--out FILE`` exited 70 (the file taken for a folder)."""
+    import json
+
+    import torch
+
+    from .test_long import cli
+
+    if not torch.cuda.is_available():
+        for args in (["--fast-tiers"], ["--gpu"], ["--gpu", "--speed"]):
+            r = cli("bench", *args)
+            lines = r.stderr.strip().splitlines()
+            assert r.returncode == 2 and lines[-1].startswith("error: ") and "--device cpu" in lines[-1], r.stderr
+            assert "internal error" not in r.stderr and "Traceback" not in r.stderr
+    r = cli("bench", "--fast-tiers", "--device", "tpu")
+    assert r.returncode == 2 and r.stderr.strip() == "error: --device must be cuda, cuda:N or cpu (got tpu)", r.stderr
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    r = cli("bench", "--fast-tiers", "--device", "cpu", "--out", str(blocker / "rows.jsonl"))
+    last = r.stderr.strip().splitlines()[-1]
+    assert r.returncode == 2 and last.startswith("error: cannot write the benchmark's rows to rows.jsonl") \
+        and str(tmp_path) not in r.stderr, r.stderr
+    out = tmp_path / "tiers.json"
+    out.write_text("old")  # an existing file: written over, not taken for a folder
+    r = cli("bench", "--fast-tiers", "--device", "cpu", "--out", str(out), "--json")
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [x["tier"] for x in rows] == ["exact", "fast", "fastest"]
+    assert json.loads(r.stdout)["fast_tiers"]["file"] == str(out)
