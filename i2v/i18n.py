@@ -259,6 +259,39 @@ TEXT: dict[str, dict[str, str]] = {
     "smooth4": {"en": "Smooth ×4", "zh": "平滑 ×4"},
     "loop": {"en": "Loop", "zh": "循环"},
     "smoothed": {"en": "Smoothed: {frames} frames at {fps:g} fps → {name}", "zh": "已平滑：{frames} 帧，{fps:g} fps → {name}"},
+    # issue 28 (the page): restored settings, smoothed results, the speed tiers' costs, auto-tune's chart
+    "preset_custom": {"en": "custom (restored settings)", "zh": "自定义（恢复的参数）"},
+    "smoothed_caption": {"en": "smoothed ×{factor} · {fps:g} fps · {loop}from {name}",
+                         "zh": "平滑 ×{factor} · {fps:g} fps · {loop}来自 {name}"},
+    "smooths_original": {"en": "Smoothing the generated video {name} (each Smooth starts from it, not from a "
+                               "smoothed copy)…",
+                         "zh": "正在平滑生成的视频 {name}（每次平滑都从它开始，而不是从平滑后的副本）……"},
+    "loop_info": {"en": "applied by Smooth ×2 / ×4: pingpong plays forward then back, crossfade blends the end "
+                        "into the start",
+                  "zh": "在点击“平滑 ×2 / ×4”时生效：往返为正放后倒放，交叉淡化把结尾渐变到开头"},
+    "speed_custom": {"en": "custom", "zh": "自定义"},
+    "speed_costs": {"en": "What each speed costs and saves", "zh": "各档速度的代价与节省"},
+    "speed_cost_exact": {"en": "**exact**: {sampler}, up to {steps} steps, no approximation: the reference (1×).",
+                         "zh": "**精确**：{sampler}，最多 {steps} 步，无近似：基准（1×）。"},
+    "speed_cost_tier": {"en": "**{name}**: switches to {sampler}, at most {steps} steps, DeepCache N = {fast}, "
+                              "step skipping {skip:g}, guidance until {stop:g} of the steps: {native:.2f}× fewer "
+                              "UNet FLOPs than exact at native size ({r512:.2f}× at 512²){more}.",
+                        "zh": "**{name}**：改用 {sampler}，最多 {steps} 步，DeepCache N = {fast}，跳步阈值 {skip:g}，"
+                              "引导持续到 {stop:g} 的步数：去噪网络计算量（FLOPs）比“精确”少 {native:.2f}×（原生尺寸；"
+                              "512² 时 {r512:.2f}×）{more}。"},
+    "speed_cost_more": {"en": ", more where step skipping skips steps", "zh": "，跳步生效时更少"},
+    "speed_cost_custom": {"en": "**custom**: the sliders as you set them (a result records *custom* when its "
+                                "values are not a tier's).",
+                          "zh": "**自定义**：按滑块的当前值运行（数值不属于任何档位时，结果记录为“自定义”）。"},
+    "tune_safe_zone": {"en": "The *safe zone* is the guidance range in which the drafts' flicker and jitter stay "
+                             "under the studio's limits; auto-tune chooses only inside it.",
+                       "zh": "“安全范围”指草稿的闪烁与抖动都低于工作室上限的引导系数范围；自动调节只在其中选择。"},
+    "tune_x": {"en": "guidance", "zh": "引导系数"}, "tune_y": {"en": "motion (% of diagonal per frame)",
+                                                        "zh": "运动（每帧对角线百分比）"},
+    "tune_series_title": {"en": "series", "zh": "系列"},
+    "negative_info": {"en": "in English on every page: the model's text encoder (CLIP) was trained on English "
+                            "text",
+                      "zh": "在中文页面也保持英文：模型的文本编码器只用英文训练，中文反向提示词几乎不起作用"},
     "tab_sweep": {"en": "Compare guidance", "zh": "引导系数对比"},
     "sweep_help": {"en": "Same picture, prompt and seed as on the Create tab; one video per guidance value, "
                          "side by side, with their measured motion. ★ = best motion/jitter balance.",

@@ -202,12 +202,31 @@ def settings_from_file(path: str | Path, cfg: Config) -> tuple[dict, list]:
         raise InvalidInput("restore_too_big", name=name, limit=limit) from None
     except (OSError, ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         raise InvalidInput("not_settings_file", name=name) from None
-    if isinstance(meta, dict) and meta.get("kind") == "smoothed":
+    return restorable(meta, cfg, name)
+
+
+def restorable(meta: Any, cfg: Config, name: str = "") -> tuple[dict, list]:
+    """The settings a result restores, from its sidecar (or its MP4's comment, or a bare ``params`` object),
+    checked by the request's schema, and notes on what was clamped.  The one function behind History's
+    Reuse and a dropped file, for every kind of result: a smoothed video's are those of the video it was
+    made from (a smoothing of a smoothing: the generation's, however many times); a long video's include its
+    Length (``segments``) and its storyboard, checked as a long request's are; an auto-tuned video's are
+    the settings its final video ran with.  Anything else raises ``not_settings_file``."""
+    for _ in range(RESTORE_MAX_DEPTH):  # (a file nested deeper was refused before it was parsed)
+        if not (isinstance(meta, dict) and meta.get("kind") == "smoothed"):
+            break
         meta = meta.get("source_metadata")
     params = meta.get("params", meta) if isinstance(meta, dict) else None
     if not isinstance(params, dict) or "prompt" not in params:
         raise InvalidInput("not_settings_file", name=name)
-    return restore_values(cfg, {k: params[k] for k in RESTORABLE if k in params})
+    s, notes = restore_values(cfg, {k: params[k] for k in RESTORABLE if k in params})
+    if params.get("segments") not in (None, 1) or params.get("storyboard"):
+        from .longvideo import plan_long
+
+        plan = plan_long(cfg, prompt=s["prompt"], frames=int(s.get("num_frames") or 16),
+                         segments=params.get("segments"), storyboard=params.get("storyboard"))
+        s["segments"], s["storyboard"] = plan.segments, list(plan.prompts)
+    return s, notes
 
 
 

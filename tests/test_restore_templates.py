@@ -231,3 +231,130 @@ def test_a_template_saves_and_loads_every_setting_a_preset_can_hold(ui, photo_pa
     # constant guidance: the end slider's value is not kept
     out = h.on_save_template({**values, c.schedule: "constant", c.tpl_name: "flat", c.preset: "standard"}, EN)
     assert "guidance_end" not in list_templates()["flat"].settings
+
+
+# -- issue 28, finding 7 (and finding 9's History items): one restore for Reuse and a dropped file -----------
+
+def _run(jobs, job):
+    jobs.execute(jobs.store.claim(jobs.worker))
+    done = jobs.get(job.id)
+    assert done.status == "done", (done.kind, done.error_code, done.error_params)
+    return done
+
+
+def _form(ui, out: dict) -> dict:
+    """The Create tab's form in an answer (by component name), without the messages and the picture."""
+    from i2v.ui.create import control_names
+
+    names = (*control_names(), "segments", "storyboard", "preset", "manual")
+    return {n: out[getattr(ui.c, n)] for n in names if getattr(ui.c, n) in out}
+
+
+def test_reuse_and_a_dropped_file_give_the_same_form_for_every_kind_of_result(ui, photo_path):
+    """A 3-segment video dropped on History restored Length 1 and no storyboard while Reuse kept both; a
+    smoothing of a smoothed video was "not a settings file of this studio".  Now both doors take one function
+    (i2v.studio.restorable) and one form (i2v.ui.history.restore_form), for each kind of result."""
+    from i2v.jobs import AUTOTUNE
+
+    c, jobs = ui.c, ui.jobs
+    base = dict(image=str(photo_path), num_inference_steps=2, num_frames=4, resolution="256p", seed=3)
+    gen = _run(jobs, jobs.submit_generate(prompt="waves", preset="preview", speed="fast", **base))
+    long = _run(jobs, jobs.submit_long(prompt="a boat", segments=3, storyboard="a boat\na wave\na gull",
+                                       **{**base, "num_frames": 6}))
+    smooth = _run(jobs, jobs.submit_smooth(jobs.abs(gen.result["video"]), factor=2, loop="pingpong"))
+    twice = _run(jobs, jobs.submit_smooth(jobs.abs(smooth.result["video"]), factor=2))
+    long_smooth = _run(jobs, jobs.submit_smooth(jobs.abs(long.result["video"]), factor=2))
+    tuned = _run(jobs, jobs.submit_params(AUTOTUNE, jobs.tune_params(prompt="waves", target_motion="natural",
+                                                                     draft_steps=2, draft_frames=4, **base)))
+    items = ui.history.items()
+    # (Quick look's guidance, but not its steps, frames or size: the preset shown is custom)
+    want = {gen.id: ("waves", 1, "", "custom", "fast", 7.0), long.id: ("a boat", 3, "a boat\na wave\na gull",
+                                                                      "custom", "exact", 9.0),
+            smooth.id: ("waves", 1, "", "custom", "fast", 7.0), twice.id: ("waves", 1, "", "custom", "fast", 7.0),
+            long_smooth.id: ("a boat", 3, "a boat\na wave\na gull", "custom", "exact", 9.0)}
+    chosen = jobs.metadata(tuned)["params"]["guidance_scale"]
+    want[tuned.id] = ("waves", 1, "", "custom", "exact", chosen)
+    assert {j.id for j in items} >= set(want)
+    for i, job in enumerate(items):
+        if job.id not in want:
+            continue
+        picked = ui.history.pick(type("E", (), {"index": i})(), EN)[c.picked]
+        reused = ui.history.reuse(picked, EN)
+        form = _form(ui, reused)
+        assert (form["prompt"], form["segments"], form["storyboard"], form["preset"], form["speed_tier"],
+                form["guidance"]) == want[job.id], job.kind
+        assert reused[c.tabs].selected == "create"
+        video = jobs.abs(job.result["video"])
+        for dropped in (video, video.with_suffix(".json")):
+            out = ui.history.restore(str(dropped), EN)
+            assert out[c.hist_msg] == f"Settings restored from {dropped.name}.", out[c.hist_msg]
+            assert _form(ui, out) == form, (job.kind, dropped.name)
+    # the smoothed items have a caption of their own (it read "×2 · g=None · None steps ·")
+    captions = dict(zip([j.id for j in items], [cap for _, cap in ui.history.gallery_value("en")]))
+    name = jobs.abs(smooth.result["video"]).name
+    assert captions[twice.id] == "smoothed ×2 · 32 fps · from " + (name if len(name) <= 60 else name[:59] + "…")
+    assert captions[smooth.id] == f"smoothed ×2 · 16 fps · pingpong · from {jobs.abs(gen.result['video']).name}"
+    assert "None" not in "".join(captions.values())
+    assert dict(zip([j.id for j in items], [cap for _, cap in ui.history.gallery_value("zh")]))[twice.id] \
+        .startswith("平滑 ×2")
+
+
+def test_a_restored_preset_is_shown_only_while_the_values_are_its_own_and_a_job_records_it(ui, photo_path, tmp_path):
+    """After Reuse of a Quick look result the preset showed "Balanced default" and later jobs recorded
+    "preset": "standard"."""
+    c, h = ui.c, ui.create
+    quick = sidecar(tmp_path / "quick.json", preset="preview", guidance_scale=7.0, num_inference_steps=30,
+                    num_frames=8, resolution="384p", fps=8)
+    out = ui.history.restore(str(quick), EN)
+    assert out[c.preset] == "preview"
+    changed = ui.history.restore(str(sidecar(tmp_path / "mine.json", preset="preview", guidance_scale=12.0)), EN)
+    assert changed[c.preset] == "custom"  # Quick look's guidance is 7: these values are not Quick look's
+    assert ("自定义（恢复的参数）", "custom") in __import__("i2v.ui.common", fromlist=["choices"]).choices("zh")
+    form = {**{getattr(c, a): None for a in CONTROLS.values()}, **{k: v for k, v in changed.items()
+                                                                  if k in set(c(*CONTROLS.values()))},
+            c.preset: changed[c.preset], c.image: str(photo_path), c.count: 1, c.current: [], c.segments: 1,
+            c.storyboard: "", c.target_motion: ""}
+    form[c.seed], form[c.random_seed] = 5, False
+    job = ui.jobs.get(h.submit(form, EN)[c.current][0])
+    assert job.params.get("preset") is None and job.params["guidance_scale"] == 12.0  # not "standard"
+    ui.jobs.cancel(job.id)
+
+
+def test_reuse_and_a_reload_bring_the_picture_back_while_the_studio_keeps_it(ui, photo_path):
+    c, jobs = ui.c, ui.jobs
+    job = jobs.submit_generate(image=str(photo_path), prompt="waves", num_inference_steps=2, num_frames=2,
+                               resolution="256p")
+    kept = jobs.abs(job.params["image"])
+    shown = next(iter(ui.create.reconnect([job.id], EN)))  # a reloaded page, while the job waits
+    assert shown[c.image] == str(kept) and shown[c.prompt] == "waves" and shown[c.segments] == 1
+    _run(jobs, job)
+    picked = ui.history.pick(type("E", (), {"index": 0})(), EN)[c.picked]
+    assert not kept.is_file() and c.image not in ui.history.reuse(picked, EN)  # removed once its job ended
+    again = jobs.submit_generate(image=str(photo_path), prompt="waves", num_inference_steps=2, num_frames=2,
+                                 resolution="256p")  # the same picture, kept again while this job waits
+    assert kept.is_file() and ui.history.reuse(picked, EN)[c.image] == str(kept)
+    jobs.cancel(again.id)
+
+
+def test_a_long_videos_file_dropped_through_the_page_event_restores_its_length_and_storyboard(app):
+    """Through the door the browser uses (the upload, then the drop zone's event in the queue): a 3-segment
+    video's sidecar fills Length 3 and its storyboard, and the preset list shows custom (it was 1 and empty)."""
+    base = app.url.rstrip("/")
+    cfg = httpx.get(base + "/config").json()
+    comps = {c["id"]: c for c in cfg["components"]}
+    zone = next(c["id"] for c in cfg["components"] if c.get("props", {}).get("elem_id") == "restore-file")
+    dep = next(d for d in cfg["dependencies"] if [zone, "upload"] in [list(t) for t in d.get("targets", [])])
+    fn = dep.get("id", cfg["dependencies"].index(dep))
+    side = {"app": "i2v-studio", "kind": "long_video",
+            "params": {"prompt": "a boat", "guidance_scale": 9.5, "num_inference_steps": 20, "num_frames": 8,
+                       "segments": 3, "storyboard": ["a boat", "a wave", "a gull"], "speed": "exact"}}
+    path = upload(base, "long.json", json.dumps(side).encode()).json()[0]
+    msgs = join(base, fn, [{"path": path, "orig_name": "long.json", "meta": {"_type": "gradio.FileData"}}])
+    done = next(m for m in msgs if m.get("msg") == "process_completed")
+    assert done["success"], json.dumps(done)[-600:]
+    by_elem = {}
+    for out_id, value in zip(dep["outputs"], done["output"]["data"]):
+        elem = comps[out_id].get("props", {}).get("elem_id")
+        by_elem[elem] = value.get("value", value) if isinstance(value, dict) and "__type__" in value else value
+    assert by_elem["segments"] == 3 and by_elem["storyboard"] == "a boat\na wave\na gull", by_elem
+    assert by_elem["guidance"] == 9.5 and by_elem["preset"] == "custom"

@@ -7,7 +7,7 @@ import pytest
 from i2v.config import load_config
 from i2v.request import build_request
 from i2v.settings import BY_NAME
-from i2v.tiers import SPEEDS, TIER_KEYS, TIERS, apply_tier, switch
+from i2v.tiers import FLOPS_VS_EXACT, SPEEDS, TIER_KEYS, TIERS, apply_tier, describe, switch
 
 from .conftest import make_photo
 
@@ -15,8 +15,9 @@ BASE = {"scheduler": "ddim", "num_inference_steps": 50, "fast": 1, "skip_thresho
 
 
 def test_exact_changes_nothing_and_the_tiers_are_the_settings_choices():
-    assert SPEEDS == ("exact", "fast", "fastest") and BY_NAME["speed"].choices == SPEEDS
+    assert SPEEDS == ("exact", "fast", "fastest", "custom") and BY_NAME["speed"].choices == SPEEDS
     assert apply_tier({**BASE, "speed": "exact"}) == {**BASE, "speed": "exact"}
+    assert apply_tier({**BASE, "speed": "custom"}) == {**BASE, "speed": "exact"}  # no tier, nothing approximate
 
 
 @pytest.mark.parametrize("tier", ["fast", "fastest"])
@@ -32,6 +33,25 @@ def test_a_tier_moves_each_setting_at_least_as_far_as_it_asks_and_twice_is_once(
                        "guidance_stop": 0.2})
     assert (mine["num_inference_steps"], mine["fast"], mine["skip_threshold"], mine["guidance_stop"]) == \
         (8, 5, 0.4, 0.2)
+    assert mine["speed"] == "custom" and apply_tier(mine) == mine  # not the tier's values: recorded as custom
+
+
+def test_a_result_records_the_tier_that_ran_else_custom():
+    """Issue 28, finding 4: ``speed`` describes what ran.  The tier's own values (fewer steps allowed) are the
+    tier; anything more approximate, or an approximation with exact, is custom; custom runs as given."""
+    cfg = load_config(model="tiny")
+
+    def ran(**kw):
+        p = build_request(cfg, image=make_photo(), prompt="a dog", **kw).params()
+        return p["speed"], p["scheduler"], p["num_inference_steps"], p["fast"], p["skip_threshold"]
+    assert ran(speed="fast", num_inference_steps=10) == ("fast", "dpm++", 10, 2, 0.0)
+    # the old page's exact -> fastest -> fast left fastest's DeepCache and step skipping: that is not "fast"
+    assert ran(speed="fast", fast=3, skip_threshold=0.03) == ("custom", "dpm++", 25, 3, 0.03)
+    assert ran(speed="exact", fast=2) == ("custom", "ddim", 50, 2, 0.0)
+    assert ran(speed="custom", fast=2, scheduler="dpm++", num_inference_steps=30) == ("custom", "dpm++", 30, 2, 0.0)
+    assert ran(speed="custom") == ("exact", "ddim", 50, 1, 0.0)  # nothing approximate: exact, whatever was asked
+    assert ran(speed="fastest", guidance_stop=1.0) == ("fastest", "dpm++", 20, 3, 0.03)  # the tier moves it
+    assert describe({**TIERS["fastest"], "num_inference_steps": 20}) == "fastest"
 
 
 def test_fastest_is_at_least_as_approximate_as_fast():
@@ -56,6 +76,77 @@ def test_switch_shows_what_the_tier_runs_and_exact_brings_the_base_back():
     assert set(shown) == set(TIER_KEYS) and shown["num_inference_steps"] == TIERS["fastest"]["steps"]
     # back to exact: the methods off again, the steps as they were shown (never slower than what the user saw)
     assert switch("exact", shown, BASE) == {k: BASE[k] for k in TIER_KEYS if k != "num_inference_steps"}
+    assert switch("custom", shown, BASE) == {}  # the sliders are the user's
+
+
+@pytest.mark.parametrize("start", [50, 30, 12])
+def test_choosing_a_tier_sets_all_its_values_whatever_tier_was_shown_before(start):
+    """Issue 28, finding 4: exact -> fastest -> fast left Fast N 3 and step skipping 0.03 (fastest's)."""
+    base = {**BASE, "num_inference_steps": start}
+    direct = switch("fast", base, base)
+    assert direct == {"num_inference_steps": min(start, 25), "fast": 2, "skip_threshold": 0.0, "guidance_stop": 0.5}
+    for path in (("fastest", "fast"), ("fast", "fastest", "fast"), ("fastest", "exact", "fast")):
+        values = dict(base)
+        for name in path:
+            values.update(switch(name, values, base))
+        # (back to exact keeps the steps shown, so fast after it starts from fastest's 20 steps: the steps the
+        # user last saw, never more)
+        want = {**direct, "num_inference_steps": min(start, 20)} if path[1] == "exact" else direct
+        assert {k: values[k] for k in TIER_KEYS} == want, path
+    via_fast = dict(base)
+    for name in ("fast", "fastest"):
+        via_fast.update(switch(name, via_fast, base))
+    assert {k: via_fast[k] for k in TIER_KEYS} == switch("fastest", base, base)
+
+
+def test_the_page_switching_tiers_runs_and_records_the_last_one_and_a_later_change_is_custom(ui, photo_path):
+    """Through the page's handlers, as the walk did: exact -> fastest -> fast, then Generate."""
+    from .conftest import EN
+
+    c, h = ui.c, ui.create
+    form = {c.speed_tier: "exact", c.preset: "standard", c.steps: 50, c.fast: 1, c.skip_threshold: 0.0,
+            c.guidance_stop: 1.0}
+    for name in ("fastest", "fast"):
+        form.update(h.on_speed({**form, c.speed_tier: name}))
+        form[c.speed_tier] = name
+    assert (form[c.steps], form[c.fast], form[c.skip_threshold], form[c.guidance_stop]) == (25, 2, 0.0, 0.5)
+    values = {**{getattr(c, a): None for a in ("guidance", "frames", "fps", "resolution", "schedule")}, **form,
+              c.prompt: "a dog", c.image: str(photo_path), c.seed: 0, c.random_seed: True, c.count: 1,
+              c.current: [], c.negative: "", c.target_fps: 16, c.guidance_end: 6.0}
+    job = ui.jobs.get(h.submit(values, EN)[c.current][0])
+    assert {k: job.params[k] for k in ("speed", "fast", "skip_threshold", "guidance_stop")} == \
+        {"speed": "fast", "fast": 2, "skip_threshold": 0.0, "guidance_stop": 0.5}
+    ui.jobs.cancel(job.id)
+    # the user's own change after choosing the tier is theirs, and the job says it is not the tier
+    job = ui.jobs.get(h.submit({**values, c.fast: 4}, EN)[c.current][0])
+    assert (job.params["fast"], job.params["speed"]) == (4, "fast")  # asked: the tier, with fast 4
+    ui.jobs.execute(ui.jobs.store.claim(ui.jobs.worker))
+    meta = ui.jobs.metadata(ui.jobs.get(job.id))
+    assert (meta["params"]["speed"], meta["params"]["fast"]) == ("custom", 4)  # what ran
+
+
+def test_the_page_says_what_each_tier_costs_from_the_tier_table():
+    from i2v.ui.create import speed_text
+
+    en, zh = speed_text("en"), speed_text("zh")
+    for name in ("fast", "fastest"):
+        r = FLOPS_VS_EXACT[name]
+        assert f"{r['native']:.2f}× fewer UNet FLOPs than exact" in en and f"({r['512']:.2f}× at 512²)" in en
+        assert f"比“精确”少 {r['native']:.2f}×" in zh
+    assert "**fast (approximate)**: switches to DPM-Solver++, at most 25 steps, DeepCache N = 2" in en
+    assert "**exact**: DDIM, up to 50 steps" in en and "**custom**" in en and "**自定义**" in zh
+    assert en.count("\n") == 3 and zh.count("\n") == 3
+
+
+@pytest.mark.parametrize("name", ["fast", "fastest"])
+def test_the_flop_ratios_shown_are_the_ones_counted(name):
+    from i2v.engine import flops
+
+    t = TIERS[name]
+    for key, (w, h) in (("native", (1280, 704)), ("512", (512, 512))):
+        counted = flops.exact_video_flops(w, h, 16) / flops.video_flops(
+            w, h, 16, t["steps"], scheduler=t["scheduler"], fast=t["fast"], guidance_stop=t["guidance_stop"])["flops"]
+        assert counted == pytest.approx(FLOPS_VS_EXACT[name][key], abs=0.005)
 
 
 def test_the_page_speed_choice_moves_the_sliders_and_the_job_carries_the_tier(ui, photo_path):

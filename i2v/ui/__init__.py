@@ -72,7 +72,7 @@ class StudioUI:
     def localized(self, lang: str) -> dict:
         """What the page cannot say through gr.I18n: media labels, the preset list (with templates saved
         since the page was built), the placeholder, the guidance zone."""
-        from .create import zone_text
+        from .create import speed_text, zone_text
 
         c = self.c
         std = settings_of("standard")
@@ -87,6 +87,9 @@ class StudioUI:
                 c.schedule: gr.update(choices=[(t(f"sched_{k}", lang), k) for k in SCHEDULES]),
                 c.loop: gr.update(choices=[(t(f"loop_{k}", lang), k) for k in ("", "pingpong", "crossfade")]),
                 c.speed_tier: gr.update(choices=[(t(f"speed_{k}", lang), k) for k in SPEEDS]),
+                c.speed_md: speed_text(lang),
+                c.tune_plot: gr.update(x_title=t("tune_x", lang), y_title=t("tune_y", lang),
+                                       color_title=t("tune_series_title", lang)),
                 c.storyboard: gr.update(placeholder=t("storyboard_ph", lang)),
                 c.tune_gallery: gr.update(label=t("tune_drafts", lang)),
                 c.target_motion: gr.update(choices=[(t("target_off", lang), ""),
@@ -133,7 +136,7 @@ class StudioUI:
             demo.load(None, None, None, js=create.GUARD_JS)
             demo.load(None, None, None, js=TABS_JS)
             reconnect_out = [c.preset, c.image, c.sweep_video, c.hist_video, c.queue_video, c.prompt, c.zone,
-                             c.schedule, c.loop, c.speed_tier, c.resolution, c.motion_plot, c.manual,
+                             c.schedule, c.loop, c.speed_tier, c.speed_md, c.resolution, c.motion_plot, c.manual,
                              *c(*create.control_names()),
                              c.gallery, c.status, c.preview, c.video, c.used_seed, c.params, c.params_file, c.notes,
                              c.last_params, c.last_video, c.motion_md, c.motion_plot, c.current, c.sweep_status,

@@ -16,6 +16,9 @@ from ..settings import SETTINGS
 from ..templates import list_templates
 
 TEMPLATE_PREFIX = "★ "
+# The preset list's last entry: settings that are no preset's (restored ones that differ from the preset they
+# came from).  A job from it records no preset, as a CLI run without --preset does.
+CUSTOM_PRESET = "custom"
 
 
 
@@ -105,7 +108,25 @@ def choices(lang: str = "en") -> list[tuple[str, str]]:
     """(label, value) of the presets, then the user's templates (read from disk each time: a reloaded page
     sees new ones).  Presets show their titles in the page's language ('Strong action', not high_motion)."""
     presets = [(p.title(lang), p.name) for p in load_presets().values()]
-    return presets + [(TEMPLATE_PREFIX + n, TEMPLATE_PREFIX + n) for n in list_templates()]
+    return presets + [(TEMPLATE_PREFIX + n, TEMPLATE_PREFIX + n) for n in list_templates()] + \
+        [(t("preset_custom", lang), CUSTOM_PRESET)]
+
+
+def preset_of_values(settings: dict) -> str:
+    """The preset to show for restored settings: the one they record, if every value it sets is still its
+    own (a speed tier's cap on the steps aside: the tier is shown beside it); else :data:`CUSTOM_PRESET`."""
+    preset = load_presets().get(settings.get("preset") or "")
+    if preset is None:
+        return CUSTOM_PRESET
+    for key, value in preset.settings.items():
+        if key not in settings:
+            continue
+        if key == "num_inference_steps" and settings.get("speed") not in (None, "exact", "custom") \
+                and settings[key] <= value:
+            continue
+        if settings[key] != value:
+            return CUSTOM_PRESET
+    return preset.name
 
 
 def settings_of(choice: str | None) -> dict:
@@ -174,5 +195,6 @@ def page_request(c: Components, values: dict) -> dict:
 
 
 __all__ = ["Components", "lang_of", "error_text", "user_error", "UploadImage", "RawNumber", "RawText", "choices",
-           "settings_of", "preset_name", "fill", "long_fill", "control_values", "page_request", "TEMPLATE_PREFIX",
+           "settings_of", "preset_name", "preset_of_values", "CUSTOM_PRESET", "fill",
+           "long_fill", "control_values", "page_request", "TEMPLATE_PREFIX",
            "CONTROLS", "t", "warn"]

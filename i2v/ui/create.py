@@ -17,9 +17,9 @@ from ..jobs import AUTOTUNE, LONG, kind_of
 from ..request import expand_seeds
 from ..settings import PRESET_KEYS, SPEEDS
 from ..templates import delete_template, save_template
-from ..tiers import switch
+from ..tiers import cost_lines, switch
 from ..tuning import TARGETS
-from .common import (CONTROLS, TEMPLATE_PREFIX, choices, control_values, error_text, fill, lang_of, long_fill,
+from .common import (CONTROLS, TEMPLATE_PREFIX, choices, control_values, error_text, fill, lang_of,
                      page_request, settings_of, warn)
 from .follow import follow_jobs, generation_updates, jobs_ahead
 
@@ -28,6 +28,11 @@ RECENT_S = 3600  # a reloaded page shows the result of a job that finished this 
 
 def zone_text(g: float, lang: str) -> str:
     return f"**{g:.1f}** — {t(zone_key(g), lang)}"
+
+
+def speed_text(lang: str) -> str:
+    """Under *Speed*: what each tier costs and saves (i2v.tiers' table, one source)."""
+    return "\n".join(f"- {line}" for line in cost_lines(lang))
 
 
 def layout(ui) -> None:
@@ -49,7 +54,9 @@ def layout(ui) -> None:
             c.manual = gr.State(False)
             # the live recommendation's values, put on the sliders by the browser (see wire)
             c.rec_values = gr.JSON(visible=False, elem_id="rec-values")
-            c.negative = gr.Textbox(label=i18n("negative"), value=d["negative_prompt"], lines=2)
+            # (English in every language: the model's text encoder reads English; the info says so)
+            c.negative = gr.Textbox(label=i18n("negative"), value=d["negative_prompt"], lines=2,
+                                    info=i18n("negative_info"), elem_id="negative")
             c.preset = gr.Dropdown(choices(), value="standard", label=i18n("preset"), elem_id="preset")
             c.guidance = gr.Slider(*lim["guidance"], value=std.get("guidance_scale", 9.0), step=0.5,
                                    label=i18n("guidance"), info=i18n("guidance_info"), elem_id="guidance")
@@ -62,6 +69,8 @@ def layout(ui) -> None:
                 c.fps = gr.Slider(*lim["fps"], value=std.get("fps", 8), step=1, label=i18n("fps"), elem_id="fps")
             c.speed_tier = gr.Radio(list(SPEEDS), value=d["speed"], label=i18n("speed_tier"),
                                     info=i18n("speed_tier_info"), elem_id="speed-tier")
+            with gr.Accordion(i18n("speed_costs"), open=False):
+                c.speed_md = gr.Markdown(speed_text("en"), elem_id="speed-costs")
             c.fast = gr.Slider(*lim["fast"], value=d["fast"], step=1, label=i18n("fast"), info=i18n("fast_info"),
                                elem_id="fast")
             c.resolution = gr.Dropdown(list(ui.cfg.resolution["tiers"]), value=std.get("resolution", "512p"),
@@ -115,16 +124,20 @@ def layout(ui) -> None:
             with gr.Row():
                 c.smooth2 = gr.Button(i18n("smooth2"), size="sm", elem_id="smooth2")
                 c.smooth4 = gr.Button(i18n("smooth4"), size="sm", elem_id="smooth4")
+                # a choice that Smooth applies (not a button of its own): its info says so, as README does
                 c.loop = gr.Dropdown(["", "pingpong", "crossfade"], value="", label=i18n("loop"), scale=0,
-                                     min_width=140)
+                                     min_width=140, info=i18n("loop_info"), elem_id="loop")
                 c.extend = gr.Button(i18n("extend"), size="sm", elem_id="extend")
             c.last_video = gr.State(None)
             c.notes = gr.Markdown(elem_id="notes")
             with gr.Accordion(i18n("tune_box"), open=False, elem_id="tune-box") as c.tune_box:
                 c.tune_md = gr.Markdown(elem_id="tune-md")
-                c.tune_plot = gr.LinePlot(x="guidance", y="motion", color="series", label=i18n("tune_plot"),
-                                          elem_id="tune-plot")
-                c.tune_gallery = gr.Gallery(label=t("tune_drafts"), columns=4, height=160, allow_preview=False,
+                # points: each draft a marker; the target band and the choice drawn as dotted lines
+                c.tune_plot = gr.ScatterPlot(x="guidance", y="motion", color="series", label=i18n("tune_plot"),
+                                             x_title=t("tune_x"), y_title=t("tune_y"),
+                                             color_title=t("tune_series_title"), elem_id="tune-plot")
+                # tall enough for a row of thumbnails with their captions (guidance, motion) under them
+                c.tune_gallery = gr.Gallery(label=t("tune_drafts"), columns=4, height="auto", allow_preview=False,
                                             elem_id="tune-drafts")
             gr.Markdown(i18n("fix_title"))
             with gr.Row():
@@ -357,21 +370,24 @@ class CreateHandlers:
         lang = lang_of(request)
         jobs = [j for j in (self.jobs.get(i) for i in (ids or [])[:8]) if j is not None]
         active = [j.id for j in jobs if not j.final]
+        from .history import kept_picture, restore_form
+
         c = self.c
-        tiers = self.ui.cfg.resolution["tiers"]
         if active:
-            # the form shows the settings of the job on screen again (the fixes work from them)
+            # the form shows the settings of the job on screen again (the fixes work from them), as Reuse
+            # shows a result's, with its picture while the studio keeps it
             first = self.jobs.get(active[0])
-            shown = first.params if kind_of(first.kind).generation or first.kind == LONG else {}
-            yield {**fill(c, shown, tiers), **(long_fill(c, shown) if first.kind == LONG else {}), c.manual: True,
-                   c.current: active, c.status: t("reconnected", lang, id=active[0])}
+            form = restore_form(self.ui, first.params, kept_picture(self.jobs, first.params)) \
+                if kind_of(first.kind).generation or first.kind == LONG else {c.manual: True}
+            yield {**form, c.current: active, c.status: t("reconnected", lang, id=active[0])}
             yield from follow_jobs(c, self.jobs, active, lang, self._render_done(lang))
             return
-        done = [j for j in jobs if j.status == "done" and kind_of(j.kind).generation
+        done = [j for j in jobs if j.status == "done" and (kind_of(j.kind).generation or j.kind == LONG)
                 and time.time() - (j.finished_at or 0) < RECENT_S]
         if done:
             params = self.jobs.metadata(done[-1]).get("params") or {}
-            yield {**fill(c, params, tiers), c.manual: True, **self._render_done(lang)(done[-1], "")}
+            yield {**restore_form(self.ui, params, kept_picture(self.jobs, done[-1].params)),
+                   **self._render_done(lang)(done[-1], "")}
 
     def stop(self, ids, request: gr.Request):
         lang = lang_of(request)
@@ -381,6 +397,8 @@ class CreateHandlers:
 
     # -- smoothing --------------------------------------------------------------------------------
     def submit_smooth(self, factor: int):
+        """Smooth ×2 / ×4 with the Loop chosen: always the generated video (``last_video``, which a smoothing
+        leaves as it is), never a smoothed copy of it; the status line names it."""
         def run(video, loop, request: gr.Request):
             c, lang = self.c, lang_of(request)
             if not video:
@@ -389,16 +407,25 @@ class CreateHandlers:
                 job = self.jobs.submit_smooth(video, factor=factor, loop=loop or None, client=request.session_hash)
             except I2VError as exc:
                 return {c.status: warn(error_text(exc, lang)), c.current: []}
-            return {c.current: [job.id], c.my_jobs: [job.id], c.status: t("smoothing", lang)}
+            from pathlib import Path
+
+            return {c.current: [job.id], c.my_jobs: [job.id],
+                    c.status: t("smooths_original", lang, name=Path(str(video)).name)}
         return run
 
     def follow_smooth(self, ids, request: gr.Request):
+        """A smoothing's result: its video, and its own sidecar as the parameters (file); the generated video
+        stays the one Smooth, Extend and the fixes work from."""
+        import json
+
         lang = lang_of(request)
         c = self.c
 
         def render(job, prefix):
             s = self.jobs.summary(job)
-            return {c.video: s["video"], c.last_video: s["video"],
+            own = {k: v for k, v in self.jobs.metadata(job).items() if k != "source_metadata"}
+            return {c.video: s["video"], c.params: json.dumps(own, ensure_ascii=False, indent=2),
+                    c.params_file: s.get("metadata"),
                     c.status: t("smoothed", lang, frames=s["frames"], fps=s["fps"],
                                 name=self.jobs.abs(job.result["video"]).name), c.gallery: self.ui.gallery_value(lang)}
 
@@ -487,7 +514,7 @@ def wire(ui) -> None:
     for btn, factor in ((c.smooth2, 2), (c.smooth4, 4)):
         btn.click(h.submit_smooth(factor), [c.last_video, c.loop], [c.status, c.current, c.my_jobs], api_name=False,
                   concurrency_limit=None).then(h.follow_smooth, c.current,
-                                               [c.status, c.video, c.last_video, c.gallery], **follow)
+                                               [c.status, c.video, c.params, c.params_file, c.gallery], **follow)
     c.tpl_save.click(h.on_save_template, {c.tpl_name, c.preset, *c(*template_controls())}, [c.preset, c.tpl_msg],
                      api_name=False)
     c.tpl_delete.click(h.on_delete_template, c.preset, [c.preset, c.tpl_msg], api_name=False)

@@ -108,23 +108,31 @@ def tune_updates(c: Components, jobs: JobService, meta: dict, lang: str) -> dict
     drafts = sorted(rec["drafts"], key=lambda d: d["guidance"])
     shown = ch["predicted"] if ch["predicted"] is not None else 0.0
     lines = [t(f"tune_{ch['why']}", lang, g=ch["guidance"], m=shown, t=target),
-             t("tune_final", lang, m=(meta.get("motion") or {}).get("motion_norm", 0.0))]
+             t("tune_final", lang, m=(meta.get("motion") or {}).get("motion_norm", 0.0)),
+             t("tune_safe_zone", lang)]  # what "safe zone" (in the lines above) means
     if meta.get("demo"):
         lines.append(t("tune_demo", lang))
     gs = [d["guidance"] for d in drafts] + [ch["guidance"]]
     lo, hi = min(gs), max(gs)
+    # a scatter chart: each draft one marker; the target band and the choice as dotted lines of small points
+    dots = TUNE_DOTS - 1
     rows = [{"guidance": d["guidance"], "motion": d["motion"], "series": t("tune_series_draft", lang)} for d in drafts]
-    rows += [{"guidance": g, "motion": target * k, "series": t(f"tune_series_{name}", lang)}
-             for name, k in (("low", 0.9), ("high", 1.1)) for g in (lo, hi)]
-    rows += [{"guidance": ch["guidance"], "motion": m, "series": t("tune_series_choice", lang)}
-             for m in (0.0, max([target * 1.1, *(d["motion"] for d in drafts)]))]
+    rows += [{"guidance": lo + (hi - lo) * i / dots, "motion": target * k, "series": t(f"tune_series_{name}", lang)}
+             for name, k in (("low", 0.9), ("high", 1.1)) for i in range(TUNE_DOTS)]
+    top = max([target * 1.1, *(d["motion"] for d in drafts)])
+    rows += [{"guidance": ch["guidance"], "motion": top * i / dots, "series": t("tune_series_choice", lang)}
+             for i in range(TUNE_DOTS)]
     thumbs = []
     for d in drafts:  # each draft's thumbnail (its video's path, relative to the outputs folder)
         png = jobs.abs(d.get("video")).with_suffix(".png") if d.get("video") else None
         if png is not None and png.is_file():
             thumbs.append((str(png), t("draft_caption", lang, g=d["guidance"], m=d["motion"])))
     return {c.tune_box: gr.update(open=True), c.tune_md: "\n\n".join(lines),
-            c.tune_plot: pd.DataFrame(rows, columns=["guidance", "motion", "series"]), c.tune_gallery: thumbs}
+            c.tune_plot: pd.DataFrame(rows, columns=["guidance", "motion", "series"]),  # (titles: localized())
+            c.tune_gallery: thumbs}
+
+
+TUNE_DOTS = 25  # points along each line of the auto-tune chart (the target band, the choice)
 
 
 def generation_updates(c: Components, jobs: JobService, job: JobRecord, lang: str, prefix: str = "") -> dict:

@@ -11,8 +11,8 @@ import gradio as gr
 from ..errors import I2VError
 from ..i18n import t
 from ..jobs import kind_of
-from ..studio import settings_from_file
-from .common import error_text, fill, lang_of, long_fill, warn
+from ..studio import restorable, settings_from_file
+from .common import error_text, fill, lang_of, long_fill, preset_of_values, warn
 
 
 def layout(ui) -> None:
@@ -31,12 +31,38 @@ def layout(ui) -> None:
                         elem_id="restore-file")
 
 
-def settings_of_job(job) -> dict:
-    """The restorable settings of a finished result (a smoothed video restores its source's)."""
-    meta = (job.result or {}).get("meta") or {}
-    if kind_of(job.kind).restores_source:
-        meta = meta.get("source_metadata") or {}
-    return dict(meta.get("params") or {})
+def settings_of_job(job, cfg) -> dict:
+    """The restorable settings of a finished result: :func:`i2v.studio.restorable` on its sidecar, as for a
+    dropped file (a smoothed video restores its source's, a long video its Length and storyboard); {} for a
+    result whose settings cannot be restored."""
+    try:
+        return restorable((job.result or {}).get("meta") or {}, cfg)[0]
+    except I2VError:
+        return {}
+
+
+def restore_form(ui, settings: dict, image: str | None = None) -> dict:
+    """The Create tab's controls for restored settings: the one form behind Reuse, a dropped file and a
+    reloaded page.  Every control a setting has, the Length and storyboard (a plain video: 1, none), the preset
+    the values came from if they still are its values (else *custom*, which a job records as no preset),
+    and the input picture where the job still keeps it."""
+    c = ui.c
+    out = {**fill(c, settings, ui.cfg.resolution["tiers"]), **long_fill(c, settings),
+           c.preset: preset_of_values(settings), c.manual: True}
+    if image:
+        out[c.image] = image
+    return out
+
+
+def kept_picture(jobs, params: dict | None) -> str | None:
+    """A job's input picture, where the studio still keeps it (a finished job's is removed soon after)."""
+    rel = (params or {}).get("image")
+    path = jobs.abs(rel) if isinstance(rel, str) else None
+    return str(path) if path is not None and path.is_file() else None
+
+
+def _short(name: str, most: int = 60) -> str:
+    return name if len(name) <= most else name[:most - 1] + "…"
 
 
 class HistoryHandlers:
@@ -49,17 +75,21 @@ class HistoryHandlers:
     def gallery_value(self, lang: str = "en") -> list[tuple[str, str]]:
         out = []
         for job in self.items():
-            p = settings_of_job(job)
+            p = settings_of_job(job, self.ui.cfg)
             r = job.result or {}
             thumb = self.jobs.abs((r.get("summary") or {}).get("thumbnail") or r["video"])
             if not thumb.is_file():
                 thumb = self.jobs.abs(r["video"])
-            tag = "×" + str(job.params.get("factor")) + " · " if kind_of(job.kind).restores_source else ""
             segments = (r.get("summary") or {}).get("segments")
-            if segments:
-                tag += t("long_tag", lang, n=len(segments))
-            cap = t("gallery_caption", lang, tag=tag, g=p.get("guidance_scale"), steps=p.get("num_inference_steps"),
-                    prompt=str(p.get("prompt", ""))[:40])
+            tag = t("long_tag", lang, n=len(segments)) if segments else ""
+            if kind_of(job.kind).restores_source:  # a smoothed video: its own caption (what, from which video)
+                meta = r.get("meta") or {}
+                loop = t(f"loop_{meta['loop']}", lang) + " · " if meta.get("loop") else ""
+                cap = t("smoothed_caption", lang, factor=job.params.get("factor"), fps=meta.get("fps") or 0,
+                        loop=loop, name=_short(str(meta.get("source_name") or "")))
+            else:
+                cap = t("gallery_caption", lang, tag=tag, g=p.get("guidance_scale"),
+                        steps=p.get("num_inference_steps"), prompt=str(p.get("prompt", ""))[:40])
             out.append((str(thumb), cap))
         return out
 
@@ -72,34 +102,37 @@ class HistoryHandlers:
         if evt.index is None or evt.index >= len(items):
             return {c.picked: None}
         job = items[evt.index]
-        s = settings_of_job(job)
+        s = settings_of_job(job, self.ui.cfg)
         segments = ((job.result or {}).get("summary") or {}).get("segments") or []
         msg = t("long_segments", lang_of(request), names=", ".join(f"`{Path(v).name}`" for v in segments)) \
             if segments else ""
-        return {c.hist_video: str(self.jobs.abs(job.result["video"])), c.picked: s,
+        return {c.hist_video: str(self.jobs.abs(job.result["video"])),
+                c.picked: {"settings": s, "job": job.id},
                 c.hist_params: json.dumps(s, ensure_ascii=False, indent=2), c.hist_msg: msg}
 
     def reuse(self, picked, request: gr.Request):
         """Fill the Create tab and go there; the live recommender keeps its hands off these values."""
         c = self.c
-        if not picked:
+        if not picked or not picked.get("settings"):
             return {c.hist_msg: t("pick_first", lang_of(request))}
         msg = t("restored", lang_of(request), name=t("tab_history", lang_of(request)))
-        return {**fill(c, picked, self.ui.cfg.resolution["tiers"]), **long_fill(c, picked), c.manual: True,
-                c.hist_msg: msg, c.status: msg, c.tabs: gr.Tabs(selected="create")}
+        job = self.jobs.get(picked.get("job") or "")
+        image = kept_picture(self.jobs, job.params) if job is not None else None
+        return {**restore_form(self.ui, picked["settings"], image), c.hist_msg: msg, c.status: msg,
+                c.tabs: gr.Tabs(selected="create")}
 
     def restore(self, file, request: gr.Request):
         c, lang = self.c, lang_of(request)
         if not file:
             return {}
         try:  # bounded, parsed safely, and checked by the request's schema (clamped values are noted)
-            s, notes = settings_from_file(file, self.ui.cfg)
+            s, notes = settings_from_file(file, self.ui.cfg)  # (restorable(), as Reuse)
         except I2VError as exc:
             return {c.hist_msg: warn(error_text(exc, lang))}
         msg = t("restored", lang, name=Path(file).name)
         if notes:
             msg += "\n\n" + "\n".join(f"- {n.text(lang)}" for n in notes)
-        return {**fill(c, s, self.ui.cfg.resolution["tiers"]), c.manual: True, c.hist_msg: msg, c.status: msg,
+        return {**restore_form(self.ui, s), c.hist_msg: msg, c.status: msg,
                 c.tabs: gr.Tabs(selected="create")}  # as Reuse does
 
 
@@ -111,6 +144,6 @@ def wire(ui) -> None:
     controls = c(*control_names())
     c.refresh.click(h.refresh, None, c.gallery, api_name=False)
     c.gallery.select(h.pick, None, [c.hist_video, c.hist_params, c.picked, c.hist_msg], api_name=False)
-    c.reuse.click(h.reuse, c.picked, [*controls, c.segments, c.storyboard, c.manual, c.hist_msg, c.status, c.tabs],
-                  api_name=False)
-    c.restore.upload(h.restore, c.restore, [*controls, c.manual, c.hist_msg, c.status, c.tabs], api_name=False)
+    form = [*controls, c.segments, c.storyboard, c.preset, c.image, c.manual]  # restore_form's
+    c.reuse.click(h.reuse, c.picked, [*form, c.hist_msg, c.status, c.tabs], api_name=False)
+    c.restore.upload(h.restore, c.restore, [*form, c.hist_msg, c.status, c.tabs], api_name=False)
