@@ -32,3 +32,77 @@ def test_queue_cancel_says_what_happens_in_the_page_language_and_hides_the_kept_
 def test_presets_in_their_order_and_the_comparison_headers_before_a_run():
     assert list(load_presets()) == ["preview", "standard", "high_motion", "creative"]  # not by file name
     assert list(table_of({}, "zh").columns) == ["引导系数", "运动 像素/帧", "抖动", "闪烁", "平衡度", "最佳"]
+
+
+# -- issue 28, finding 9: the page's small findings ------------------------------------------------------------
+
+def test_smooth_twice_works_on_the_generated_video_and_offers_the_smoothed_results_own_parameters(ui, photo_path):
+    """A second Smooth worked on the smoothed copy, and after smoothing "Parameters file" offered the
+    source's JSON."""
+    import json
+    from pathlib import Path
+
+    c, h, jobs = ui.c, ui.create, ui.jobs
+    gen = jobs.submit_generate(image=str(photo_path), prompt="waves", num_inference_steps=2, num_frames=4,
+                               resolution="256p")
+    jobs.execute(jobs.store.claim(jobs.worker))
+    original = str(jobs.abs(jobs.get(gen.id).result["video"]))
+    shown = {}
+    for _ in range(2):  # Smooth x2, then Smooth x2 again, as the page's buttons send them
+        out = h.submit_smooth(2)(original if not shown else shown.get(c.last_video, original), "pingpong", EN)
+        assert out[c.status] == f"Smoothing the generated video {Path(original).name} (each Smooth starts from " \
+                                "it, not from a smoothed copy)…"
+        jobs.execute(jobs.store.claim(jobs.worker))
+        for upd in h.follow_smooth(out[c.current], EN):
+            shown.update(upd)
+        assert c.last_video not in shown  # Smooth, Extend and the fixes keep working from the generated video
+        smoothed = jobs.get(out[c.current][0])
+        assert jobs.abs(smoothed.params["video"]) == Path(original)  # the generated video, both times
+        assert shown[c.params_file] == str(jobs.abs(smoothed.result["summary"]["metadata"]))
+        own = json.loads(shown[c.params])
+        assert own["kind"] == "smoothed" and own["factor"] == 2 and own["loop"] == "pingpong"
+        assert "source_metadata" not in own
+    zh = h.submit_smooth(4)(original, "", ZH)[c.status]
+    assert zh.startswith("正在平滑生成的视频") and "每次平滑都从它开始" in zh
+    jobs.cancel(jobs.store.list(status=["queued"], limit=1)[0].id)
+
+
+def test_the_zh_page_names_the_auto_tune_chart_explains_the_safe_zone_loop_and_the_english_negative_prompt(ui):
+    import gradio as gr
+
+    from i2v.i18n import t
+
+    c = ui.c
+    zh = ui.localized("zh")
+    assert (zh[c.tune_plot]["x_title"], zh[c.tune_plot]["y_title"]) == ("引导系数", "运动（每帧对角线百分比）")
+    assert "各档速度" not in zh[c.speed_md] and "比“精确”少 3.50×" in zh[c.speed_md]
+    assert isinstance(c.tune_plot, gr.ScatterPlot)  # a marker for each draft (a line plot joined them, unmarked)
+    assert c.tune_gallery.height == "auto"  # the captions under the thumbnails are inside the gallery
+    assert "安全范围" in t("tune_safe_zone", "zh") and "safe zone" in t("tune_safe_zone", "en")
+    assert "English" in t("negative_info", "en") and "英文" in t("negative_info", "zh")
+    assert "Smooth" in t("loop_info", "en") and "平滑" in t("loop_info", "zh")
+
+
+def test_the_auto_tune_reasoning_says_what_the_safe_zone_is_and_draws_the_drafts_as_points(ui):
+    from i2v.ui.follow import TUNE_DOTS, tune_updates
+
+    c = ui.c
+    meta = {"autotune": {"target": 1.0, "choice": {"guidance": 9.0, "why": "hit", "predicted": 1.02},
+                         "drafts": [{"guidance": 6.0, "motion": 0.7}, {"guidance": 9.0, "motion": 1.02}]},
+            "motion": {"motion_norm": 1.05}}
+    out = tune_updates(c, ui.jobs, meta, "zh")
+    assert out[c.tune_md].splitlines()[-1].startswith("“安全范围”指")
+    plot = out[c.tune_plot]
+    assert (plot["series"] == "草稿（实测）").sum() == 2 and (plot["series"] == "选择").sum() == TUNE_DOTS
+
+
+def test_a_target_motion_error_on_the_page_uses_the_pages_words(ui, photo_path):
+    c = ui.c
+    form = {**{getattr(c, a): None for a in ("guidance", "fps", "resolution", "schedule", "fast", "skip_threshold",
+                                              "guidance_stop", "speed_tier")},
+            c.prompt: "waves", c.image: str(photo_path), c.steps: 2, c.frames: 4, c.seed: 1, c.random_seed: False,
+            c.count: 1, c.current: [], c.negative: "", c.target_fps: 16, c.guidance_end: 6.0, c.preset: "standard",
+            c.segments: 1, c.storyboard: "", c.target_motion: "wild"}
+    en, zh = ui.create.submit(form, EN)[c.status], ui.create.submit(form, ZH)[c.status]
+    assert "motion_norm" not in en + zh
+    assert '"Measured motion"' in en and "实测运动" in zh
