@@ -427,7 +427,7 @@ def outputs_of(a: argparse.Namespace):
     from .jobs.store import DB_NAME
 
     folder = Path(a.outputs) if a.outputs else load_config(getattr(a, "config", None)).outputs_dir
-    if not folder.is_dir() or (folder / DB_NAME).exists() is False and a.command != "jobs":
+    if not folder.is_dir() or (folder / DB_NAME).exists() is False and a.command not in ("jobs", "workers"):
         raise InvalidInput("no_store", folder=folder)
     return folder
 
@@ -575,7 +575,10 @@ def cmd_workers(a: argparse.Namespace) -> int:
 
     from .jobs import JobStore
 
-    rows = JobStore(outputs_of(a)).workers(include_stopped=a.all)
+    from .jobs.store import DB_NAME
+
+    folder = outputs_of(a)  # a folder where nothing has run yet has no workers, as it has no jobs
+    rows = JobStore(folder).workers(include_stopped=a.all) if (folder / DB_NAME).exists() else []
     if a.json:
         emit({"workers": rows}, True)
         return EXIT_OK
