@@ -404,9 +404,6 @@ def cmd_jobs(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-            for k in kids[j.id]:
-                part = f"{k.params['segment'] + 1}/{k.params.get('segments')}" if "segment" in k.params else ""
-                print(f"  └ {k.id}  {k.kind:9s} {k.status:11s} {part:8s} {kind_of(k.kind).describe(k.params)[:46]}")
 def settle_dead(a: argparse.Namespace, store, job=None) -> None:
     """``jobs`` and ``wait`` judge a running job by its worker's process, as a studio's recovery does: one
     whose process on this machine is gone (a CLI run killed with kill -9) is settled now, not when a
@@ -472,10 +469,10 @@ class _StepView:
     def __init__(self, p: dict):
         self.step, self.total = int(p.get("step") or 0), int(p.get("total") or 1)
         self.guidance, self.eta = float(p.get("guidance") or 0), float(p.get("eta") or 0)
+        self.elapsed = float(p.get("elapsed") or 0)
 
 
 def cmd_cancel(a: argparse.Namespace) -> int:
-        self.elapsed = float(p.get("elapsed") or 0)
     from .jobs import JobStore
 
     status = JobStore(outputs_of(a)).cancel(a.job)
