@@ -358,3 +358,24 @@ def test_a_long_videos_file_dropped_through_the_page_event_restores_its_length_a
         by_elem[elem] = value.get("value", value) if isinstance(value, dict) and "__type__" in value else value
     assert by_elem["segments"] == 3 and by_elem["storyboard"] == "a boat\na wave\na gull", by_elem
     assert by_elem["guidance"] == 9.5 and by_elem["preset"] == "custom"
+
+
+def test_reuse_of_a_custom_result_runs_what_it_ran_sampler_included(ui, photo_path, tmp_path):
+    """A result that matched no tier (fast's sampler with DeepCache N = 4) records speed custom; restored, the
+    preset list says custom and the job runs its sampler too, which no control shows."""
+    c, h = ui.c, ui.create
+    side = sidecar(tmp_path / "custom.json", speed="custom", scheduler="dpm++", fast=4, num_inference_steps=20,
+                   guidance_stop=0.5, decode_chunk_size=4, preset="standard")
+    out = ui.history.restore(str(side), EN)
+    assert (out[c.speed_tier], out[c.fast], out[c.preset]) == ("custom", 4, "custom")
+    assert out[c.restored] == {"scheduler": "dpm++", "decode_chunk_size": 4}
+    form = {**{getattr(c, a): None for a in CONTROLS.values()},
+            **{k: v for k, v in out.items() if k in set(c(*CONTROLS.values()))}, c.restored: out[c.restored],
+            c.preset: out[c.preset], c.image: str(photo_path), c.count: 1, c.current: [], c.segments: 1,
+            c.storyboard: "", c.target_motion: "", c.seed: out[c.seed], c.random_seed: False}
+    job = ui.jobs.get(h.submit(form, EN)[c.current][0])
+    ran = {k: job.params.get(k) for k in ("speed", "scheduler", "fast", "num_inference_steps", "decode_chunk_size",
+                                          "preset")}
+    assert ran == {"speed": "custom", "scheduler": "dpm++", "fast": 4, "num_inference_steps": 20,
+                   "decode_chunk_size": 4, "preset": None}
+    ui.jobs.cancel(job.id)

@@ -112,6 +112,14 @@ def choices(lang: str = "en") -> list[tuple[str, str]]:
         [(t("preset_custom", lang), CUSTOM_PRESET)]
 
 
+def without_control(settings: dict) -> dict:
+    """The preset settings in ``settings`` that no control shows (sampler, decode chunk): a restored result
+    keeps them in ``c.restored`` while the preset list says custom, so Reuse runs what the result ran."""
+    from ..settings import PRESET_KEYS
+
+    return {k: settings[k] for k in PRESET_KEYS if k not in CONTROLS and settings.get(k) is not None}
+
+
 def preset_of_values(settings: dict) -> str:
     """The preset to show for restored settings: the one they record, if every value it sets is still its
     own (a speed tier's cap on the steps aside: the tier is shown beside it); else :data:`CUSTOM_PRESET`."""
@@ -186,7 +194,8 @@ def page_request(c: Components, values: dict) -> dict:
     what the chosen preset or template holds that no control shows (sampler, decode chunk); the schedule's
     end only where the schedule uses it.  The Create and Compare tabs and template saving all use this."""
     choice = values.get(c.preset)
-    s = {k: v for k, v in settings_of(choice).items() if k not in CONTROLS}
+    held = values.get(c.restored) if choice == CUSTOM_PRESET else None  # a restored result's own (sampler, …)
+    s = {k: v for k, v in (held or settings_of(choice)).items() if k not in CONTROLS}
     s.update(control_values(c, values))
     if s.get("guidance_schedule") in (None, "constant"):
         s["guidance_end"] = None  # the slider's value means nothing for constant guidance
@@ -195,6 +204,7 @@ def page_request(c: Components, values: dict) -> dict:
 
 
 __all__ = ["Components", "lang_of", "error_text", "user_error", "UploadImage", "RawNumber", "RawText", "choices",
-           "settings_of", "preset_name", "preset_of_values", "CUSTOM_PRESET", "fill",
+           "settings_of", "preset_name", "preset_of_values", "without_control",
+           "CUSTOM_PRESET", "fill",
            "long_fill", "control_values", "page_request", "TEMPLATE_PREFIX",
            "CONTROLS", "t", "warn"]

@@ -58,6 +58,7 @@ def layout(ui) -> None:
             c.negative = gr.Textbox(label=i18n("negative"), value=d["negative_prompt"], lines=2,
                                     info=i18n("negative_info"), elem_id="negative")
             c.preset = gr.Dropdown(choices(), value="standard", label=i18n("preset"), elem_id="preset")
+            c.restored = gr.State({})  # a restored result's settings without a control, used while it says custom
             c.guidance = gr.Slider(*lim["guidance"], value=std.get("guidance_scale", 9.0), step=0.5,
                                    label=i18n("guidance"), info=i18n("guidance_info"), elem_id="guidance")
             c.zone = gr.Markdown(zone_text(std.get("guidance_scale", 9.0), "en"), elem_id="guidance-zone")
@@ -500,7 +501,8 @@ def wire(ui) -> None:
     fix_inputs = {*controls, c.last_params}
     for problem, button in c.fix_buttons.items():
         button.click(fixer(h, problem), fix_inputs, fill_outputs, api_name=False)
-    gen_inputs = {*controls, c.image, c.preset, c.count, c.current, c.segments, c.storyboard, c.target_motion}
+    gen_inputs = {*controls, c.image, c.preset, c.restored, c.count, c.current, c.segments, c.storyboard,
+                  c.target_motion}
     submitted = c.go.click(h.submit, gen_inputs, [c.status, c.current, c.my_jobs], api_name=False,
                            concurrency_limit=None)
     following = submitted.then(h.follow, c.current, gen_outputs, **follow)
@@ -508,13 +510,14 @@ def wire(ui) -> None:
     # the progress or the error, where Generate's answer appears, brought into view
     c.go.click(None, None, None, js=SHOW_STATUS_JS, queue=False, api_name=False)
     c.stop.click(h.stop, c.current, c.status, **quick)
-    c.extend.click(h.submit_extend, {*controls, c.last_video, c.segments, c.storyboard},
+    c.extend.click(h.submit_extend, {*controls, c.preset, c.restored, c.last_video, c.segments, c.storyboard},
                    [c.status, c.current, c.my_jobs], api_name=False, concurrency_limit=None).then(
         h.follow, c.current, gen_outputs, **follow)
     for btn, factor in ((c.smooth2, 2), (c.smooth4, 4)):
         btn.click(h.submit_smooth(factor), [c.last_video, c.loop], [c.status, c.current, c.my_jobs], api_name=False,
                   concurrency_limit=None).then(h.follow_smooth, c.current,
                                                [c.status, c.video, c.params, c.params_file, c.gallery], **follow)
-    c.tpl_save.click(h.on_save_template, {c.tpl_name, c.preset, *c(*template_controls())}, [c.preset, c.tpl_msg],
+    c.tpl_save.click(h.on_save_template, {c.tpl_name, c.preset, c.restored, *c(*template_controls())},
+                     [c.preset, c.tpl_msg],
                      api_name=False)
     c.tpl_delete.click(h.on_delete_template, c.preset, [c.preset, c.tpl_msg], api_name=False)

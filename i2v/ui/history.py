@@ -12,7 +12,7 @@ from ..errors import I2VError
 from ..i18n import t
 from ..jobs import kind_of
 from ..studio import restorable, settings_from_file
-from .common import error_text, fill, lang_of, long_fill, preset_of_values, warn
+from .common import error_text, fill, lang_of, long_fill, preset_of_values, warn, without_control
 
 
 def layout(ui) -> None:
@@ -48,7 +48,7 @@ def restore_form(ui, settings: dict, image: str | None = None) -> dict:
     and the input picture where the job still keeps it."""
     c = ui.c
     out = {**fill(c, settings, ui.cfg.resolution["tiers"]), **long_fill(c, settings),
-           c.preset: preset_of_values(settings), c.manual: True}
+           c.preset: preset_of_values(settings), c.restored: without_control(settings), c.manual: True}
     if image:
         out[c.image] = image
     return out
@@ -144,6 +144,6 @@ def wire(ui) -> None:
     controls = c(*control_names())
     c.refresh.click(h.refresh, None, c.gallery, api_name=False)
     c.gallery.select(h.pick, None, [c.hist_video, c.hist_params, c.picked, c.hist_msg], api_name=False)
-    form = [*controls, c.segments, c.storyboard, c.preset, c.image, c.manual]  # restore_form's
+    form = [*controls, c.segments, c.storyboard, c.preset, c.restored, c.image, c.manual]  # restore_form's
     c.reuse.click(h.reuse, c.picked, [*form, c.hist_msg, c.status, c.tabs], api_name=False)
     c.restore.upload(h.restore, c.restore, [*form, c.hist_msg, c.status, c.tabs], api_name=False)
