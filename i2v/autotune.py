@@ -48,9 +48,10 @@ def draft_settings(studio: Studio, steps: int, frames: int, draft_steps=None, dr
 def autotune(studio: Studio, target: float, *, done: list[dict] | None = None, draft_steps=None, draft_frames=None,
              on_draft: Callable[[int, dict, GenerationResult], None] | None = None,
              on_progress: Callable[[str, int, float], None] | None = None, on_step=None, cancel=None,
-             on_commit=None, **request_kw) -> TuneResult:
+             on_commit=None, part_of: dict | None = None, **request_kw) -> TuneResult:
     """Drafts until the policy decides, then the final video.  ``done``: drafts committed by an earlier run
-    of the same job (``{"draft": {...}, "seed": ...}``), taken as measured."""
+    of the same job (``{"draft": {...}, "seed": ...}``), taken as measured.  ``part_of``: the job the drafts
+    belong to (``{"job": id}``), written into each draft's sidecar (a draft is never taken for the result)."""
     done = list(done or [])
     kw = dict(request_kw)
     seed = kw.pop("seed", None)
@@ -74,7 +75,9 @@ def autotune(studio: Studio, target: float, *, done: list[dict] | None = None, d
         over = {**kw, **size, "width": None, "height": None, "guidance_scale": g, "seed": seed}
         if ratio is not None:
             over["guidance_end"] = round(min(max(g * ratio, 1.0), 20.0), 2)
-        res = studio.generate(studio.build_request(**over), on_step=on_step, cancel=cancel, on_commit=on_commit)
+        mark = {"part_of": {**part_of, "kind": "draft", "draft": len(drafts)}} if part_of else None
+        res = studio.generate(studio.build_request(**over), on_step=on_step, cancel=cancel, on_commit=on_commit,
+                              extra=mark)
         m = res.metadata["motion"]
         d = Draft(g, float(m["motion_norm"]), float(m["jitter"]), float(m["flicker"]))
         drafts.append(d)

@@ -391,8 +391,11 @@ def cmd_jobs(a: argparse.Namespace) -> int:
     notices = [store_notice(n) for n in store_notes(folder)]  # a damaged store the studio set aside
     for text in notices:
         err(f"warning: {text}")
+    # each job's children (a long video's segments, an auto-tune's drafts, a sweep's videos) under it
+    kids = {j.id: store.list(parent=j.id, limit=None, newest_first=False) for j in rows} if store else {}
     if a.json:
-        emit({"jobs": [j.to_json() for j in rows], **({"notices": notices} if notices else {})}, True)
+        emit({"jobs": [{**j.to_json(), "children": [k.to_json() for k in kids[j.id]]} for j in rows],
+              **({"notices": notices} if notices else {})}, True)
     elif not rows:
         err(f"no jobs in {folder}" + ("" if store is not None else " (nothing has run there yet)"))
     else:
@@ -401,6 +404,9 @@ def cmd_jobs(a: argparse.Namespace) -> int:
             prog = f"{p.get('step')}/{p.get('total')}" if p.get("total") else ""
             what = kind_of(j.kind).describe(j.params)[:50]
             print(f"{j.id}  {j.kind:11s} {j.status:11s} {prog:8s} {what}")
+            for k in kids[j.id]:
+                part = f"{k.params['segment'] + 1}/{k.params.get('segments')}" if "segment" in k.params else ""
+                print(f"  └ {k.id}  {k.kind:9s} {k.status:11s} {part:8s} {kind_of(k.kind).describe(k.params)[:46]}")
     return EXIT_OK
 
 
@@ -491,7 +497,9 @@ def cmd_requeue(a: argparse.Namespace) -> int:
         if job is None:
             raise InvalidInput("no_job", id=a.job)
         raise InvalidInput("not_requeueable", id=a.job, status=job.status)
-    emit({"job": a.job, "status": "queued"}, a.json, text=f"{a.job}: queued")
+    # the page's words (where it goes on from: a long video's next segment)
+    emit({"job": a.job, "status": "queued", "resumes_from": jobs.resume_point(a.job)}, a.json,
+         text=jobs.requeued_text(a.job))
     return EXIT_OK
 
 

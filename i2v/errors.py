@@ -315,7 +315,13 @@ MESSAGES: dict[str, dict[str, str]] = {
                                 "安全范围 {lo:g}–{hi:g} 内已无可用值",
                           "hint_en": "turn auto-tune off and set the guidance yourself, or try another seed",
                           "hint_zh": "请关闭自动调节并自行设置引导系数，或换一个种子"},
-    "cancelled": {"en": "cancelled by the user", "zh": "已被用户取消"},
+    # how a stopped job ended, said the same on every surface (page, Queue, /job, CLI): one message per outcome
+    "cancelled": {"en": "Stopped. Nothing was written.", "zh": "已停止，未写入任何文件。"},
+    "cancelled_segments": {"en": "Stopped. The {n} finished segment(s) are kept: Re-queue goes on from segment "
+                                 "{next}.",
+                           "zh": "已停止。已完成的 {n} 个片段已保留：重新排队将从第 {next} 个片段继续。"},
+    "cancelled_drafts": {"en": "Stopped. The {n} finished draft(s) are kept: Re-queue goes on from them.",
+                         "zh": "已停止。已完成的 {n} 个草稿已保留：重新排队将在此基础上继续。"},
     "interrupted": {"en": "the studio stopped while this job ran", "zh": "任务运行时工作室停止了",
                     "hint_en": "re-queue it to run it again", "hint_zh": "重新排队即可再次运行"},
     "internal": {"en": "internal error: {detail}", "zh": "内部错误：{detail}",

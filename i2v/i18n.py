@@ -122,6 +122,13 @@ TEXT: dict[str, dict[str, str]] = {
     "cancel_job": {"en": "Cancel job", "zh": "取消任务"},
     "requeue_job": {"en": "Re-queue", "zh": "重新排队"},
     "requeued": {"en": "Job {id} is queued again.", "zh": "任务 {id} 已重新排队。"},
+    "requeued_segments": {"en": "Job {id} is queued again: it goes on from segment {next} (the {n} finished "
+                                "segment(s) are kept).",
+                          "zh": "任务 {id} 已重新排队：将从第 {next} 个片段继续（已完成的 {n} 个片段已保留）。"},
+    "requeued_drafts": {"en": "Job {id} is queued again: it goes on from its {n} finished draft(s).",
+                        "zh": "任务 {id} 已重新排队：将在已完成的 {n} 个草稿基础上继续。"},
+    "job_ended_already": {"en": "Job {id} had already ended ({status}): nothing to stop.",
+                          "zh": "任务 {id} 已经结束（{status}），无需停止。"},
     "not_requeueable": {"en": "Job {id} cannot be re-queued ({status}).", "zh": "任务 {id} 无法重新排队（{status}）。"},
     "job_stopping": {"en": "Job {id} stops after its current step.", "zh": "任务 {id} 将在当前步骤后停止。"},
     "job_cancelled": {"en": "Job {id} is cancelled.", "zh": "任务 {id} 已取消。"},

@@ -180,11 +180,13 @@ def next_picture_path(video: Path) -> Path:
 def long_video(studio: Studio, plan: LongPlan, *, done: list[Segment] | None = None, extend: Path | None = None,
                on_segment: Callable[[Segment, GenerationResult], None] | None = None,
                on_progress: Callable[[int, int], None] | None = None, on_step=None, cancel=None,
-               on_commit: Callable[[list[Path]], None] | None = None, **request_kw) -> LongResult:
+               on_commit: Callable[[list[Path]], None] | None = None, part_of: dict | None = None,
+               **request_kw) -> LongResult:
     """Make (or finish) a long video.  ``done``: the segments committed by an earlier run of the same job,
     in order (each must still have its files); ``extend``: a video of this studio to continue (its last
     frame is the first segment's picture, and it comes first in the result).  ``on_segment`` hears of each
-    new segment once its files are committed."""
+    new segment once its files are committed.  ``part_of``: the job the segments belong to (``{"job": id}``),
+    written into each segment's sidecar, so a segment found on disk without its row is known as one."""
     done = list(done or [])
     request_kw = dict(request_kw)
     request_kw.pop("prompt", None)  # each segment's is the plan's
@@ -215,7 +217,9 @@ def long_video(studio: Studio, plan: LongPlan, *, done: list[Segment] | None = N
         if picture is not None:
             kw["image"] = Image.fromarray(picture)
         req = studio.build_request(**{**kw, **size}, prompt=plan.prompts[k], seed=(first_seed + k) % (MAX_SEED + 1))
-        res = studio.generate(req, on_step=on_step, cancel=cancel, on_commit=on_commit)
+        mark = {"part_of": {**part_of, "kind": "segment", "segment": k, "segments": plan.segments}} \
+            if part_of else None
+        res = studio.generate(req, on_step=on_step, cancel=cancel, on_commit=on_commit, extra=mark)
         frames = res.frames
         if ref is None:
             ref = ColourReference.of(frames[1:])

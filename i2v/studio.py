@@ -121,15 +121,17 @@ def sweep_outputs(folder: Path, max_age_days: float | None = None, max_total_gb:
                   keep: frozenset[Path] | set[Path] = frozenset()) -> list[Path]:
     """Retention for results (off unless configured): remove whole results (the video and every file that
     shares its name: sidecar, thumbnail) older than ``max_age_days``, then the oldest until the folder
-    holds at most ``max_total_gb``.  A result whose sidecar is in ``keep`` stays (the segments of a long
-    video being made)."""
+    holds at most ``max_total_gb``.  A result any of whose files is in ``keep`` stays (the segments of a long
+    video being made).  Hidden folders (``.inputs``, a damaged store set aside) are never entered."""
     if not folder.is_dir() or (max_age_days is None and max_total_gb is None):
         return []
     groups = []
     for side in folder.glob("*/*.json"):
-        if side.name.startswith(".") or side in keep:
+        if side.name.startswith(".") or side.parent.name.startswith(".") or side in keep:
             continue
         files = [p for p in side.parent.glob(f"{side.stem}.*") if p.is_file()]
+        if any(p in keep for p in files):
+            continue
         groups.append((side.stat().st_mtime, sum(p.stat().st_size for p in files), files))
     groups.sort(key=lambda g: g[0])
     removed, now = [], time.time()
@@ -377,11 +379,23 @@ class Studio:
 
     def retention(self, keep: frozenset[Path] = frozenset()) -> list[Path]:
         """Abandoned partial files always go; results only as configured (off by default), never those in
-        ``keep`` (the result just made) or :attr:`protected`."""
+        ``keep`` (the result just made), :attr:`protected`, or owned by a job of the store that has not
+        finished, in whichever process it runs (its segments, drafts, planned files and source video)."""
         r = self.cfg.data.get("retention") or {}
         removed = sweep_partials(self.outputs)
+        if r.get("max_age_days") is None and r.get("max_total_gb") is None:
+            return self._said(removed)
+        from .jobs.store import active_files
+
+        owned = active_files(self.outputs)
+        if owned is None:  # the store cannot be read now: no result is removed this time
+            self.log("retention: the job store could not be read; no result removed this time")
+            return self._said(removed)
         removed += sweep_outputs(self.outputs, r.get("max_age_days"), r.get("max_total_gb"),
-                                 keep=set(self.protected) | set(keep))
+                                 keep=set(self.protected) | set(keep) | {self.outputs / f for f in owned})
+        return self._said(removed)
+
+    def _said(self, removed: list[Path]) -> list[Path]:
         for p in removed:
             self.log(f"retention: removed {p}")
         return removed

@@ -301,3 +301,157 @@ def test_a_failing_heartbeat_never_stops_the_worker(jobs, photo_path, monkeypatc
         th.join(timeout=30)
     assert jobs.get(job.id).status == "done"
     assert sum("heartbeat failed" in m for m in logs) == 1
+
+
+# -- issue 28: children (a long video's segments, an auto-tune's drafts) and their files are one unit ---------
+
+KILL_AFTER_RENAME_OF = """
+import os, signal, sys
+from i2v import video
+real = video.os.replace
+def replace(src, dst):
+    real(src, dst)
+    if str(dst).endswith({suffix!r}):   # this file of a child is in place; its row is not yet written
+        os.kill(os.getpid(), signal.SIGKILL)
+video.os.replace = replace
+from i2v.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _killed_worker(out: Path, suffix: str) -> None:
+    p = subprocess.run([sys.executable, "-c", KILL_AFTER_RENAME_OF.format(suffix=suffix), "worker", "--model", "tiny",
+                        "--outputs", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert p.returncode == -signal.SIGKILL, p.stderr[-2000:]
+
+
+def _queue_only(out: Path) -> JobService:
+    from i2v.config import load_config
+    from i2v.studio import Studio
+
+    return JobService(Studio(load_config(model="tiny"), outputs=out, log=lambda m: None))
+
+
+def test_kill_9_after_a_segments_files_before_its_row_resumes_with_that_segment(tmp_path, photo_path):
+    """issue 28: kill -9 after a segment's .next.png was committed, before its row: the restart imported the
+    segment as a separate `generate` in History and the re-queued job made segment 0 again."""
+    out = tmp_path / "outputs"
+    queue = _queue_only(out)
+    job = queue.submit_long(image=str(photo_path), prompt="waves", num_inference_steps=2, num_frames=8,
+                            resolution="256p", seed=3, segments=2)
+    _killed_worker(out, ".next.png")
+    store = JobStore(out)
+    left = store.get(job.id)
+    assert left.status == RUNNING and store.list(parent=job.id) == []  # the crash: files in place, no row
+    first = next(f for f in left.files if f.endswith(".mp4"))
+    r = cli("worker", "--model", "tiny", "--outputs", str(out), "--exit-when-idle", "--requeue-interrupted")
+    assert r.returncode == 0, r.stderr
+    done = store.get(job.id)
+    assert done.status == DONE, (done.status, done.error_message)
+    kids = store.list(parent=job.id, newest_first=False)
+    assert [k.params["segment"] for k in kids] == [0, 1] and kids[0].result["video"] == first
+    assert done.result["summary"]["made"] == 1  # segment 0 was not made again
+    assert {j.kind for j in store.list(limit=None)} == {"long", "segment"}  # nothing imported as a generation
+    assert [j.id for j in queue.history()] == [job.id]
+    assert result_files(out) == owned_by_done(store)
+
+
+def test_kill_9_after_a_drafts_files_before_its_row_resumes_the_auto_tune(tmp_path, photo_path):
+    """issue 28: kill -9 just after an auto-tune draft's files landed, before its row: after the restart the
+    job was `done` ("recovered") with the draft as its result and no autotune record."""
+    out = tmp_path / "outputs"
+    queue = _queue_only(out)
+    job = queue.submit_autotune(image=str(photo_path), prompt="waves", num_inference_steps=2, num_frames=4,
+                                target_motion="subtle", draft_steps=1, seed=2)
+    _killed_worker(out, ".json")  # a draft's three files: the sidecar is renamed last
+    store = JobStore(out)
+    assert store.get(job.id).status == RUNNING and store.list(parent=job.id) == []
+    r = cli("worker", "--model", "tiny", "--outputs", str(out), "--exit-when-idle", "--requeue-interrupted")
+    assert r.returncode == 0, r.stderr
+    done = store.get(job.id)
+    assert done.status == DONE and "recovered" not in (done.note or ""), (done.status, done.note)
+    s = done.result["summary"]
+    drafts = store.list(parent=job.id, newest_first=False)
+    assert s["autotune"] is not None and s["autotune"]["drafts"] and "part_of" not in done.result["meta"]
+    assert drafts[0].kind == "draft" and "recovered" in drafts[0].note
+    assert s["drafts_made"] == len(drafts) - 1  # the draft that landed before the crash was not made again
+    assert {j.kind for j in store.list(limit=None)} == {"autotune", "draft"}
+    assert result_files(out) == owned_by_done(store)
+
+
+def test_a_full_disk_during_a_long_video_leaves_nothing_and_names_no_server_path(jobs, photo_path, monkeypatch):
+    """issue 28: the failed segment's mp4/json/png stayed behind (imported as a result at the next start) and
+    the message named the absolute folder."""
+    import errno
+
+    from i2v import longvideo
+
+    png = longvideo.png_to
+    calls = []
+
+    def full(path, frame):  # the second segment's next picture does not fit on the disk
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return png(path, frame)
+    monkeypatch.setattr(longvideo, "png_to", full)
+    job = jobs.submit_long(image=str(photo_path), **SMALL, segments=3)
+    run_queue(jobs)
+    failed = jobs.get(job.id)
+    assert failed.status == "failed" and failed.error_code == "disk_full", failed.error_message
+    assert str(jobs.outputs.parent) not in failed.error_message and jobs.outputs.name + "/" in failed.error_message
+    kids = jobs.store.list(parent=job.id)
+    assert [k.params["segment"] for k in kids] == [0] and failed.files == []
+    assert result_files(jobs.outputs) == set(kids[0].files)  # the failed segment left nothing
+    assert jobs.recover()["imported"] == 0
+    monkeypatch.setattr(longvideo, "png_to", png)
+    assert jobs.requeue(job.id)
+    run_queue(jobs)
+    done = jobs.get(job.id)
+    assert done.status == DONE and done.result["summary"]["made"] == 2
+
+
+def test_cancel_as_the_job_commits_answers_what_happened(jobs, photo_path, monkeypatch):
+    """issue 28: Cancel on a running row once answered "Job … is cancelled." and the job ended done: the
+    store read the status again after its transaction, when the job had finished in between."""
+    from i2v.ui.queue import QueueHandlers
+
+    job = jobs.submit_generate(image=str(photo_path), **SMALL)
+    claimed = jobs.store.claim(jobs.worker)
+    store, db = jobs.store, jobs.store._db
+
+    class WorkerCommitsRightAfter:  # the worker commits the job just after the cancel's transaction
+        armed = True
+
+        def execute(self, sql, *args):
+            out = db.execute(sql, *args)
+            if sql == "COMMIT" and self.armed:
+                self.armed = False
+                store.finish(job.id, DONE, result={}, files=[])
+            return out
+    monkeypatch.setattr(store, "_db", WorkerCommitsRightAfter())
+    assert jobs.cancel(job.id) == RUNNING  # what the cancel did: asked the running job to stop (not "done")
+    monkeypatch.setattr(store, "_db", db)
+    assert jobs.get(claimed.id).status == DONE
+    # a Cancel that reaches a job already ended says so (the page once said "is cancelled")
+    page = type("UI", (), {"c": type("C", (), {"queue_msg": "msg", "queue_table": "table"})(), "jobs": jobs})()
+    h = QueueHandlers(page)
+    monkeypatch.setattr(h, "rows", lambda lang: None)
+    req = type("R", (), {"headers": {"accept-language": "en-US"}, "session_hash": "en"})()
+    assert h.cancel(job.id, req)["msg"] == f"Job {job.id} had already ended (done): nothing to stop."
+    q = jobs.submit_generate(image=str(photo_path), **SMALL)
+    assert h.cancel(q.id, req)["msg"] == f"Job {q.id} is cancelled."
+
+
+def test_jobs_lists_a_long_videos_segments_under_it_with_their_parent(tmp_path, photo_path):
+    """issue 28: docs/long-videos.md said `jobs` shows the segments; it listed none and `parent` was null."""
+    out = tmp_path / "outputs"
+    r = cli("generate", "--model", "tiny", "--image", str(photo_path), "--prompt", "waves", "--steps", "2",
+            "--frames", "8", "--resolution", "256p", "--segments", "2", "--seed", "3", "--outputs", str(out), "--json")
+    assert r.returncode == 0, r.stderr
+    r = cli("jobs", "--json", "--outputs", str(out))
+    (long,) = json.loads(r.stdout)["jobs"]
+    assert [(k["kind"], k["parent"]) for k in long["children"]] == [("segment", long["id"])] * 2
+    text = cli("jobs", "--outputs", str(out)).stdout.splitlines()
+    assert text[0].startswith(long["id"]) and text[1].split()[:4] == ["└", long["children"][0]["id"], "segment",
+                                                                       "done"] and "1/2" in text[1]

@@ -174,6 +174,65 @@ def test_retention_leaves_the_segments_of_a_long_video_being_made(studio, synthe
     assert done.result["summary"]["frames"] == joined_length(16, 3, 2)
 
 
+def test_retention_in_another_process_leaves_a_running_long_video(studio, synthetic_frames, tmp_path, monkeypatch):
+    """issue 28: with --workers 2 and a tiny retention budget, a worker process beside the long job's removed
+    its segments (Studio.protected lived in one process) and the job ended with an internal error naming a
+    server path.  Here a second studio on the same folder (another process's, its own protected set) runs its
+    retention while the third segment is made: what the unfinished job owns is read from the store."""
+    from i2v.config import load_config
+    from i2v.jobs import JobService
+    from i2v.studio import Studio
+
+    jobs = JobService(studio)
+    plain = jobs.submit_generate(image=str(_scene_file(tmp_path)), prompt="a pan", num_inference_steps=2,
+                                 num_frames=16, width=256, height=192, seed=1)
+    assert run_next(jobs).id == plain.id and jobs.get(plain.id).status == "done"
+    cfg = load_config(model="tiny")
+    cfg.data["retention"]["max_total_gb"] = 1e-6  # everything not kept goes
+    other = Studio(cfg, outputs=studio.outputs, log=lambda m: None)  # removes the plain result at once
+    assert not (jobs.outputs / jobs.get(plain.id).result["video"]).exists()
+    job = submit(jobs, tmp_path, segments=3)
+    engine = studio.engine()
+    decode = engine.decode_job
+    swept = []
+
+    def beside(latents, job_, timings=None):  # the other process's retention, while segments 1-2 wait
+        if job_.seed == 9:
+            swept.extend(other.retention())
+        return decode(latents, job_, timings)
+    monkeypatch.setattr(engine, "decode_job", beside)
+    done = run_next(jobs)
+    assert done.status == "done", (done.error_code, done.error_message)
+    assert synthetic_frames == [1, 7, 8, 9] and swept == []
+    kids = jobs.store.list(parent=job.id, newest_first=False)
+    assert [k.params["segment"] for k in kids] == [0, 1, 2]
+    # once the job is done, its segments are results like any other: retention may take them
+    assert other.retention() and not (jobs.outputs / kids[0].result["video"]).exists()
+
+
+def _scene_file(tmp_path):
+    pic = tmp_path / "scene.png"
+    Image.fromarray(scene()).save(pic)
+    return pic
+
+
+def test_retention_never_enters_hidden_folders(studio, tmp_path):
+    """issue 28: retention walked into .damaged-store-*/ and removed its what-happened.json (the `jobs`
+    notice then read "On ? … damaged (?) … ? results")."""
+    from i2v.jobs.store import store_notes
+
+    aside = studio.outputs / ".damaged-store-20260101-000000"
+    aside.mkdir(parents=True)
+    (aside / "what-happened.json").write_text(json.dumps({"what": "damaged", "detail": "test", "when": 1.0,
+                                                          "imported": 2}))
+    old = time.time() - 400 * 86400
+    os.utime(aside / "what-happened.json", (old, old))
+    studio.cfg.data["retention"].update(max_total_gb=1e-9, max_age_days=1)
+    studio.retention()
+    assert (aside / "what-happened.json").exists()
+    assert store_notes(studio.outputs)[0]["imported"] == 2
+
+
 # -- the CLI, as a subprocess ------------------------------------------------------------------------
 
 def cli(*args, **kw):
@@ -405,4 +464,28 @@ def test_stop_during_a_long_video_says_what_was_kept(ui, synthetic_frames, tmp_p
     said = {}
     for upd in ui.create.follow([job.id], ZH):
         said.update(upd)
-    assert said[ui.c.status] == "已停止。已完成的 1 个部分已保留：在“队列”中重新排队即可从这里继续。"
+    zh = "已停止。已完成的 1 个片段已保留：重新排队将从第 2 个片段继续。"
+    en = "Stopped. The 1 finished segment(s) are kept: Re-queue goes on from segment 2."
+    assert said[ui.c.status] == zh
+    # one message for this outcome on every surface: the Queue's row and detail, /job, the CLI
+    from i2v.ui.api import ApiHandlers
+    from i2v.ui.queue import QueueHandlers
+
+    from .conftest import EN
+
+    queue = QueueHandlers(ui)
+    row = queue.rows("zh")
+    assert row[row.iloc[:, 0] == job.id].iloc[0, 3] == zh[:80]
+    detail = queue.detail(job.id, "zh")[ui.c.queue_msg]
+    assert zh in detail and "未写入" not in detail
+    assert ApiHandlers(ui).job(job.id)["error"]["message"] == en
+    r = cli("wait", job.id, "--outputs", str(jobs.outputs))
+    assert r.returncode == 130 and r.stderr.strip().splitlines()[-1] == f"error: {en}", r.stderr
+    # Re-queue says where it goes on from, on the page and the CLI alike
+    assert queue.requeue(job.id, EN)[ui.c.queue_msg] == \
+        f"Job {job.id} is queued again: it goes on from segment 2 (the 1 finished segment(s) are kept)."
+    assert jobs.cancel(job.id) == "cancelled"  # cancelled again while queued: still keeps its segment
+    assert ApiHandlers(ui).job(job.id)["error"]["message"] == en
+    r = cli("requeue", job.id, "--outputs", str(jobs.outputs))
+    assert r.returncode == 0 and "goes on from segment 2" in r.stdout, r.stderr
+

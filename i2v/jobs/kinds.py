@@ -120,15 +120,22 @@ def _run_long(jobs: JobService, job: JobRecord, reporter, token, on_progress):
         protected.add(side)
         jobs.studio.protected.add(side)
         kw = {k: v for k, v in p.items() if k not in LONG_PARAMS}
-        jobs.store.add_done(SEGMENT, {**kw, "prompt": plan.prompts[seg.index], "seed": seg.seed,
-                                      "segment": seg.index, "segments": plan.segments}, result, files,
-                            parent=job.id, client=job.client, worker=jobs.worker)
-        jobs.store.plan_files(job.id, [])  # owned by the segment's row now: a crash must not remove them
+        # the row, and the hand-over of the files from the long job's planned ones, in one transaction
+        jobs.store.add_child(SEGMENT, {**kw, "prompt": plan.prompts[seg.index], "seed": seg.seed,
+                                       "segment": seg.index, "segments": plan.segments}, result, files,
+                             parent=job.id, client=job.client, worker=jobs.worker)
+        planned.clear()
+
+    planned: list = []
+
+    def commit(finals):  # a segment's files, then its next picture: all planned until its row holds them
+        planned.extend(finals)
+        reporter.commit(planned)
 
     try:
         res = long_video(jobs.studio, plan, done=done, extend=jobs.abs(p.get("video")), on_segment=segment_done,
-                         on_progress=progress, on_step=step, cancel=token, on_commit=reporter.commit,
-                         **jobs.request_kw(p))
+                         on_progress=progress, on_step=step, cancel=token, on_commit=commit,
+                         part_of={"job": job.id}, **jobs.request_kw(p))
     finally:
         jobs.studio.protected -= protected
     summary = {"video": jobs.rel(res.video), "metadata": jobs.rel(res.sidecar), "thumbnail": jobs.rel(res.thumbnail),
@@ -164,15 +171,16 @@ def _run_autotune(jobs: JobService, job: JobRecord, reporter, token, on_progress
 
     def draft_done(i, draft, res):
         result, files = jobs.result_of(res)
-        jobs.store.add_done(DRAFT, {**{k: v for k, v in p.items() if k not in TUNE_PARAMS},
-                                    **res.metadata["params"], "seed": draft["seed"], "tune_draft": draft["draft"],
-                                    "image": p.get("image")},
-                            result, files, parent=job.id, client=job.client, worker=jobs.worker)
-        jobs.store.plan_files(job.id, [])  # owned by the draft's row now: a crash must not remove them
+        # the row, and the hand-over of the files from the job's planned ones, in one transaction
+        jobs.store.add_child(DRAFT, {**{k: v for k, v in p.items() if k not in TUNE_PARAMS},
+                                     **res.metadata["params"], "seed": draft["seed"], "tune_draft": draft["draft"],
+                                     "image": p.get("image")},
+                             result, files, parent=job.id, client=job.client, worker=jobs.worker)
 
     res = autotune(jobs.studio, resolve_target(p["target_motion"]), done=done, draft_steps=p.get("draft_steps"),
                    draft_frames=p.get("draft_frames"), on_draft=draft_done, on_progress=progress,
-                   on_step=reporter.step, cancel=token, on_commit=reporter.commit, **jobs.request_kw(p))
+                   on_step=reporter.step, cancel=token, on_commit=reporter.commit, part_of={"job": job.id},
+                   **jobs.request_kw(p))
     result, files = jobs.result_of(res.final)
     result["summary"]["autotune"] = res.record
     result["summary"]["drafts_made"] = res.made

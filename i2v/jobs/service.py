@@ -26,17 +26,19 @@ from typing import Any
 from collections.abc import Callable
 
 from ..cancel import CancelToken
-from ..errors import Cancelled, I2VError, InternalError, Interrupted, InvalidInput, OutOfResources, rebuild
+from ..errors import Cancelled, I2VError, InternalError, Interrupted, InvalidInput, OutOfResources, echo, rebuild
 from ..studio import APP_NAME, GenerationResult, Studio
 from ..settings import NAMES, REQUEST_EXTRAS
-from .kinds import AUTOTUNE, GENERATE, HISTORY_KINDS, LONG, SMOOTH, SWEEP, kind_of, kind_of_sidecar
+from .kinds import (AUTOTUNE, DRAFT, GENERATE, HISTORY_KINDS, LONG, LONG_PARAMS, SEGMENT, SMOOTH, SWEEP, TUNE_PARAMS,
+                    kind_of, kind_of_sidecar)
 from .store import (BUSY, CANCELLED, DEAD, DONE, FAILED, ID_MAX_CHARS, IDLE, INTERRUPTED, LOADING, RUNNING,
-                    STOPPED, JobRecord, JobStore, QueueFull, rebuilt, store_notes, store_notice, worker_alive,
-                    worker_id)
+                    STOPPED, JobRecord, JobStore, QueueFull, rebuilt, stopped, store_notes, store_notice,
+                    worker_alive, worker_id)
 
 INPUTS = ".inputs"
 LOST = "worker lost"  # how the note of a job re-queued after its worker died begins
 INPUT_GRACE_S = 60.0
+STOP_TOO_LATE = "finished before the stop took effect"  # the note of a job whose Stop came as it committed
 # Names of our result files: HHMMSS_<slug>_s<seed>_<hex> with optional _sweep / _x2 parts.
 OUR_NAME = re.compile(r"^\d{6}_.+_s\d+_[0-9a-f]{6}")
 GENERATE_KEYS = NAMES + tuple(k for k in REQUEST_EXTRAS if k != "image")
@@ -44,8 +46,9 @@ GENERATE_KEYS = NAMES + tuple(k for k in REQUEST_EXTRAS if k != "image")
 
 def error_of(job: JobRecord) -> I2VError:
     """The typed error a finished, unsuccessful job stands for (front ends convert it at their edge)."""
-    if job.status == CANCELLED:
-        return Cancelled()
+    if job.status == CANCELLED:  # (what it kept, when it kept something: store.stopped)
+        return rebuild(job.error_kind, job.error_code, job.error_params) \
+            if job.error_kind == Cancelled.kind and job.error_code else Cancelled()
     if job.status == INTERRUPTED:
         return Interrupted()
     return rebuild(job.error_kind, job.error_code, job.error_params)
@@ -332,19 +335,82 @@ class JobService:
             if self.store.cancel_requested(job.id):
                 raise Cancelled()
             result, files = kind_of(job.kind).run(self, job, reporter, token, on_progress)
-            self.store.finish(job.id, DONE, result=result, files=files)
+            # a Stop that arrived as the result was being committed: the job is done, and says why
+            self.store.finish(job.id, DONE, result=result, files=files,
+                              note=STOP_TOO_LATE if self.store.get(job.id).cancel_requested else None)
         except Cancelled as exc:
-            self.store.finish(job.id, CANCELLED, error=exc.to_json())
+            self._ended(job, CANCELLED, self._cancelled(job, exc))
         except I2VError as exc:
-            self.store.finish(job.id, FAILED, error=exc.to_json())
+            self._ended(job, FAILED, exc)
         except Exception as exc:  # noqa: BLE001 - a bug ends its job, never the worker
             self.log(f"job {job.id} failed with an internal error:\n{traceback.format_exc()}")
-            self.store.finish(job.id, FAILED, error=InternalError.wrap(exc).to_json())
+            self._ended(job, FAILED, InternalError.wrap(exc))
         finally:
             ended.set()
             watcher.join()  # never left running at exit
             self.clean_inputs(done_with=(job.params.get("image"), job.created_at)
                               if self.store.get(job.id).status == DONE else None)
+
+    def _ended(self, job: JobRecord, status: str, exc: I2VError) -> None:
+        """A job that ends without a result: the files it planned and committed without a row of their own
+        (a long video's segment whose next picture did not fit on the disk) are removed, and its error is
+        recorded without a server path (the outputs folder is named by its name)."""
+        for f in (self.store.get(job.id) or job).files:
+            self.abs(f).unlink(missing_ok=True)
+        self.store.finish(job.id, status, error=self.without_paths(exc).to_json(), files=[])
+
+    def without_paths(self, exc: I2VError) -> I2VError:
+        """``exc`` with every path into the outputs folder written from the folder's name (``outputs/DATE``):
+        what a job's error says travels to the page, the API and other processes."""
+        roots = sorted({str(self.outputs.resolve()), str(self.outputs.absolute())}, key=len, reverse=True)
+        name = self.outputs.name
+        changed = {}
+        for k, v in exc.params.items():
+            if isinstance(v, (str, os.PathLike)):
+                text = str(v)
+                for root in roots:
+                    text = text.replace(root, name)
+                if text != str(v):
+                    changed[k] = text
+        if not changed:
+            return exc
+        exc.params.update(changed)
+        return exc
+
+    def _cancelled(self, job: JobRecord, exc: Cancelled) -> Cancelled:
+        """How a stopped job ended (:func:`store.stopped`): with the parts it committed (a long video's
+        segments, an auto-tune's drafts) kept for Re-queue, one message says so; without any, nothing was
+        written."""
+        return stopped(job.kind, self.resume_point(job.id)) if exc.code == "cancelled" else exc
+
+    def resume_point(self, job_id: str) -> int:
+        """The parts a re-queued job goes on from: its committed children (a long video's: the segments from
+        the first on whose files are all there, as the job itself takes them)."""
+        from ..longvideo import next_picture_path
+
+        kids = self.store.list(parent=job_id, status=[DONE], limit=None, newest_first=False)
+        segments = {k.params.get("segment"): k for k in kids if k.kind == SEGMENT}
+        if not segments:
+            return len(kids)
+        n = 0
+        while n in segments:
+            video = self.abs((segments[n].result or {}).get("video"))
+            if video is None or not video.is_file() or not next_picture_path(video).is_file():
+                break
+            n += 1
+        return n
+
+    def requeued_text(self, job_id: str, lang: str = "en") -> str:
+        """What Re-queue says, on the page and the CLI alike: where the job goes on from."""
+        from ..i18n import t
+
+        job = self.get(job_id)
+        n = self.resume_point(job_id) if job is not None else 0
+        if n and job.kind == LONG:
+            return t("requeued_segments", lang, id=job_id, n=n, next=n + 1)
+        if n:
+            return t("requeued_drafts", lang, id=job_id, n=n)
+        return t("requeued", lang, id=job_id)
 
     def request_kw(self, params: dict) -> dict:
         """A stored generate job's parameters as the studio's request (its kept picture must still be there)."""
@@ -510,6 +576,14 @@ class JobService:
 
         files = [self.abs(f) for f in job.files]
         complete = bool(files) and all(f.is_file() for f in files)
+        meta = _sidecar_of(files)
+        part = meta.get("part_of") if isinstance(meta, dict) else None
+        if part is not None:  # a segment's or a draft's files, committed just before its row: never the result
+            if not (complete and self._attach(job, part, meta, files)):
+                for f in files:
+                    f.unlink(missing_ok=True)
+            self.store.finish(job.id, INTERRUPTED, error=Interrupted().to_json(), files=[])
+            return "interrupted"
         if complete and kind_of(job.kind).generation:
             try:
                 video = next(f for f in files if f.suffix == ".mp4")
@@ -528,6 +602,46 @@ class JobService:
             f.unlink(missing_ok=True)
         self.store.finish(job.id, INTERRUPTED, error=Interrupted().to_json())
         return "interrupted"
+
+    def _attach(self, parent: JobRecord, part: dict, meta: dict, files: list[Path]) -> bool:
+        """Give a child's committed files (a segment with its next picture, an auto-tune draft) the row it
+        did not get before a crash, under ``parent``: the resumed job then goes on from it.  False when they
+        are not a whole child of this job (the caller removes them)."""
+        from ..longvideo import next_picture_path
+        from ..video import verify_mp4
+
+        kind = part.get("kind")
+        if part.get("job") != parent.id or kind not in (SEGMENT, DRAFT) or parent.status == DONE:
+            return False
+        try:
+            by_ext = {f.suffix: f for f in files if not f.name.endswith(".next.png")}
+            video, side, thumb = by_ext[".mp4"], by_ext[".json"], by_ext[".png"]
+            verify_mp4(video, int(meta["params"]["num_frames"]))
+            res = GenerationResult(video=video, metadata_path=side, thumbnail=thumb, metadata=meta,
+                                   seconds=float((meta.get("timings") or {}).get("total", 0.0)))
+            result, owned = self.result_of(res)
+            p = parent.params
+            if kind == SEGMENT:
+                nxt = next_picture_path(video)
+                if not nxt.is_file():
+                    return False
+                owned.append(self.rel(nxt))
+                result["summary"]["next_picture"] = self.rel(nxt)
+                params = {**{k: v for k, v in p.items() if k not in LONG_PARAMS},
+                          "prompt": meta["params"]["prompt"], "seed": int(meta["seed"]),
+                          "segment": int(part["segment"]), "segments": int(part["segments"])}
+            else:
+                m = meta["motion"]
+                draft = {"guidance": float(meta["params"]["guidance_scale"]), "motion": float(m["motion_norm"]),
+                         "jitter": float(m["jitter"]), "flicker": float(m["flicker"])}
+                params = {**{k: v for k, v in p.items() if k not in TUNE_PARAMS}, **meta["params"],
+                          "seed": int(meta["seed"]), "tune_draft": draft, "image": p.get("image")}
+        except (KeyError, TypeError, ValueError, OSError, I2VError):
+            return False
+        self.store.add_child(kind, params, result, owned, parent=parent.id, client=parent.client,
+                             worker=parent.worker, note="committed just before a crash; recovered")
+        self.log(f"start-up: job {parent.id}: its {kind} {self.rel(video)} recovered")
+        return True
 
     def settle_dead(self, job_id: str | None = None) -> list[str]:
         """Without a studio (``python -m i2v jobs`` and ``wait``): running jobs whose worker ran on this
@@ -560,9 +674,10 @@ class JobService:
                 continue
             if self.rel(p) in owned:
                 continue
-            groups.setdefault(p.with_suffix(""), []).append(p)
+            stem = p.with_suffix("")  # (a segment's next picture, <stem>.next.png, goes with its segment)
+            groups.setdefault(stem.with_suffix("") if stem.suffix == ".next" else stem, []).append(p)
         for stem, files in sorted(groups.items()):
-            by_ext = {f.suffix: f for f in files}
+            by_ext = {f.suffix: f for f in files if not f.name.endswith(".next.png")}
             meta = None
             if ".json" in by_ext:
                 try:
@@ -590,6 +705,24 @@ class JobService:
                         complete = True
                 except (I2VError, TypeError, ValueError, OSError):
                     complete = False
+            part = meta.get("part_of") if ours else None
+            if isinstance(part, dict):  # a segment's or a draft's files without their row: never a generation
+                parent = self.store.get(str(part.get("job") or ""))
+                whole = by_ext.get(".json") is not None and complete
+                if parent is not None and parent.status != DONE:
+                    if whole and self._attach(parent, part, meta, files):
+                        report["imported"] += 1
+                        continue
+                elif whole and part.get("kind") in (SEGMENT, DRAFT):  # its job is gone or done: kept, not shown
+                    self._import(part["kind"], meta, video, files, parent=parent.id if parent else None)
+                    report["imported"] += 1
+                    continue
+                for f in files:
+                    f.unlink(missing_ok=True)
+                    self.log(f"start-up: removed a part of job {echo(part.get('job'))} that never got its row: "
+                             f"{self.rel(f)}")
+                report["removed"] += len(files)
+                continue
             if ours and complete:
                 kind = kind_of_sidecar(meta).name
                 if kind_of(kind).generation and not isinstance(meta.get("params"), dict):
@@ -608,7 +741,7 @@ class JobService:
                 self.log(f"start-up: left alone {self.rel(f)} (not a result of this studio)")
             report["skipped"] += len(files)
 
-    def _import(self, kind: str, meta: dict, video: Path, files: list[Path]) -> None:
+    def _import(self, kind: str, meta: dict, video: Path, files: list[Path], parent: str | None = None) -> None:
         created = video.stat().st_mtime
         if kind_of(kind).generation:
             side = video.with_suffix(".json")
@@ -629,7 +762,7 @@ class JobService:
             result = {"video": self.rel(video), "summary": {"video": self.rel(video)}, "meta": meta}
             params = dict(meta.get("params") or {})
         self.store.add_done(kind, params, result, sorted({self.rel(f) for f in files}), note="imported",
-                            created_at=created)
+                            created_at=created, parent=parent)
 
     def clean_inputs(self, done_with: tuple[str | None, float] | None = None) -> None:
         """Remove kept pictures no job needs any more: ``done_with`` (the picture of a job that just ended,
@@ -651,6 +784,16 @@ class JobService:
             except OSError:
                 continue
 
+
+
+def _sidecar_of(files: list[Path]) -> dict | None:
+    """The generation sidecar among a job's planned files (None: none there, or not readable)."""
+    side = next((f for f in files if f.suffix == ".json"), None)
+    try:
+        meta = json.loads(side.read_text(encoding="utf-8")) if side is not None else None
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) else None
 
 
 class _Reporter:

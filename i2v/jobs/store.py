@@ -23,12 +23,13 @@ import sqlite3
 import struct
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from collections.abc import Callable, Iterable
 
-from ..errors import InvalidInput, OutOfResources
+from ..errors import Cancelled, InvalidInput, OutOfResources
 
 from .kinds import KINDS
 
@@ -85,6 +86,16 @@ CREATE TABLE IF NOT EXISTS workers (
 # STALE_S, or whose process on this machine is gone, is reported as dead.
 LOADING, IDLE, BUSY, STOPPED, DEAD = "loading", "idle", "busy", "stopped", "dead"
 STALE_S = 30.0
+
+
+def stopped(kind: str, kept: int) -> Cancelled:
+    """How a stopped job ended, one message per outcome (the page, the Queue, ``/job`` and the CLI all say
+    it): nothing written, or the committed segments or drafts that Re-queue goes on from."""
+    if kept and kind == "long":
+        return Cancelled("cancelled_segments", n=kept, next=kept + 1)
+    if kept:
+        return Cancelled("cancelled_drafts", n=kept)
+    return Cancelled()
 
 
 def worker_id(name: str = "main") -> str:
@@ -161,6 +172,15 @@ def _record(row: sqlite3.Row) -> JobRecord:
     return JobRecord(**d)
 
 
+_OPEN_HERE: dict[str, int] = {}  # stores this process has open: path → how many JobStores
+_OPEN_LOCK = threading.Lock()
+
+
+def _released(key: str) -> None:
+    with _OPEN_LOCK:
+        _OPEN_HERE[key] = _OPEN_HERE.get(key, 1) - 1
+
+
 class QueueFull(Exception):
     """More jobs are waiting than the store accepts (the caller turns it into a user error)."""
 
@@ -174,9 +194,18 @@ class JobStore:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.path = self.folder / DB_NAME
-        damage = inspect_store(self.folder)
-        if damage is not None:
-            raise InvalidInput("store_damaged", path=self.path, detail=damage.detail, folder=self.folder)
+        key = str(self.path.resolve())
+        with _OPEN_LOCK:
+            # inspect_store reads the files with open()/close(): closing any descriptor of a file drops every
+            # POSIX lock this process holds on it, a connection's included (SQLite's documented hazard: a
+            # second JobStore opened beside a first let another process's checkpoint corrupt the store).
+            # A store this process already has open was inspected when it was first opened.
+            if not _OPEN_HERE.get(key):
+                damage = inspect_store(self.folder)
+                if damage is not None:
+                    raise InvalidInput("store_damaged", path=self.path, detail=damage.detail, folder=self.folder)
+            _OPEN_HERE[key] = _OPEN_HERE.get(key, 0) + 1
+        self._release = weakref.finalize(self, _released, key)
         self._lock = threading.RLock()
         self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -196,6 +225,7 @@ class JobStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+        self._release()
 
     # -- low level ---------------------------------------------------------------------------------
     def _exec(self, sql: str, args: Iterable[Any] = ()) -> sqlite3.Cursor:
@@ -345,28 +375,52 @@ class JobStore:
                     created_at or now, worker, json.dumps(files), json.dumps(result, ensure_ascii=False), note))])
         return self.get(job_id)
 
+    def add_child(self, kind: str, params: dict, result: dict, files: list[str], *, parent: str,
+                  client: str | None = None, worker: str | None = None, note: str | None = None) -> JobRecord:
+        """A child's row (a long video's segment, an auto-tune's draft) and the hand-over of its files from
+        its parent's planned files, in one transaction: at every moment each committed file is owned by
+        exactly one row (a crash between two statements once left a segment nobody owned, which the next
+        start imported as a separate generation)."""
+        job_id = secrets.token_hex(5)
+        now = time.time()
+        self._tx([("INSERT INTO jobs(id, kind, status, params, parent, client, created_at, started_at, finished_at, "
+                   "worker, files, result, note, attempts) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,1)",
+                   (job_id, kind, DONE, json.dumps(params, ensure_ascii=False), parent, client, now, now, now,
+                    worker, json.dumps(files), json.dumps(result, ensure_ascii=False), note)),
+                  ("UPDATE jobs SET files=? WHERE id=? AND status=?", (json.dumps([]), parent, RUNNING))])
+        return self.get(job_id)
+
     # -- the user's side ---------------------------------------------------------------------------
     def cancel(self, job_id: str) -> str | None:
         """Queued: cancelled at once.  Running: asked to stop (its worker stops between steps).
-        Returns the status after the call (None: no such job)."""
+        Returns what the call did, decided inside its transaction (None: no such job): ``cancelled`` (it
+        was queued), ``running`` (asked to stop), or the final status the job already had.  (It once read the
+        status again after the commit: a job that finished in between answered ``done``, which the page
+        reported as "Job … is cancelled.")"""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                row = self._db.execute("SELECT status FROM jobs WHERE id=?", (job_id,)).fetchone()
+                row = self._db.execute("SELECT status, kind FROM jobs WHERE id=?", (job_id,)).fetchone()
                 if row is None:
                     self._db.execute("COMMIT")
                     return None
-                if row[0] == QUEUED:
+                status = row[0]
+                if status == QUEUED:  # (a re-queued long video or auto-tune keeps its committed parts)
+                    (n,) = self._db.execute("SELECT COUNT(*) FROM jobs WHERE parent=? AND status=?",
+                                            (job_id, DONE)).fetchone()
+                    err = stopped(row[1], n)
                     self._db.execute("UPDATE jobs SET status=?, finished_at=?, error_kind=?, error_code=?, "
-                                     "error_message=? WHERE id=?", (CANCELLED, time.time(), "cancelled",
-                                                                    "cancelled", "cancelled by the user", job_id))
-                elif row[0] == RUNNING:
+                                     "error_message=?, error_params=? WHERE id=?",
+                                     (CANCELLED, time.time(), err.kind, err.code, err.text("en"),
+                                      json.dumps(err.params) if err.params else None, job_id))
+                    status = CANCELLED
+                elif status == RUNNING:
                     self._db.execute("UPDATE jobs SET cancel_requested=1 WHERE id=?", (job_id,))
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-        return self.get(job_id).status
+        return status
 
     def requeue(self, job_id: str, note: str = "re-queued", *, running: bool = False) -> bool:
         """An interrupted, failed or cancelled job goes back to the end of the queue (same id); with
@@ -445,6 +499,11 @@ class JobStore:
             out.update(json.loads(files))
         return out
 
+    def active_files(self) -> set[str]:
+        """Relative paths that a job not yet finished owns (:func:`active_files` of a folder)."""
+        with self._lock:
+            return _active_files(self._db)
+
     def inputs_in_use(self, keep_failed_s: float = 86400.0) -> set[str]:
         """Input pictures that a job may still need: queued, running or interrupted ones, and failed or
         cancelled ones for a day (they can be re-queued)."""
@@ -457,6 +516,44 @@ class JobStore:
             if isinstance(img, str):
                 out.add(img)
         return out
+
+
+# -- what running jobs own, for retention in any process ----------------------------------------------------
+def _active_files(db: sqlite3.Connection) -> set[str]:
+    out: set[str] = set()
+    active = ",".join("?" * len(ACTIVE))
+    # planned files of queued and running jobs (a segment renamed into place before its row), the committed
+    # children of a job not yet finished (its segments or drafts: a resumed job goes on from them), and the
+    # video a queued or running job reads (the source of an extend or a smoothing)
+    for files, params in db.execute(
+            f"SELECT files, params FROM jobs WHERE status IN ({active}) OR parent IN "
+            f"(SELECT id FROM jobs WHERE status IN ({active}))", (*ACTIVE, *ACTIVE)).fetchall():
+        if files:
+            out.update(f for f in json.loads(files) if isinstance(f, str))
+        video = json.loads(params).get("video") if params else None
+        if isinstance(video, str):
+            out.add(video)
+    return out
+
+
+def active_files(folder: str | Path) -> set[str] | None:
+    """Relative paths (in ``folder``) owned by a job that has not finished: the files retention must leave,
+    whichever process runs it (a job's own process knew them; another worker process did not, and removed
+    a long video's segments while it ran).  None when the store cannot be read (retention then removes no
+    result); an empty set when there is no store.  Opened read-only: it never creates nor changes one."""
+    path = Path(folder) / DB_NAME
+    if not path.exists():
+        return set()
+    db = None
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+        db.execute("PRAGMA busy_timeout=30000")
+        return _active_files(db)
+    except (sqlite3.Error, ValueError, OSError):
+        return None
+    finally:
+        if db is not None:
+            db.close()
 
 
 # -- a damaged store -------------------------------------------------------------------------------------

@@ -50,8 +50,8 @@ def progress_text(job: JobRecord, ahead: int, lang: str, prefix: str = "") -> st
 def end_text(job: JobRecord, lang: str, kept: int = 0) -> str:
     """The status line of a job that ended without a result (``kept``: the parts it committed, a long
     video's segments or an auto-tune's drafts, which Re-queue goes on from)."""
-    if job.status == CANCELLED:
-        return t("cancelled_kept", lang, n=kept) if kept else t("cancelled", lang)
+    if job.status == CANCELLED:  # the job's own record says what was kept (the same words on every surface)
+        return error_of(job).text(lang)
     if job.status == INTERRUPTED:
         return t("job_interrupted", lang)
     return warn(error_text(error_of(job), lang))

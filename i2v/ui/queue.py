@@ -119,7 +119,10 @@ class QueueHandlers:
         status = self.jobs.cancel((job_id or "").strip())
         if status is None:
             return {c.queue_msg: warn(error_text(InvalidInput("no_job", id=job_id), lang))}
-        said = t("job_stopping" if status == "running" else "job_cancelled", lang, id=job_id.strip())
+        # the store's answer is what it did: a job that had already ended is not "cancelled" by this click
+        said = t("job_stopping", lang, id=job_id.strip()) if status == "running" else \
+            t("job_cancelled", lang, id=job_id.strip()) if status == "cancelled" else \
+            t("job_ended_already", lang, id=job_id.strip(), status=t(f"status_{status}", lang))
         return {c.queue_msg: said, c.queue_table: self.rows(lang)}
 
     def requeue(self, job_id, request: gr.Request):
@@ -132,7 +135,7 @@ class QueueHandlers:
         job = self.jobs.get(job_id)
         if not ok:
             return {c.queue_msg: t("not_requeueable", lang, id=job_id, status=job.status if job else "—")}
-        return {c.queue_msg: t("requeued", lang, id=job_id), c.queue_table: self.rows(lang)}
+        return {c.queue_msg: self.jobs.requeued_text(job_id, lang), c.queue_table: self.rows(lang)}
 
 
 def wire(ui) -> None:
