@@ -50,9 +50,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "bad_joins": {"en": "--joins takes frame numbers inside the video, separated by commas (got {got})",
                   "zh": "--joins 需要视频内的帧号，用逗号分隔（当前为 {got}）"},
     "target_motion": {"en": "target motion must be {choices} or a number from {lo} to {hi} (% of the frame's "
-                            "diagonal per frame, as analyze reports motion_norm) (got {got})",
+                            "diagonal per frame, as \"Measured motion\" shows it under a result) (got {got})",
                       "zh": "目标运动必须是 {choices} 之一，或 {lo} 到 {hi} 之间的数（每帧移动画面对角线的百分比，"
-                            "即 analyze 报告的 motion_norm）（当前为 {got}）"},
+                            "即结果下方“实测运动”括号中的值）（当前为 {got}）"},
     "storyboard_lines": {"en": "the storyboard has {lines} lines for {segments} segments (one line per segment)",
                          "zh": "分镜有 {lines} 行，但只有 {segments} 个片段（每个片段一行）"},
     "long_overlap": {"en": "overlap must be between 0 and {hi} frames for {frames}-frame segments (got {got})",
