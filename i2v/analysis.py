@@ -79,42 +79,72 @@ def _warp_back(gray_next: np.ndarray, flow: np.ndarray) -> np.ndarray:
                      borderMode=cv2.BORDER_REPLICATE)
 
 
-def analyze_frames(frames: np.ndarray) -> MotionReport:
-    """Metrics for (N, H, W, 3) uint8 frames."""
-    frames = np.asarray(frames)
-    if frames.dtype != np.uint8:
-        frames = np.clip(np.rint(frames * 255.0), 0, 255).astype(np.uint8)
-    n, h, w = frames.shape[:3]
-    diag = float(np.hypot(w, h))
-    if n < 2:
-        return MotionReport(0.0, 0.0, 0.0, 0.0, 0.0, n, w, h, [])
-    fl, scale = flows(frames)
-    grays = [_gray(f, scale).astype(np.float32) for f in frames]
-    per, mags, moving = [], [], []
-    for t, f in enumerate(fl):
+class MotionAnalyzer:
+    """:func:`analyze_frames`, one frame at a time (:meth:`add`): what it holds is the last frame's gray
+    and flow, whatever the length of the video, so a long video is measured without being held."""
+
+    def __init__(self):
+        self.n, self.size, self.scale = 0, None, 1.0
+        self.per: list[dict] = []
+        self._dis = self._gray = self._flow = self._moving = None
+
+    def add(self, frame: np.ndarray) -> None:
+        import cv2
+
+        frame = np.asarray(frame)
+        if frame.dtype != np.uint8:
+            frame = np.clip(np.rint(frame * 255.0), 0, 255).astype(np.uint8)
+        if self.size is None:
+            h, w = frame.shape[:2]
+            self.size, self.scale = (w, h), min(1.0, ANALYSIS_MAX_SIDE / max(h, w))
+            self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        self.n += 1
+        gray = _gray(frame, self.scale)
+        if self._gray is not None:
+            self._pair(self._gray, gray)
+        self._gray = gray
+
+    def _pair(self, prev: np.ndarray, gray: np.ndarray) -> None:
+        f, scale = self._dis.calc(prev, gray, None), self.scale
         mag = np.hypot(f[..., 0], f[..., 1]) / scale  # back to pixels of the video
         mv = mag > MOVING_PX
         fast = mag >= max(MOVING_PX, 0.5 * float(np.percentile(mag, 99)))
-        mags.append(mag)
-        moving.append(mv)
-        warped = _warp_back(grays[t + 1], f)
-        flick = abs(float(warped.mean() - grays[t].mean()))
-        per.append({"pair": t, "motion": float(mag[fast].mean()) if fast.any() else 0.0,
-                    "moving_area": float(mv.mean()), "flicker": flick, "jitter": 0.0})
-    for t in range(1, len(fl)):
-        union = moving[t] | moving[t - 1]
-        if union.any():
-            change = np.hypot(*(fl[t] - fl[t - 1]).transpose(2, 0, 1)) / scale
-            base = max(per[t]["motion"], per[t - 1]["motion"]) + 0.5
-            per[t]["jitter"] = float(change[union].mean() / base)
-    motion = float(np.mean([p["motion"] for p in per]))
-    report = MotionReport(
-        motion=round(motion, 4), motion_norm=round(100 * motion / diag, 4),
-        moving_area=round(float(np.mean([p["moving_area"] for p in per])), 4),
-        jitter=round(float(np.mean([p["jitter"] for p in per[1:]])) if len(per) > 1 else 0.0, 4),
-        flicker=round(float(np.mean([p["flicker"] for p in per])), 4), frames=n, width=w, height=h,
-        per_frame=[{k: round(v, 4) if isinstance(v, float) else v for k, v in p.items()} for p in per])
-    return report
+        warped = _warp_back(gray.astype(np.float32), f)
+        flick = abs(float(warped.mean() - prev.astype(np.float32).mean()))
+        p = {"pair": len(self.per), "motion": float(mag[fast].mean()) if fast.any() else 0.0,
+             "moving_area": float(mv.mean()), "flicker": flick, "jitter": 0.0}
+        if self._flow is not None:
+            union = mv | self._moving
+            if union.any():
+                change = np.hypot(*(f - self._flow).transpose(2, 0, 1)) / scale
+                base = max(p["motion"], self.per[-1]["motion"]) + 0.5
+                p["jitter"] = float(change[union].mean() / base)
+        self.per.append(p)
+        self._flow, self._moving = f, mv
+
+    def report(self) -> MotionReport:
+        if self.size is None:
+            raise ValueError("no frames to analyse")
+        (w, h), n, per = self.size, self.n, self.per
+        if n < 2:
+            return MotionReport(0.0, 0.0, 0.0, 0.0, 0.0, n, w, h, [])
+        diag = float(np.hypot(w, h))
+        motion = float(np.mean([p["motion"] for p in per]))
+        return MotionReport(
+            motion=round(motion, 4), motion_norm=round(100 * motion / diag, 4),
+            moving_area=round(float(np.mean([p["moving_area"] for p in per])), 4),
+            jitter=round(float(np.mean([p["jitter"] for p in per[1:]])) if len(per) > 1 else 0.0, 4),
+            flicker=round(float(np.mean([p["flicker"] for p in per])), 4), frames=n, width=w, height=h,
+            per_frame=[{k: round(v, 4) if isinstance(v, float) else v for k, v in p.items()} for p in per])
+
+
+def analyze_frames(frames) -> MotionReport:
+    """Metrics for (N, H, W, 3) uint8 frames (or any iterable of (H, W, 3) frames: they are measured one
+    at a time)."""
+    an = MotionAnalyzer()
+    for f in frames:
+        an.add(f)
+    return an.report()
 
 
 def flow_visualisation(frames: np.ndarray) -> np.ndarray:

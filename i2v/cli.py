@@ -285,8 +285,9 @@ def run_long(a: argparse.Namespace, jobs, params: dict) -> int:
     s = finished(jobs, job)
     worst = max((x["score"] for x in s["seams"]), default=None)
     emit({**s, "job": job.id}, a.json,
-         text=f"{s['video']}  ({s['frames']} frames, {len(s['segments'])} segments, seed {s['seed']}"
-              + (f", worst seam score {worst:.2f}" if worst is not None else "") + ")")
+         text="\n".join([f"{s['video']}  ({s['frames']} frames, {len(s['segments'])} segments, seed {s['seed']}"
+                         + (f", worst seam score {worst:.2f}" if worst is not None else "") + ")",
+                         *seam_lines(s["seams"])]))
     return EXIT_OK
 
 
@@ -649,25 +650,38 @@ def cmd_recommend(a: argparse.Namespace) -> int:
 def cmd_analyze(a: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .analysis import analyze_frames, flow_visualisation
-    from .video import probe, read_frames, write_mp4
+    from .analysis import MotionAnalyzer, flow_visualisation
+    from .config import load_config
+    from .joins import lab_means
+    from .video import check_video_input, iter_frames, read_frames, write_mp4
 
     path = Path(a.video)
+    if path.is_dir():
+        raise InvalidInput("video_is_folder", name=path.name or a.video)
     if not path.is_file():
-        raise InvalidInput("video_not_found", name=path)
-    try:
-        info = probe(path)
-        frames = read_frames(path)
-    except (ValueError, OSError):
+        raise InvalidInput("video_not_found", name=path.name)
+    # the bounds of a video we read (pixels, seconds, frames), from its header before a frame is decoded
+    info = check_video_input(path, load_config(getattr(a, "config", None)).limits, "analyze")
+    if info["frames"] < 2:
+        raise InvalidInput("video_still", name=path.name)
+    analyzer, means = MotionAnalyzer(), []
+    try:  # one frame at a time: the measures are running ones
+        for frame in iter_frames(path, max_frames=info["frames"]):
+            analyzer.add(frame)
+            means += lab_means([frame])
+    except (ValueError, OSError, RuntimeError):
         raise InvalidInput("video_unreadable", name=path.name) from None
-    report = analyze_frames(frames)
+    if analyzer.n < 2:
+        raise InvalidInput("video_still" if analyzer.n else "video_unreadable", name=path.name)
+    report = analyzer.report()
     out = report.to_json()
-    windows = joins_of(path, a.joins, len(frames))
+    windows = joins_of(path, a.joins, report.frames)
     if windows:
         from .joins import seam_scores
 
-        out["seams"] = seam_scores(frames, windows, [p["motion"] for p in report.per_frame])
+        out["seams"] = seam_scores(None, windows, [p["motion"] for p in report.per_frame], means)
     if a.flow_video:
+        frames = read_frames(path, max_frames=info["frames"])
         write_mp4(flow_visualisation(frames), Path(a.flow_video), fps=info["fps"] or 8)
         out["flow_video"] = a.flow_video
     if a.json:
@@ -678,17 +692,24 @@ def cmd_analyze(a: argparse.Namespace) -> int:
         for p in report.per_frame:
             print(f"  {p['pair']:3d}->{p['pair'] + 1:<3d} motion {p['motion']:6.2f}  jitter {p['jitter']:5.2f}  "
                   f"flicker {p['flicker']:6.2f}")
-        for sc in out.get("seams", []):
-            print(f"  join at frames {sc['frames'][0]}-{sc['frames'][1]}: seam score {sc['score']:.2f} (colour jump "
-                  f"{sc['colour_ratio']:.2f}x, flow {sc['flow_ratio']:.2f}x an ordinary frame change)")
+        for line in seam_lines(out.get("seams", [])):
+            print(line)
     return EXIT_OK
+
+
+def seam_lines(seams: list[dict]) -> list[str]:
+    """Each join's seam score in words (analyze's text, and a long video's)."""
+    return [f"  join at frames {sc['frames'][0]}-{sc['frames'][1]}: seam score {sc['score']:.2f} (colour jump "
+            f"{sc['colour_ratio']:.2f}x, flow {sc['flow_ratio']:.2f}x an ordinary frame change)" for sc in seams]
 
 
 def joins_of(path, given: str | None, frames: int) -> list[tuple[int, int]]:
     """The joins to score: ``--joins`` (frame numbers where a new clip starts), else a long video's own
-    (its embedded metadata says where they are)."""
+    (its embedded metadata says where they are: checked like any input, a bad record is refused)."""
     import json
+    from pathlib import Path
 
+    from .longvideo import long_record
     from .video import read_comment
 
     if given:
@@ -705,10 +726,8 @@ def joins_of(path, given: str | None, frames: int) -> list[tuple[int, int]]:
         meta = json.loads(read_comment(path) or "null")
     except (ValueError, OSError):
         return []
-    if isinstance(meta, dict) and meta.get("kind") == "long_video":
-        w = (meta.get("joins") or {}).get("windows") or []
-        return [(int(a), int(b)) for a, b in w if 1 <= int(a) <= int(b) < frames]
-    return []
+    record = long_record(meta, Path(path).name)
+    return [w for w in record["windows"] if w[1] < frames] if record is not None else []
 
 
 def cmd_sweep(a: argparse.Namespace) -> int:

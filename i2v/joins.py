@@ -69,6 +69,36 @@ class ColourReference:
         return {"lab_mean": [round(v, 3) for v in self.mean], "lab_std": [round(v, 3) for v in self.std]}
 
 
+class ColourTally:
+    """:meth:`ColourReference.of`, one frame at a time (:meth:`add`): running sums of the LAB channels and
+    of their squares, and each RGB channel's histogram, so a whole video's colours are taken without
+    holding it.  :meth:`lab_means` are the frames' own mean LAB colours (what :func:`seam_scores` compares)."""
+
+    def __init__(self):
+        self.count = 0
+        self.sum, self.sumsq = np.zeros(3), np.zeros(3)
+        self.hist = np.zeros((3, 256))
+        self.lab_means: list[np.ndarray] = []
+
+    def add(self, frame: np.ndarray) -> None:
+        frame = np.asarray(frame, np.uint8)
+        lab = to_lab(frame).reshape(-1, 3).astype(np.float64)
+        self.count += len(lab)
+        self.sum += lab.sum(0)
+        self.sumsq += (lab * lab).sum(0)
+        self.lab_means.append(lab.mean(0))
+        for ch in range(3):
+            self.hist[ch] += np.bincount(frame[..., ch].ravel(), minlength=256)
+
+    def reference(self) -> ColourReference:
+        if not self.count:
+            raise ValueError("no frames to take colours from")
+        mean = self.sum / self.count
+        std = np.sqrt(np.maximum(self.sumsq / self.count - mean * mean, 0.0))
+        cdfs = tuple(tuple(np.cumsum(h) / h.sum()) for h in self.hist)
+        return ColourReference(tuple(float(v) for v in mean), tuple(float(v) for v in std), cdfs)
+
+
 def match_colour(frames: np.ndarray, ref: ColourReference, method: str = "lab", strength: float = 1.0) -> np.ndarray:
     """``frames`` (N, H, W, 3) uint8 with their colours moved towards ``ref`` (one transfer for the whole
     segment, so its own changes over time are kept); ``strength`` 0 leaves them, 1 matches fully."""
@@ -131,21 +161,31 @@ def join_windows(frames: int, segments: int, overlap: int) -> list[tuple[int, in
     return out
 
 
-def seam_scores(frames: np.ndarray, windows: list[tuple[int, int]], motion: list[float] | None = None
-                ) -> list[dict]:
+def lab_means(frames) -> list[np.ndarray]:
+    """Each frame's mean LAB colour (frames one at a time: an iterable will do)."""
+    return [to_lab(np.asarray(f, np.uint8)).reshape(-1, 3).mean(0) for f in frames]
+
+
+def seam_scores(frames: np.ndarray | None, windows: list[tuple[int, int]], motion: list[float] | None = None,
+                means: list | None = None) -> list[dict]:
     """One score per join window (see :func:`join_windows`): the colour jump (the distance between the two
     frames' mean LAB colours) and the flow across the join (the motion analysis' per pair: px/frame over the
     moving pixels), each over the median of the pairs outside every window (floored), and ``score``, the
     larger ratio.  ``motion``: the per-pair motion of :func:`i2v.analysis.analyze_frames` when the caller has
-    it already (the optical flow is the costly part; it is computed once)."""
-    frames = np.asarray(frames, np.uint8)
-    if not windows or len(frames) < 3:
+    it already (the optical flow is the costly part; it is computed once).  ``means``: each frame's mean LAB
+    colour (:func:`lab_means`) with ``motion``, instead of the frames (a video measured as it streamed by)."""
+    if not windows:
+        return []
+    if means is None:
+        frames = np.asarray(frames, np.uint8)
+        means = lab_means(frames)
+    if len(means) < 3:
         return []
     if motion is None:
         from .analysis import analyze_frames
 
         motion = [p["motion"] for p in analyze_frames(frames).per_frame]
-    means = np.stack([to_lab(f).reshape(-1, 3).mean(0) for f in frames])
+    means = np.stack(means)
     colour = np.linalg.norm(np.diff(means, axis=0), axis=1)
     flow = np.asarray(motion, np.float64)
     in_join = np.zeros(len(colour), bool)
@@ -164,5 +204,6 @@ def seam_scores(frames: np.ndarray, windows: list[tuple[int, int]], motion: list
     return out
 
 
-__all__ = ["COLOUR_METHODS", "ColourReference", "match_colour", "join", "joined_length", "join_windows",
+__all__ = ["COLOUR_METHODS", "ColourReference", "ColourTally", "lab_means", "match_colour",
+           "join", "joined_length", "join_windows",
            "next_picture_index", "seam_scores", "to_lab", "from_lab"]

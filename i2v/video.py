@@ -12,9 +12,10 @@ import os
 import re
 import subprocess
 import threading
+from collections import deque
 from contextlib import contextmanager
 from pathlib import Path
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 from PIL import Image
@@ -185,6 +186,14 @@ def mp4_to(path: Path, frames: np.ndarray, fps: float, comment: str | None = Non
     """Encode ``frames`` into ``path`` (no atomicity: callers write to a temporary name)."""
     frames = np.ascontiguousarray(frames)
     n, h, w, _ = frames.shape
+    mp4_stream_to(path, frames, (w, h), fps, comment, crf)
+
+
+def mp4_stream_to(path: Path, frames: Iterable[np.ndarray], size: tuple[int, int], fps: float,
+                  comment: str | None = None, crf: int = 17) -> None:
+    """:func:`mp4_to` from frames of ``size`` (width, height) given one at a time (a video read as it is
+    written is never held whole)."""
+    w, h = size
     params = ["-crf", str(crf), "-preset", "medium", "-movflags", "+faststart"]
     if comment:
         params += ["-metadata", f"comment={comment}"]
@@ -194,7 +203,7 @@ def mp4_to(path: Path, frames: np.ndarray, fps: float, comment: str | None = Non
     writer.send(None)
     try:
         for frame in frames:
-            writer.send(frame)
+            writer.send(np.ascontiguousarray(frame))
     finally:
         try:
             writer.close()
@@ -290,18 +299,66 @@ def read_comment(path: Path, max_bytes: int = COMMENT_MAX_BYTES) -> str | None:
     return text
 
 
-def read_frames(path: Path, max_frames: int | None = None) -> np.ndarray:
-    """All frames as (N, H, W, 3) uint8; with ``max_frames``, at most that many (the decoder is stopped
-    there, whatever the file holds beyond what :func:`header` counted)."""
+def iter_frames(path: Path, max_frames: int | None = None) -> Iterator[np.ndarray]:
+    """The frames one at a time, each (H, W, 3) uint8, decoded as they are asked for (one frame is held
+    here at a time); with ``max_frames``, at most that many (the decoder is stopped there)."""
     reader = _ffmpeg_lib().read_frames(str(path), pix_fmt="rgb24")
     try:
         meta = reader.__next__()
         w, h = meta["size"]
-        frames = []
-        for buf in reader:
-            frames.append(np.frombuffer(buf, np.uint8).reshape(h, w, 3))
-            if max_frames is not None and len(frames) >= max_frames:
+        n = 0
+        while max_frames is None or n < max_frames:
+            buf = next(reader, None)
+            if buf is None:
                 break
+            yield np.frombuffer(buf, np.uint8).reshape(h, w, 3)
+            n += 1
     finally:
         reader.close()
+
+
+def read_frames(path: Path, max_frames: int | None = None) -> np.ndarray:
+    """All frames as (N, H, W, 3) uint8; with ``max_frames``, at most that many (the decoder is stopped
+    there, whatever the file holds beyond what :func:`header` counted)."""
+    frames = list(iter_frames(path, max_frames))
+    if not frames:
+        raise ValueError(f"no frames in {Path(path).name}")
     return np.stack(frames)
+
+
+def read_tail(path: Path, keep: int, max_frames: int, each: Callable[[np.ndarray], None] | None = None
+              ) -> tuple[np.ndarray, int]:
+    """The last ``keep`` frames of a video (N, H, W, 3) and how many frames it has, decoding at most
+    ``max_frames`` and holding no more than ``keep`` + 1 of them at a time.  ``each(frame)`` sees every
+    frame that is not among the last ``keep``, in order, as soon as that is known (a running statistic:
+    the frames before the tail are never held together)."""
+    tail: deque[np.ndarray] = deque()
+    n = 0
+    for frame in iter_frames(path, max_frames):
+        tail.append(frame)
+        n += 1
+        if len(tail) > keep:
+            old = tail.popleft()
+            if each is not None:
+                each(old)
+    if not tail:
+        raise ValueError(f"no frames in {Path(path).name}")
+    return np.stack(tail), n
+
+
+def check_video_input(video: Path, limits: dict, reader: str) -> dict:
+    """The bounds of a video this studio reads (pixels per frame, seconds, frames: the config's
+    ``limits``), checked before a frame is decoded, as smoothing checks them (one checker); a video over
+    the frame limit is refused in the words of the command that reads it (``reader``: extend, analyze).
+    Returns what was read (``frames``: packets counted, at most the limit + 1)."""
+    from .errors import InvalidInput
+    from .workflows import check_smooth_input
+
+    try:
+        return check_smooth_input(Path(video), 1, "flow", None, limits)
+    except InvalidInput as exc:
+        if exc.code != "smooth_too_many_frames":
+            raise
+        if reader == "extend":
+            raise InvalidInput("extend_too_many_frames", **exc.params) from None
+        raise InvalidInput("analyze_too_many_frames", **exc.params) from None

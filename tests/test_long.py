@@ -270,7 +270,7 @@ def test_cli_segments_storyboard_seconds_and_extend(tmp_path, photo_path):
             "--segments", "1", "--outputs", str(out), "--json")
     assert r.returncode == 0, r.stderr
     e = json.loads(r.stdout)
-    assert e["frames"] == s["frames"] + 8 - 1 - 2 and len(e["seams"]) == 1
+    assert e["frames"] == s["frames"] + 8 - 1 - 2 and len(e["seams"]) == 2  # its source's join, then the new one
     assert json.loads(Path(e["metadata"]).read_text())["extends"] == Path(s["video"]).name
     # wrong input: one line, exit 2, before any model work
     for bad in (("--segments", "0"), ("--seconds", "-1"), ("--storyboard", str(tmp_path / "none.txt")),

@@ -37,13 +37,13 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
-from diffusers.pipelines.deprecated.i2vgen_xl.pipeline_i2vgen_xl import _center_crop_wide, _resize_bilinear
 from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 
 from ..cancel import CancelToken
 from .chunking import SLICES, set_ff_slicing
 from .deepcache import DeepCache
+from .fitting import center_crop_wide, resize_bilinear
 from .models import LoadedModel
 from .stepskip import StepSkip
 
@@ -225,7 +225,7 @@ class Engine:
         def make():
             pipe = self.pipe
             # CLIP embedding of the square center crop, as the original I2VGen-XL inference does.
-            crop = _resize_bilinear(_center_crop_wide(image, (width, width)),
+            crop = resize_bilinear(center_crop_wide(image, (width, width)),
                                     (pipe.feature_extractor.crop_size["width"],
                                      pipe.feature_extractor.crop_size["height"]))
             pixels = pipe.video_processor.numpy_to_pt(pipe.video_processor.pil_to_numpy(crop))
@@ -234,7 +234,7 @@ class Engine:
             enc_dtype = next(pipe.image_encoder.parameters()).dtype
             embeds = pipe.image_encoder(pixels.to(self.device, enc_dtype)).image_embeds.unsqueeze(1)
             # VAE latent of the (already fitted) image.
-            fitted = _center_crop_wide(image, (width, height))
+            fitted = center_crop_wide(image, (width, height))
             x = pipe.video_processor.preprocess(fitted).to(device=self.device, dtype=embeds.dtype)
             gen = torch.Generator(device="cpu").manual_seed(IMAGE_LATENT_SEED)
             latent = pipe.vae.encode(x).latent_dist.sample(generator=gen) * pipe.vae.config.scaling_factor

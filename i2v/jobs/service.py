@@ -216,24 +216,25 @@ class JobService:
             source = self._own_video(extend)
             from PIL import Image
 
-            from ..video import read_comment, read_frames
-            from ..workflows import check_smooth_input
+            from ..longvideo import long_record, source_meta
+            from ..video import check_video_input, read_tail
 
-            # the bounds of a video we read (pixels, seconds, frames), checked from its header first
-            check_smooth_input(source, 1, "flow", None, self.studio.cfg.limits)
+            # the bounds of a video we read (pixels, seconds, frames), checked from its header first; then
+            # only its last frame is kept (the frames go by one at a time)
+            info = check_video_input(source, self.studio.cfg.limits, "extend")
             try:
-                frames = read_frames(source, max_frames=self.studio.cfg.limits["smooth_max_frames"])
-                meta = json.loads(read_comment(source) or "{}")
-            except (OSError, ValueError):
+                last, _ = read_tail(source, 1, max_frames=info["frames"])
+            except (OSError, ValueError, RuntimeError):
                 raise InvalidInput("video_unreadable", name=source.name) from None
-            kw["image"] = Image.fromarray(frames[-1])  # (the job starts from the frame its overlap picks)
-            kw["width"], kw["height"] = frames.shape[2], frames.shape[1]  # the new segments join at its size
-            src = meta.get("params") if isinstance(meta, dict) and isinstance(meta.get("params"), dict) else {}
+            meta = source_meta(source) or {}
+            record = long_record(meta, source.name)  # (a record of the file's is checked like any input)
+            kw["image"] = Image.fromarray(last[-1])  # (the job starts from the frame its overlap picks)
+            kw["width"], kw["height"] = last.shape[2], last.shape[1]  # the new segments join at its size
+            src = meta.get("params") if isinstance(meta.get("params"), dict) else {}
             for key in ("num_frames", "fps"):  # new segments like the source's, unless asked otherwise
-                if kw.get(key) in (None, "") and isinstance(src.get(key), int):
+                if kw.get(key) in (None, "") and type(src.get(key)) is int:
                     kw[key] = src[key]
-            if isinstance(meta, dict) and meta.get("kind") == "long_video":
-                prior = len(meta.get("segments") or [])
+            prior = len(record["segments"]) if record is not None else 1  # (a plain video is one segment)
             params["video"] = self.rel(source)
         params = {**self.generate_params(kw), **params}
         req = self.studio.build_request(**{k: v for k, v in kw.items() if k in GENERATE_KEYS or k == "image"})
