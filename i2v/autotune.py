@@ -86,8 +86,8 @@ def autotune(studio: Studio, target: float, *, done: list[dict] | None = None, d
         if on_draft:
             on_draft(len(drafts) - 1, {"draft": dict(d.__dict__), "seed": seed}, res)
     if decision.guidance is None:  # every guidance the safe zone allows is over a limit: said, none chosen
-        raise GenerationFailed("tune_none_allowed", lowest=min(d.guidance for d in drafts if not d.within_limits),
-                               lo=SAFE[0], hi=SAFE[1])
+        lowest = min(d.guidance for d in drafts if not d.within_limits)
+        raise GenerationFailed("tune_none_allowed", lowest=f"{lowest:g}", lo=f"{SAFE[0]:g}", hi=f"{SAFE[1]:g}")
     record = tune_record(target, start, seed, size, rows, decision)
     if cancel is not None:
         cancel.check()

@@ -41,8 +41,7 @@ def require_device(device: str, option: str) -> str:
         if count == 0 or (":" in name and int(name[5:]) >= count):
             built = torch.backends.cuda.is_built()
             raise InvalidInput("bench_no_cuda", option=option, device=name,
-                               why="no CUDA card is visible" if built else "this torch has no CUDA build",
-                               why_zh="看不到 CUDA 显卡" if built else "此 torch 未编译 CUDA 支持")
+                               why="no CUDA card is visible" if built else "this torch has no CUDA build")
     return name
 
 

@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import sqlite3
+import stat
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -98,9 +99,14 @@ def long_kwargs(a: argparse.Namespace, cfg) -> dict | None:
     if given["storyboard"] is not None:
         path = Path(given["storyboard"])
         limit = int(cfg.data["long"]["storyboard_max_chars"])
+        cap = 4 * limit  # the most bytes a text of `limit` characters can take in UTF-8
         try:
+            if not stat.S_ISREG(path.stat().st_mode):  # a FIFO would block the read, a device never end
+                raise InvalidInput("storyboard_unreadable", path=path, detail="not a regular file")
             with path.open("rb") as f:
-                data = f.read(4 * limit + 1)
+                data = f.read(cap + 1)
+            if len(data) > cap:  # more bytes than `limit` characters can take: too long, whatever they hold
+                raise InvalidInput("text_too_long", name="storyboard", length=f"over {limit}", limit=limit)
             board = data.decode("utf-8")
         except OSError as exc:
             raise InvalidInput("storyboard_unreadable", path=path, detail=exc.strerror or "unreadable") from None
@@ -1036,8 +1042,12 @@ def named_as_typed(exc: I2VError, args: argparse.Namespace) -> I2VError:
 
     flags = {key: s.flag for s in SETTINGS if s.flag and hasattr(args, s.dest) for key in (s.name, s.label)}
     for key in ("name", "what"):
-        if exc.params.get(key) in flags:
-            exc.params[key] = flags[exc.params[key]]
+        named = exc.params.get(key)
+        if named in flags:
+            exc.params[key] = flags[named]
+        elif isinstance(named, str) and hasattr(args, named.replace(" ", "_")):  # segments, overlap, target motion
+            exc.params[key] = "--" + named.replace(" ", "-").replace("_", "-")
+    exc.surface = "cli"  # a message's own CLI words where it has them (options, not the page's controls)
     return exc
 
 

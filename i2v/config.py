@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from .errors import InvalidInput
+from .errors import InvalidInput, echo
 
 # The speed levers' values (their meaning: i2v/engine/speed.py)
 ATTENTION_KINDS = ("spatial", "temporal", "cross")
@@ -46,11 +47,12 @@ def _num(lo: float | None = None, hi: float | None = None, *, integer: bool = Fa
     def check(v) -> str | None:
         if v is None:
             return None if none else "must be set"
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or (integer and not float(v).is_integer()):
-            return f"must be {'a whole number' if integer else 'a number'} (got {v!r})"
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or (isinstance(v, float) and (
+                not math.isfinite(v) or (integer and not v.is_integer()))):  # NaN and inf too (.nan, .inf)
+            return f"must be {'a whole number' if integer else 'a finite number'} (got {echo(repr(v), 40)})"
         if (lo is not None and v < lo) or (hi is not None and v > hi):
-            return f"must be between {lo:g} and {hi:g} (got {v!r})" if hi is not None else \
-                f"must be at least {lo:g} (got {v!r})"
+            return f"must be between {lo:g} and {hi:g} (got {echo(repr(v), 40)})" if hi is not None else \
+                f"must be at least {lo:g} (got {echo(repr(v), 40)})"
         return None
     return check
 
@@ -128,6 +130,7 @@ CHECKS: dict[str, Any] = {
     "limits.smooth_max_frames": _num(2, 100_000, integer=True),
     "limits.restore_max_bytes": _num(1024, 2**26, integer=True), "limits.templates_max": _num(1, 10_000, integer=True),
     "limits.template_max_bytes": _num(1024, 2**20, integer=True),
+    "limits.batch_max_videos": _num(1, 1_000_000, integer=True),
 }
 
 

@@ -43,20 +43,20 @@ MESSAGES: dict[str, dict[str, str]] = {
                          "zh": "引导系数列表必须是用逗号分隔的数字（当前为 {got}）"},
     "sweep_values_count": {"en": "a sweep needs 2 to 12 guidance values (got {count})",
                            "zh": "对比需要 2 到 12 个引导系数（当前为 {count} 个）"},
-    "long_segments": {"en": "segments must be between 1 and {hi} (got {got})",
-                      "zh": "片段数必须在 1 到 {hi} 之间（当前为 {got}）"},
-    "long_seconds": {"en": "length must be more than 0 and at most {hi} s ({segments} segments) (got {got})",
-                     "zh": "时长必须大于 0 且不超过 {hi} 秒（{segments} 个片段）（当前为 {got}）"},
+    "long_segments": {"en": "{name} must be between 1 and {hi} (got {got})",
+                      "zh": "{name}必须在 1 到 {hi} 之间（当前为 {got}）"},
+    "long_seconds": {"en": "{name} must be more than 0 and at most {hi} s ({segments} segments) (got {got})",
+                     "zh": "{name}必须大于 0 且不超过 {hi} 秒（{segments} 个片段）（当前为 {got}）"},
     "bad_joins": {"en": "--joins takes frame numbers inside the video, separated by commas (got {got})",
                   "zh": "--joins 需要视频内的帧号，用逗号分隔（当前为 {got}）"},
-    "target_motion": {"en": "target motion must be {choices} or a number from {lo} to {hi} (% of the frame's "
+    "target_motion": {"en": "{name} must be {choices} or a number from {lo} to {hi} (% of the frame's "
                             "diagonal per frame, as \"Measured motion\" shows it under a result) (got {got})",
-                      "zh": "目标运动必须是 {choices} 之一，或 {lo} 到 {hi} 之间的数（每帧移动画面对角线的百分比，"
+                      "zh": "{name}必须是 {choices} 之一，或 {lo} 到 {hi} 之间的数（每帧移动画面对角线的百分比，"
                             "即结果下方“实测运动”括号中的值）（当前为 {got}）"},
     "storyboard_lines": {"en": "the storyboard has {lines} lines for {segments} segments (one line per segment)",
                          "zh": "分镜有 {lines} 行，但只有 {segments} 个片段（每个片段一行）"},
-    "long_overlap": {"en": "overlap must be between 0 and {hi} frames for {frames}-frame segments (got {got})",
-                     "zh": "{frames} 帧的片段，重叠帧数必须在 0 到 {hi} 之间（当前为 {got}）"},
+    "long_overlap": {"en": "{name} must be between 0 and {hi} frames for {frames}-frame segments (got {got})",
+                     "zh": "{frames} 帧的片段，{name}必须在 0 到 {hi} 之间（当前为 {got}）"},
     "long_colour": {"en": "colour matching must be one of {choices} with a strength between 0 and 1 (got {got})",
                     "zh": "颜色匹配必须是 {choices} 之一，强度在 0 到 1 之间（当前为 {got}）"},
     "sweep_values_range": {"en": "guidance values must be between 1 and 20", "zh": "引导系数必须在 1 到 20 之间"},
@@ -66,7 +66,7 @@ MESSAGES: dict[str, dict[str, str]] = {
                   "zh": "--parts：未知部分 {got}（可选 {choices}）"},
     "cli_vram": {"en": "--vram-gb must be between 0 and 1024 (got {got})",
                  "zh": "--vram-gb 必须在 0 到 1024 之间（当前为 {got}）"},
-    "bench_no_cuda": {"en": "{option} runs on {device}, and {why}", "zh": "{option} 需在 {device} 上运行，但{why_zh}",
+    "bench_no_cuda": {"en": "{option} runs on {device}, and {why}", "zh": "{option} 需在 {device} 上运行，但此处不可用（{why}）",
                       "hint_en": "add --device cpu for a smoke run on the tiny model",
                       "hint_zh": "加 --device cpu 可用演示模型做一次冒烟运行"},
     "bench_device_name": {"en": "--device must be cuda, cuda:N or cpu (got {got})",
@@ -78,7 +78,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "image_missing": {"en": "no input image", "zh": "没有输入图片", "hint_en": "upload a picture first",
                       "hint_zh": "请先上传图片"},
     "image_not_found": {"en": "image file not found: {path}", "zh": "找不到图片文件：{path}"},
-    "image_empty": {"en": "image file is empty", "zh": "图片文件为空"},
+    "image_empty": {"en": "image file is empty", "zh": "图片文件为空", "cli_en": "{name} is empty"},
     "image_not_a_file": {"en": "{path} is not a file (a folder, pipe or device?)", "zh": "{path} 不是文件（是目录、管道或设备？）"},
     "image_unreadable_file": {"en": "cannot read the image file {path}", "zh": "无法读取图片文件 {path}",
                               "hint_en": "check its permissions", "hint_zh": "请检查文件权限"},
@@ -91,9 +91,11 @@ MESSAGES: dict[str, dict[str, str]] = {
     "image_bomb": {"en": "image is too large to open safely", "zh": "图片像素过多，无法安全打开",
                    "hint_en": "the limit is {limit} pixels", "hint_zh": "上限为 {limit} 像素"},
     "image_unreadable": {"en": "the file is not a readable image", "zh": "文件不是可读取的图片",
+                         "cli_en": "{name} is not a readable image",
                          "hint_en": "use PNG, JPEG, WebP, BMP, TIFF or GIF",
                          "hint_zh": "请使用 PNG、JPEG、WebP、BMP、TIFF 或 GIF"},
-    "image_damaged": {"en": "the image file is damaged or truncated", "zh": "图片文件已损坏或不完整"},
+    "image_damaged": {"en": "the image file is damaged or truncated", "zh": "图片文件已损坏或不完整",
+                      "cli_en": "{name} is damaged or truncated"},
     "image_too_small": {"en": "image is too small: {width}x{height}", "zh": "图片太小：{width}x{height}",
                         "hint_en": "each side must be at least {limit} pixels", "hint_zh": "每边至少 {limit} 像素"},
     "input_gone": {"en": "the input picture of this job is gone; submit it again",
@@ -104,7 +106,12 @@ MESSAGES: dict[str, dict[str, str]] = {
                       "zh": "{name} 不是输出文件夹中的 MP4（这里只能使用本工作室生成的视频）"},
     "tune_long": {"en": "auto-tune makes one video: set Length to 1 and leave the storyboard empty, or turn "
                         "auto-tune off for a long video",
-                  "zh": "自动调节只生成一个视频：请把长度设为 1 并清空分镜，或关闭自动调节以生成长视频"},
+                  "zh": "自动调节只生成一个视频：请把长度设为 1 并清空分镜，或关闭自动调节以生成长视频",
+                  "cli_en": "--target-motion makes one video: leave out --segments, --seconds and --storyboard, or "
+                            "leave out --target-motion for a long video"},
+    "tune_long_keys": {"en": "target_motion (auto-tune) makes one video: leave out {names}, or leave out "
+                             "target_motion for a long video",
+                       "zh": "target_motion（自动调节）只生成一个视频：请去掉 {names}，或去掉 target_motion 以生成长视频"},
     "storyboard_empty": {"en": "the storyboard has no prompt in it (one prompt per line)",
                          "zh": "分镜中没有提示词（每行一个提示词）"},
     "storyboard_unreadable": {"en": "cannot read the storyboard {path}: {detail}", "zh": "无法读取分镜 {path}：{detail}"},
@@ -146,6 +153,12 @@ MESSAGES: dict[str, dict[str, str]] = {
     "job_entry_mapping": {"en": "job {n} must be a mapping with at least image and prompt",
                           "zh": "第 {n} 项必须是至少包含 image 和 prompt 的映射"},
     "job_entry_keys": {"en": "job {n} has unknown key(s): {names}", "zh": "第 {n} 项含未知键：{names}"},
+    "job_entry_count": {"en": "job {n}: count must be a whole number from 1 to {limit} (got {got})",
+                        "zh": "第 {n} 项：count 必须是 1 到 {limit} 之间的整数（当前为 {got}）"},
+    "job_file_too_many": {"en": "the job file asks for {total} videos in all (at most {limit})",
+                          "zh": "任务文件共要求 {total} 个视频（最多 {limit} 个）",
+                          "hint_en": "split it, or raise limits.batch_max_videos in the config",
+                          "hint_zh": "请拆分文件，或调高配置中的 limits.batch_max_videos"},
     "no_job": {"en": "no job '{id}'", "zh": "没有任务“{id}”"},
     "bad_workers": {"en": "--workers must be a whole number from 1 to 64 (got {value})",
                     "zh": "--workers 须为 1 到 64 的整数（收到 {value}）"},
@@ -323,11 +336,11 @@ MESSAGES: dict[str, dict[str, str]] = {
     "frames_constant": {"en": "the model produced a constant image (every pixel the same)",
                         "zh": "模型输出了纯色画面（所有像素相同）",
                         "hint_en": "try another seed or a lower guidance scale", "hint_zh": "换一个种子或降低引导系数"},
-    "tune_none_allowed": {"en": "auto-tune found no guidance within the limits: the drafts from guidance {lowest:g} "
+    "tune_none_allowed": {"en": "auto-tune found no guidance within the limits: the drafts from guidance {lowest} "
                                 "up had jitter or flicker over the limits, which leaves none of the safe zone "
-                                "{lo:g}–{hi:g}",
-                          "zh": "自动调节找不到未超限的引导系数：引导系数 {lowest:g} 及以上的草稿抖动或闪烁超限，"
-                                "安全范围 {lo:g}–{hi:g} 内已无可用值",
+                                "{lo}–{hi}",
+                          "zh": "自动调节找不到未超限的引导系数：引导系数 {lowest} 及以上的草稿抖动或闪烁超限，"
+                                "安全范围 {lo}–{hi} 内已无可用值",
                           "hint_en": "turn auto-tune off and set the guidance yourself, or try another seed",
                           "hint_zh": "请关闭自动调节并自行设置引导系数，或换一个种子"},
     # how a stopped job ended, said the same on every surface (page, Queue, /job, CLI): one message per outcome
@@ -344,7 +357,12 @@ MESSAGES: dict[str, dict[str, str]] = {
 }
 
 # Names of the text settings as Chinese messages say them (numeric settings keep their API names).
-NAME_ZH = {"prompt": "提示词", "negative prompt": "反向提示词"}
+NAME_ZH = {"prompt": "提示词", "negative prompt": "反向提示词", "segments": "片段数", "seconds": "时长",
+           "overlap": "重叠帧数", "target motion": "目标运动"}
+# The setting a code is about, when its raise sites do not name it: the message says ``{name}``, and each front end
+# names it its way (the CLI as the option typed, ``--segments``; the page and the API by these words).
+NAMED = {"long_segments": "segments", "long_seconds": "seconds", "long_overlap": "overlap",
+         "target_motion": "target motion"}
 # Words used inside messages (what kind of choice was unknown).
 CHOICE_ZH = {"resolution": "分辨率", "scheduler": "调度器", "preset": "预设", "guidance schedule": "引导系数调度",
              "loop mode": "循环模式", "interpolation method": "插帧方法"}
@@ -376,10 +394,22 @@ class I2VError(Exception):
         self.code, self.params = code, params
         if code == "unknown_choice":
             params.setdefault("what_zh", CHOICE_ZH.get(params.get("what", ""), params.get("what", "")))
+        if code in NAMED:
+            params.setdefault("name", NAMED[code])
         super().__init__(self.text("en"))
+
+    # Where the error is shown: None (the page and the API), or "cli", whose words a message may have of its own
+    # (``cli_en``: options instead of the page's controls, a file's name); the CLI sets it at its edge.
+    surface: str | None = None
 
     def message_in(self, lang: str) -> str:
         if lang != "zh":
+            own = MESSAGES[self.code].get(f"{self.surface}_en") if self.surface else None
+            if own:
+                try:
+                    return _fmt(own, self.params)
+                except KeyError:  # raised where that word is not known (a picture from bytes): the usual words
+                    pass
             return _fmt(MESSAGES[self.code]["en"], self.params)
         params = {**self.params, "name": NAME_ZH.get(self.params.get("name"), self.params.get("name"))}
         return _fmt(MESSAGES[self.code]["zh"], params)

@@ -34,6 +34,7 @@ def open_image(src, *, max_pixels: int = 40_000_000, max_bytes: int = 50 * 1024 
     Size is checked from the header before any pixel is decoded, so a
     decompression bomb costs nothing.
     """
+    named = {"name": Path(src).name} if isinstance(src, (str, os.PathLike)) else {}
     if isinstance(src, Image.Image):
         img = src
     else:
@@ -47,7 +48,7 @@ def open_image(src, *, max_pixels: int = 40_000_000, max_bytes: int = 50 * 1024 
             if size > max_bytes:
                 raise InvalidInput("image_too_big", size=f"{size:,}", limit=f"{max_bytes:,}")
             if size == 0:
-                raise InvalidInput("image_empty")
+                raise InvalidInput("image_empty", name=path.name)
             try:
                 data = path.read_bytes()
             except OSError:  # no permission, a vanished file
@@ -68,8 +69,8 @@ def open_image(src, *, max_pixels: int = 40_000_000, max_bytes: int = 50 * 1024 
                 img = Image.open(io.BytesIO(data))
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise InvalidInput("image_bomb", limit=f"{max_pixels:,}") from None
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
-            raise InvalidInput("image_unreadable") from None
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError):  # (the CLI names a path's file)
+            raise InvalidInput("image_unreadable", **named) from None
 
     w, h = img.size
     if w * h > max_pixels:
@@ -83,7 +84,7 @@ def open_image(src, *, max_pixels: int = 40_000_000, max_bytes: int = 50 * 1024 
     except InvalidInput:
         raise
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-        raise InvalidInput("image_damaged") from None
+        raise InvalidInput("image_damaged", **named) from None
     if min(rgb.size) < MIN_SIDE:
         raise InvalidInput("image_too_small", width=rgb.size[0], height=rgb.size[1], limit=MIN_SIDE)
     return rgb

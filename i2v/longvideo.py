@@ -113,7 +113,7 @@ def plan_long(cfg: Config, *, prompt: str, frames: int, segments=None, storyboar
             n = int(str(segments).strip()) if isinstance(segments, str) else segments
         except ValueError:
             raise InvalidInput("long_segments", hi=hi, got=echo(segments)) from None
-        if not float(n).is_integer():
+        if isinstance(n, float) and not n.is_integer():  # (inf and NaN too; a 400-digit int stays an int)
             raise InvalidInput("long_segments", hi=hi, got=echo(segments))
         n = int(n)
     if not 1 <= n <= hi:
@@ -123,7 +123,7 @@ def plan_long(cfg: Config, *, prompt: str, frames: int, segments=None, storyboar
     prompts = lines + [lines[-1] if lines else prompt] * (n - len(lines))
     most = max(0, frames - 3)  # a segment must add at least one frame of its own after the cross-fade
     k = min(lc["overlap"], most) if overlap in (None, "") else overlap  # (the default fits short segments)
-    if isinstance(k, bool) or not isinstance(k, (int, float)) or not float(k).is_integer() \
+    if isinstance(k, bool) or not isinstance(k, (int, float)) or (isinstance(k, float) and not k.is_integer()) \
             or not 0 <= k <= min(most, 8):
         raise InvalidInput("long_overlap", hi=min(most, 8), frames=frames, got=echo(k))
     method = lc["colour"] if colour in (None, "") else colour
@@ -141,7 +141,7 @@ def segments_for(seconds, frames: int, fps: int, overlap: int, cfg: Config) -> i
     longest = joined_length(frames, hi, overlap) / fps
     try:
         s = float(seconds)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # (OverflowError: a 400-digit whole number)
         s = float("nan")
     if isinstance(seconds, bool) or not (0 < s <= longest + 1e-9):
         raise InvalidInput("long_seconds", hi=f"{longest:.1f}", segments=hi, got=echo(seconds))

@@ -141,6 +141,8 @@ def _number(name: str, value: Any, lo: float, hi: float) -> float:
         raise InvalidInput("not_a_number", name=name, got=echo(repr(value)), lo=_show(lo), hi=_show(hi))
     try:
         v = float(value)
+    except OverflowError:  # a whole number too big for a float (400 digits): out of range, said as such
+        v = math.inf
     except (TypeError, ValueError):
         raise InvalidInput("not_a_number", name=name, got=echo(repr(value)), lo=_show(lo), hi=_show(hi)) from None
     if not math.isfinite(v) or not lo <= v <= hi:
@@ -249,9 +251,12 @@ def restore_values(cfg: Config, s: dict) -> tuple[dict, list[Note]]:
             lo, hi = bounds(setting, lim)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise InvalidInput("not_a_number", name=label, got=echo(repr(value)), lo=_show(lo), hi=_show(hi))
-            v = float(value)
+            try:
+                v = float(value)
+            except OverflowError:  # a 400-digit whole number
+                v = math.inf
             if not math.isfinite(v):
-                raise InvalidInput("out_of_range", name=label, lo=_show(lo), hi=_show(hi), got=value)
+                raise InvalidInput("out_of_range", name=label, lo=_show(lo), hi=_show(hi), got=echo(value))
             if setting.kind == "int" and not v.is_integer():
                 raise InvalidInput("not_whole", name=label, got=value, lo=_show(lo), hi=_show(hi))
             new = min(max(v, lo), hi)

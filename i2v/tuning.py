@@ -50,7 +50,7 @@ def resolve_target(value) -> float:
         return TARGETS[value.strip().lower()]
     try:
         v = float(value) if not isinstance(value, bool) else float("nan")
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # (OverflowError: a 400-digit whole number)
         v = float("nan")
     lo, hi = TARGET_RANGE
     if not lo <= v <= hi:  # (NaN fails too)

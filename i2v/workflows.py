@@ -29,7 +29,7 @@ from PIL import Image, ImageDraw, ImageFont
 from .analysis import analyze_frames, interpolate, make_loop
 from .cancel import CancelToken
 from .config import load_config
-from .errors import InvalidInput
+from .errors import InvalidInput, echo
 from .autotune import TUNE_KEYS
 from .longvideo import LONG_KEYS
 from .studio import GenerationResult, Studio
@@ -198,17 +198,37 @@ def load_jobs(path: Path) -> list[dict]:
     return entries
 
 
-def _expand(entries: list[dict]) -> list[tuple[str, dict]]:
-    """One (key, request) per video: 'count: N' with a fixed seed gives seeds s, s+1, ..."""
+def batch_count(entry: dict, n: int, limit: int) -> int:
+    """An entry's ``count`` (1 when absent): a whole number from 1 to ``limit``, else one line naming the entry
+    (``.inf``, a 400-digit number or text included), read before anything is expanded."""
+    raw = entry.get("count", 1)
+    if raw is None:
+        return 1
+    ok = isinstance(raw, int) and not isinstance(raw, bool) or isinstance(raw, float) and math.isfinite(raw) \
+        and raw.is_integer()
+    if not ok or not 1 <= raw <= limit:
+        raise InvalidInput("job_entry_count", n=n, limit=limit, got=echo(repr(raw), 40))
+    return int(raw)
+
+
+def _expand(entries: list[dict], limit: int) -> list[tuple[str, dict]]:
+    """One (key, request) per video: 'count: N' with a fixed seed gives seeds s, s+1, ...  At most ``limit``
+    videos in all (``limits.batch_max_videos``), checked from the counts before any entry is expanded."""
+    counts = [batch_count(e, i + 1, limit) for i, e in enumerate(entries)]
+    if sum(counts) > limit:
+        raise InvalidInput("job_file_too_many", total=sum(counts), limit=limit)
     out = []
-    for i, e in enumerate(entries):
+    for i, (e, count) in enumerate(zip(entries, counts)):
         e = dict(e)
-        count = int(e.pop("count", 1) or 1)
+        e.pop("count", None)
         seed = e.get("seed")
         for k in range(count):
             req = dict(e)
             if seed not in (None, -1):
-                req["seed"] = int(seed) + k
+                try:
+                    req["seed"] = int(seed) + k
+                except (TypeError, ValueError, OverflowError):
+                    pass  # (.inf, .nan, text: left for the request's check, which refuses this entry alone)
             key = hashlib.sha1(json.dumps([i, k, req], sort_keys=True, default=str).encode()).hexdigest()[:16]
             out.append((key, req))
     return out

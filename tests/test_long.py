@@ -431,7 +431,7 @@ def test_what_a_newcomer_found_long_videos(tmp_path, photo_path):
         assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and said in r.stderr, r.stderr
     r = cli("generate", *TINY, "--image", str(photo_path), "--prompt", "x", "--segments", "3", "--target-motion",
             "natural", "--outputs", str(out))
-    assert r.returncode == 2 and "auto-tune makes one video" in r.stderr, r.stderr
+    assert r.returncode == 2 and "--target-motion makes one video: leave out --segments" in r.stderr, r.stderr
     assert not list(out.glob("*/*.mp4"))[1:]  # nothing made (the fake one only)
 
 

@@ -35,7 +35,7 @@ def run_batch(jobs: JobService, job_file: Path, on_entry: Callable[[int, int, st
     continue."""
     job_file = Path(job_file)
     source = str(job_file.resolve())
-    items = _expand(load_jobs(job_file))
+    items = _expand(load_jobs(job_file), int(jobs.studio.cfg.limits["batch_max_videos"]))
     done_before = {}
     for j in jobs.store.list(status=[DONE], kinds=[BATCH_ENTRY, LONG, AUTOTUNE], limit=None):
         if j.params.get("batch_file") == source and jobs.abs((j.result or {}).get("video")).is_file():

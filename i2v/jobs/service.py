@@ -184,6 +184,12 @@ class JobService:
 
         if long:
             raise InvalidInput("tune_long")
+        from ..longvideo import LONG_KEYS, long_wanted
+
+        given = {k: kw.pop(k) for k in LONG_KEYS if k in kw}  # a batch entry's or an API dict's keys
+        asked = [k for k, v in given.items() if v not in (None, "")]
+        if asked and (long_wanted(given.get("segments"), given.get("storyboard")) or set(asked) - {"segments"}):
+            raise InvalidInput("tune_long_keys", names=", ".join(asked))
         target = resolve_target(target_motion)
         params = self.generate_params(kw)
         params["target_motion"] = str(target_motion).strip().lower() if str(target_motion).strip().lower() in \
