@@ -45,11 +45,12 @@ def page_fn(base: str, elem_id: str) -> tuple[int, list]:
 
 
 def join(base: str, fn: int, data: list, headers: dict | None = None) -> list[dict]:
-    """Run one page event through the queue as the browser does; the messages it streams back."""
+    """Run one page event through the queue as the browser does; the messages it streams back.  The body is
+    Python's JSON, NaN included (a hostile client sends what it likes)."""
     sh = uuid.uuid4().hex
-    r = httpx.post(base + "/gradio_api/queue/join", json={"data": data, "fn_index": fn, "session_hash": sh,
-                                                          "trigger_id": None, "event_data": None},
-                   headers=headers or {}, timeout=60)
+    body = json.dumps({"data": data, "fn_index": fn, "session_hash": sh, "trigger_id": None, "event_data": None})
+    r = httpx.post(base + "/gradio_api/queue/join", content=body,
+                   headers={"content-type": "application/json", **(headers or {})}, timeout=60)
     assert r.status_code == 200, r.text[:300]
     out = []
     with httpx.stream("GET", base + f"/gradio_api/queue/data?session_hash={sh}", timeout=120) as s:
@@ -362,3 +363,60 @@ def test_the_cli_says_nothing_about_a_size_it_did_not_change(tmp_path):
                        env={**os.environ, "I2V_HOME": str(tmp_path / "home")})
     assert r.returncode == 0, r.stderr
     assert "320x256" in r.stdout and "reduced to" not in r.stderr + r.stdout, r.stdout + r.stderr
+
+
+def _event(base: str, elem_id: str, trigger: str) -> tuple[int, list, list, dict]:
+    """The page's event on ``trigger`` of the component ``elem_id``: fn index, inputs' defaults and ids."""
+    cfg = httpx.get(base + "/config").json()
+    ids = {c["id"]: c for c in cfg["components"]}
+    comp = next(c["id"] for c in cfg["components"] if c.get("props", {}).get("elem_id") == elem_id)
+    for i, d in enumerate(cfg["dependencies"]):
+        if [comp, trigger] in [list(t) for t in d.get("targets", [])] and d.get("inputs"):
+            return d.get("id", i), [ids[k].get("props", {}).get("value") for k in d["inputs"]], d["inputs"], ids
+    raise AssertionError(f"no {trigger} event on #{elem_id}")
+
+
+HOSTILE = ["9" * 400, "nan", float("nan"), "x" * 200_000, {"a": [1, 2]}, [[[]]], -1e308]
+
+
+def _answer(msgs: list[dict]) -> str:
+    """What the page shows for one event: its output (or its error) as text."""
+    end = msgs[-1] if msgs else {}
+    return json.dumps(end.get("output") or {}, ensure_ascii=False)[:200_000]
+
+
+def test_page_events_called_directly_with_hostile_values_answer_one_line(app, photo_path):
+    """Round 4, not yet probed: the page's own events (Generate, Extend, save a template, restore from a file)
+    called by fn_index over raw HTTP, each value replaced in turn by a hostile one (a 400-digit number, NaN,
+    200,000 characters, a dict, a nested list, -1e308).  Each answers (a message, or one line of error), never
+    a traceback or Gradio's generic error, queues nothing it should not, and the studio serves on."""
+    base = app.url.rstrip("/")
+    before = httpx.get(base + "/gradio_api/info").status_code
+    path = upload(base, "photo.jpg", photo_path.read_bytes()).json()[0]
+    picture = {"path": path, "orig_name": "photo.jpg", "meta": {"_type": "gradio.FileData"}}
+    cheap = {"input-image": picture, "prompt": "waves", "steps": 2, "frames": 4, "resolution": "256p"}
+    problems = []
+    for elem_id, trigger in (("generate", "click"), ("extend", "click"), ("template-save", "click")):
+        fn, defaults, inputs, ids = _event(base, elem_id, trigger)
+        named = [ids[i].get("props", {}).get("elem_id") for i in inputs]
+        base_values = [cheap.get(n, v) for n, v in zip(named, defaults)]  # a valid, cheap request
+        for k in range(len(inputs)):
+            if ids[inputs[k]].get("type") in ("state", "image", "file", "video", "gallery"):
+                continue  # server-side state and files: not the client's to give (files: the door's checks)
+            for bad in HOSTILE:
+                data = list(base_values)
+                data[k] = bad
+                msgs = join(base, fn, data)
+                text, end = _answer(msgs), (msgs[-1] if msgs else {})
+                err = str((end.get("output") or {}).get("error") or "")
+                if end.get("msg") != "process_completed" or "Traceback" in text or "internal error" in \
+                        text.lower() or len(err) > 400 or "\n" in err.strip():
+                    problems.append(f"#{elem_id} input {k} ({named[k]}) = {str(bad)[:20]!r}: {text[:300]}")
+    assert not problems, "\n".join(problems)
+    # a file that was not uploaded here, to the History drop zone: refused at the door, nothing read
+    fn, defaults, inputs, ids = _event(base, "restore-file", "upload")
+    r = httpx.post(base + "/gradio_api/queue/join", json={
+        "data": [{"path": str(ROOT / "app.py"), "meta": {"_type": "gradio.FileData"}}], "fn_index": fn,
+        "session_hash": uuid.uuid4().hex, "trigger_id": None, "event_data": None}, timeout=30)
+    assert r.status_code == 400 and len(r.text) < 400
+    assert httpx.get(base + "/gradio_api/info").status_code == before == 200

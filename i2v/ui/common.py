@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import gradio as gr
 
-from ..errors import I2VError
+from ..errors import I2VError, echo
 from ..i18n import pick_lang, t
 from ..presets import load_presets
 from ..settings import CONTROLS  # setting name -> the component showing it (an attribute of ``ui.c``)
@@ -100,6 +100,30 @@ class RawText(gr.Textbox):
 
     def preprocess(self, payload):
         return payload
+
+
+class _BoundedChoice:
+    """A choice whose refusal of a value that is not one of its choices quotes a bounded prefix of it.
+    Gradio's own message quotes the whole value (200,000 characters sent, 200,000 sent back) and the list
+    of choices; a page event called directly (by fn_index) with such a value now gets one short line."""
+
+    def preprocess(self, payload):
+        try:
+            return super().preprocess(payload)
+        except gr.Error:
+            raise gr.Error(f"not one of this control's choices: {echo(payload)}", print_exception=False) from None
+
+
+class Dropdown(_BoundedChoice, gr.Dropdown):
+    @classmethod
+    def get_block_name(cls) -> str:
+        return "dropdown"
+
+
+class Radio(_BoundedChoice, gr.Radio):
+    @classmethod
+    def get_block_name(cls) -> str:
+        return "radio"
 
 
 # -- where settings come from ------------------------------------------------------------------------

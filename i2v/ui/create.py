@@ -19,7 +19,7 @@ from ..settings import PRESET_KEYS, SPEEDS
 from ..templates import delete_template, save_template
 from ..tiers import cost_lines, switch
 from ..tuning import TARGETS
-from .common import (CONTROLS, TEMPLATE_PREFIX, choices, control_values, error_text, fill, lang_of,
+from .common import (CONTROLS, TEMPLATE_PREFIX, Dropdown, Radio, choices, control_values, error_text, fill, lang_of,
                      page_request, settings_of, warn)
 from .follow import follow_jobs, generation_updates, jobs_ahead
 
@@ -57,7 +57,7 @@ def layout(ui) -> None:
             # (English in every language: the model's text encoder reads English; the info says so)
             c.negative = gr.Textbox(label=i18n("negative"), value=d["negative_prompt"], lines=2,
                                     info=i18n("negative_info"), elem_id="negative")
-            c.preset = gr.Dropdown(choices(), value="standard", label=i18n("preset"), elem_id="preset")
+            c.preset = Dropdown(choices(), value="standard", label=i18n("preset"), elem_id="preset")
             c.restored = gr.State({})  # a restored result's settings without a control, used while it says custom
             c.guidance = gr.Slider(*lim["guidance"], value=std.get("guidance_scale", 9.0), step=0.5,
                                    label=i18n("guidance"), info=i18n("guidance_info"), elem_id="guidance")
@@ -68,13 +68,13 @@ def layout(ui) -> None:
                 c.frames = gr.Slider(*lim["frames"], value=std.get("num_frames", 16), step=1, label=i18n("frames"),
                                      elem_id="frames")
                 c.fps = gr.Slider(*lim["fps"], value=std.get("fps", 8), step=1, label=i18n("fps"), elem_id="fps")
-            c.speed_tier = gr.Radio(list(SPEEDS), value=d["speed"], label=i18n("speed_tier"),
+            c.speed_tier = Radio(list(SPEEDS), value=d["speed"], label=i18n("speed_tier"),
                                     info=i18n("speed_tier_info"), elem_id="speed-tier")
             with gr.Accordion(i18n("speed_costs"), open=False):
                 c.speed_md = gr.Markdown(speed_text("en"), elem_id="speed-costs")
             c.fast = gr.Slider(*lim["fast"], value=d["fast"], step=1, label=i18n("fast"), info=i18n("fast_info"),
                                elem_id="fast")
-            c.resolution = gr.Dropdown(list(ui.cfg.resolution["tiers"]), value=std.get("resolution", "512p"),
+            c.resolution = Dropdown(list(ui.cfg.resolution["tiers"]), value=std.get("resolution", "512p"),
                                        label=i18n("resolution"), elem_id="resolution")
             c.segments = gr.Slider(1, ui.cfg.data["long"]["max_segments"], value=1, step=1, label=i18n("segments"),
                                    info=i18n("segments_info"), elem_id="segments")
@@ -89,7 +89,7 @@ def layout(ui) -> None:
                     c.random_seed = gr.Checkbox(value=True, label=i18n("random_seed"), elem_id="random-seed")
                 c.count = gr.Slider(1, 8, value=1, step=1, label=i18n("count"), elem_id="count")
                 with gr.Row():
-                    c.schedule = gr.Dropdown(list(SCHEDULES), value="constant", label=i18n("schedule"),
+                    c.schedule = Dropdown(list(SCHEDULES), value="constant", label=i18n("schedule"),
                                              info=i18n("schedule_info"), elem_id="schedule")
                     c.guidance_end = gr.Slider(*lim["guidance"], value=6.0, step=0.5, label=i18n("guidance_end"),
                                                elem_id="guidance-end")
@@ -103,7 +103,7 @@ def layout(ui) -> None:
             with gr.Row():
                 c.go = gr.Button(i18n("generate"), variant="primary", elem_id="generate")
                 c.stop = gr.Button(i18n("stop"), variant="stop", elem_id="stop")
-            c.target_motion = gr.Dropdown([("off", ""), *((k, k) for k in TARGETS)], value="",
+            c.target_motion = Dropdown([("off", ""), *((k, k) for k in TARGETS)], value="",
                                           allow_custom_value=True, label=i18n("target_motion"),
                                           info=i18n("target_motion_info"), elem_id="target-motion")
             with gr.Accordion(i18n("templates"), open=False):
@@ -126,7 +126,7 @@ def layout(ui) -> None:
                 c.smooth2 = gr.Button(i18n("smooth2"), size="sm", elem_id="smooth2")
                 c.smooth4 = gr.Button(i18n("smooth4"), size="sm", elem_id="smooth4")
                 # a choice that Smooth applies (not a button of its own): its info says so, as README does
-                c.loop = gr.Dropdown(["", "pingpong", "crossfade"], value="", label=i18n("loop"), scale=0,
+                c.loop = Dropdown(["", "pingpong", "crossfade"], value="", label=i18n("loop"), scale=0,
                                      min_width=140, info=i18n("loop_info"), elem_id="loop")
                 c.extend = gr.Button(i18n("extend"), size="sm", elem_id="extend")
             c.last_video = gr.State(None)
