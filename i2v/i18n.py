@@ -213,6 +213,8 @@ TEXT: dict[str, dict[str, str]] = {
     "fix_flicker": {"en": "Flickers", "zh": "闪烁"},
     "fix_none": {"en": "Generate a video first.", "zh": "请先生成一个视频。"},
     "count": {"en": "Number of videos (one seed each)", "zh": "视频数量（每个一个种子）"},
+    "seams_md": {"en": " · seam scores of the joins: {scores} (1 is an ordinary frame change)",
+                 "zh": " · 各接缝的接缝分：{scores}（1 表示与普通帧间变化相当）"},
     "motion_md": {"en": "**Measured motion:** {motion:.2f} px/frame ({norm:.2f}% of the diagonal) · moving area "
                         "{area:.0f}% · jitter {jitter:.2f} · flicker {flicker:.1f}",
                   "zh": "**实测运动：** {motion:.2f} 像素/帧（对角线的 {norm:.2f}%）· 运动区域 {area:.0f}% · "

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .conftest import ROOT
+from .test_long import synthetic_frames  # noqa: F401, F811  (a fixture)
 from .test_round3_smooth import ffmpeg_video
 
 TINY = ("--model", "tiny", "--steps", "1")
@@ -178,3 +179,24 @@ def test_analyze_measures_a_video_one_frame_at_a_time(tmp_path):
     assert got["frames"] == 512 and peak < 600, peak
     want = analyze_frames(read_frames(src)[:40]).to_json()
     assert got["per_frame"][:39] == want["per_frame"]
+
+
+# -- the page --------------------------------------------------------------------------------------------
+
+def test_the_page_gives_each_seam_score_in_words(ui, synthetic_frames, tmp_path):  # noqa: F811
+    """Seam scores showed only as a chart line: the measured-motion text under a long video now gives
+    each join's number, in both languages, the same numbers as the result's record."""
+    from .conftest import EN, ZH
+    from .test_long import run_next, submit
+
+    job = submit(ui.jobs, tmp_path, segments=3)
+    assert run_next(ui.jobs).status == "done"
+    seams = ui.jobs.get(job.id).result["summary"]["seams"]
+    assert len(seams) == 2
+    scores = ", ".join(f"{s['score']:.2f}" for s in seams)
+    for req, words in ((EN, f"seam scores of the joins: {scores} (1 is an ordinary frame change)"),
+                       (ZH, f"各接缝的接缝分：{scores}")):
+        shown = {}
+        for upd in ui.create.follow([job.id], req):
+            shown.update(upd)
+        assert words in shown[ui.c.motion_md], shown[ui.c.motion_md]

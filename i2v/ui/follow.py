@@ -66,11 +66,17 @@ def preview_array(jobs: JobService, job_id: str) -> np.ndarray | None:
     return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
 
 
-def motion_text(m: dict, lang: str) -> str:
+def motion_text(m: dict, lang: str, joins: dict | None = None) -> str:
+    """The measured motion in words; a long video's seam scores too, each join's number (the chart's line
+    alone gave none)."""
     if not m:
         return ""
-    return t("motion_md", lang, motion=m["motion"], norm=m["motion_norm"], area=100 * m["moving_area"],
+    text = t("motion_md", lang, motion=m["motion"], norm=m["motion_norm"], area=100 * m["moving_area"],
              jitter=m["jitter"], flicker=m["flicker"])
+    seams = (joins or {}).get("seams") or []
+    if seams:
+        text += t("seams_md", lang, scores=", ".join(f"{s['score']:.2f}" for s in seams))
+    return text
 
 
 def motion_frame(m: dict, lang: str = "en", joins: dict | None = None):
@@ -147,7 +153,8 @@ def generation_updates(c: Components, jobs: JobService, job: JobRecord, lang: st
             c.params: json.dumps(meta.get("params", {}), ensure_ascii=False, indent=2),
             c.params_file: s.get("metadata"),
             c.notes: "\n".join(f"- {n}" for n in notes), c.last_params: meta.get("params"), c.last_video: s["video"],
-            c.motion_md: motion_text(m, lang), c.motion_plot: motion_frame(m, lang, meta.get("joins")),
+            c.motion_md: motion_text(m, lang, meta.get("joins")),
+            c.motion_plot: motion_frame(m, lang, meta.get("joins")),
             **tune_updates(c, jobs, meta, lang)}
 
 
