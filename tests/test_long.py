@@ -210,6 +210,30 @@ def test_retention_in_another_process_leaves_a_running_long_video(studio, synthe
     assert other.retention() and not (jobs.outputs / kids[0].result["video"]).exists()
 
 
+def test_a_lost_worker_gives_a_landed_segment_its_row(studio, synthetic_frames, tmp_path, monkeypatch):
+    """A pool's worker process dies after a segment's files landed, before its row (issue 28: a child's row
+    and its files are one unit): the segment gets its row and the re-queued job does not make it again."""
+    from i2v.jobs import JobService, JobStore
+
+    jobs = JobService(studio)
+    job = submit(jobs, tmp_path, segments=2)
+    real = JobStore.add_child
+
+    def dies(self, *a, **kw):  # the process ends here (KeyboardInterrupt passes through the job's runner)
+        raise KeyboardInterrupt
+    monkeypatch.setattr(JobStore, "add_child", dies)
+    with pytest.raises(KeyboardInterrupt):
+        run_next(jobs)
+    monkeypatch.setattr(JobStore, "add_child", real)
+    planned = jobs.get(job.id).files
+    assert len(planned) == 4 and jobs.store.list(parent=job.id) == []
+    assert jobs.worker_lost(jobs.worker, "test: the process died") == [job.id]
+    (kid,) = jobs.store.list(parent=job.id)
+    assert sorted(kid.files) == sorted(planned) and kid.params["segment"] == 0
+    done = run_next(jobs)
+    assert done.status == "done" and done.result["summary"]["made"] == 1 and synthetic_frames == [7, 8]
+
+
 def _scene_file(tmp_path):
     pic = tmp_path / "scene.png"
     Image.fromarray(scene()).save(pic)

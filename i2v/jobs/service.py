@@ -521,8 +521,12 @@ class JobService:
         try ends ``interrupted``).  Returns the ids re-queued."""
         again = []
         for job in self.store.running_on(worker):
-            for f in job.files:
-                self.abs(f).unlink(missing_ok=True)
+            files = [self.abs(f) for f in job.files]
+            meta = _sidecar_of(files)  # a segment or draft that landed before its row: given its row
+            part = meta.get("part_of") if isinstance(meta, dict) else None
+            if not (part is not None and all(f.is_file() for f in files) and self._attach(job, part, meta, files)):
+                for f in files:
+                    f.unlink(missing_ok=True)
             note = f"{LOST}: {why}; re-queued (try {job.attempts + 1})"
             if job.attempts < 2 and self.store.requeue(job.id, note=note, running=True):
                 again.append(job.id)
