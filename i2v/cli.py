@@ -1035,6 +1035,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return main_error(InternalError.wrap(exc), log_traceback())
 
 
+# The messages about an option's value, whose {name} the CLI gives as the option typed.
+SETTING_VALUE_CODES = ("out_of_range", "not_a_number", "not_whole", "not_multiple", "not_text", "prompt_empty",
+                       "text_too_long", "long_segments", "long_seconds", "target_motion", "long_overlap")
+
+
 def named_as_typed(exc: I2VError, args: argparse.Namespace) -> I2VError:
     """The error naming the option the user typed ('--guidance must be between 1 and 20'), not the
     setting's field (guidance_scale), for every setting this command takes as an option."""
@@ -1045,7 +1050,8 @@ def named_as_typed(exc: I2VError, args: argparse.Namespace) -> I2VError:
         named = exc.params.get(key)
         if named in flags:
             exc.params[key] = flags[named]
-        elif isinstance(named, str) and hasattr(args, named.replace(" ", "_")):  # segments, overlap, target motion
+        elif isinstance(named, str) and exc.code in SETTING_VALUE_CODES and hasattr(args, named.replace(" ", "_")):
+            # segments, overlap, target motion (a message about a value; a file named 'video' stays its name)
             exc.params[key] = "--" + named.replace(" ", "-").replace("_", "-")
     exc.surface = "cli"  # a message's own CLI words where it has them (options, not the page's controls)
     return exc

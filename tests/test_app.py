@@ -119,7 +119,7 @@ def test_only_the_documented_endpoints_answer_by_name(app):
     with urllib.request.urlopen(req, timeout=10) as r:
         assert "event_id" in json.loads(r.read())
     info = Client(app.url, verbose=False).view_api(print_info=False, return_format="dict")
-    assert set(info["named_endpoints"]) == {"/generate", "/submit", "/job", "/cancel"}
+    assert set(info["named_endpoints"]) == {"/generate", "/submit", "/job", "/result", "/cancel"}
     assert info["unnamed_endpoints"] == {}
 
 

@@ -158,3 +158,16 @@ def test_the_app_refuses_a_named_folder_it_cannot_serve_at_its_start(tmp_path):
     r = subprocess.run([sys.executable, "app.py", "--model", str(folder), "--outputs", str(tmp_path / "o"),
                         "--port", "7899"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "StableDiffusionPipeline" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_file_named_like_an_option_keeps_its_name_in_messages(tmp_path):
+    """The CLI names an option's value by the option typed (--segments); a file or folder that happens to be
+    called 'video' or 'json' is still named as itself."""
+    (tmp_path / "video").mkdir()
+    r = cli("analyze", "video", cwd=tmp_path)
+    assert r.returncode == 2 and "video is a folder" in r.stderr and "--video" not in r.stderr
+    from .conftest import make_photo
+
+    make_photo(64, 64).save(tmp_path / "x.png")
+    r = cli("generate", "--image", "x.png", "--prompt", "x", "--segments", "99", "--model", "tiny", cwd=tmp_path)
+    assert r.returncode == 2 and "--segments" in r.stderr
