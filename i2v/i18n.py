@@ -180,10 +180,6 @@ TEXT: dict[str, dict[str, str]] = {
     "metric_flicker": {"en": "flicker", "zh": "闪烁"},
     "decoding": {"en": "Decoding and writing the video…", "zh": "正在解码并写入视频……"},
     "done": {"en": "Done in {seconds:.1f}s → {name}", "zh": "完成，用时 {seconds:.1f} 秒 → {name}"},
-    "cancelled": {"en": "Stopped. Nothing was written.", "zh": "已停止，未写入任何文件。"},
-    "cancelled_kept": {"en": "Stopped. The {n} part(s) already finished are kept: Re-queue in the Queue tab goes "
-                             "on from them.",
-                       "zh": "已停止。已完成的 {n} 个部分已保留：在“队列”中重新排队即可从这里继续。"},
     "tune_drafts": {"en": "Drafts", "zh": "草稿"},
     "no_image": {"en": "Please upload an image first.", "zh": "请先上传图片。"},
     "saved_template": {"en": "Saved template “{name}”.", "zh": "已保存模板“{name}”。"},
