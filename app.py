@@ -179,11 +179,12 @@ def serve(a: argparse.Namespace) -> int:
 
     from i2v.jobs import JobService
     from i2v.jobs.pool import start_pool, visible_gpus
+    from i2v.jobs.store import active_files
     from i2v.studio import Studio
     from i2v.ui import build_ui
     from i2v.web import Door, DoorPolicy, LoginThrottle, allowed_hosts
 
-    studio = Studio(cfg, outputs=outputs)
+    studio = Studio(cfg, outputs=outputs, owned=active_files)
     # The job store: settle what a previous run left (interrupted jobs, files no job owns), then a worker
     # thread runs the queue (jobs queued before a restart included), one job at a time on the model.
     jobs = JobService(studio, max_queued=a.queue_size)

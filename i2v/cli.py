@@ -209,12 +209,13 @@ def request_kwargs(a: argparse.Namespace) -> dict:
 
 def make_studio(a: argparse.Namespace):
     from .config import load_config
+    from .jobs.store import active_files
     from .studio import Studio
 
     return Studio(load_config(getattr(a, "config", None), model=getattr(a, "model", None),
                               fallback=getattr(a, "fallback", None),
                               compile=getattr(a, "compile", None), speed=speed_overrides(a)),
-                  outputs=getattr(a, "outputs", None), log=err)
+                  outputs=getattr(a, "outputs", None), log=err, owned=active_files)
 
 
 def make_jobs(a: argparse.Namespace, **kw):

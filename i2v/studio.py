@@ -258,7 +258,8 @@ class Studio:
 
     def __init__(self, cfg: Config | None = None, *, model: str | None = None,
                  outputs: str | Path | None = None, log: Callable[[str], None] | None = None,
-                 vram_probe: Callable[[], float | None] | None = None):
+                 vram_probe: Callable[[], float | None] | None = None,
+                 owned: Callable[[Path], set[str] | None] | None = None):
         self.cfg = cfg or load_config(model=model)
         if model:
             self.cfg.data["model"]["source"] = model
@@ -273,6 +274,10 @@ class Studio:
         # GiB of GPU memory this process may use (None: no GPU). Tests pass a fake probe.
         self.vram_probe = vram_probe
         self.protected: set[Path] = set()  # sidecars retention must leave (a long video's segments, until joined)
+        # What the unfinished jobs of this output folder own, in whichever process they run (relative paths;
+        # None: not known now).  The job store answers it (the jobs layer passes i2v.jobs.store.active_files:
+        # this service sits below the jobs and never imports them); without it retention removes no result.
+        self.owned = owned
         check_outputs(self.outputs, float((self.cfg.data.get("retention") or {}).get("min_free_mb") or 0))
         self.retention()
 
@@ -385,11 +390,10 @@ class Studio:
         removed = sweep_partials(self.outputs)
         if r.get("max_age_days") is None and r.get("max_total_gb") is None:
             return self._said(removed)
-        from .jobs.store import active_files
-
-        owned = active_files(self.outputs)
-        if owned is None:  # the store cannot be read now: no result is removed this time
-            self.log("retention: the job store could not be read; no result removed this time")
+        owned = self.owned(self.outputs) if self.owned is not None else None
+        if owned is None:  # the store cannot be read now (or none was given): no result is removed this time
+            self.log("retention: what unfinished jobs own is not known (the job store could not be read); "
+                     "no result removed this time")
             return self._said(removed)
         removed += sweep_outputs(self.outputs, r.get("max_age_days"), r.get("max_total_gb"),
                                  keep=set(self.protected) | set(keep) | {self.outputs / f for f in owned})

@@ -346,19 +346,37 @@ def read_tail(path: Path, keep: int, max_frames: int, each: Callable[[np.ndarray
     return np.stack(tail), n
 
 
-def check_video_input(video: Path, limits: dict, reader: str) -> dict:
-    """The bounds of a video this studio reads (pixels per frame, seconds, frames: the config's
-    ``limits``), checked before a frame is decoded, as smoothing checks them (one checker); a video over
-    the frame limit is refused in the words of the command that reads it (``reader``: extend, analyze).
-    Returns what was read (``frames``: packets counted, at most the limit + 1)."""
+def check_video_bounds(video: Path, limits: dict, too_many: str,
+                       frames_of: Callable[[int], int] = lambda n: n) -> dict:
+    """The bounds of a video this studio reads (the config's ``limits``), checked before a frame is
+    decoded: pixels per frame and duration from the file's header, then the frames of the result
+    (``frames_of(n)`` for a source of ``n`` frames) from its packets, counted without decoding and no
+    further than the limit; over it, :class:`InvalidInput` ``too_many`` (the reader's own words).  One
+    checker for smoothing, extend and analyze.  Returns what was read (``frames``: the source's)."""
     from .errors import InvalidInput
-    from .workflows import check_smooth_input
 
+    name = Path(video).name
+    cap = int(limits["smooth_max_frames"])
     try:
-        return check_smooth_input(Path(video), 1, "flow", None, limits)
-    except InvalidInput as exc:
-        if exc.code != "smooth_too_many_frames":
-            raise
-        if reader == "extend":
-            raise InvalidInput("extend_too_many_frames", **exc.params) from None
-        raise InvalidInput("analyze_too_many_frames", **exc.params) from None
+        info = header(video)
+        pixels = info["width"] * info["height"]
+        if pixels > limits["video_max_pixels"]:
+            raise InvalidInput("video_too_many_pixels", width=info["width"], height=info["height"], pixels=pixels,
+                               limit=limits["video_max_pixels"])
+        if info["seconds"] is not None and info["seconds"] > limits["video_max_seconds"]:
+            raise InvalidInput("video_too_long", seconds=round(info["seconds"], 1), limit=limits["video_max_seconds"])
+        n = count_packets(video, up_to=cap)
+    except (ValueError, OSError, subprocess.SubprocessError):
+        raise InvalidInput("video_unreadable", name=name) from None
+    if n < 1:
+        raise InvalidInput("video_unreadable", name=name)
+    after = frames_of(n)
+    if after > cap:  # a count that stopped at the limit says "at least"
+        raise InvalidInput(too_many, name=name, frames=after if n <= cap else f"{after}+", limit=cap)
+    return {**info, "frames": n}
+
+
+def check_video_input(video: Path, limits: dict, reader: str) -> dict:
+    """:func:`check_video_bounds` for a video read as it is (``reader``: extend or analyze, whose words
+    a video over the frame limit is refused in)."""
+    return check_video_bounds(Path(video), limits, f"{reader}_too_many_frames")

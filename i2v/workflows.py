@@ -35,7 +35,7 @@ from .longvideo import LONG_KEYS
 from .studio import GenerationResult, Studio
 from .tuning import balance_score
 from .settings import NAMES, REQUEST_EXTRAS, canonical
-from .video import commit_files, count_packets, header, json_to, mp4_to, partial_name, read_comment, read_frames
+from .video import check_video_bounds, commit_files, json_to, mp4_to, partial_name, read_comment, read_frames
 
 DEFAULT_SWEEP = (5.0, 7.0, 9.0, 11.0, 14.0, 18.0)
 
@@ -259,25 +259,8 @@ def check_smooth_input(video: Path, factor: int, method: str, loop: str | None, 
     frame and duration from the file's header, then the frames of the result from its packets, counted
     without decoding and no further than the limit.  Returns what was read (``frames``: the source's)."""
     check_smooth_args(video, factor, method, loop)
-    name = Path(video).name
-    cap = int(limits["smooth_max_frames"])
-    try:
-        info = header(video)
-        pixels = info["width"] * info["height"]
-        if pixels > limits["video_max_pixels"]:
-            raise InvalidInput("video_too_many_pixels", width=info["width"], height=info["height"], pixels=pixels,
-                               limit=limits["video_max_pixels"])
-        if info["seconds"] is not None and info["seconds"] > limits["video_max_seconds"]:
-            raise InvalidInput("video_too_long", seconds=round(info["seconds"], 1), limit=limits["video_max_seconds"])
-        n = count_packets(video, up_to=cap)
-    except (ValueError, OSError, subprocess.SubprocessError):
-        raise InvalidInput("video_unreadable", name=name) from None
-    if n < 1:
-        raise InvalidInput("video_unreadable", name=name)
-    after = frames_after(n, factor, method, loop)
-    if after > cap:  # a count that stopped at the limit says "at least"
-        raise InvalidInput("smooth_too_many_frames", name=name, frames=after if n <= cap else f"{after}+", limit=cap)
-    return {**info, "frames": n}
+    return check_video_bounds(video, limits, "smooth_too_many_frames",
+                              lambda n: frames_after(n, factor, method, loop))
 
 
 def smooth(video: Path, factor: int = 2, method: str = "flow", loop: str | None = None,

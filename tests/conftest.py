@@ -49,9 +49,10 @@ def tiny_engine(tiny_loaded):
 def studio(tmp_path, tiny_engine):
     """A Studio on the shared tiny engine, writing into a fresh folder."""
     from i2v.config import load_config
+    from i2v.jobs.store import active_files
     from i2v.studio import Studio
 
-    s = Studio(load_config(model="tiny"), outputs=tmp_path / "outputs", log=lambda m: None)
+    s = Studio(load_config(model="tiny"), outputs=tmp_path / "outputs", log=lambda m: None, owned=active_files)
     s._engine = tiny_engine
     return s
 

@@ -181,6 +181,7 @@ def test_retention_in_another_process_leaves_a_running_long_video(studio, synthe
     retention while the third segment is made: what the unfinished job owns is read from the store."""
     from i2v.config import load_config
     from i2v.jobs import JobService
+    from i2v.jobs.store import active_files
     from i2v.studio import Studio
 
     jobs = JobService(studio)
@@ -189,7 +190,7 @@ def test_retention_in_another_process_leaves_a_running_long_video(studio, synthe
     assert run_next(jobs).id == plain.id and jobs.get(plain.id).status == "done"
     cfg = load_config(model="tiny")
     cfg.data["retention"]["max_total_gb"] = 1e-6  # everything not kept goes
-    other = Studio(cfg, outputs=studio.outputs, log=lambda m: None)  # removes the plain result at once
+    other = Studio(cfg, outputs=studio.outputs, log=lambda m: None, owned=active_files)  # removes the plain one
     assert not (jobs.outputs / jobs.get(plain.id).result["video"]).exists()
     job = submit(jobs, tmp_path, segments=3)
     engine = studio.engine()

@@ -32,8 +32,8 @@ from ..settings import NAMES, REQUEST_EXTRAS
 from .kinds import (AUTOTUNE, DRAFT, GENERATE, HISTORY_KINDS, LONG, LONG_PARAMS, SEGMENT, SMOOTH, SWEEP, TUNE_PARAMS,
                     kind_of, kind_of_sidecar)
 from .store import (BUSY, CANCELLED, DEAD, DONE, FAILED, ID_MAX_CHARS, IDLE, INTERRUPTED, LOADING, RUNNING,
-                    STOPPED, JobRecord, JobStore, QueueFull, rebuilt, stopped, store_notes, store_notice,
-                    worker_alive, worker_id)
+                    STOPPED, JobRecord, JobStore, QueueFull, active_files, rebuilt, stopped, store_notes,
+                    store_notice, worker_alive, worker_id)
 
 INPUTS = ".inputs"
 LOST = "worker lost"  # how the note of a job re-queued after its worker died begins
@@ -69,6 +69,8 @@ class JobService:
     def __init__(self, studio: Studio, *, max_queued: int | None = None, name: str = "main",
                  log: Callable[[str], None] | None = None, device: str | None = None):
         self.studio = studio
+        if studio.owned is None:  # retention in this studio asks the job store what unfinished jobs own
+            studio.owned = active_files
         self.outputs = studio.outputs
         self._store: JobStore | None = None
         self.max_queued = max_queued
