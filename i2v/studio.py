@@ -223,7 +223,7 @@ def restorable(meta: Any, cfg: Config, name: str = "") -> tuple[dict, list]:
         raise InvalidInput("not_settings_file", name=name)
     s, notes = restore_values(cfg, {k: params[k] for k in RESTORABLE if k in params})
     if params.get("segments") not in (None, 1) or params.get("storyboard"):
-        from .longvideo import plan_long
+        from .longplan import plan_long
 
         plan = plan_long(cfg, prompt=s["prompt"], frames=int(s.get("num_frames") or 16),
                          segments=params.get("segments"), storyboard=params.get("storyboard"))

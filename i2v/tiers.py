@@ -29,6 +29,8 @@ tier shown before set and this one does not is undone; a slider moved afterwards
 
 from __future__ import annotations
 
+from .settings import SPEEDS
+
 KEYS = ("scheduler", "steps", "fast", "skip_threshold", "guidance_stop")
 
 TIERS: dict[str, dict] = {
@@ -38,7 +40,7 @@ TIERS: dict[str, dict] = {
 }
 NAMES = tuple(TIERS)
 CUSTOM = "custom"  # no tier: the individual settings as given (what a result that matches no tier records)
-SPEEDS = (*NAMES, CUSTOM)  # what ``speed`` accepts
+assert SPEEDS == (*NAMES, CUSTOM), "i2v.settings.SPEEDS names the tiers defined here, and custom"
 # What each tier costs and saves: UNet FLOPs of exact over the tier's, counted by i2v.engine.flops at native
 # 1280x704 and at 512x512, 16 frames, before any step skipping skips a step (docs/memory-and-speed.md's table;
 # tests/test_tiers.py counts them again).  The page's Speed text is made from these and TIERS.

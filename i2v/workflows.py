@@ -31,7 +31,7 @@ from .cancel import CancelToken
 from .config import load_config
 from .errors import InvalidInput, echo
 from .autotune import TUNE_KEYS
-from .longvideo import LONG_KEYS
+from .longplan import LONG_KEYS
 from .studio import GenerationResult, Studio
 from .tuning import balance_score
 from .settings import NAMES, REQUEST_EXTRAS, canonical

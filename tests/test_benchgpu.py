@@ -18,7 +18,7 @@ def test_card_slug(name, slug):
 
 
 def test_profile_groups_cover_the_time_and_name_each_attention_kind(tmp_path):
-    from i2v.benchgpu import run_profile
+    from i2v.bench.gpu import run_profile
 
     res = run_profile("cpu", out=str(tmp_path), log=lambda m: None)
     written = json.loads((tmp_path / "profile-cpu.json").read_text())
@@ -36,7 +36,7 @@ def test_profile_groups_cover_the_time_and_name_each_attention_kind(tmp_path):
 
 
 def test_combine_takes_the_levers_that_helped_within_the_exact_tier():
-    from i2v.benchgpu import combine
+    from i2v.bench.gpu import combine
 
     def row(name, speed, vs, diff=0.0, skipped=None):
         r = {"config": name, "speed": speed, "lever": True, "vs_exact": vs, "max_abs_diff": diff,

@@ -11,8 +11,8 @@ import pytest
 
 PKG = Path(__file__).resolve().parent.parent / "i2v"
 POLICY = ("settings", "presets", "guidance", "advisor", "vram", "analysis", "notes", "errors", "config", "tokens",
-          "request", "i18n", "modelload", "images", "video", "templates", "cancel", "speedplan", "tiers", "joins",
-          "tuning")
+          "request", "longplan", "i18n", "modelload", "images", "video", "templates", "cancel", "speedplan", "tiers",
+          "joins", "tuning")
 # what each layer may not import (its own layer and those below are fine)
 FORBIDDEN = {
     **{m: ("engine", "studio", "workflows", "jobs", "ui", "torch", "diffusers", "gradio") for m in POLICY},
@@ -50,3 +50,102 @@ def test_no_import_against_the_direction(layer):
     for path in layer_files(layer):
         bad = imports(path) & set(FORBIDDEN[layer])
         assert not bad, f"{path.relative_to(PKG.parent)} imports {sorted(bad)}"
+
+
+# -- no import circle ------------------------------------------------------------------------------------
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(PKG.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(p): p for p in PKG.rglob("*.py")}
+
+
+def edges(path: Path) -> set[str]:
+    """The i2v modules ``path`` imports (every import statement: at the top, in a function, or for type
+    checking only), each as the longest module name that exists (``from .x import y`` is x.y where y is a
+    module, else x)."""
+    me = module_name(path).split(".")
+    package = me if path.name == "__init__.py" else me[:-1]
+    wanted = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            wanted += [a.name for a in node.names if a.name.split(".")[0] == "i2v"]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level == 0:
+                if (node.module or "").split(".")[0] != "i2v":
+                    continue
+                base = node.module
+            else:
+                base = ".".join(package[:len(package) - node.level + 1] + ([node.module] if node.module else []))
+            wanted += [f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES else base for a in node.names]
+    out = set()
+    for name in wanted:
+        while name not in MODULES and "." in name:
+            name = name.rsplit(".", 1)[0]
+        if name in MODULES and name != module_name(path):
+            out.add(name)
+    return out
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected groups of more than one module (Tarjan's algorithm, iterative)."""
+    index, low, stack, on, found, counter = {}, {}, [], set(), [], 0
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on.add(root)
+        while work:
+            v, it = work[-1]
+            w = next(it, None)
+            if w is not None:
+                if w not in index:
+                    index[w] = low[w] = counter
+                    counter += 1
+                    stack.append(w)
+                    on.add(w)
+                    work.append((w, iter(sorted(graph[w]))))
+                elif w in on:
+                    low[v] = min(low[v], index[w])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[v])
+            if low[v] == index[v]:
+                group = []
+                while True:
+                    w = stack.pop()
+                    on.discard(w)
+                    group.append(w)
+                    if w == v:
+                        break
+                if len(group) > 1:
+                    found.append(sorted(group))
+    return found
+
+
+def test_the_circle_finder_finds_circles():
+    """On a graph whose circles are known: a ring of three, a pair, and a chain that is no circle."""
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"e"}, "e": {"d", "a"}, "f": {"g"}, "g": set()}
+    assert sorted(circles(graph)) == [["a", "b", "c"], ["d", "e"]]
+    assert circles({"x": {"y"}, "y": set()}) == []
+
+
+def test_no_import_circle():
+    """No module of i2v/ reaches itself through its imports (function-level and type-checking ones too)."""
+    graph = {name: edges(path) for name, path in MODULES.items()}
+    # the graph is read as meant: a module named in `from . import x` (in a function), a relative import
+    # from a sibling, one two levels up, and an absolute one
+    assert "i2v.bench.gpu" in graph["i2v.bench"] and "i2v.jobs.kinds" in graph["i2v.jobs.store"]
+    assert "i2v.studio" in graph["i2v.ui.history"] and {"i2v.engine.memory", "i2v.jobs"} <= graph["i2v.cli"]
+    assert circles(graph) == []
+
+
+def test_the_settings_registry_imports_no_policy():
+    """i2v.settings is the base every layer reads: it imports nothing of i2v but the base itself."""
+    base = {"i2v.errors", "i2v.i18n", "i2v.notes", "i2v.cancel"}
+    assert edges(MODULES["i2v.settings"]) <= base

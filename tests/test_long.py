@@ -19,7 +19,7 @@ from i2v.config import load_config
 from i2v.errors import InvalidInput
 from i2v.joins import (ColourReference, join, join_windows, joined_length, match_colour, next_picture_index,
                        seam_scores)
-from i2v.longvideo import plan_long, segments_for
+from i2v.longplan import plan_long, segments_for
 
 from .conftest import ROOT
 from .synthetic import clip_from, panning_texture

@@ -244,7 +244,7 @@ def _run(jobs, job):
 
 def _form(ui, out: dict) -> dict:
     """The Create tab's form in an answer (by component name), without the messages and the picture."""
-    from i2v.ui.create import control_names
+    from i2v.ui.common import control_names
 
     names = (*control_names(), "segments", "storyboard", "preset", "manual")
     return {n: out[getattr(ui.c, n)] for n in names if getattr(ui.c, n) in out}
@@ -253,7 +253,7 @@ def _form(ui, out: dict) -> dict:
 def test_reuse_and_a_dropped_file_give_the_same_form_for_every_kind_of_result(ui, photo_path):
     """A 3-segment video dropped on History restored Length 1 and no storyboard while Reuse kept both; a
     smoothing of a smoothed video was "not a settings file of this studio".  Now both doors take one function
-    (i2v.studio.restorable) and one form (i2v.ui.history.restore_form), for each kind of result."""
+    (i2v.studio.restorable) and one form (i2v.ui.common.restore_form), for each kind of result."""
     from i2v.jobs import AUTOTUNE
 
     c, jobs = ui.c, ui.jobs

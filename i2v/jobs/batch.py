@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import Cancelled, I2VError
-from ..longvideo import LONG_KEYS
+from ..longplan import LONG_KEYS
 from ..workflows import _expand, load_jobs
 from .kinds import AUTOTUNE, BATCH_ENTRY, LONG
 from .service import JobService

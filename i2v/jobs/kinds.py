@@ -16,13 +16,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .service import JobService
-    from .store import JobRecord
-
-Runner = Callable[["JobService", "JobRecord", Any, Any, Any], "tuple[dict, list[str]]"]
+# A runner: (the job service, the job's record, its reporter, its cancel token, on_progress) -> (result, files).
+# This table imports nothing of the service nor the store (they both read it): a runner is handed them.
+Runner = Callable[[Any, Any, Any, Any, Any], "tuple[dict, list[str]]"]
+JobService = JobRecord = Any  # (what the runners' first two arguments are: i2v.jobs.service, i2v.jobs.store)
 
 
 def _run_generate(jobs: JobService, job: JobRecord, reporter, token, on_progress):

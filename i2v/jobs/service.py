@@ -166,7 +166,7 @@ class JobService:
 
     def long_plan(self, params: dict):
         """A long job's plan from its parameters (checked again: a stored job is data from disk)."""
-        from ..longvideo import plan_long
+        from ..longplan import plan_long
 
         return plan_long(self.studio.cfg, prompt=str(params.get("prompt") or ""),
                          frames=int(params.get("num_frames") or self.studio.cfg.defaults["num_frames"]),
@@ -186,7 +186,7 @@ class JobService:
 
         if long:
             raise InvalidInput("tune_long")
-        from ..longvideo import LONG_KEYS, long_wanted
+        from ..longplan import LONG_KEYS, long_wanted
 
         given = {k: kw.pop(k) for k in LONG_KEYS if k in kw}  # a batch entry's or an API dict's keys
         asked = [k for k, v in given.items() if v not in (None, "")]
@@ -249,7 +249,7 @@ class JobService:
         long = {"segments": segments, "storyboard": storyboard, "overlap": overlap, "colour": colour,
                 "colour_strength": colour_strength, "prompt": req.prompt, "num_frames": req.num_frames}
         if seconds not in (None, "") and segments in (None, ""):
-            from ..longvideo import segments_for
+            from ..longplan import segments_for
 
             k = self.long_plan(long).overlap
             long["segments"] = segments_for(seconds, req.num_frames, req.fps, k, self.studio.cfg)

@@ -17,7 +17,7 @@ from ..jobs import JobService, kind_of
 from ..modelload import banner_markdown
 from ..studio import Studio
 from . import api, compare, create, history, queue
-from .common import Components, choices, lang_of, settings_of
+from .common import Components, choices, control_names, lang_of, settings_of
 
 
 # The studio tabs of this browser count themselves over a BroadcastChannel (each says hello every 2 s and
@@ -137,7 +137,7 @@ class StudioUI:
             demo.load(None, None, None, js=TABS_JS)
             reconnect_out = [c.preset, c.image, c.sweep_video, c.hist_video, c.queue_video, c.prompt, c.zone,
                              c.schedule, c.loop, c.speed_tier, c.speed_md, c.resolution, c.motion_plot, c.manual,
-                             *c(*create.control_names()),
+                             *c(*control_names()),
                              c.gallery, c.status, c.preview, c.video, c.used_seed, c.params, c.params_file, c.notes,
                              c.last_params, c.last_video, c.motion_md, c.motion_plot, c.current, c.sweep_status,
                              c.sweep_video, c.sweep_table, c.sweep_preview_sink, c.target_motion, c.tune_box,

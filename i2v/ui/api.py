@@ -12,7 +12,7 @@ import time
 import gradio as gr
 
 from ..errors import I2VError, InvalidInput, echo
-from ..longvideo import long_wanted
+from ..longplan import long_wanted
 from ..jobs import DONE, error_of
 from ..settings import API_PARAMS
 from .common import RawNumber, RawText, lang_of, user_error

@@ -232,3 +232,28 @@ __all__ = ["Components", "lang_of", "error_text", "user_error", "UploadImage", "
            "CUSTOM_PRESET", "fill",
            "long_fill", "control_values", "page_request", "TEMPLATE_PREFIX",
            "CONTROLS", "t", "warn"]
+
+
+def control_names() -> tuple[str, ...]:
+    """The components a settings dict can fill (from the settings schema), plus the seed's two."""
+    return (*CONTROLS.values(), "seed", "random_seed")
+
+
+def restore_form(ui, settings: dict, image: str | None = None) -> dict:
+    """The Create tab's controls for restored settings: the one form behind Reuse, a dropped file and a
+    reloaded page.  Every control a setting has, the Length and storyboard (a plain video: 1, none), the preset
+    the values came from if they still are its values (else *custom*, which a job records as no preset),
+    and the input picture where the job still keeps it."""
+    c = ui.c
+    out = {**fill(c, settings, ui.cfg.resolution["tiers"]), **long_fill(c, settings),
+           c.preset: preset_of_values(settings), c.restored: without_control(settings), c.manual: True}
+    if image:
+        out[c.image] = image
+    return out
+
+
+def kept_picture(jobs, params: dict | None) -> str | None:
+    """A job's input picture, where the studio still keeps it (a finished job's is removed soon after)."""
+    rel = (params or {}).get("image")
+    path = jobs.abs(rel) if isinstance(rel, str) else None
+    return str(path) if path is not None and path.is_file() else None

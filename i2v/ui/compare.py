@@ -75,7 +75,7 @@ def wire(ui) -> None:
     c, h = ui.c, CompareHandlers(ui)
     ui.compare = h
     c.sweep_preview_sink = gr.State(None)  # previews are not shown on this tab
-    from .create import control_names
+    from .common import control_names
 
     inputs = {c.sweep_values, c.image, c.preset, c.restored, *c(*control_names())}
     c.sweep_go.click(h.submit, inputs, [c.sweep_status, c.sweep_job, c.my_jobs], api_name=False,

@@ -12,15 +12,15 @@ from ..errors import I2VError
 from ..guidance import SCHEDULES, zone_key
 from ..i18n import t
 from ..joins import joined_length
-from ..longvideo import long_wanted
+from ..longplan import long_wanted
 from ..jobs import AUTOTUNE, LONG, kind_of
 from ..request import expand_seeds
 from ..settings import PRESET_KEYS, SPEEDS
 from ..templates import delete_template, save_template
 from ..tiers import cost_lines, switch
 from ..tuning import TARGETS
-from .common import (CONTROLS, TEMPLATE_PREFIX, Dropdown, Radio, choices, control_values, error_text, fill, lang_of,
-                     page_request, settings_of, warn)
+from .common import (CONTROLS, TEMPLATE_PREFIX, Dropdown, Radio, choices, control_names, control_values, error_text,
+                     fill, kept_picture, lang_of, page_request, restore_form, settings_of, warn)
 from .follow import follow_jobs, generation_updates, jobs_ahead
 
 RECENT_S = 3600  # a reloaded page shows the result of a job that finished this recently
@@ -156,11 +156,6 @@ def layout(ui) -> None:
 def template_controls() -> tuple[str, ...]:
     """The components showing a setting a preset (and so a template) can hold, from the settings schema."""
     return tuple(CONTROLS[k] for k in PRESET_KEYS if k in CONTROLS)
-
-
-def control_names() -> tuple[str, ...]:
-    """The components a settings dict can fill (from the settings schema), plus the seed's two."""
-    return (*CONTROLS.values(), "seed", "random_seed")
 
 
 TOUCHED = "window.i2vSlidersTouched"  # set in the browser the moment the user moves guidance or steps
@@ -371,7 +366,6 @@ class CreateHandlers:
         lang = lang_of(request)
         jobs = [j for j in (self.jobs.get(i) for i in (ids or [])[:8]) if j is not None]
         active = [j.id for j in jobs if not j.final]
-        from .history import kept_picture, restore_form
 
         c = self.c
         if active:

@@ -12,7 +12,7 @@ from ..errors import I2VError
 from ..i18n import t
 from ..jobs import kind_of
 from ..studio import restorable, settings_from_file
-from .common import error_text, fill, lang_of, long_fill, preset_of_values, warn, without_control
+from .common import control_names, error_text, kept_picture, lang_of, restore_form, warn
 
 
 def layout(ui) -> None:
@@ -39,26 +39,6 @@ def settings_of_job(job, cfg) -> dict:
         return restorable((job.result or {}).get("meta") or {}, cfg)[0]
     except I2VError:
         return {}
-
-
-def restore_form(ui, settings: dict, image: str | None = None) -> dict:
-    """The Create tab's controls for restored settings: the one form behind Reuse, a dropped file and a
-    reloaded page.  Every control a setting has, the Length and storyboard (a plain video: 1, none), the preset
-    the values came from if they still are its values (else *custom*, which a job records as no preset),
-    and the input picture where the job still keeps it."""
-    c = ui.c
-    out = {**fill(c, settings, ui.cfg.resolution["tiers"]), **long_fill(c, settings),
-           c.preset: preset_of_values(settings), c.restored: without_control(settings), c.manual: True}
-    if image:
-        out[c.image] = image
-    return out
-
-
-def kept_picture(jobs, params: dict | None) -> str | None:
-    """A job's input picture, where the studio still keeps it (a finished job's is removed soon after)."""
-    rel = (params or {}).get("image")
-    path = jobs.abs(rel) if isinstance(rel, str) else None
-    return str(path) if path is not None and path.is_file() else None
 
 
 def _short(name: str, most: int = 60) -> str:
@@ -139,8 +119,6 @@ class HistoryHandlers:
 def wire(ui) -> None:
     c, h = ui.c, HistoryHandlers(ui)
     ui.history = h
-    from .create import control_names
-
     controls = c(*control_names())
     c.refresh.click(h.refresh, None, c.gallery, api_name=False)
     c.gallery.select(h.pick, None, [c.hist_video, c.hist_params, c.picked, c.hist_msg], api_name=False)

@@ -14,17 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import ROOT
-from .errors import I2VError, InvalidInput, echo
-from .speedplan import card_slug
+from ..config import ROOT
+from ..errors import I2VError, InvalidInput, echo
+from ..speedplan import card_slug
+from .table import table
 
 DOCS = ROOT / "docs"
-
-
-def _table(rows: list[dict], cols: list[str]) -> str:
-    from .bench import _table as table
-
-    return table(rows, cols)
 
 
 def require_device(device: str, option: str) -> str:
@@ -50,8 +45,8 @@ def load_engine(device: str, log=print, **speed):
     seconds), the tiny model on the CPU; ``speed``: levers applied at load (as the studio does)."""
     import torch
 
-    from .engine import Engine, load_model
-    from .engine.models import LoadedModel, ModelInfo, build_random_full
+    from ..engine import Engine, load_model
+    from ..engine.models import LoadedModel, ModelInfo, build_random_full
 
     dev = torch.device(device)
     t = time.perf_counter()
@@ -100,7 +95,7 @@ def device_info(device: str) -> dict:
 def make_job(width: int, height: int, frames: int, steps: int):
     from PIL import Image
 
-    from .engine import EngineJob
+    from ..engine import EngineJob
 
     image = Image.fromarray((np.random.default_rng(0).random((height, width, 3)) * 255).astype(np.uint8))
     return EngineJob(image=image, prompt="a dog jumping over a fence", negative_prompt="blurry", guidance_scale=9.0,
@@ -128,7 +123,7 @@ def result_path(kind: str, info: dict, out: str | None) -> Path:
 def run_profile(device: str = "cuda", out: str | None = None, size: tuple[int, int] | None = None,
                 frames: int | None = None, log=print) -> dict:
     """The profile of two denoising steps and one decode; written at once, then returned."""
-    from .engine.profile import profile_denoising
+    from ..engine.profile import profile_denoising
 
     cuda = device.startswith("cuda")
     w, h = size or ((1280, 704) if cuda else (128, 128))
@@ -147,9 +142,9 @@ def print_profile(res: dict) -> None:
     i = res["info"]
     print(f"\nProfile: {i['device']}, {i['model']}, torch {i['torch']}; {res['what']}; {res['time']}")
     rows = [{**g, "share": f"{100 * g['share']:.1f}%"} for g in res["groups"]]
-    print(_table(rows, ["group", "ms", "per_step_ms", "share"]))
+    print(table(rows, ["group", "ms", "per_step_ms", "share"]))
     print("\nTop 15 by self time")
-    print(_table([{**k, "name": k["name"][:90], "share": f"{100 * k['share']:.1f}%"} for k in res["top_kernels"]],
+    print(table([{**k, "name": k["name"][:90], "share": f"{100 * k['share']:.1f}%"} for k in res["top_kernels"]],
                  ["name", "ms", "share"]))
 
 
@@ -220,9 +215,9 @@ def run_speed(device: str = "cuda", out: str | None = None, steps: int = 10, ful
 
     import torch
 
-    from .engine.engine import IMAGE_LATENT_SEED
-    from .engine.memory import absolute_peak
-    from .engine.speed import reset_speed
+    from ..engine.engine import IMAGE_LATENT_SEED
+    from ..engine.memory import absolute_peak
+    from ..engine.speed import reset_speed
 
     cuda = device.startswith("cuda")
     sizes = sizes or (((1280, 704), (512, 512)) if cuda else ((128, 128),))  # native first: the budget spares it
@@ -361,7 +356,7 @@ def run_speed(device: str = "cuda", out: str | None = None, steps: int = 10, ful
         final_row = measure(f"best exact ({best['config']}), {full_steps} steps", best["speed"], w, h, n=full_steps)
         final_row["best_of"] = best["config"]
     engines.clear()
-    from .speedplan import plan_vs_measured
+    from ..speedplan import plan_vs_measured
 
     cap = float(info.get("capability", 0) or 0)
     result = {"info": info, "rows": rows, "best_exact": best["config"] if best else None,
@@ -401,9 +396,9 @@ def print_speed(res: dict) -> None:
           f"whole call (encodings to frames); max_abs_diff of frames in [0, 1] against ours exact, same seed")
     rows = [{**r, "s_per_video": r.get("s_per_video", "-"), "skipped": (r.get("skipped") or "")[:60]}
             for r in res["rows"]]
-    print(_table(rows, ["size", "config", "steps", "s_per_video", "s_per_step", "ratio_vs_diffusers", "peak_gib",
+    print(table(rows, ["size", "config", "steps", "s_per_video", "s_per_step", "ratio_vs_diffusers", "peak_gib",
                         "max_abs_diff", "compile_s", "skipped"]))
     print(f"fastest exact at the largest size: {res['best_exact']}; wall {res['wall_s']} s; rows: {res['jsonl']}")
     print("\nThe planner (configs/speed-gpu.yaml) against the fastest exact row measured here")
-    print(_table([{**p, "measured": {True: "yes", False: "no"}.get(p["measured"], "-")} for p in res["planner"]],
+    print(table([{**p, "measured": {True: "yes", False: "no"}.get(p["measured"], "-")} for p in res["planner"]],
                  ["size", "entry", "measured", "planned_row", "planned_s", "fastest_exact_row", "fastest_s"]))

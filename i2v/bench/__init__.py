@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .table import table
+
 
 def _median_time(fn: Callable[[], object], repeats: int) -> float:
     times = []
@@ -24,17 +26,11 @@ def _median_time(fn: Callable[[], object], repeats: int) -> float:
     return statistics.median(times)
 
 
-def _table(rows: list[dict], cols: list[str]) -> str:
-    widths = [max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in cols]
-    line = lambda vals: "  ".join(str(v).ljust(w) for v, w in zip(vals, widths))  # noqa: E731
-    return "\n".join([line(cols), line("-" * w for w in widths), *(line(r.get(c, "") for c in cols) for r in rows)])
-
-
 def bench_engine_vs_diffusers(repeats: int, steps: int, size: int, frames: int) -> dict:
     import torch
 
-    from .engine import Engine, EngineJob, load_model
-    from .engine.engine import IMAGE_LATENT_SEED
+    from ..engine import Engine, EngineJob, load_model
+    from ..engine.engine import IMAGE_LATENT_SEED
     from PIL import Image
 
     engine = Engine(load_model("tiny"))
@@ -71,8 +67,8 @@ def bench_generation(size: int, frames: int, steps: int, repeats: int) -> dict:
 
     from PIL import Image
 
-    from .config import load_config
-    from .studio import Studio
+    from ..config import load_config
+    from ..studio import Studio
 
     with tempfile.TemporaryDirectory() as tmp:
         studio = Studio(load_config(model="tiny"), outputs=tmp, log=lambda m: None)
@@ -92,7 +88,7 @@ def bench_encode(repeats: int, frames: int = 16, w: int = 1280, h: int = 704) ->
     import tempfile
     from pathlib import Path
 
-    from .video import write_mp4
+    from ..video import write_mp4
 
     y, x = np.mgrid[0:h, 0:w]
     video = np.stack([np.stack([(x + 8 * i) % 256, y % 256, (x + y) % 256], -1) for i in range(frames)]
@@ -115,9 +111,9 @@ def bench_ui(repeats: int, steps: int = 10) -> list[dict]:
     from gradio_client import Client, handle_file
     from PIL import Image
 
-    from .config import ROOT, load_config
-    from .jobs import GENERATE, JobService
-    from .studio import Studio
+    from ..config import ROOT, load_config
+    from ..jobs import GENERATE, JobService
+    from ..studio import Studio
 
     with tempfile.TemporaryDirectory() as tmp:
         img = Path(tmp) / "in.png"
@@ -165,7 +161,7 @@ def fast_mode_entries(tiers=("fast", "fastest"), methods: bool = True) -> list[t
     """(name, settings, the same sampler and steps without caching) of each entry ``bench_fast_mode``
     measures: each approximate method alone on the first tier's sampler and steps (at the value of the last
     tier that uses it), then each tier."""
-    from .tiers import METHODS, settings_for, without_caching
+    from ..tiers import METHODS, settings_for, without_caching
 
     base = without_caching(settings_for(tiers[0]))
     rows = []
@@ -191,9 +187,9 @@ def bench_fast_mode(size: int = 64, frames: int = 4, repeats: int = 3, model: st
     import torch
     from PIL import Image
 
-    from .engine import Engine, EngineJob, load_model
-    from .engine import flops
-    from .tiers import NAMES
+    from ..engine import Engine, EngineJob, load_model
+    from ..engine import flops
+    from ..tiers import NAMES
 
     engine = Engine(load_model(model))
     rng = np.random.default_rng(0)
@@ -259,7 +255,7 @@ def bench_compile(size: int = 256, frames: int = 8, steps: int = 10, repeats: in
     one-off compilation, and the largest difference in the frames."""
     from PIL import Image
 
-    from .engine import Engine, EngineJob, load_model
+    from ..engine import Engine, EngineJob, load_model
 
     engine = Engine(load_model("tiny"))
     image = Image.fromarray((np.random.default_rng(0).random((size, size, 3)) * 255).astype(np.uint8))
@@ -295,10 +291,10 @@ def bench_gpu(device: str = "cuda", model: str = "random-full", steps: int = 50,
     import torch
     from PIL import Image
 
-    from . import vram
-    from .engine import Engine, EngineJob, load_model
-    from .engine.engine import IMAGE_LATENT_SEED
-    from .engine.memory import absolute_peak
+    from .. import vram
+    from ..engine import Engine, EngineJob, load_model
+    from ..engine.engine import IMAGE_LATENT_SEED
+    from ..engine.memory import absolute_peak
 
     dev = torch.device(device)
     cuda = dev.type == "cuda"
@@ -308,7 +304,7 @@ def bench_gpu(device: str = "cuda", model: str = "random-full", steps: int = 50,
     t = time.perf_counter()
     loaded = load_model(model) if not cuda else None
     if cuda:
-        from .engine.models import LoadedModel, ModelInfo, build_random_full
+        from ..engine.models import LoadedModel, ModelInfo, build_random_full
 
         pipe = build_random_full(device=dev, dtype=torch.float16)
         loaded = LoadedModel(pipe, ModelInfo("random-full", "random-full", "random-full", None, str(dev),
@@ -443,9 +439,9 @@ def bench_workers(workers: int = 2, jobs: int = 4, steps: int = 20, size: int = 
 
     from PIL import Image
 
-    from .config import load_config
-    from .jobs import JobService
-    from .studio import Studio
+    from ..config import load_config
+    from ..jobs import JobService
+    from ..studio import Studio
 
     rng = np.random.default_rng(0)
     rows = []
@@ -485,9 +481,9 @@ def bench_long(segments: int = 4, size: int = 256, frames: int = 8, steps: int =
 
     from PIL import Image
 
-    from .config import load_config
-    from .jobs import GENERATE, LONG, JobService
-    from .studio import Studio
+    from ..config import load_config
+    from ..jobs import GENERATE, LONG, JobService
+    from ..studio import Studio
 
     with tempfile.TemporaryDirectory(prefix="i2v-bench-long-") as tmp:
         jobs = JobService(Studio(load_config(model="tiny"), outputs=Path(tmp) / "out", log=lambda m: None))
@@ -515,7 +511,7 @@ def bench_long(segments: int = 4, size: int = 256, frames: int = 8, steps: int =
 
 
 def run_bench(args, log=print) -> dict:
-    from .benchgpu import require_device
+    from .gpu import require_device
 
     quick = getattr(args, "quick", False)
     repeats = max(1, args.repeats)
@@ -535,13 +531,13 @@ def run_bench(args, log=print) -> dict:
                   f"torch {res['info']['torch']}, attention {', '.join(res['info']['attention'])}")
             print("Each row: one whole call (encodings, denoising, decoding); peak: all tensors allocated on the "
                   "GPU, weights included")
-            print(_table(res["speed"], ["size", "config", "s_per_video", "ratio_vs_diffusers", "s_per_step",
+            print(table(res["speed"], ["size", "config", "s_per_video", "ratio_vs_diffusers", "s_per_step",
                                         "peak_gib", "tflops"]))
             print("\nPredicted vs measured peak per ladder rung (allocated tensors, GiB)")
-            print(_table(res["rungs"], ["rung", "offload", "chunk", "tiling", "cfg_split", "ff_sliced",
+            print(table(res["rungs"], ["rung", "offload", "chunk", "tiling", "cfg_split", "ff_sliced",
                                         "predicted_gib", "measured_gib", "error"]))
             print("\nSimulated cards (memory fraction capped)")
-            print(_table(res["cards"], ["card_gb", "plan", "fits", "predicted_gib", "measured_gib", "ran"]))
+            print(table(res["cards"], ["card_gb", "plan", "fits", "predicted_gib", "measured_gib", "ran"]))
         return {"gpu": res}
     if getattr(args, "fast_tiers", False):
         dev = getattr(args, "device", None) or "cuda"
@@ -549,7 +545,7 @@ def run_bench(args, log=print) -> dict:
         res = bench_fast_tiers(dev, out=getattr(args, "out", None), log=log)
         if not getattr(args, "json", False):
             print(f"\nSpeed tiers against exact ({res['info'].get('card', dev)}; whole calls, one run each)")
-            print(_table(res["rows"], ["tier", "size", "scheduler", "num_inference_steps", "s_per_video",
+            print(table(res["rows"], ["tier", "size", "scheduler", "num_inference_steps", "s_per_video",
                                        "speedup_vs_exact", "vs_exact_mean_abs_diff"]))
         return {"fast_tiers": res}
     if getattr(args, "long", False):
@@ -557,19 +553,19 @@ def run_bench(args, log=print) -> dict:
         res = bench_long(repeats=repeats, steps=3 if quick else 10, log=log)
         if not getattr(args, "json", False):
             print("\nLong video against one segment (whole jobs, same process, interleaved, medians)")
-            print(_table([res], ["work", "one_segment_s", "long_s", "ratio_vs_one_segment",
+            print(table([res], ["work", "one_segment_s", "long_s", "ratio_vs_one_segment",
                                  "overhead_vs_separate_jobs"]))
         return {"long": res}
     if getattr(args, "workers", None) is not None:
         if not 2 <= args.workers <= 64:
-            from .errors import InvalidInput
+            from ..errors import InvalidInput
 
             raise InvalidInput("bad_workers", value=args.workers)
         log(f"benchmark: throughput of 1 against {args.workers} workers ...")
         res = bench_workers(args.workers, jobs=2 * args.workers, steps=5 if quick else 20, ray=args.ray, log=log)
         if not getattr(args, "json", False):
             print(f"\nThroughput, {res['work']} (first start to last end; model loading not counted)")
-            print(_table(res["rows"], ["workers", "jobs", "seconds", "jobs_per_hour", "workers_used"]))
+            print(table(res["rows"], ["workers", "jobs", "seconds", "jobs_per_hour", "workers_used"]))
             print(f"throughput ratio {args.workers} workers / 1 worker: {res['throughput_ratio']:.2f}")
         return {"workers": res}
     log("benchmark: engine vs diffusers (tiny, CPU) ...")
@@ -593,20 +589,20 @@ def run_bench(args, log=print) -> dict:
     if not getattr(args, "json", False):
         print("\nEngine vs bare I2VGenXLPipeline.__call__ (same process, interleaved, median of", max(5, repeats),
               "runs)")
-        print(_table([ratio], ["work", "engine_s", "diffusers_s", "ratio"]))
+        print(table([ratio], ["work", "engine_s", "diffusers_s", "ratio"]))
         print("\nWhole generations and encoding")
-        print(_table(gens + [enc] + result.get("ui", []), ["work", "seconds"]))
+        print(table(gens + [enc] + result.get("ui", []), ["work", "seconds"]))
         if "fast_mode" in result:
             fm = result["fast_mode"]
             print("\nApproximate methods and speed tiers against the same sampler and steps without them,",
                   f"{fm['work']}; frames in [0, 1]; FLOP ratios against exact (DDIM 50) at native 1280x704x16"
                   " and 512x512")
-            print(_table(fm["entries"], ["entry", "scheduler", "num_inference_steps", "fast", "skip_threshold",
+            print(table(fm["entries"], ["entry", "scheduler", "num_inference_steps", "fast", "skip_threshold",
                                          "guidance_stop", "base_s", "s", "speedup", "mean_abs_diff", "max_abs_diff",
                                          "skipped_steps", "native_flop_ratio", "flop_ratio_512"]))
         if "compile" in result:
             print("\ntorch.compile against eager (after warm-up)")
-            print(_table([result["compile"]], ["work", "eager_s", "compiled_s", "speedup", "compile_and_first_run_s",
+            print(table([result["compile"]], ["work", "eager_s", "compiled_s", "speedup", "compile_and_first_run_s",
                                                "max_abs_diff"]))
     return result
 
@@ -615,7 +611,7 @@ def tiers_file(out: str | None, cuda: bool) -> Path:
     """Where ``--fast-tiers`` writes its rows: ``--out`` itself when it names a file (a name with a suffix that is
     not a folder), else ``fast-tiers.jsonl`` in that folder (docs/ on CUDA, the current folder on the CPU by
     default); emptied now.  A path that cannot be written is one line (the name only, never the folder)."""
-    from .errors import InvalidInput
+    from ..errors import InvalidInput
 
     target = Path(out) if out else Path("docs" if cuda else ".")
     rows = target if out and target.suffix and not target.is_dir() else target / "fast-tiers.jsonl"
@@ -640,9 +636,9 @@ def bench_fast_tiers(device: str = "cuda", out: str | None = None, log=print) ->
     import torch
     from PIL import Image
 
-    from .benchgpu import device_info, load_engine
-    from .engine import EngineJob
-    from .tiers import NAMES, settings_for
+    from .gpu import device_info, load_engine
+    from ..engine import EngineJob
+    from ..tiers import NAMES, settings_for
 
     cuda = device.startswith("cuda")
     w, h, frames = (1280, 704, 16) if cuda else (128, 128, 4)
@@ -680,21 +676,21 @@ def bench_fast_tiers(device: str = "cuda", out: str | None = None, log=print) ->
 
 
 def run_gpu_profile_speed(args, log=print) -> dict:
-    """``bench --gpu --profile`` and/or ``bench --gpu --speed`` (i2v/benchgpu.py); ``--device cpu``: the tiny
+    """``bench --gpu --profile`` and/or ``bench --gpu --speed`` (i2v/bench/gpu.py); ``--device cpu``: the tiny
     model at a small size, the same code paths."""
-    from . import benchgpu
+    from . import gpu
 
     dev = getattr(args, "device", None) or "cuda"
     out = getattr(args, "out", None)
     result = {}
     if getattr(args, "profile", False):
         log(f"benchmark: profile of two denoising steps and one decode on {dev} ...")
-        result["profile"] = benchgpu.run_profile(dev, out=out, log=log)
+        result["profile"] = gpu.run_profile(dev, out=out, log=log)
         if not getattr(args, "json", False):
-            benchgpu.print_profile(result["profile"])
+            gpu.print_profile(result["profile"])
     if getattr(args, "speed", False):
         log(f"benchmark: speed levers against stock diffusers on {dev} ...")
-        result["speed"] = benchgpu.run_speed(dev, out=out, log=log)
+        result["speed"] = gpu.run_speed(dev, out=out, log=log)
         if not getattr(args, "json", False):
-            benchgpu.print_speed(result["speed"])
+            gpu.print_speed(result["speed"])
     return result
