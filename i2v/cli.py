@@ -18,7 +18,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
-from .errors import I2VError, InternalError, InvalidInput, OutOfResources
+from .errors import I2VError, InternalError, InvalidInput, OutOfResources, echo
 from .jobs.kinds import GENERATE, SMOOTH, SWEEP, kind_of
 
 EXIT_OK, EXIT_INVALID, EXIT_RESOURCES, EXIT_CANCELLED = 0, 2, 3, 130
@@ -129,10 +129,42 @@ def add_tune_args(p: argparse.ArgumentParser) -> None:
 
 def add_common_args(p: argparse.ArgumentParser) -> None:
     add_model_args(p)
-    p.add_argument("--outputs", default=None, help="output folder (default: outputs/)")
-    p.add_argument("--config", default=None, help="config YAML (default: configs/default.yaml)")
+    add_store_args(p, json=False)
     add_speed_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+
+def add_store_args(p: argparse.ArgumentParser, json: bool = True) -> None:
+    """--outputs and --config (and --json): what a command that only reads or changes the job store takes (no
+    model, no speed levers: it runs nothing)."""
+    p.add_argument("--outputs", default=None, help="output folder and job store (default: the studio's outputs/)")
+    p.add_argument("--config", default=None, help="config YAML (default: configs/default.yaml)")
+    if json:
+        p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+
+def job_statuses(text: str) -> list[str]:
+    """--status: comma-separated job statuses, each one the store knows (argparse prints the message as one
+    line)."""
+    from .jobs.store import ACTIVE, FINAL
+
+    known = (*ACTIVE, *FINAL)
+    wanted = [x.strip() for x in str(text).split(",") if x.strip()]
+    bad = [x for x in wanted if x not in known]
+    if not wanted or bad:
+        raise argparse.ArgumentTypeError(f"job statuses are {', '.join(known)}, comma-separated (got {echo(text)})")
+    return wanted
+
+
+def list_limit(text: str) -> int:
+    """--limit: how many jobs to list, a whole number from 1 to 10000."""
+    try:
+        n = int(str(text).strip())
+    except ValueError:
+        n = None
+    if n is None or not 1 <= n <= 10_000:
+        raise argparse.ArgumentTypeError(f"the limit must be a whole number from 1 to 10000 (got {echo(text)})")
+    return n
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
@@ -393,7 +425,7 @@ def cmd_jobs(a: argparse.Namespace) -> int:
     store = JobStore(folder) if (folder / DB_NAME).exists() else None  # no runs yet: no jobs
     if store is not None:
         settle_dead(a, store)
-    rows = store.list(status=a.status.split(",") if a.status else None, limit=a.limit, parent=None) if store else []
+    rows = store.list(status=a.status, limit=a.limit, parent=None) if store else []
     from .jobs.store import store_notes, store_notice
 
     notices = [store_notice(n) for n in store_notes(folder)]  # a damaged store the studio set aside
@@ -448,22 +480,24 @@ def cmd_wait(a: argparse.Namespace) -> int:
 
     store = JobStore(outputs_of(a))
     if store.get(a.job) is None:
-        raise InvalidInput("no_job", id=a.job)
-    bar = CliProgress(desc=f"job {a.job}")
+        raise InvalidInput("no_job", id=echo(a.job))
+    bar = None  # drawn only while the job runs (a job that had ended already just gets its answer)
     last = None
     while True:
         job = store.get(a.job)
         if not job.final:
             settle_dead(a, store, job)
             job = store.get(a.job)
+        if job.final:
+            break
         p = job.progress or {}
         if p.get("total") and p.get("step") != last:
             last = p.get("step")
+            bar = bar or CliProgress(desc=f"job {a.job}")
             bar(_StepView(p))
-        if job.final:
-            break
         time.sleep(0.25)
-    bar.close()
+    if bar is not None:
+        bar.close()
     if job.status != DONE:
         exc = error_of(job)
         if a.json:
@@ -491,7 +525,7 @@ def cmd_cancel(a: argparse.Namespace) -> int:
 
     status = JobStore(outputs_of(a)).cancel(a.job)
     if status is None:
-        raise InvalidInput("no_job", id=a.job)
+        raise InvalidInput("no_job", id=echo(a.job))
     emit({"job": a.job, "status": status, "cancel_requested": status == "running"}, a.json,
          text=f"{a.job}: {'stopping after the current step' if status == 'running' else status}")
     return EXIT_OK
@@ -503,7 +537,7 @@ def cmd_requeue(a: argparse.Namespace) -> int:
     if not jobs.requeue(a.job):
         job = jobs.get(a.job)
         if job is None:
-            raise InvalidInput("no_job", id=a.job)
+            raise InvalidInput("no_job", id=echo(a.job))
         raise InvalidInput("not_requeueable", id=a.job, status=job.status)
     # the page's words (where it goes on from: a long video's next segment)
     emit({"job": a.job, "status": "queued", "resumes_from": jobs.resume_point(a.job)}, a.json,
@@ -943,15 +977,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_generate_args(sub.add_parser("submit", help="queue a video (or a long or auto-tuned one) for a running studio "
                                                     "or worker; prints its id"))
     sj = sub.add_parser("jobs", help="list the jobs of the store (queued, running, recent)")
-    sj.add_argument("--status", default=None, help="only these statuses, comma-separated")
-    sj.add_argument("--limit", type=int, default=50)
-    add_common_args(sj)
+    sj.add_argument("--status", type=job_statuses, default=None,
+                    help="only these statuses, comma-separated (queued, running, done, failed, cancelled, "
+                         "interrupted)")
+    sj.add_argument("--limit", type=list_limit, default=50, help="list at most this many (1-10000; default 50)")
+    add_store_args(sj)
     for name, what in (("wait", "follow a job to its end (exit code as generate)"),
                        ("cancel", "cancel a queued job, or stop a running one after the current step"),
                        ("requeue", "put an interrupted, failed or cancelled job back in the queue")):
         sw = sub.add_parser(name, help=what)
         sw.add_argument("job")
-        add_common_args(sw)
+        add_store_args(sw)
     sk = sub.add_parser("worker", help="run the queued jobs of the store without the web page")
     sk.add_argument("--requeue-interrupted", action="store_true", help="re-queue jobs a crash interrupted")
     sk.add_argument("--exit-when-idle", action="store_true", help="stop once the queue is empty")
@@ -966,7 +1002,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_common_args(sk)
     sws = sub.add_parser("workers", help="the workers of the store: node, device, state, jobs done, heartbeat")
     sws.add_argument("--all", action="store_true", help="also workers that stopped cleanly")
-    add_common_args(sws)
+    add_store_args(sws)
     sp = sub.add_parser("plan", help="will it fit my card? the fastest configuration for a GPU memory size")
     sp.add_argument("--vram-gb", type=float, required=True, help="free GPU memory in GB")
     sp.add_argument("--resolution", default=None, help="256p | 384p | 512p | 768p | native")

@@ -42,6 +42,13 @@ NOTES: dict[str, dict[str, str]] = {
                 "zh": "{name} {got} 超出 {lo} 到 {hi} 的范围：已设为 {new}"},
     "not_here": {"en": "{name} '{got}' is not available here: the current one is kept",
                  "zh": "此处没有{name}“{got}”：保留当前值"},
+    "size_as_tier": {"en": "it was made at {width}×{height}, a size of its own: Resolution is set to the nearest "
+                           "tier, {tier} (its size follows your picture)",
+                     "zh": "它以自定尺寸 {width}×{height} 生成：分辨率已设为最接近的档位 {tier}（尺寸随图片比例）"},
+    "extended_length": {"en": "it extends {source}: Length {segments} is the part it added, from that video's last "
+                              "frame (use Extend on it to continue it again)",
+                        "zh": "它是对 {source} 的延长：长度 {segments} 是延长时新增的部分，从该视频的最后一帧开始"
+                              "（要再次延长，请对它使用“延长”）"},
 }
 HOW = {"none": ("everything on the GPU", "全部在 GPU 上"), "model": ("model CPU offload", "模型 CPU 卸载"),
        "sequential": ("sequential CPU offload (slow)", "逐层 CPU 卸载（慢）")}

@@ -106,6 +106,17 @@ def size_for_budget(pixels: int, aspect: float, multiple: int = SIZE_MULTIPLE) -
     return best
 
 
+def nearest_tier(cfg: Config, width: Any, height: Any) -> str | None:
+    """The resolution tier whose pixel budget is nearest (in ratio) to ``width`` x ``height``, for restoring a
+    result made at a size of its own; None when the two are not sizes (whole numbers within the limits)."""
+    res = cfg.resolution
+    lo, hi = res["min_side"], res["max_side"]
+    if not all(isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi for v in (width, height)):
+        return None
+    pixels = width * height
+    return min(res["tiers"], key=lambda k: abs(math.log(int(res["tiers"][k]) / pixels)))
+
+
 def resolve_size(cfg: Config, resolution: str | None, aspect: float,
                  width: Any = None, height: Any = None) -> tuple[int, int, str]:
     res = cfg.resolution
@@ -240,7 +251,12 @@ def restore_values(cfg: Config, s: dict) -> tuple[dict, list[Note]]:
                 raise InvalidInput("unknown_choice", what=label, got=echo(value), choices=", ".join(tiers))
             if value in tiers:
                 out[name] = value
-            elif value != "custom":  # a tier of another studio's config (a custom size has no control)
+            elif value == "custom":  # a size of its own (an extended video keeps its source's): the nearest tier
+                tier = nearest_tier(cfg, s.get("width"), s.get("height"))
+                if tier is not None:
+                    out[name] = tier
+                    notes.append(note("size_as_tier", width=s["width"], height=s["height"], tier=tier))
+            else:  # a tier of another studio's config
                 notes.append(note("not_here", name=label, got=echo(value)))
         elif setting.kind == "choice":
             allowed = choices_of(setting, tiers)

@@ -221,13 +221,15 @@ def restorable(meta: Any, cfg: Config, name: str = "") -> tuple[dict, list]:
     params = meta.get("params", meta) if isinstance(meta, dict) else None
     if not isinstance(params, dict) or "prompt" not in params:
         raise InvalidInput("not_settings_file", name=name)
-    s, notes = restore_values(cfg, {k: params[k] for k in RESTORABLE if k in params})
+    s, notes = restore_values(cfg, {k: params[k] for k in (*RESTORABLE, "width", "height") if k in params})
     if params.get("segments") not in (None, 1) or params.get("storyboard"):
         from .longplan import plan_long
 
         plan = plan_long(cfg, prompt=s["prompt"], frames=int(s.get("num_frames") or 16),
                          segments=params.get("segments"), storyboard=params.get("storyboard"))
         s["segments"], s["storyboard"] = plan.segments, list(plan.prompts)
+        if isinstance(meta.get("extends"), str):  # Length is what the extension added, not the whole video's
+            notes.append(note("extended_length", source=echo(meta["extends"]), segments=plan.segments))
     return s, notes
 
 

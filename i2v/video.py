@@ -346,12 +346,12 @@ def read_tail(path: Path, keep: int, max_frames: int, each: Callable[[np.ndarray
     return np.stack(tail), n
 
 
-def check_video_bounds(video: Path, limits: dict, too_many: str,
+def check_video_bounds(video: Path, limits: dict, too_many: Callable[..., Exception],
                        frames_of: Callable[[int], int] = lambda n: n) -> dict:
     """The bounds of a video this studio reads (the config's ``limits``), checked before a frame is
     decoded: pixels per frame and duration from the file's header, then the frames of the result
     (``frames_of(n)`` for a source of ``n`` frames) from its packets, counted without decoding and no
-    further than the limit; over it, :class:`InvalidInput` ``too_many`` (the reader's own words).  One
+    further than the limit; over it, ``too_many(name=, frames=, limit=)`` (the reader's own words).  One
     checker for smoothing, extend and analyze.  Returns what was read (``frames``: the source's)."""
     from .errors import InvalidInput
 
@@ -372,11 +372,17 @@ def check_video_bounds(video: Path, limits: dict, too_many: str,
         raise InvalidInput("video_unreadable", name=name)
     after = frames_of(n)
     if after > cap:  # a count that stopped at the limit says "at least"
-        raise InvalidInput(too_many, name=name, frames=after if n <= cap else f"{after}+", limit=cap)
+        raise too_many(name=name, frames=after if n <= cap else f"{after}+", limit=cap)
     return {**info, "frames": n}
 
 
 def check_video_input(video: Path, limits: dict, reader: str) -> dict:
     """:func:`check_video_bounds` for a video read as it is (``reader``: extend or analyze, whose words
     a video over the frame limit is refused in)."""
-    return check_video_bounds(Path(video), limits, f"{reader}_too_many_frames")
+    from .errors import InvalidInput
+
+    def too_many(**p) -> InvalidInput:
+        return InvalidInput("extend_too_many_frames", **p) if reader == "extend" else \
+            InvalidInput("analyze_too_many_frames", **p)
+
+    return check_video_bounds(Path(video), limits, too_many)

@@ -237,6 +237,8 @@ def _expand(entries: list[dict], limit: int) -> list[tuple[str, dict]]:
 # -- smoothing -----------------------------------------------------------------------------------
 
 def check_smooth_args(video: Path, factor: int, method: str, loop: str | None) -> None:
+    if Path(video).is_dir():  # (as extend and analyze say it)
+        raise InvalidInput("video_is_folder", name=echo(Path(video).name or str(video)))
     if not Path(video).is_file():
         raise InvalidInput("video_not_found", name=video)
     if factor not in (1, 2, 4):
@@ -259,7 +261,7 @@ def check_smooth_input(video: Path, factor: int, method: str, loop: str | None, 
     frame and duration from the file's header, then the frames of the result from its packets, counted
     without decoding and no further than the limit.  Returns what was read (``frames``: the source's)."""
     check_smooth_args(video, factor, method, loop)
-    return check_video_bounds(video, limits, "smooth_too_many_frames",
+    return check_video_bounds(video, limits, lambda **p: InvalidInput("smooth_too_many_frames", **p),
                               lambda n: frames_after(n, factor, method, loop))
 
 

@@ -31,8 +31,8 @@ def test_submit_takes_generates_options_and_wait_follows_a_job_that_showed_progr
     out = str(tmp_path / "outputs")
     kinds = {}
     for extra in ((), ("--segments", "2"), ("--target-motion", "natural")):
-        r = cli("submit", "--image", str(photo_path), "--prompt", "waves crashing", *SMALL, *extra, "--outputs",
-                out, "--json")
+        r = cli("submit", "--image", str(photo_path), "--prompt", "waves crashing", *SMALL, *extra, "--seed", "1",
+                "--outputs", out, "--json")  # (one seed: the same drafts, the same auto-tune ending, every run)
         assert r.returncode == 0, r.stderr  # --segments and --target-motion were "unrecognized arguments"
         job = json.loads(r.stdout)
         kinds[extra[:1]] = (job["job"], job["kind"])
@@ -46,6 +46,11 @@ def test_submit_takes_generates_options_and_wait_follows_a_job_that_showed_progr
     assert r.returncode == 0, r.stderr
     for job, kind in kinds.values():
         r = cli("wait", job, "--outputs", out, "--json")  # the stored progress has elapsed, eta, guidance
+        if kind == "autotune" and r.returncode == 5:
+            # the tiny model's drafts can all be over the jitter limit: auto-tune's documented ending then
+            # (exit 5, tune_none_allowed), which the random-seed version of this test met now and then
+            assert "auto-tune found no guidance within the limits" in r.stderr and "Traceback" not in r.stderr
+            continue
         assert r.returncode == 0, r.stderr
         res = json.loads(r.stdout)
         assert res["status"] == "done" and res["job"] == job and (tmp_path / "outputs" / res["video"]).is_file() \
@@ -171,3 +176,28 @@ def test_a_file_named_like_an_option_keeps_its_name_in_messages(tmp_path):
     make_photo(64, 64).save(tmp_path / "x.png")
     r = cli("generate", "--image", "x.png", "--prompt", "x", "--segments", "99", "--model", "tiny", cwd=tmp_path)
     assert r.returncode == 2 and "--segments" in r.stderr
+
+
+def test_the_store_commands_check_their_options_and_say_little(tmp_path, photo_path):
+    """The last newcomer pass: `jobs --status bogus` listed nothing with exit 0 and `--limit -5` everything;
+    wait/jobs/cancel/requeue/workers offered the model's and speed levers' options they ignore; `wait` on an
+    ended job drew an empty progress bar; a 5000-character id came back whole; `smooth` of a folder said
+    "not found"."""
+    out = tmp_path / "outputs"
+    r = cli("generate", "--image", str(photo_path), "--prompt", "waves", *SMALL, "--outputs", str(out), "--json")
+    assert r.returncode == 0, r.stderr
+    for bad in (("--status", "bogus"), ("--status", "done,nope"), ("--limit", "-5"), ("--limit", "x")):
+        r = cli("jobs", *bad, "--outputs", str(out))
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr, bad
+    r = cli("jobs", "--status", "done", "--limit", "1", "--outputs", str(out), "--json")
+    assert r.returncode == 0 and [j["status"] for j in json.loads(r.stdout)["jobs"]] == ["done"]
+    for command in ("wait", "jobs", "cancel", "requeue", "workers"):
+        said = cli(command, "--help").stdout
+        assert "--outputs" in said and not any(o in said for o in ("--model", "--compile", "--fp8", "--attention"))
+    job = json.loads(cli("jobs", "--outputs", str(out), "--json").stdout)["jobs"][0]["id"]
+    r = cli("wait", job, "--outputs", str(out))
+    assert r.returncode == 0 and r.stdout.strip().endswith(".mp4") and "%|" not in r.stderr, r.stderr  # no bar
+    r = cli("wait", "x" * 5000, "--outputs", str(out))
+    assert r.returncode == 2 and "no job" in r.stderr and len(r.stderr) < 400, len(r.stderr)
+    r = cli("smooth", str(tmp_path), "--outputs", str(out))
+    assert r.returncode == 2 and "is a folder, not a video" in r.stderr, r.stderr

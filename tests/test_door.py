@@ -131,6 +131,21 @@ def test_raw_http_calls_of_the_api_get_one_line(app, photo_path):
         assert "event: error" in answer and line in answer, answer[-300:]
 
 
+def test_gradio_client_with_a_url_string_as_the_picture_gets_one_line(app):
+    """gradio_client sends a plain string for a file as it is (through /gradio_api/queue/join, by the
+    endpoint's fn_index): the client got "The upstream Gradio app has raised an exception" and the studio's
+    log a pydantic traceback.  Now the door answers as on /gradio_api/call/submit."""
+    from gradio_client import Client
+
+    client = Client(app.url, verbose=False)
+    for name in ("/submit", "/generate"):
+        with pytest.raises(Exception) as caught:
+            client.predict(image="http://example.com/a.png", prompt="x", api_name=name)
+        said = str(caught.value)
+        assert "must be an uploaded file" in said and "upstream Gradio app" not in said, said
+    assert "ValidationError" not in (app.tmp / "app.log").read_text()
+
+
 # -- 3. uploads: served safely, same-origin only, bounded ----------------------------------------------------
 
 def test_uploads_come_back_as_downloads_with_nosniff_and_results_play_inline(app, photo_path):

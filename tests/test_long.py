@@ -380,7 +380,7 @@ def test_a_batch_entry_with_segments_is_a_long_video_and_a_rerun_skips_it(studio
 
 def test_page_length_storyboard_extend_history_and_reuse(ui, synthetic_frames, tmp_path):
     from i2v.ui.create import length_text
-    from i2v.ui.history import long_fill
+    from i2v.ui.common import long_fill
 
     from .conftest import EN, ZH
 

@@ -106,3 +106,43 @@ def test_a_target_motion_error_on_the_page_uses_the_pages_words(ui, photo_path):
     en, zh = ui.create.submit(form, EN)[c.status], ui.create.submit(form, ZH)[c.status]
     assert "motion_norm" not in en + zh
     assert '"Measured motion"' in en and "实测运动" in zh
+
+
+# -- issue 28, the last newcomer pass ----------------------------------------------------------------------------
+
+def test_a_recommendation_shown_as_applied_says_kept_once_the_user_moves_a_slider(ui):
+    """It said "applied to the sliders" while the slider showed the user's own value (2 runs in 5): the
+    prompt's answer carries both texts for the page to pick, and moving a slider turns "applied" into "kept"."""
+    out = ui.create.on_prompt("a dog jumping over a fence", None, False, EN)
+    g, steps, applied, kept = out[ui.c.rec_values]
+    assert (g, steps) == (11.5, 60) and "applied to the sliders" in applied and "your own values kept" in kept
+    assert applied.replace("applied to the sliders", "") == kept.replace(
+        "your own values kept; press Recommend to apply", "")  # the same recommendation, the other ending
+    assert ui.create.on_touch_text(applied, EN) == kept
+    zh = ui.create.on_prompt("一只狗跳过栅栏", None, False, ZH)[ui.c.rec_values]
+    assert ui.create.on_touch_text(zh[2], ZH) == zh[3] and "保留了你手动设置的值" in zh[3]
+    assert ui.create.on_touch_text(kept, EN) == {"__type__": "update"}  # nothing to change
+
+
+def test_a_dropped_extended_video_restores_its_size_as_the_nearest_tier_and_says_what_length_is(ui, tmp_path):
+    """An extended video records its source's size ("custom", 256x192): dropping it restored the page's
+    current Resolution and Length 2 (the part the extension added) without a word."""
+    c = ui.c
+    side = tmp_path / "ext.json"
+    side.write_text('{"kind": "long_video", "extends": "100000_waves_long2_s1_abc123.mp4", "params": {"prompt": '
+                    '"waves", "resolution": "custom", "width": 256, "height": 192, "segments": 2, "num_frames": 8}}')
+    out = ui.history.restore(str(side), EN)
+    assert out[c.resolution] == "256p" and out[c.segments] == 2, out
+    assert "256×192" in out[c.hist_msg] and "Length 2 is the part it added" in out[c.hist_msg]
+    zh = ui.history.restore(str(side), ZH)[c.hist_msg]
+    assert "最接近的档位 256p" in zh and "延长时新增的部分" in zh
+
+
+def test_a_text_file_dropped_on_history_is_refused_in_the_page_language(ui, tmp_path):
+    """The upload box let the browser refuse other files, in English on the Chinese page: the studio's own
+    refusal answers now, in the page's language."""
+    note = tmp_path / "notapic.txt"
+    note.write_text("hello")
+    assert "restore-file" == ui.c.restore.elem_id and not ui.c.restore.file_types
+    said = ui.history.restore(str(note), ZH)[ui.c.hist_msg]
+    assert "notapic.txt" in said and "Invalid file type" not in said and any("\u4e00" <= ch <= "\u9fff" for ch in said)

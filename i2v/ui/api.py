@@ -10,6 +10,9 @@ from __future__ import annotations
 import time
 
 import gradio as gr
+from gradio.data_classes import FileData
+from gradio_client.utils import is_file_obj_with_meta
+from pydantic import ValidationInfo, model_validator
 
 from ..errors import I2VError, InvalidInput, echo
 from ..longplan import long_wanted
@@ -18,9 +21,44 @@ from ..settings import API_PARAMS
 from .common import RawNumber, RawText, lang_of, user_error
 
 
+NOT_A_FILE = "\x00not-a-file"  # the name a value that is no file object is given, for the handler to refuse
+
+
+class _AnyFileData(FileData):
+    """gradio's FileData, which also takes a value that is none (gradio_client sends a plain string given for a
+    file as it is): it becomes an empty file object marked :data:`NOT_A_FILE`, which the handler refuses in
+    the caller's language.  (gradio refused it with a validation error: the client got "The upstream Gradio
+    app has raised an exception", the log a traceback.)"""
+
+    @model_validator(mode="before")
+    @classmethod
+    def validate_model(cls, v, info: ValidationInfo):  # (replaces FileData's check, which raised)
+        checked = info.context is not None and info.context.get("validate_meta")  # (a caller's value)
+        if not checked or v is None or is_file_obj_with_meta(v) or isinstance(v, FileData):
+            return v
+        return {"path": "", "orig_name": NOT_A_FILE, "meta": {"_type": "gradio.FileData"}}
+
+
+class ApiFile(gr.File):
+    """The API's picture: a file object as gradio.File takes it, or (anything else) :data:`NOT_A_FILE`."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.data_model = _AnyFileData  # (gr.File sets its own in __init__)
+
+    @classmethod
+    def get_block_name(cls) -> str:
+        return "file"
+
+    def preprocess(self, payload):
+        if isinstance(payload, FileData) and payload.orig_name == NOT_A_FILE:
+            return NOT_A_FILE
+        return super().preprocess(payload)
+
+
 def api_inputs(d: dict, std: dict) -> list:
     """The components of ``API_PARAMS["generate"]``, in its order."""
-    return [gr.File(type="filepath"), RawText(), RawText(value=d["negative_prompt"]),
+    return [ApiFile(type="filepath"), RawText(), RawText(value=d["negative_prompt"]),
             RawNumber(value=std.get("guidance_scale", d["guidance_scale"])),
             RawNumber(value=std.get("num_inference_steps", d["num_inference_steps"]), precision=0),
             RawNumber(value=std.get("num_frames", d["num_frames"]), precision=0),
@@ -36,6 +74,8 @@ class ApiHandlers:
         """Queue the call's job: ``args`` are the handler's arguments, of which those named in
         ``API_PARAMS["generate"]`` are the request (the signatures below name them for Gradio's API page)."""
         try:
+            if args["image"] == NOT_A_FILE:  # the message the door gives a raw call (docs/api.md)
+                raise InvalidInput("api_file_value", name="image")
             return self.jobs.submit_generate(client=request.session_hash,
                                              **{k: args[k] for k in API_PARAMS["generate"]})
         except I2VError as exc:

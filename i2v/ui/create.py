@@ -243,8 +243,18 @@ class CreateHandlers:
             return {c.rec_md: text, c.rec_values: None}
         if manual or self.touched.get(getattr(request, "session_hash", None) or ""):
             return {c.rec_md: f"{text}\n\n_{t('rec_kept', lang)}_", c.rec_values: None}
-        return {c.rec_values: [rec.guidance_scale, rec.num_inference_steps],
-                c.rec_md: f"{text}\n\n_{t('rec_applied', lang)}_"}
+        # the page applies the values, and says so, only if the user has not moved a slider meanwhile
+        # (the browser knows that first): else it shows the second text
+        applied, kept = f"{text}\n\n_{t('rec_applied', lang)}_", f"{text}\n\n_{t('rec_kept', lang)}_"
+        return {c.rec_values: [rec.guidance_scale, rec.num_inference_steps, applied, kept], c.rec_md: applied}
+
+    def on_touch_text(self, text, request: gr.Request):
+        """The user moved guidance or steps: a recommendation shown as applied now says the values are theirs."""
+        lang = lang_of(request)
+        applied = f"_{t('rec_applied', lang)}_"
+        if not isinstance(text, str) or applied not in text:
+            return gr.update()
+        return text.replace(applied, f"_{t('rec_kept', lang)}_")
 
     def on_preset(self, choice, prompt, image, request: gr.Request):
         c, lang = self.c, lang_of(request)
@@ -488,10 +498,13 @@ def wire(ui) -> None:
     # moved while that answer was on its way would otherwise be overwritten.
     c.prompt.change(h.on_prompt, [c.prompt, c.image, c.manual], [c.rec_values, c.rec_md], api_name=False,
                     trigger_mode="always_last", show_progress="hidden").then(
-        None, [c.rec_values, c.guidance, c.steps], [c.guidance, c.steps], api_name=False, show_progress="hidden",
-        js=f"(rec, g, s) => (Array.isArray(rec) && !{TOUCHED}) ? rec : [g, s]")
+        None, [c.rec_values, c.guidance, c.steps, c.rec_md], [c.guidance, c.steps, c.rec_md], api_name=False,
+        show_progress="hidden",
+        js=f"(rec, g, s, md) => !Array.isArray(rec) ? [g, s, md] : (!{TOUCHED} ? [rec[0], rec[1], rec[2]]"
+           " : [g, s, rec[3]])")
     for chosen in (c.guidance, c.steps):  # the user's own choice: stop overwriting it
         chosen.input(h.on_touch, None, c.manual, js=f"() => {{ {TOUCHED} = true; }}", **quick)
+        chosen.input(h.on_touch_text, c.rec_md, c.rec_md, **quick)
     fix_inputs = {*controls, c.last_params}
     for problem, button in c.fix_buttons.items():
         button.click(fixer(h, problem), fix_inputs, fill_outputs, api_name=False)

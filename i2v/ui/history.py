@@ -27,8 +27,9 @@ def layout(ui) -> None:
         c.hist_params = gr.Code(language="json", interactive=False, elem_id="history-params", label=i18n("params"),
                                 buttons=["copy"])
     c.picked = gr.State(None)
-    c.restore = gr.File(label=i18n("restore_file"), file_types=[".json", ".mp4"], type="filepath",
-                        elem_id="restore-file")
+    # no file_types: the browser's own refusal of another file is in English on every page ("Invalid file
+    # type: …"); the studio's refusal (not_settings_file) is in the page's language
+    c.restore = gr.File(label=i18n("restore_file"), type="filepath", elem_id="restore-file")
 
 
 def settings_of_job(job, cfg) -> dict:

@@ -8,7 +8,7 @@ import json
 
 import gradio as gr
 
-from ..errors import I2VError, InvalidInput
+from ..errors import I2VError, InvalidInput, echo
 from ..i18n import t
 from ..jobs import kind_of
 from .common import error_text, lang_of, warn
@@ -118,7 +118,7 @@ class QueueHandlers:
         c, lang = self.c, lang_of(request)
         status = self.jobs.cancel((job_id or "").strip())
         if status is None:
-            return {c.queue_msg: warn(error_text(InvalidInput("no_job", id=job_id), lang))}
+            return {c.queue_msg: warn(error_text(InvalidInput("no_job", id=echo(job_id)), lang))}
         # the store's answer is what it did: a job that had already ended is not "cancelled" by this click
         said = t("job_stopping", lang, id=job_id.strip()) if status == "running" else \
             t("job_cancelled", lang, id=job_id.strip()) if status == "cancelled" else \
