@@ -255,7 +255,10 @@ def restore_values(cfg: Config, s: dict) -> tuple[dict, list[Note]]:
                 tier = nearest_tier(cfg, s.get("width"), s.get("height"))
                 if tier is not None:
                     out[name] = tier
-                    notes.append(note("size_as_tier", width=s["width"], height=s["height"], tier=tier))
+                    w, h = s["width"], s["height"]
+                    mult = int(cfg.resolution.get("multiple", SIZE_MULTIPLE))
+                    if size_for_budget(int(tiers[tier]), w / h, mult) != (w, h):  # (the tier makes it: no note)
+                        notes.append(note("size_as_tier", width=w, height=h, tier=tier))
             else:  # a tier of another studio's config
                 notes.append(note("not_here", name=label, got=echo(value)))
         elif setting.kind == "choice":

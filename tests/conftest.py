@@ -83,3 +83,19 @@ def ui(studio, tmp_path, monkeypatch):
     page = StudioUI(studio, JobService(studio))
     page.build_blocks()
     return page
+
+
+# -- the quick tier ------------------------------------------------------------------------------------------
+# `./start.sh test -m quick` runs every test but the heavy ones, so a change is checked in minutes; README's
+# test command and CI run everything.  Heavy: a real browser, a running studio (the `app` fixture), and the
+# tests marked `heavy` where they sit (each measured at several seconds or more on 2 cores: the closing
+# notes give the numbers).  A new test is quick unless it says otherwise.
+HEAVY_MARKS = ("heavy", "browser", "slow", "gpu")
+HEAVY_FIXTURES = {"app"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if not any(item.get_closest_marker(m) for m in HEAVY_MARKS) \
+                and not HEAVY_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.quick)

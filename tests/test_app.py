@@ -28,6 +28,7 @@ def api(client, image, **kw):
     return client.predict(image=handle_file(str(image)), api_name="/generate", **args)
 
 
+@pytest.mark.heavy
 def test_api_generation_returns_playable_mp4_with_matching_metadata(client, photo_path, app):
     video, meta = api(client, photo_path, guidance_scale=10.5, num_frames=6, fps=12, seed=1234)
     info = probe(Path(video))
@@ -53,6 +54,7 @@ def test_bad_image_clear_error_and_server_keeps_serving(client, tmp_path, photo_
     assert Path(video).exists()
 
 
+@pytest.mark.heavy
 def test_submit_job_cancel_by_id_then_next_job(client, photo_path, app):
     outputs = app.outputs
     sub = client.predict(image=handle_file(str(photo_path)), prompt="waves crashing", num_inference_steps=150,
@@ -80,6 +82,7 @@ def test_only_image_and_prompt_are_required(client, photo_path):
     assert meta["guidance_scale"] == 9.0 and meta["fps"] == 8 and Path(video).exists()
 
 
+@pytest.mark.heavy
 def test_over_limit_queue_is_refused_cleanly(app, photo_path):
     results: list[str] = []
 
@@ -157,6 +160,7 @@ def test_submit_an_auto_tuned_video_and_read_its_drafts(client, photo_path):
         client.predict(image=handle_file(str(photo_path)), prompt="waves", target_motion="wild", api_name="/submit")
 
 
+@pytest.mark.heavy
 def test_submit_with_400_digit_numbers_is_one_clear_line(client, photo_path):
     """Issue 28: a 400-digit whole number as segments, seed, steps or target motion was a generic 'upstream Gradio
     app has raised an exception' (an OverflowError inside); it is the setting's range, said as such."""

@@ -52,6 +52,7 @@ def textured(tmp_path):
     return p
 
 
+@pytest.mark.heavy
 def test_auto_tune_hits_the_target_with_drafts_and_one_seed(studio, guided_frames, textured):
     from i2v.jobs import DRAFT, JobService
 
@@ -74,6 +75,7 @@ def test_auto_tune_hits_the_target_with_drafts_and_one_seed(studio, guided_frame
     assert abs(law(rec["choice"]["guidance"]) - target) <= 0.10 * target
 
 
+@pytest.mark.heavy
 def test_an_interrupted_auto_tune_keeps_its_drafts(studio, guided_frames, textured, monkeypatch):
     from i2v.errors import Cancelled
     from i2v.jobs import JobService
@@ -99,6 +101,7 @@ def test_an_interrupted_auto_tune_keeps_its_drafts(studio, guided_frames, textur
     assert len(guided_frames) == drafts_before + 1  # only the final video was made again
 
 
+@pytest.mark.heavy
 def test_cli_target_motion_and_bad_targets(tmp_path, photo_path):
     out = tmp_path / "outputs"
     r = cli("generate", "--model", "tiny", "--image", str(photo_path), "--prompt", "waves", "--steps", "2",
@@ -124,6 +127,7 @@ def test_cli_target_motion_and_bad_targets(tmp_path, photo_path):
         assert "--target-motion must be" in r.stderr, r.stderr
 
 
+@pytest.mark.heavy
 def test_page_auto_tune_shows_its_reasoning_and_a_batch_entry_is_auto_tuned(ui, guided_frames, textured, tmp_path):
     import yaml
 

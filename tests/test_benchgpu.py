@@ -17,6 +17,7 @@ def test_card_slug(name, slug):
     assert card_slug(name) == slug
 
 
+@pytest.mark.heavy
 def test_profile_groups_cover_the_time_and_name_each_attention_kind(tmp_path):
     from i2v.bench.gpu import run_profile
 
@@ -52,6 +53,7 @@ def test_combine_takes_the_levers_that_helped_within_the_exact_tier():
     assert combine(rows[:2]) is None  # one lever alone is its own row
 
 
+@pytest.mark.heavy
 def test_bench_gpu_speed_through_the_cli_on_the_cpu(tmp_path):
     """Every row is a measurement or a skip with its reason, written to the JSON lines as it comes."""
     import subprocess

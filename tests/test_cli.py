@@ -31,6 +31,7 @@ def files_in(folder: Path) -> list[Path]:
                   and ".inputs" not in p.parts) if folder.exists() else []
 
 
+@pytest.mark.heavy
 def test_generate_preview_json(tmp_path, photo_path):
     out = tmp_path / "outputs"
     r = run("generate", "--model", "tiny", "--image", str(photo_path), "--prompt", "a dog jumping over a fence",
@@ -61,6 +62,7 @@ def test_generate_preview_json(tmp_path, photo_path):
     assert "denoising" in r.stderr and "demo model" in r.stderr
 
 
+@pytest.mark.heavy
 def test_fast_mode_flag_is_recorded_and_bounded(tmp_path, photo_path):
     """--fast N reaches the engine and the metadata (with a note of the steps it reused); a value outside
     the configured range is one line and exit 2, before any work."""
@@ -93,6 +95,7 @@ def test_invalid_input_exit_2_one_line_no_files(tmp_path, photo_path):
     assert r.returncode == 2 and "--prompt" in r.stderr
 
 
+@pytest.mark.heavy
 def test_ctrl_c_cancels_exit_130_no_files(tmp_path, photo_path):
     out = tmp_path / "outputs"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -119,6 +122,7 @@ def test_presets_json():
     assert names["high_motion"]["guidance_scale"] == 11.0 and names["high_motion"]["num_inference_steps"] == 60
 
 
+@pytest.mark.heavy
 def test_calibrate_refuses_an_unknown_part_before_building_the_model():
     r = run("calibrate", "--parts", "unet,nonsense", timeout=120)
     assert r.returncode == 2 and r.stderr.strip().splitlines() == [

@@ -27,6 +27,7 @@ def cli(*args, cwd=ROOT, env=None, timeout=300):
 SMALL = ("--model", "tiny", "--steps", "2", "--frames", "4", "--resolution", "256p")
 
 
+@pytest.mark.heavy
 def test_submit_takes_generates_options_and_wait_follows_a_job_that_showed_progress(tmp_path, photo_path):
     out = str(tmp_path / "outputs")
     kinds = {}
@@ -70,6 +71,7 @@ def test_wait_draws_the_progress_of_a_running_job(tmp_path):
     bar.close()
 
 
+@pytest.mark.heavy
 def test_extend_takes_the_video_as_readme_writes_it(tmp_path, photo_path):
     """``extend outputs/DAY/VIDEO.mp4`` from the studio's folder (README's form): it answered "video not
     found" because the path was joined to the outputs folder a second time."""
@@ -95,6 +97,7 @@ def test_extend_takes_the_video_as_readme_writes_it(tmp_path, photo_path):
     assert r.returncode == 2 and str(tmp_path) not in r.stderr
 
 
+@pytest.mark.heavy
 def test_a_submitted_jobs_video_downloads_by_gradio_client_and_raw_http(app, photo_path):
     from gradio_client import Client, handle_file
 
@@ -134,6 +137,7 @@ def _foreign_folder(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.mark.heavy
 def test_a_named_model_that_cannot_load_is_an_error_not_the_demo_model(tmp_path, photo_path):
     out = tmp_path / "outputs"
     folder = _foreign_folder(tmp_path)
@@ -165,6 +169,7 @@ def test_the_app_refuses_a_named_folder_it_cannot_serve_at_its_start(tmp_path):
     assert r.returncode == 2 and "StableDiffusionPipeline" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.heavy
 def test_a_file_named_like_an_option_keeps_its_name_in_messages(tmp_path):
     """The CLI names an option's value by the option typed (--segments); a file or folder that happens to be
     called 'video' or 'json' is still named as itself."""
@@ -178,6 +183,7 @@ def test_a_file_named_like_an_option_keeps_its_name_in_messages(tmp_path):
     assert r.returncode == 2 and "--segments" in r.stderr
 
 
+@pytest.mark.heavy
 def test_the_store_commands_check_their_options_and_say_little(tmp_path, photo_path):
     """The last newcomer pass: `jobs --status bogus` listed nothing with exit 0 and `--limit -5` everything;
     wait/jobs/cancel/requeue/workers offered the model's and speed levers' options they ignore; `wait` on an

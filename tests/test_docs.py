@@ -208,6 +208,7 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("doc", [d.name for d in DOCS if any(c.runs for c in commands(d))])
 def test_every_documented_command_runs_as_written(doc, tmp_path):
     """Each file's commands in the order it shows them, in one studio folder (what one makes, the next one
@@ -271,6 +272,7 @@ def test_every_subcommand_help_runs(tmp_path):
     assert r.stdout.count("usage: python -m i2v") == len(forms)
 
 
+@pytest.mark.heavy
 def test_the_api_snippets_run_against_a_running_studio(app, photo_path, tmp_path, monkeypatch):
     """README's and docs/api.md's gradio_client blocks, as written, against a running studio: the address
     is that studio's, ``photo.jpg`` a picture in the working folder; a file's blocks share one namespace."""

@@ -76,6 +76,7 @@ def upload(base: str, name: str, content: bytes, headers: dict | None = None, **
 
 # -- 2. one gate for every picture: the data-URL bomb -------------------------------------------------------
 
+@pytest.mark.heavy
 def test_a_data_url_bomb_is_refused_before_any_pixel_is_decoded(app):
     base = app.url.rstrip("/")
     fn, data, inputs, comps = page_fn(base, "generate")
@@ -198,6 +199,7 @@ def test_cross_origin_state_changes_are_refused(app):
     assert upload(base, "a.png", b"x" * 100).status_code == 200  # no Origin: not a browser
 
 
+@pytest.mark.heavy
 def test_the_upload_cache_keeps_its_budget(tmp_path):
     cfg = tmp_path / "small-cache.yaml"
     cfg.write_text("retention:\n  upload_cache_max_mb: 5\n")
@@ -214,6 +216,7 @@ def test_the_upload_cache_keeps_its_budget(tmp_path):
     assert "upload cache: removed" in (tmp_path / "app.log").read_text()
 
 
+@pytest.mark.heavy
 def test_a_second_studio_on_the_same_outputs_leaves_the_first_alone(tmp_path, photo_path):
     with running_app(tmp_path) as app:
         base = app.url.rstrip("/")
@@ -251,6 +254,7 @@ def signed_in(base: str) -> httpx.Client:
     return c
 
 
+@pytest.mark.heavy
 def test_every_route_needs_a_signed_in_user(locked_app):
     base = locked_app.url.rstrip("/")
     anon = httpx.Client(base_url=base, timeout=30)
@@ -270,6 +274,7 @@ def test_every_route_needs_a_signed_in_user(locked_app):
     assert user.post("/gradio_api/upload", files={"files": ("a.png", b"x")}).status_code == 200
 
 
+@pytest.mark.heavy
 def test_failed_sign_ins_wait_longer_and_longer(locked_app):
     """Three failures are free; after that each answer waits twice as long (1 s, 2 s ...), tries from one
     address are taken one at a time (parallel guessing queues up), and the right password still gets in
@@ -309,6 +314,7 @@ def test_failed_sign_ins_wait_longer_and_longer(locked_app):
     assert attempt("correct-horse")[0] == 200  # after its wait; the count is cleared for the next tests
 
 
+@pytest.mark.heavy
 def test_own_addresses_are_hosts_and_forwarded_headers_are_ignored(locked_app):
     base = locked_app.url.rstrip("/")
     user = signed_in(base)
@@ -323,6 +329,7 @@ def test_own_addresses_are_hosts_and_forwarded_headers_are_ignored(locked_app):
 
 # -- 6. start-up: checked early, one line, exit 2 or 3 --------------------------------------------------------
 
+@pytest.mark.heavy
 def test_upload_while_the_disk_is_full_is_one_clear_answer(tmp_path):
     def small_files():  # the studio's own files stay small; an upload of 3 MB hits the limit
         resource.setrlimit(resource.RLIMIT_FSIZE, (2 * 2**20, 2 * 2**20))
@@ -368,6 +375,7 @@ def test_bad_start_up_arguments_are_one_line_before_any_model_work(tmp_path):
         assert "loading model" not in r.stderr and time.perf_counter() - t0 < 30
 
 
+@pytest.mark.heavy
 def test_the_cli_says_nothing_about_a_size_it_did_not_change(tmp_path):
     photo = tmp_path / "five-by-four.png"
     make_photo(640, 512).save(photo)  # 256p at 5:4 is 320x256, already the tiny model's size
@@ -400,6 +408,7 @@ def _answer(msgs: list[dict]) -> str:
     return json.dumps(end.get("output") or {}, ensure_ascii=False)[:200_000]
 
 
+@pytest.mark.heavy
 def test_page_events_called_directly_with_hostile_values_answer_one_line(app, photo_path):
     """Round 4, not yet probed: the page's own events (Generate, Extend, save a template, restore from a file)
     called by fn_index over raw HTTP, each value replaced in turn by a hostile one (a 400-digit number, NaN,

@@ -69,6 +69,7 @@ def test_guidance_in_two_passes_equals_diffusers_call(tiny_engine, seed):
     assert calls == [1, 1, 1, 1]  # two passes of batch 1 per step, never a batch of 2
 
 
+@pytest.mark.heavy
 def test_sliced_feed_forward_equals_diffusers_call(tiny_engine):
     """The memory rung that runs the UNet's feed-forward layers in slices of token rows computes the same
     video as diffusers' call within float rounding, in one batch and in two passes; it is undone for the
@@ -131,6 +132,7 @@ def _deep_calls(engine, j):
     return frames, runs
 
 
+@pytest.mark.heavy
 def test_fast_mode_runs_the_deep_blocks_every_nth_step_and_interval_one_is_exact(tiny_engine):
     """Fast mode (DeepCache's method): with interval 3 the deep blocks run on steps 1, 4, 7 only (per
     pass with guidance in two passes); the result is close to but not the exact one; interval 1 is the
@@ -205,6 +207,7 @@ def test_cancel_between_steps(tiny_engine):
     assert seen == [1, 2]
 
 
+@pytest.mark.heavy
 def test_encodings_cached_across_seeds(tiny_engine):
     tiny_engine.generate(job(seed=10, prompt="waves crashing"))
     r = tiny_engine.generate(job(seed=11, prompt="waves crashing"))
@@ -213,6 +216,7 @@ def test_encodings_cached_across_seeds(tiny_engine):
     assert r.cache_hits == {"text": False, "image": True}
 
 
+@pytest.mark.heavy
 def test_guidance_schedule_applied_per_step(tiny_engine):
     seen = []
     sched = [12.0, 10.0, 8.0, 6.0]
@@ -240,6 +244,7 @@ def test_clip_skip_one_is_penultimate_layer_plus_final_norm(tiny_engine):
     assert not torch.allclose(pos, last)  # really skips the last layer
 
 
+@pytest.mark.heavy
 def test_fast_mode_benchmark_reports_speed_drift_and_flop_ratios():
     """``bench``'s fast_mode object, on the tiny model with the steps capped (the real run uses the full
     architecture): every approximate method of the fast tier alone and each tier, against the same sampler and

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from .conftest import ROOT
 from .test_long import synthetic_frames  # noqa: F401, F811  (a fixture)
@@ -63,6 +64,7 @@ def one_line(r) -> str:
 
 # -- extend ---------------------------------------------------------------------------------------------
 
+@pytest.mark.heavy
 def test_extend_of_a_long_source_holds_only_what_the_join_needs(tmp_path):
     """256 frames at 768x384 (a 20 KB file, within every limit): the old code held the source twice and
     more (about 2 GB here, 12.5 GB at 512 frames of 1536x768); now its peak is the model's, whatever the
@@ -98,6 +100,7 @@ def test_extend_over_the_frame_limit_says_so_in_its_own_words(tmp_path):
     assert "smooth" not in line
 
 
+@pytest.mark.heavy
 def test_extend_then_analyze_report_every_join_and_the_names_count_every_segment(tmp_path, photo_path):
     """A 3-segment long video extended by 2: the record, the summary and analyze give all 4 joins (analyze
     gave the 2 new ones only); the file is named long5; the CLI's text gives each join's seam score."""
@@ -123,6 +126,7 @@ def test_extend_then_analyze_report_every_join_and_the_names_count_every_segment
     assert r.returncode == 0 and r.stdout.count("seam score") == 4, r.stdout
 
 
+@pytest.mark.heavy
 def test_a_crafted_long_video_record_is_refused_in_one_line(tmp_path):
     """A comment tag with "segments": 5 made extend exit 70 (TypeError); joins.windows [[1], ...] made
     analyze exit 70 (ValueError).  The record is checked like any input."""
@@ -166,6 +170,7 @@ def test_analyze_is_bounded_and_refuses_what_is_not_a_video(tmp_path):
     assert still in one_line(cli("analyze", str(ffmpeg_video(tmp_path / "one.mp4", "64x64", 1, 8, "testsrc"))))
 
 
+@pytest.mark.heavy
 def test_analyze_measures_a_video_one_frame_at_a_time(tmp_path):
     """512 frames at 512x256 (the frame limit): the old analyze held every frame, flow and magnitude (over
     1 GB); the measures are running ones now, the same numbers as the in-memory analysis."""
@@ -183,6 +188,7 @@ def test_analyze_measures_a_video_one_frame_at_a_time(tmp_path):
 
 # -- the page --------------------------------------------------------------------------------------------
 
+@pytest.mark.heavy
 def test_the_page_gives_each_seam_score_in_words(ui, synthetic_frames, tmp_path):  # noqa: F811
     """Seam scores showed only as a chart line: the measured-motion text under a long video now gives
     each join's number, in both languages, the same numbers as the result's record."""

@@ -7,6 +7,7 @@ import pytest
 from i2v.engine import flops
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("size,tflop", [((1280, 704), 176.2), ((512, 512), 41.9)])
 def test_an_exact_step_counts_the_published_flops_attention_included(size, tflop):
     """Batch 2, 16 frames, the full UNet on fake tensors: 176.2 TFLOP at native, 41.9 at 512x512 (the
@@ -16,6 +17,7 @@ def test_an_exact_step_counts_the_published_flops_attention_included(size, tflop
     assert flops.step_flops(*size, 16, 1, "full") == pytest.approx(counted * 1e12 / 2, rel=0.01)
 
 
+@pytest.mark.heavy
 def test_a_deepcache_step_counts_the_shallow_branch_only():
     """Counted through the project's DeepCache: at native the shallow branch is close to half a step, so
     no interval passes 2.1x (issue 21's table: N=3 saves 1.54x over 50 steps)."""
@@ -28,6 +30,7 @@ def test_a_deepcache_step_counts_the_shallow_branch_only():
     assert exact / n3["flops"] == pytest.approx(1.54, abs=0.02)
 
 
+@pytest.mark.heavy
 def test_the_step_plan_follows_the_interval_and_the_guidance_stop():
     assert flops.step_plan(7, fast=3) == [("full", 2), ("reused", 2), ("reused", 2)] * 2 + [("full", 2)]
     assert flops.guidance_stop_index(50, 0.8) == 40 and flops.guidance_stop_index(25, 1.0) == 25
@@ -102,6 +105,7 @@ def test_step_skipping_off_is_the_exact_loop_bit_for_bit(tiny_engine):
     assert "forward" not in tiny_engine.pipe.unet.transformer_in.__dict__
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("split", [False, True])
 def test_forced_step_skipping_runs_nothing_past_the_indicator_on_skipped_steps(tiny_engine, split):
     """Threshold huge: steps 2..1+MAX_SKIPS skipped (the cap), then a full step, the last always full; a
@@ -221,6 +225,7 @@ def _unet_calls(engine, j, monkeypatch):
     return frames, dict(engine.notes), calls
 
 
+@pytest.mark.heavy
 def test_guidance_stop_one_is_the_exact_loop_bit_for_bit(tiny_engine):
     exact = tiny_engine.generate(job(num_inference_steps=4)).frames
     tiny_engine.notes.clear()
@@ -240,6 +245,7 @@ def test_after_the_guidance_stop_the_unet_runs_the_conditional_pass_alone(tiny_e
     assert np.isfinite(frames).all() and 0 < np.abs(frames - exact).max()
 
 
+@pytest.mark.heavy
 def test_late_guidance_keeps_the_guidance_with_the_last_difference(tiny_engine):
     """A late step is cond + (g - 1) x the last (cond - uncond): with the same difference at guidance 1 from
     the switch on, the late steps are the conditional prediction alone, which is what a schedule of 1 after
@@ -355,6 +361,7 @@ def test_the_memory_planner_counts_what_the_methods_keep_between_steps():
     assert vram.kept_bytes(1280, 704, 16) == 0  # exact keeps nothing
 
 
+@pytest.mark.heavy
 def test_bench_fast_tiers_writes_each_row_as_it_goes(tmp_path):
     """The card's fast-tier stage (scripts/card-check.sh), as a smoke run on the tiny model."""
     import json
@@ -368,6 +375,7 @@ def test_bench_fast_tiers_writes_each_row_as_it_goes(tmp_path):
     assert {n["code"] for n in rows[2]["engine_notes"]} >= {"fast_mode", "late_guidance", "step_skip"}
 
 
+@pytest.mark.heavy
 def test_cli_bench_fast_tiers_without_cuda_and_out_file(tmp_path):
     """Issue 28: without CUDA, ``bench --fast-tiers`` (and ``--gpu``) ended in ``internal error: AssertionError:
     Torch not compiled with CUDA enabled``; ``--out FILE`` exited 70 (the file taken for a folder)."""

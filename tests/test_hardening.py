@@ -73,6 +73,7 @@ def api(app, image, **kw):
     return Client(app.url, verbose=False).predict(image=handle_file(str(image)), api_name="/generate", **args)
 
 
+@pytest.mark.heavy
 def test_bad_input_matrix_through_the_api(app, photo_path):
     folder = app.tmp / "cases"
     folder.mkdir(exist_ok=True)
@@ -134,6 +135,7 @@ def baseline(studio):
     return live_tensor_bytes()
 
 
+@pytest.mark.heavy
 def test_nan_frames_refused_nothing_written(studio, baseline, monkeypatch):
     engine = studio.engine()
     real = engine.decode
@@ -237,6 +239,7 @@ def test_client_disconnect_stops_its_job(app, photo_path):
 
 # -- 3. load -----------------------------------------------------------------------------------------
 
+@pytest.mark.heavy
 def test_twenty_concurrent_clients(app, photo_path):
     results: dict[int, object] = {}
 
@@ -388,6 +391,7 @@ def test_a_10_mb_prompt_through_the_api_is_one_clear_line(app, photo_path):
     assert Path(api(app, photo_path)[0]).exists()  # and the studio serves on
 
 
+@pytest.mark.heavy
 def test_smaller_points_of_the_attack_report(tmp_path):
     """Seed range in plain digits; a folder, a FIFO or an unreadable file named as the picture."""
     from i2v.config import load_config

@@ -45,6 +45,7 @@ def run_queue(jobs: JobService) -> None:
     jobs.run_worker(stop, idle=stop.set, poll=0.05)
 
 
+@pytest.mark.heavy
 def test_submit_run_history_and_files_owned(jobs, photo_path, monkeypatch):
     monkeypatch.setattr("i2v.jobs.service.INPUT_GRACE_S", 0.0)
     a = jobs.submit_generate(image=str(photo_path), **SMALL)
@@ -214,6 +215,7 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("stage", ["queued", "denoising", "after_rename"])
 def test_kill_9_at_each_stage_leaves_no_unowned_file(tmp_path, photo_path, stage):
     out = tmp_path / "outputs"
@@ -245,6 +247,7 @@ def test_kill_9_at_each_stage_leaves_no_unowned_file(tmp_path, photo_path, stage
     assert not [p for p in out.rglob("*") if ".partial" in p.name]
 
 
+@pytest.mark.heavy
 def test_file_size_limit_gives_exit_3_and_publishes_nothing(tmp_path, photo_path):
     """RLIMIT_FSIZE cuts the MP4 short (the encoder is killed by SIGXFSZ); reading it back catches it."""
     code = ("import resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN);"
@@ -332,6 +335,7 @@ def _queue_only(out: Path) -> JobService:
     return JobService(Studio(load_config(model="tiny"), outputs=out, log=lambda m: None))
 
 
+@pytest.mark.heavy
 def test_kill_9_after_a_segments_files_before_its_row_resumes_with_that_segment(tmp_path, photo_path):
     """issue 28: kill -9 after a segment's .next.png was committed, before its row: the restart imported the
     segment as a separate `generate` in History and the re-queued job made segment 0 again."""
@@ -356,6 +360,7 @@ def test_kill_9_after_a_segments_files_before_its_row_resumes_with_that_segment(
     assert result_files(out) == owned_by_done(store)
 
 
+@pytest.mark.heavy
 def test_kill_9_after_a_drafts_files_before_its_row_resumes_the_auto_tune(tmp_path, photo_path):
     """issue 28: kill -9 just after an auto-tune draft's files landed, before its row: after the restart the
     job was `done` ("recovered") with the draft as its result and no autotune record."""
@@ -379,6 +384,7 @@ def test_kill_9_after_a_drafts_files_before_its_row_resumes_the_auto_tune(tmp_pa
     assert result_files(out) == owned_by_done(store)
 
 
+@pytest.mark.heavy
 def test_a_full_disk_during_a_long_video_leaves_nothing_and_names_no_server_path(jobs, photo_path, monkeypatch):
     """issue 28: the failed segment's mp4/json/png stayed behind (imported as a result at the next start) and
     the message named the absolute folder."""
@@ -443,6 +449,7 @@ def test_cancel_as_the_job_commits_answers_what_happened(jobs, photo_path, monke
     assert h.cancel(q.id, req)["msg"] == f"Job {q.id} is cancelled."
 
 
+@pytest.mark.heavy
 def test_jobs_lists_a_long_videos_segments_under_it_with_their_parent(tmp_path, photo_path):
     """issue 28: docs/long-videos.md said `jobs` shows the segments; it listed none and `parent` was null."""
     out = tmp_path / "outputs"

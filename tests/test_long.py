@@ -114,6 +114,7 @@ def run_next(jobs):
     return jobs.store.get(job.id)
 
 
+@pytest.mark.heavy
 def test_a_long_job_commits_each_segment_and_its_joins_are_invisible(studio, synthetic_frames, tmp_path):
     from i2v.jobs import JobService, SEGMENT
 
@@ -138,6 +139,7 @@ def test_a_long_job_commits_each_segment_and_its_joins_are_invisible(studio, syn
         assert any(f.endswith(".next.png") for f in k.files) and (jobs.outputs / k.files[-1]).is_file()
 
 
+@pytest.mark.heavy
 def test_a_cancelled_long_job_resumes_from_its_last_committed_segment(studio, synthetic_frames, tmp_path,
                                                                       monkeypatch):
     from i2v.errors import Cancelled
@@ -163,6 +165,7 @@ def test_a_cancelled_long_job_resumes_from_its_last_committed_segment(studio, sy
     assert all(x["score"] <= 1.5 for x in done.result["summary"]["seams"])
 
 
+@pytest.mark.heavy
 def test_retention_leaves_the_segments_of_a_long_video_being_made(studio, synthetic_frames, tmp_path):
     from i2v.jobs import JobService
 
@@ -174,6 +177,7 @@ def test_retention_leaves_the_segments_of_a_long_video_being_made(studio, synthe
     assert done.result["summary"]["frames"] == joined_length(16, 3, 2)
 
 
+@pytest.mark.heavy
 def test_retention_in_another_process_leaves_a_running_long_video(studio, synthetic_frames, tmp_path, monkeypatch):
     """issue 28: with --workers 2 and a tiny retention budget, a worker process beside the long job's removed
     its segments (Studio.protected lived in one process) and the job ended with an internal error naming a
@@ -268,6 +272,7 @@ def cli(*args, **kw):
 TINY = ("--model", "tiny", "--steps", "2", "--frames", "8", "--resolution", "256p")
 
 
+@pytest.mark.heavy
 def test_cli_segments_storyboard_seconds_and_extend(tmp_path, photo_path):
     out = tmp_path / "outputs"
     board = tmp_path / "board.txt"
@@ -306,6 +311,7 @@ def test_cli_segments_storyboard_seconds_and_extend(tmp_path, photo_path):
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
 
 
+@pytest.mark.heavy
 def test_cli_kill_9_during_the_third_segment_then_requeue_makes_only_the_rest(tmp_path, photo_path):
     """kill -9 while segment 3 of 4 runs: after Re-queue, segments 1-2 are not made again (the job's
     segment rows and the summary's count of segments made), and the final MP4 is whole."""
@@ -351,6 +357,7 @@ def test_cli_kill_9_during_the_third_segment_then_requeue_makes_only_the_rest(tm
     assert [k.params["seed"] for k in kids] == [3, 4, 5, 6]
 
 
+@pytest.mark.heavy
 def test_a_batch_entry_with_segments_is_a_long_video_and_a_rerun_skips_it(studio, synthetic_frames, tmp_path):
     import yaml
 
@@ -378,6 +385,7 @@ def test_a_batch_entry_with_segments_is_a_long_video_and_a_rerun_skips_it(studio
 
 # -- the page's handlers ------------------------------------------------------------------------------
 
+@pytest.mark.heavy
 def test_page_length_storyboard_extend_history_and_reuse(ui, synthetic_frames, tmp_path):
     from i2v.ui.create import length_text
     from i2v.ui.common import long_fill

@@ -35,6 +35,7 @@ print(json.dumps({"final": s.status(), "source": i.source, "revision": i.revisio
 """
 
 
+@pytest.mark.heavy
 def test_first_download_shows_its_progress_in_the_banner(tmp_path, tiny_loaded):
     """Real bytes through the real client: the tiny model saved in diffusers layout, served as
     ali-vilab/i2vgen-xl at the pinned commit by an HTTP server on 127.0.0.1 (HF_ENDPOINT), downloaded into

@@ -130,12 +130,16 @@ def test_a_dropped_extended_video_restores_its_size_as_the_nearest_tier_and_says
     c = ui.c
     side = tmp_path / "ext.json"
     side.write_text('{"kind": "long_video", "extends": "100000_waves_long2_s1_abc123.mp4", "params": {"prompt": '
-                    '"waves", "resolution": "custom", "width": 256, "height": 192, "segments": 2, "num_frames": 8}}')
+                    '"waves", "resolution": "custom", "width": 448, "height": 128, "segments": 2, "num_frames": 8}}')
     out = ui.history.restore(str(side), EN)
     assert out[c.resolution] == "256p" and out[c.segments] == 2, out
-    assert "256×192" in out[c.hist_msg] and "Length 2 is the part it added" in out[c.hist_msg]
+    assert "448×128" in out[c.hist_msg] and "Length 2 is the part it added" in out[c.hist_msg]
     zh = ui.history.restore(str(side), ZH)[c.hist_msg]
     assert "最接近的档位 256p" in zh and "延长时新增的部分" in zh
+    # a size the tier itself makes for that picture's shape (256x192 is 256p at 4:3) restores without a note
+    side.write_text(side.read_text().replace("\"width\": 448, \"height\": 128", "\"width\": 256, \"height\": 192"))
+    out = ui.history.restore(str(side), EN)
+    assert out[c.resolution] == "256p" and "256×192" not in out[c.hist_msg]
 
 
 def test_a_text_file_dropped_on_history_is_refused_in_the_page_language(ui, tmp_path):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import pytest
 from gradio_client import Client
 
 from i2v.settings import CONTROLS, PRESET_KEYS
@@ -54,6 +55,7 @@ def answer_bytes(out: dict) -> int:
 
 # -- S2: the History drop zone --------------------------------------------------------------------------------
 
+@pytest.mark.heavy
 def test_restoring_a_20_mb_file_is_one_short_line(ui, tmp_path):
     """A 20 MB JSON, and an MP4 whose comment tag holds 20 MB: refused with one line, not sent to the page."""
     huge = json.dumps({"app": "i2v-studio", "params": {"prompt": "waves " * (TWENTY_MB // 6), "guidance_scale": 9}})
@@ -124,6 +126,7 @@ def test_a_json_nested_100000_levels_is_one_line_not_a_traceback(ui, tmp_path, c
     assert ui.history.restore(str(brackets), EN)[ui.c.prompt].startswith("[[[[")
 
 
+@pytest.mark.heavy
 def test_a_20_mb_restore_through_the_page_event_answers_little(app):
     """The attacker's door: the file uploaded, then the drop zone's event run through the queue as the browser
     does.  The answer was 20 MB and the studio grew by 188 MB; now one line and no growth to speak of."""
@@ -250,6 +253,7 @@ def _form(ui, out: dict) -> dict:
     return {n: out[getattr(ui.c, n)] for n in names if getattr(ui.c, n) in out}
 
 
+@pytest.mark.heavy
 def test_reuse_and_a_dropped_file_give_the_same_form_for_every_kind_of_result(ui, photo_path):
     """A 3-segment video dropped on History restored Length 1 and no storyboard while Reuse kept both; a
     smoothing of a smoothed video was "not a settings file of this studio".  Now both doors take one function
@@ -360,6 +364,7 @@ def test_a_long_videos_file_dropped_through_the_page_event_restores_its_length_a
     assert by_elem["guidance"] == 9.5 and by_elem["preset"] == "custom"
 
 
+@pytest.mark.heavy
 def test_reuse_of_a_custom_result_runs_what_it_ran_sampler_included(ui, photo_path, tmp_path):
     """A result that matched no tier (fast's sampler with DeepCache N = 4) records speed custom; restored, the
     preset list says custom and the job runs its sampler too, which no control shows."""

@@ -209,6 +209,7 @@ def absolute_paths(obj, found=None) -> list[str]:
     return found
 
 
+@pytest.mark.heavy
 def test_job_endpoint_gives_no_server_path_for_a_cli_smooth(app, tmp_path):
     """The attack: `/job` of a job started by the CLI's smooth answered "video": "/…/base_x2.mp4" and the
     source's path.  Every path that leaves the studio is relative to the outputs folder, or not given."""

@@ -103,6 +103,7 @@ def test_cli_with_nan_in_the_config_is_one_line(tmp_path, photo_path):
     assert "'long.colour_strength' must be a finite number (got nan)" in one_error_line(r)
 
 
+@pytest.mark.heavy
 def test_batch_entries_with_huge_numbers_fail_alone_and_counts_are_capped(tmp_path, photo_path):
     out = tmp_path / "out"
     entry = {"image": str(photo_path), "prompt": "waves", "steps": 1, "frames": 2, "resolution": "256p"}
@@ -129,6 +130,7 @@ def test_batch_entries_with_huge_numbers_fail_alone_and_counts_are_capped(tmp_pa
         assert line.startswith(expect), line
 
 
+@pytest.mark.heavy
 def test_sigterm_stops_a_batch(tmp_path, photo_path):
     jobs = tmp_path / "jobs.yaml"
     jobs.write_text(yaml.safe_dump([{"image": str(photo_path), "prompt": "waves", "steps": 30, "frames": 8,

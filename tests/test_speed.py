@@ -125,6 +125,7 @@ def test_reset_speed_undoes_the_undoable_levers(eager):
     assert float(np.abs(engine.generate(job).frames - eager).max()) < 1e-4
 
 
+@pytest.mark.heavy
 def test_fp8_is_refused_at_load_where_the_card_cannot_run_it(tmp_path):
     """On the CPU (or a card below compute capability 8.9): a clear error when the model loads, in both
     languages, before the pipeline is changed; through the CLI, exit code 2 and one line."""
@@ -186,6 +187,7 @@ def test_the_levers_are_checked_once_in_the_config_and_the_command_line():
             load_config(model="tiny", speed=bad)
 
 
+@pytest.mark.heavy
 def test_levers_from_the_cli_reach_the_engine_and_the_result(tmp_path):
     """Through the door a user takes: the options of `generate`, then the sidecar says what ran."""
     out = tmp_path / "outputs"

@@ -85,6 +85,7 @@ def one_line(stderr: str) -> str:
     return lines[0]
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("damage", ["truncated", "garbage"])
 def test_a_damaged_store_is_refused_by_the_cli_and_set_aside_and_rebuilt_by_the_studio(populated, tmp_path, damage):
     out = copy_of(populated, tmp_path)
@@ -138,6 +139,7 @@ os.kill(os.getpid(), signal.SIGKILL)  # the studio dies: its journal holds both 
 """
 
 
+@pytest.mark.heavy
 def test_a_lost_journal_is_refused_by_the_cli_and_said_by_the_studio(populated, tmp_path):
     """What happens without the check: SQLite opens the store as of its last checkpoint and says nothing
     (here the smoothed video's record and a failed job vanish).  The -shm index still says how much the

@@ -99,6 +99,7 @@ def test_choosing_a_tier_sets_all_its_values_whatever_tier_was_shown_before(star
     assert {k: via_fast[k] for k in TIER_KEYS} == switch("fastest", base, base)
 
 
+@pytest.mark.heavy
 def test_the_page_switching_tiers_runs_and_records_the_last_one_and_a_later_change_is_custom(ui, photo_path):
     """Through the page's handlers, as the walk did: exact -> fastest -> fast, then Generate."""
     from .conftest import EN
@@ -138,6 +139,7 @@ def test_the_page_says_what_each_tier_costs_from_the_tier_table():
     assert en.count("\n") == 3 and zh.count("\n") == 3
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name", ["fast", "fastest"])
 def test_the_flop_ratios_shown_are_the_ones_counted(name):
     from i2v.engine import flops
@@ -174,6 +176,7 @@ def _ran(meta: dict) -> dict:
     return {n["code"]: n["params"] for n in meta["notes"]}
 
 
+@pytest.mark.heavy
 def test_each_tier_reaches_the_engine_from_the_cli_and_a_batch_file(tmp_path, photo_path):
     import json
     import subprocess

@@ -86,6 +86,7 @@ def planned_studio(studio):
     studio.vram_probe = None
 
 
+@pytest.mark.heavy
 def test_oom_during_denoise_retries_one_rung_down(planned_studio, monkeypatch):
     from i2v.engine.memory import live_tensor_bytes
 
@@ -134,6 +135,7 @@ def test_oom_during_decode_retries_decode_only(planned_studio, monkeypatch):
     assert "two passes" not in retry  # a rung for decoding: fewer frames at a time
 
 
+@pytest.mark.heavy
 def test_second_oom_is_a_clear_error_and_memory_returns(planned_studio, monkeypatch):
     from i2v.engine.memory import live_tensor_bytes
 
@@ -165,6 +167,7 @@ def test_impossible_request_refused_before_any_work(studio):
         studio.vram_probe = None
 
 
+@pytest.mark.heavy
 def test_gpu_benchmark_code_runs_as_a_cpu_smoke_test():
     """The GPU benchmark's own code path (plan, ours vs diffusers, rungs, capped cards) on the tiny model."""
     from i2v.bench import bench_gpu
@@ -205,6 +208,7 @@ def test_vae_tiles_are_the_vaes_own_768_pixels():
     assert tiled > 1.5 * estimate(512, 512, 16).decode_act_gib  # not the 512 x 512 tile
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("stage,key", [("denoising", "denoise_gib"), ("decoding", "decode_gib")])
 def test_every_retry_lowers_the_memory_of_the_stage_that_failed(stage, key):
     """From every rung: an out-of-memory error while denoising moves to a rung that needs less memory for
@@ -280,6 +284,7 @@ def test_planner_within_ten_percent_of_every_rung_measured_on_a_card():
     assert min((predicted(r, plain) - r["measured_gib"]) / r["measured_gib"] for r in rows) < -0.13
 
 
+@pytest.mark.heavy
 def test_a_stored_measurement_is_what_memtracker_measures_now():
     """The stored checks are measurements, not numbers typed in: one is measured again here (768x768, 16
     frames, one batch of 2: about 20 s on a CPU, no GPU, no memory)."""

@@ -106,6 +106,7 @@ def no_partials(outputs: Path) -> list[Path]:
     return [p for p in outputs.rglob("*") if ".partial" in p.name]
 
 
+@pytest.mark.heavy
 def test_two_worker_processes_share_the_queue_and_a_cancel_reaches_the_right_one(queue, tmp_path):
     outputs, store = queue.outputs, queue.store
     ids = queue.submit_some(4)
@@ -143,6 +144,7 @@ def test_two_worker_processes_share_the_queue_and_a_cancel_reaches_the_right_one
     assert not no_partials(outputs)
 
 
+@pytest.mark.heavy
 def test_a_killed_worker_process_has_its_job_requeued_once_and_is_started_again(queue, tmp_path):
     outputs, store = queue.outputs, queue.store
     ids = queue.submit_some(2)
@@ -162,6 +164,7 @@ def test_a_killed_worker_process_has_its_job_requeued_once_and_is_started_again(
     assert not no_partials(outputs)
 
 
+@pytest.mark.heavy
 def test_ray_actors_run_the_queue_and_a_killed_actor_job_finishes_on_the_other(queue, tmp_path):
     pytest.importorskip("ray")
     outputs, store = queue.outputs, queue.store
@@ -192,6 +195,7 @@ def test_ray_actors_run_the_queue_and_a_killed_actor_job_finishes_on_the_other(q
     assert "Ray actor" in log.read_text() and not no_partials(outputs)
 
 
+@pytest.mark.heavy
 def test_bench_workers_reports_the_throughput_ratio():
     r = cli("bench", "--workers", "2", "--quick", "--json", timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
@@ -229,6 +233,7 @@ def test_recovery_after_a_head_or_worker_died_leaves_living_workers_alone(queue)
     assert states[cases["dead head"]] == "dead" and states[cases["alive"]] == "busy"
 
 
+@pytest.mark.heavy
 def test_a_node_that_joins_a_ray_cluster_later_gets_an_actor(queue, tmp_path):
     """A Ray cluster started by hand (``ray start --head``, token auth on), the studio's workers joining it
     with ``--ray ADDRESS``; a second node joins afterwards and gets an actor without a restart, and jobs

@@ -82,6 +82,7 @@ def test_loops_and_minterpolate(tmp_path):
     assert probe(out)["fps"] == 16 and meta["frames"] >= 12  # ffmpeg times it: about 2N-3 (README)
 
 
+@pytest.mark.heavy
 def test_sweep_grid_table_and_single_encoding(studio):
     engine = studio.engine()
     engine._text_cache.clear()
@@ -107,6 +108,7 @@ def test_guidance_list_validation():
             parse_guidance_list(bad)
 
 
+@pytest.mark.heavy
 def test_batch_bad_entry_reported_rest_complete_and_rerun_skips(studio, tmp_path):
     img = tmp_path / "in.png"
     make_photo().save(img)
