@@ -83,7 +83,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def read_auth(a: argparse.Namespace) -> list[tuple[str, str]] | None:
-    from i2v.errors import InvalidInput
+    from i2v.base.errors import InvalidInput
 
     pairs: list[str] = []
     if a.auth:
@@ -127,7 +127,7 @@ def _stopping(stop: threading.Event, wake: threading.Event):
 
 
 def main(argv=None) -> int:
-    from i2v.errors import I2VError
+    from i2v.base.errors import I2VError
 
     a = parse_args(argv)
     try:
@@ -138,7 +138,7 @@ def main(argv=None) -> int:
 
 
 def serve(a: argparse.Namespace) -> int:
-    from i2v.errors import InvalidInput
+    from i2v.base.errors import InvalidInput
 
     auth = read_auth(a)
     host = "0.0.0.0" if a.listen else a.host
@@ -151,7 +151,7 @@ def serve(a: argparse.Namespace) -> int:
               "(or --auth-file FILE), or drop --listen to stay on this computer", file=sys.stderr)
         return 2
 
-    from i2v.config import load_config
+    from i2v.base.config import load_config
     from i2v.studio import check_outputs
     from i2v.web import OutputsLock, UploadCache, check_port
 

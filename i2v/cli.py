@@ -18,7 +18,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
-from .errors import I2VError, InternalError, InvalidInput, OutOfResources, echo
+from .base.errors import I2VError, InternalError, InvalidInput, OutOfResources, echo
 from .jobs.kinds import GENERATE, SMOOTH, SWEEP, kind_of
 
 EXIT_OK, EXIT_INVALID, EXIT_RESOURCES, EXIT_CANCELLED = 0, 2, 3, 130
@@ -48,7 +48,7 @@ class _Parser(argparse.ArgumentParser):
 
 def add_generation_args(p: argparse.ArgumentParser, *, image_required: bool = True, sweep: bool = False) -> None:
     """The picture, the preset, an explicit size and one option per setting of the settings schema."""
-    from .settings import SETTINGS
+    from .base.settings import SETTINGS
 
     p.add_argument("--image", required=image_required, help="input picture (PNG, JPEG, WebP, ...)")
     p.add_argument("--preset", default=None, help="preview | standard | high_motion | creative")
@@ -74,7 +74,7 @@ def add_generate_args(p: argparse.ArgumentParser) -> None:
 
 def add_long_args(p: argparse.ArgumentParser, *, extend: bool = False) -> None:
     """A long video: how many segments (or seconds), a storyboard, and how the joins are made."""
-    from .config import COLOUR_METHODS
+    from .base.config import COLOUR_METHODS
 
     g = p.add_argument_group("long video (segments chained from each one's last frames; see docs/long-videos.md)")
     g.add_argument("--segments", type=int, default=None,
@@ -177,7 +177,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 
 def _attention_arg(text: str) -> dict:
     """``flash`` (every kind) or ``spatial=flash,temporal=math``: kernels by kind of attention."""
-    from .config import ATTENTION_KINDS, BACKENDS
+    from .base.config import ATTENTION_KINDS, BACKENDS
 
     out = {}
     for part in [p.strip() for p in str(text).split(",") if p.strip()]:
@@ -192,7 +192,7 @@ def _attention_arg(text: str) -> dict:
 
 def add_speed_args(p: argparse.ArgumentParser) -> None:
     """The speed levers (``speed:`` in the config), for the CLI and the app alike."""
-    from .config import COMPILE_MODES, FP8_MODES, MEMORY_FORMATS, TEMPORAL_CONVS
+    from .base.config import COMPILE_MODES, FP8_MODES, MEMORY_FORMATS, TEMPORAL_CONVS
 
     g = p.add_argument_group("speed (the same math; see docs/memory-and-speed.md)")
     g.add_argument("--compile", nargs="?", const="full", default=None, choices=COMPILE_MODES,
@@ -233,14 +233,14 @@ def speed_argv(a: argparse.Namespace) -> list[str]:
 
 
 def request_kwargs(a: argparse.Namespace) -> dict:
-    from .settings import SETTINGS
+    from .base.settings import SETTINGS
 
     return {"image": a.image, "preset": a.preset, "width": a.width, "height": a.height,
             **{s.name: getattr(a, s.dest) for s in SETTINGS}}
 
 
 def make_studio(a: argparse.Namespace):
-    from .config import load_config
+    from .base.config import load_config
     from .jobs.store import active_files
     from .studio import Studio
 
@@ -295,7 +295,7 @@ class CliProgress:
 def install_cancel_on_sigint() -> object:
     """First Ctrl-C (or SIGTERM, as ``kill`` and service managers send) cancels the job at the next step
     (exit 130, no files, the job recorded as cancelled); a second one aborts."""
-    from .cancel import CancelToken
+    from .base.cancel import CancelToken
 
     token = CancelToken()
 
@@ -466,7 +466,7 @@ def outputs_of(a: argparse.Namespace):
     """The outputs folder of a command that reads the job store: it must hold one (a typo is an error)."""
     from pathlib import Path
 
-    from .config import load_config
+    from .base.config import load_config
     from .jobs.store import DB_NAME
 
     folder = Path(a.outputs) if a.outputs else load_config(getattr(a, "config", None)).outputs_dir
@@ -644,7 +644,7 @@ def cmd_workers(a: argparse.Namespace) -> int:
 # -- presets -------------------------------------------------------------------------------------
 
 def cmd_presets(a: argparse.Namespace) -> int:
-    from .presets import load_presets
+    from .planning.presets import load_presets
 
     presets = load_presets()
     if a.json:
@@ -661,10 +661,10 @@ def cmd_presets(a: argparse.Namespace) -> int:
 # -- recommend -----------------------------------------------------------------------------------
 
 def cmd_recommend(a: argparse.Namespace) -> int:
-    from .advisor import advise
-    from .guidance import recommend
-    from .images import open_image
-    from .request import clean_text
+    from .motion.advisor import advise
+    from .motion.guidance import recommend
+    from .media.images import open_image
+    from .planning.request import clean_text
 
     prompt = clean_text("prompt", a.prompt, 1000, required=True)
     image = open_image(a.image) if a.image else None
@@ -691,10 +691,10 @@ def cmd_recommend(a: argparse.Namespace) -> int:
 def cmd_analyze(a: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .analysis import MotionAnalyzer, flow_visualisation
-    from .config import load_config
-    from .joins import lab_means
-    from .video import check_video_input, iter_frames, read_frames, write_mp4
+    from .motion.analysis import MotionAnalyzer, flow_visualisation
+    from .base.config import load_config
+    from .media.joins import lab_means
+    from .media.video import check_video_input, iter_frames, read_frames, write_mp4
 
     path = Path(a.video)
     if path.is_dir():
@@ -718,7 +718,7 @@ def cmd_analyze(a: argparse.Namespace) -> int:
     out = report.to_json()
     windows = joins_of(path, a.joins, report.frames)
     if windows:
-        from .joins import seam_scores
+        from .media.joins import seam_scores
 
         out["seams"] = seam_scores(None, windows, [p["motion"] for p in report.per_frame], means)
     if a.flow_video:
@@ -750,8 +750,8 @@ def joins_of(path, given: str | None, frames: int) -> list[tuple[int, int]]:
     import json
     from pathlib import Path
 
-    from .longvideo import long_record
-    from .video import read_comment
+    from .workflows.longvideo import long_record
+    from .media.video import read_comment
 
     if given:
         if len(given) > 2000:
@@ -772,7 +772,7 @@ def joins_of(path, given: str | None, frames: int) -> list[tuple[int, int]]:
 
 
 def cmd_sweep(a: argparse.Namespace) -> int:
-    from .workflows import DEFAULT_SWEEP, parse_guidance_list
+    from .workflows.sweep import DEFAULT_SWEEP, parse_guidance_list
 
     values = parse_guidance_list(a.guidance) if a.guidance else list(DEFAULT_SWEEP)
     jobs = make_jobs(a)
@@ -833,9 +833,9 @@ def cmd_smooth(a: argparse.Namespace) -> int:
     or the one above, the date folder's parent) stays in that folder; any other goes to the default."""
     from pathlib import Path
 
-    from .config import load_config
+    from .base.config import load_config
     from .jobs.store import DB_NAME
-    from .workflows import check_smooth_input
+    from .workflows.smooth import check_smooth_input
 
     # size, duration and frames from the file's header, before a frame is decoded or a job recorded
     check_smooth_input(Path(a.video), a.factor, a.method, a.loop, load_config(a.config).limits)
@@ -855,9 +855,9 @@ def cmd_smooth(a: argparse.Namespace) -> int:
 # -- plan / calibrate -----------------------------------------------------------------------------
 
 def cmd_plan(a: argparse.Namespace) -> int:
-    from . import vram
-    from .config import load_config
-    from .request import resolve_size
+    from .planning import vram
+    from .base.config import load_config
+    from .planning.request import resolve_size
 
     cfg = load_config(a.config)
     aw, _, ah = (a.aspect or "16:9").partition(":")
@@ -890,7 +890,7 @@ def cmd_calibrate(a: argparse.Namespace) -> int:
 
     from .engine.memory import PARTS, calibrate, fake_unet_activations
     from .engine.models import build_random_full
-    from .vram import MEMORY_FILE, memory_checks
+    from .planning.vram import MEMORY_FILE, memory_checks
 
     parts = tuple(a.parts.split(",")) if a.parts else PARTS
     unknown = sorted(set(parts) - set(PARTS))
@@ -915,7 +915,7 @@ def cmd_calibrate(a: argparse.Namespace) -> int:
         err("measuring the UNet at the sizes users plan for (fake tensors) ...")
         result["checks"] = memory_checks(result, fake_unet_activations(None, log=err))
     with open(target, "w") as f:
-        f.write("# Activation-memory coefficients of the memory model (i2v/vram.py), written by\n"
+        f.write("# Activation-memory coefficients of the memory model (i2v/planning/vram.py), written by\n"
                 "# `python -m i2v calibrate`: full I2VGen-XL architecture, random weights, tensor-allocator peaks.\n")
         yaml.safe_dump(result, f, sort_keys=False)
     emit({"written": str(target), **{k: v for k, v in result.items() if k != "measurements"}}, a.json)
@@ -1080,7 +1080,7 @@ SETTING_VALUE_CODES = ("out_of_range", "not_a_number", "not_whole", "not_multipl
 def named_as_typed(exc: I2VError, args: argparse.Namespace) -> I2VError:
     """The error naming the option the user typed ('--guidance must be between 1 and 20'), not the
     setting's field (guidance_scale), for every setting this command takes as an option."""
-    from .settings import SETTINGS
+    from .base.settings import SETTINGS
 
     flags = {key: s.flag for s in SETTINGS if s.flag and hasattr(args, s.dest) for key in (s.name, s.label)}
     for key in ("name", "what"):
@@ -1104,7 +1104,7 @@ def log_traceback() -> str:
     import datetime
     import traceback
 
-    from .templates import home_dir
+    from .planning.templates import home_dir
 
     path = home_dir() / "logs" / "cli.log"
     try:

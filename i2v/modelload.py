@@ -15,8 +15,8 @@ import threading
 import time
 from collections import deque
 
-from .errors import I2VError, rebuild
-from .i18n import t
+from .base.errors import I2VError, rebuild
+from .base.i18n import t
 
 # error code -> cause (anything else: "other")
 CAUSES = {"model_unreachable": "no_internet", "model_offline": "offline", "model_no_index": "folder",

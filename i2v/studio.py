@@ -26,15 +26,15 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .analysis import analyze_frames
-from .config import Config, load_config
-from .errors import I2VError, InternalError, InvalidInput, OutOfResources, echo
-from .request import GenerationRequest, build_request, restore_values, size_for_budget
+from .motion.analysis import analyze_frames
+from .base.config import Config, load_config
+from .base.errors import I2VError, InternalError, InvalidInput, OutOfResources, echo
+from .planning.request import GenerationRequest, build_request, restore_values, size_for_budget
 from .modelload import DownloadProgress, failure_record
-from .notes import note
-from .settings import NAMES, RESTORABLE
-from .video import (PARTIAL_TAG, CommentTooLong, check_frames, commit_files, json_to, mp4_to, partial_writer_alive,
-                    png_to, read_comment, to_uint8)
+from .base.notes import note
+from .base.settings import NAMES, RESTORABLE
+from .media.video import (PARTIAL_TAG, CommentTooLong, check_frames, commit_files, json_to, mp4_to,
+                          partial_writer_alive, png_to, read_comment, to_uint8)
 
 APP_NAME = "i2v-studio"
 APP_VERSION = "0.1.0"
@@ -182,7 +182,7 @@ def settings_from_file(path: str | Path, cfg: Config) -> tuple[dict, list]:
     are its source's), and notes on what was clamped or left out.
 
     At most ``limits.restore_max_bytes`` are read, the nesting depth is checked before parsing, and the
-    values go through the request's schema (:func:`i2v.request.restore_values`).
+    values go through the request's schema (:func:`i2v.planning.request.restore_values`).
     """
     path = Path(path)
     name, limit = echo(path.name), int(cfg.limits["restore_max_bytes"])
@@ -223,7 +223,7 @@ def restorable(meta: Any, cfg: Config, name: str = "") -> tuple[dict, list]:
         raise InvalidInput("not_settings_file", name=name)
     s, notes = restore_values(cfg, {k: params[k] for k in (*RESTORABLE, "width", "height") if k in params})
     if params.get("segments") not in (None, 1) or params.get("storyboard"):
-        from .longplan import plan_long
+        from .planning.longplan import plan_long
 
         plan = plan_long(cfg, prompt=s["prompt"], frames=int(s.get("num_frames") or 16),
                          segments=params.get("segments"), storyboard=params.get("storyboard"))
@@ -236,7 +236,7 @@ def restorable(meta: Any, cfg: Config, name: str = "") -> tuple[dict, list]:
 
 # Settings the studio applies itself, never the engine: the MP4's frame rate, the tier (turned into width
 # and height), the schedule's end value (expanded into one guidance per step), the speed tier (turned into
-# the sampler, steps and the approximations it sets, by the request: i2v.tiers).
+# the sampler, steps and the approximations it sets, by the request: i2v.planning.tiers).
 STUDIO_SETTINGS = frozenset({"fps", "resolution", "guidance_end", "speed"})
 
 
@@ -316,7 +316,7 @@ class Studio:
         """configs/speed-gpu.yaml's levers for this card at the default tier's size when the config leaves
         ``speed:`` at its defaults on a CUDA card (they are applied once, at load); else the config's."""
         from .engine.speed import card_of
-        from .speedplan import default_speed, planned_speed
+        from .planning.speedplan import default_speed, planned_speed
 
         card = card_of(engine.device)
         if card is None:
@@ -326,7 +326,7 @@ class Studio:
         free = self.vram_probe() if self.vram_probe else engine.free_vram_gb()
         needed = 0.0
         if free is not None:
-            from . import vram
+            from .planning import vram
 
             needed = vram.plan(free, w, h, int(self.cfg.defaults["num_frames"])).predicted_peak_gb or 0.0
         return planned_speed(self.cfg.speed, default_speed(), card[0], card[1], w, h, free_gib=free,
@@ -360,7 +360,7 @@ class Studio:
                    "max_tier": None}
             free = self.vram_probe() if self.vram_probe else self._engine.free_vram_gb()
             if free is not None:
-                from .vram import max_tier
+                from .planning.vram import max_tier
 
                 out["vram_gb"], out["max_tier"] = free, max_tier(free, self.cfg.resolution["tiers"])
             return out
@@ -468,7 +468,7 @@ class Studio:
     # -- memory: plan before, retry one rung down after an out-of-memory error ---------------
     def _memory_plan(self, engine, run: _Run) -> None:
         """The fastest rung that fits the card, carried on the engine's job (None on a CPU: nothing to plan)."""
-        from . import vram
+        from .planning import vram
 
         free = self.vram_probe() if self.vram_probe else engine.free_vram_gb()
         if free is None:
@@ -489,7 +489,7 @@ class Studio:
         """Run one stage ("denoising" or "decoding"); after an out-of-memory error, once more on the nearest
         rung that lowers that stage's memory (a decode chunk does nothing for denoising, guidance in two
         passes nothing for decoding); a second error, or no such rung, is ``gpu_oom``."""
-        from . import vram
+        from .planning import vram
 
         for attempt in (1, 2):
             try:

@@ -10,7 +10,7 @@
    delay, logged), so a correct password still gets in once the wait is over;
 6. a request body is bounded before it is read whole, and a file handed to an endpoint must be one that
    was uploaded here: a URL or a server path is refused (a picture reaches us as an upload or, on the
-   page, a ``data:`` URL, and :func:`i2v.images.open_image` checks its size and pixel count from the
+   page, a ``data:`` URL, and :func:`i2v.media.images.open_image` checks its size and pixel count from the
    header before decoding it);
 7. only results and uploads are served (not the job store, the lock, kept inputs); every answer says
    ``nosniff``; a served file plays inline only as MP4 video or PNG image, anything else is a download
@@ -39,9 +39,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
-from .errors import InvalidInput, Refused
-from .i18n import pick_lang
-from .settings import API_FILES, API_PARAMS
+from .base.errors import InvalidInput, Refused
+from .base.i18n import pick_lang
+from .base.settings import API_FILES, API_PARAMS
 
 # -- the outputs folder: one studio at a time ------------------------------------------------------------
 

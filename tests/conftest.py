@@ -48,7 +48,7 @@ def tiny_engine(tiny_loaded):
 @pytest.fixture
 def studio(tmp_path, tiny_engine):
     """A Studio on the shared tiny engine, writing into a fresh folder."""
-    from i2v.config import load_config
+    from i2v.base.config import load_config
     from i2v.jobs.store import active_files
     from i2v.studio import Studio
 

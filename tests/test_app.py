@@ -12,7 +12,7 @@ import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from i2v.video import probe
+from i2v.media.video import probe
 
 
 

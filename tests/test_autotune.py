@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 
-from i2v.tuning import MAX_DRAFTS, TARGETS
+from i2v.motion.tuning import MAX_DRAFTS, TARGETS
 
 from .test_long import cli, run_next
 
@@ -77,7 +77,7 @@ def test_auto_tune_hits_the_target_with_drafts_and_one_seed(studio, guided_frame
 
 @pytest.mark.heavy
 def test_an_interrupted_auto_tune_keeps_its_drafts(studio, guided_frames, textured, monkeypatch):
-    from i2v.errors import Cancelled
+    from i2v.base.errors import Cancelled
     from i2v.jobs import JobService
 
     jobs = JobService(studio)

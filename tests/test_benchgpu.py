@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from i2v.speedplan import card_slug
+from i2v.planning.speedplan import card_slug
 
 
 @pytest.mark.parametrize("name,slug", [("NVIDIA H100 80GB HBM3", "h100"), ("NVIDIA H200", "h200"),

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from i2v.video import probe, read_comment
+from i2v.media.video import probe, read_comment
 
 ROOT = Path(__file__).resolve().parent.parent
 

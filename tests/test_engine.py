@@ -8,8 +8,8 @@ import torch
 
 from i2v.engine import CancelToken, EngineJob
 from i2v.engine.engine import IMAGE_LATENT_SEED
-from i2v.errors import Cancelled
-from i2v.images import fit_image
+from i2v.base.errors import Cancelled
+from i2v.media.images import fit_image
 
 from .conftest import make_photo
 
@@ -251,7 +251,7 @@ def test_fast_mode_benchmark_reports_speed_drift_and_flop_ratios():
     steps without them; FLOP ratios against exact from the counter."""
     from i2v.bench import bench_fast_mode, fast_mode_entries
     from i2v.engine import flops
-    from i2v.tiers import TIERS
+    from i2v.planning.tiers import TIERS
 
     r = bench_fast_mode(size=64, frames=4, steps=4, repeats=1, model="tiny", flop_sizes=((1280, 704),))
     names = [e[0] for e in fast_mode_entries()]
@@ -276,8 +276,8 @@ def test_every_request_setting_reaches_the_engine_or_is_the_studios(studio, monk
     import dataclasses
 
     import i2v.studio
-    from i2v.errors import InternalError
-    from i2v.settings import NAMES
+    from i2v.base.errors import InternalError
+    from i2v.base.settings import NAMES
 
     req = studio.build_request(image=make_photo(), prompt="waves", negative_prompt="blur", guidance_scale=11.5,
                                num_inference_steps=7, num_frames=6, target_fps=12, resolution="256p", seed=77,

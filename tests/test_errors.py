@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from i2v import errors
-from i2v.errors import MESSAGES, CLASSES, I2VError, InternalError, InvalidInput, OutOfResources, rebuild
+from i2v.base import errors
+from i2v.base.errors import MESSAGES, CLASSES, I2VError, InternalError, InvalidInput, OutOfResources, rebuild
 
 ROOT = Path(__file__).resolve().parent.parent
 RAISE = re.compile(r"\b(" + "|".join(c.__name__ for c in CLASSES.values()) + r")\(\s*\"(\w+)\"")
@@ -107,7 +107,7 @@ def test_an_error_with_a_path_travels_as_json():
     import json
     from pathlib import Path
 
-    from i2v.errors import ModelUnavailable, rebuild
+    from i2v.base.errors import ModelUnavailable, rebuild
 
     exc = ModelUnavailable("model_no_index", path=Path("/somewhere/my-model"))
     data = json.loads(json.dumps(exc.to_json()))

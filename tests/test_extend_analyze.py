@@ -44,7 +44,7 @@ def cli_peak(*args) -> tuple[subprocess.CompletedProcess, float]:
 
 def pattern_video(path: Path, frames: int, width: int, height: int, comment: str | None = None) -> Path:
     """A moving checkerboard, tiny on disk (crf 40), written one frame at a time."""
-    from i2v.video import mp4_stream_to
+    from i2v.media.video import mp4_stream_to
 
     path.parent.mkdir(parents=True, exist_ok=True)
     x, y = np.arange(width)[None, :, None], np.arange(height)[:, None, None]
@@ -78,7 +78,7 @@ def test_extend_of_a_long_source_holds_only_what_the_join_needs(tmp_path):
     s = json.loads(r.stdout)
     assert s["frames"] > 256
     assert peak < 1300, peak  # (about 750 MB: python, torch and the tiny model; the old code: over 2000)
-    from i2v.video import iter_frames, probe
+    from i2v.media.video import iter_frames, probe
 
     made = out / s["video"]
     assert probe(made)["frames"] == s["frames"] and (probe(made)["width"], probe(made)["height"]) == (768, 384)
@@ -174,8 +174,8 @@ def test_analyze_is_bounded_and_refuses_what_is_not_a_video(tmp_path):
 def test_analyze_measures_a_video_one_frame_at_a_time(tmp_path):
     """512 frames at 512x256 (the frame limit): the old analyze held every frame, flow and magnitude (over
     1 GB); the measures are running ones now, the same numbers as the in-memory analysis."""
-    from i2v.analysis import analyze_frames
-    from i2v.video import read_frames
+    from i2v.motion.analysis import analyze_frames
+    from i2v.media.video import read_frames
 
     src = pattern_video(tmp_path / "v.mp4", 512, 512, 256)
     r, peak = cli_peak("analyze", str(src), "--json")

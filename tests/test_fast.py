@@ -160,7 +160,7 @@ def test_step_skipping_composes_with_fast_mode(tiny_engine):
 def test_step_skipping_state_is_freed_after_a_job_and_after_a_cancel(tiny_engine, monkeypatch):
     import i2v.engine.engine as eng
     from i2v.engine import CancelToken
-    from i2v.errors import Cancelled
+    from i2v.base.errors import Cancelled
 
     made = []
 
@@ -275,7 +275,7 @@ def test_late_guidance_composes_with_fast_mode_and_step_skipping(tiny_engine, mo
 # -- the speed tiers -----------------------------------------------------------------------------
 
 def test_the_tiers_are_concrete_settings_and_exact_is_the_reference():
-    from i2v import tiers
+    from i2v.planning import tiers
 
     assert tiers.NAMES == ("exact", "fast", "fastest")
     for name in tiers.NAMES:
@@ -290,7 +290,7 @@ def test_the_tiers_are_concrete_settings_and_exact_is_the_reference():
 
 
 def test_the_benchmark_measures_each_method_of_the_tiers_alone_then_each_tier():
-    from i2v import tiers
+    from i2v.planning import tiers
     from i2v.bench import fast_mode_entries
 
     entries = fast_mode_entries()
@@ -310,7 +310,7 @@ def test_the_benchmark_measures_each_method_of_the_tiers_alone_then_each_tier():
 def test_the_tiers_meet_their_flop_targets_at_native_size(name, target):
     """Issue 21's targets, counted: fast >= 2.5x fewer UNet FLOPs than exact at native 16 frames, fastest >= 4x,
     without counting on step skipping to skip anything (what it skips depends on the video)."""
-    from i2v import tiers
+    from i2v.planning import tiers
 
     t = tiers.tier(name)
     exact = flops.exact_video_flops(1280, 704, 16)
@@ -350,7 +350,7 @@ def test_step_skipping_keeps_offload_hooks(tiny_engine):
 
 
 def test_the_memory_planner_counts_what_the_methods_keep_between_steps():
-    from i2v import vram
+    from i2v.planning import vram
 
     base = vram.estimate(1280, 704, 16)
     kept = vram.estimate(1280, 704, 16, fast=2, skip=True)

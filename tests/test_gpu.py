@@ -48,7 +48,7 @@ def _job(w, h, **kw):
 
 @pytest.mark.parametrize("w,h", SIZES)
 def test_every_rung_predicted_within_ten_percent_and_decodes_finite(engine, w, h):
-    from i2v import vram
+    from i2v.planning import vram
     from i2v.engine.memory import absolute_peak
 
     rows = []
@@ -75,7 +75,7 @@ def test_every_rung_predicted_within_ten_percent_and_decodes_finite(engine, w, h
 
 def test_memory_back_at_baseline_after_cancel_and_after_an_injected_oom(engine):
     from i2v.engine import CancelToken
-    from i2v.errors import Cancelled
+    from i2v.base.errors import Cancelled
 
     engine.apply_memory_plan("none", False)
     engine.generate(_job(512, 512))  # warm caches

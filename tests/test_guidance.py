@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from i2v.advisor import advise, rewrite_conflict, troubleshoot
-from i2v.guidance import LEXICON, RANGES, _find, classify_prompt, guidance_schedule, image_complexity, recommend
-from i2v.tokens import clip_tokenizer
+from i2v.motion.advisor import advise, rewrite_conflict, troubleshoot
+from i2v.motion.guidance import LEXICON, RANGES, _find, classify_prompt, guidance_schedule, image_complexity, recommend
+from i2v.motion.tokens import clip_tokenizer
 
 CASES = [
     # (prompt, class, words that must be matched)
@@ -237,7 +237,7 @@ def test_conflict_rewrite_describes_the_result():
 
 
 def _camera_phrases_en():
-    from i2v.advisor import _CAMERA_VERBS
+    from i2v.motion.advisor import _CAMERA_VERBS
 
     verbs = [f"{pre}{form}{post}" for base, forms in _CAMERA_VERBS.items() for form in (base, *forms)
              for pre in ("", "camera ", "the camera ", "the camera is ", "the camera slowly ", "smoothly ")

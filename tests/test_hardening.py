@@ -18,8 +18,8 @@ import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from i2v.errors import GenerationFailed, InvalidInput, ModelUnavailable, OutOfResources
-from i2v.images import open_image
+from i2v.base.errors import GenerationFailed, InvalidInput, ModelUnavailable, OutOfResources
+from i2v.media.images import open_image
 from i2v.studio import Studio, sweep_outputs
 
 from .apphelpers import ROOT
@@ -149,8 +149,8 @@ def test_nan_frames_refused_nothing_written(studio, baseline, monkeypatch):
 
 
 def test_cancel_at_step_k_writes_nothing(studio, baseline):
-    from i2v.cancel import CancelToken
-    from i2v.errors import Cancelled
+    from i2v.base.cancel import CancelToken
+    from i2v.base.errors import Cancelled
 
     token = CancelToken()
     before = sorted(studio.outputs.rglob("*"))
@@ -180,20 +180,20 @@ def test_disk_full_while_writing(studio, baseline, monkeypatch):
 
 def test_crash_between_write_and_rename_then_startup_sweep(tmp_path):
     out = tmp_path / "outputs"
-    code = ("import os, sys; from pathlib import Path; from i2v.video import atomic_path\n"
+    code = ("import os, sys; from pathlib import Path; from i2v.media.video import atomic_path\n"
             f"with atomic_path(Path({str(out / 'day' / 'v.mp4')!r})) as tmp:\n"
             "    tmp.write_bytes(b'half a video'); os._exit(9)\n")
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert r.returncode == 9
     assert not (out / "day" / "v.mp4").exists() and list(out.rglob("*.partial*"))  # no file under the real name
-    from i2v.config import load_config
+    from i2v.base.config import load_config
 
     Studio(load_config(model="tiny"), outputs=out, log=lambda m: None)  # start-up
     assert not list(out.rglob("*.partial*"))
 
 
 def test_model_that_fails_to_load_is_a_clear_error(tmp_path, photo_path):
-    from i2v.config import load_config
+    from i2v.base.config import load_config
 
     cfg = load_config(model=str(tmp_path / "no-such-model"))
     cfg.data["model"]["fallback"] = None
@@ -357,8 +357,8 @@ TEN_MB = 10 * 2**20
 
 
 def test_a_10_mb_text_is_refused_before_it_is_read():
-    from i2v.request import clean_text
-    from i2v.workflows import parse_guidance_list
+    from i2v.planning.request import clean_text
+    from i2v.workflows.sweep.sweep import parse_guidance_list
 
     big = _NotToBeRead("a dog jumping " * (TEN_MB // 14))
     with pytest.raises(InvalidInput, match=r"prompt is too long \(10485\d+ characters\) \(at most 1000\)"):
@@ -369,13 +369,13 @@ def test_a_10_mb_text_is_refused_before_it_is_read():
 
 
 def test_the_live_recommendation_never_analyses_a_huge_prompt(studio, monkeypatch):
-    import i2v.guidance
+    import i2v.motion.guidance
     from i2v.jobs import JobService
     from i2v.ui import StudioUI
 
     seen = []
-    real = i2v.guidance.recommend
-    monkeypatch.setattr(i2v.guidance, "recommend", lambda p, *a, **k: seen.append(len(p)) or real(p, *a, **k))
+    real = i2v.motion.guidance.recommend
+    monkeypatch.setattr(i2v.motion.guidance, "recommend", lambda p, *a, **k: seen.append(len(p)) or real(p, *a, **k))
     ui = StudioUI(studio, JobService(studio))
     ui.build_blocks()
     zh = type("R", (), {"headers": {"accept-language": "zh-CN"}})()
@@ -394,8 +394,8 @@ def test_a_10_mb_prompt_through_the_api_is_one_clear_line(app, photo_path):
 @pytest.mark.heavy
 def test_smaller_points_of_the_attack_report(tmp_path):
     """Seed range in plain digits; a folder, a FIFO or an unreadable file named as the picture."""
-    from i2v.config import load_config
-    from i2v.request import build_request
+    from i2v.base.config import load_config
+    from i2v.planning.request import build_request
 
     with pytest.raises(InvalidInput, match="seed must be between -1 and 4294967295"):
         build_request(load_config(), image=make_photo(), prompt="x", seed=2**40)

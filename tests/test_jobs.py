@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from i2v.errors import InvalidInput, OutOfResources
+from i2v.base.errors import InvalidInput, OutOfResources
 from i2v.jobs import CANCELLED, DONE, INTERRUPTED, QUEUED, RUNNING, JobService, JobStore
 
 from .conftest import make_photo
@@ -329,7 +329,7 @@ def _killed_worker(out: Path, suffix: str) -> None:
 
 
 def _queue_only(out: Path) -> JobService:
-    from i2v.config import load_config
+    from i2v.base.config import load_config
     from i2v.studio import Studio
 
     return JobService(Studio(load_config(model="tiny"), outputs=out, log=lambda m: None))
@@ -390,7 +390,7 @@ def test_a_full_disk_during_a_long_video_leaves_nothing_and_names_no_server_path
     the message named the absolute folder."""
     import errno
 
-    from i2v import longvideo
+    from i2v.workflows import longvideo
 
     png = longvideo.png_to
     calls = []

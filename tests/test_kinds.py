@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from i2v.i18n import TEXT
+from i2v.base.i18n import TEXT
 from i2v.jobs import KINDS, JobStore, kind_of
 from i2v.jobs.kinds import HISTORY_KINDS, kind_of_sidecar
 

@@ -1,6 +1,7 @@
-"""Dependencies run one way: app.py -> i2v/ui -> i2v/jobs -> workflows -> the studio service -> pure policy
-modules -> i2v/engine.  Read from the source (every import, also those inside functions), so a lazy import
-against the direction fails here too."""
+"""The tree is the map, and dependencies run one way.  Each package of i2v/ (and each module left at its
+top) has a place in :data:`LAYERS`, from the bottom up; a module imports only from its own place and those
+below it.  Read from the source (every import, also those inside functions or for type checking only), so a
+lazy import against the direction fails here too, as does any import circle."""
 
 from __future__ import annotations
 
@@ -10,46 +11,62 @@ from pathlib import Path
 import pytest
 
 PKG = Path(__file__).resolve().parent.parent / "i2v"
-POLICY = ("settings", "presets", "guidance", "advisor", "vram", "analysis", "notes", "errors", "config", "tokens",
-          "request", "longplan", "i18n", "modelload", "images", "video", "templates", "cancel", "speedplan", "tiers",
-          "joins", "tuning")
-# what each layer may not import (its own layer and those below are fine)
-FORBIDDEN = {
-    **{m: ("engine", "studio", "workflows", "jobs", "ui", "torch", "diffusers", "gradio") for m in POLICY},
-    "studio": ("workflows", "jobs", "ui", "gradio"),  # the studio service
-    "workflows": ("jobs", "ui", "gradio"),
-    "jobs": ("ui", "gradio"),
-}
+# From the bottom up: what each place holds is in docs/development.md.  A name is a package (i2v/NAME/) or a
+# module at the top (i2v/NAME.py).
+LAYERS = (
+    ("base",),                 # settings, config, errors, i18n, notes, cancel: what every layer reads
+    ("motion",),               # guidance, advisor, analysis, tuning, tokens (pure)
+    ("media",),                # images, video, joins (pure)
+    ("planning",),             # vram, speedplan, tiers, presets, templates, request, longplan (pure)
+    ("modelload",),            # model loading progress and failures (pure)
+    ("engine",),               # the only code that imports torch and diffusers at import time
+    ("studio",),               # the studio service
+    ("workflows",),            # sweep, batch, smooth, long video, auto-tune (over the studio service)
+    ("jobs",),                 # the job store and service, worker pools
+    ("bench",),                # python -m i2v bench
+    ("web", "ui", "cli", "__main__", "__init__"),  # the front ends (app.py above them all)
+)
+PLACE = {name: i for i, names in enumerate(LAYERS) for name in names}
+PURE = {"base", "motion", "media", "planning", "modelload"}  # import no torch, diffusers nor gradio at all
+NO_GRADIO = {"engine", "studio", "workflows", "jobs", "bench", "web", "cli"}  # only the page imports gradio
+TOP_MODULES_MAX = 8  # modules directly in i2v/, __init__ and __main__ included
 
 
 def imports(path: Path) -> set[str]:
-    """The top name of every module ``path`` imports, relative ones resolved inside i2v."""
+    """The top name of every module ``path`` imports (third-party ones: torch, gradio...)."""
     names = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             names |= {a.name.split(".")[0] for a in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            if node.level == 0:
-                names.add((node.module or "").split(".")[0])
-            else:  # from .x import y / from ..x import y: the first name below i2v
-                inside = path.relative_to(PKG).parts[:-1][:max(0, len(path.relative_to(PKG).parts) - node.level)]
-                parts = [*inside, *(node.module or "").split(".")] if node.module else [*inside]
-                names.add(parts[0] if parts else "")
-                if not node.module:
-                    names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            names.add((node.module or "").split(".")[0])
     return names
 
 
-def layer_files(layer: str) -> list[Path]:
-    folder = PKG / layer
-    return sorted(folder.rglob("*.py")) if folder.is_dir() else [PKG / f"{layer}.py"]
+def place_of(module: str) -> str:
+    """The place in LAYERS of a module named i2v.X or i2v.X.Y...: X."""
+    return module.split(".")[1] if module.count(".") else "__init__"
 
 
-@pytest.mark.parametrize("layer", sorted(FORBIDDEN))
-def test_no_import_against_the_direction(layer):
-    for path in layer_files(layer):
-        bad = imports(path) & set(FORBIDDEN[layer])
-        assert not bad, f"{path.relative_to(PKG.parent)} imports {sorted(bad)}"
+def test_every_package_and_top_module_has_a_place():
+    """A new package or a module at the top of i2v/ is put on the map (LAYERS) before it can land, and the
+    top of i2v/ keeps few modules: the rest sit in a package by topic."""
+    here = {p.name for p in PKG.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    top = {p.stem for p in PKG.glob("*.py")}
+    assert not (here | top) - set(PLACE), f"not on the map: {sorted((here | top) - set(PLACE))}"
+    assert len(top) <= TOP_MODULES_MAX, sorted(top)
+
+
+@pytest.mark.parametrize("place", sorted(PLACE))
+def test_no_import_against_the_direction(place):
+    for name, path in sorted(MODULES.items()):
+        if place_of(name) != place:
+            continue
+        above = sorted(t for t in edges(path) if PLACE[place_of(t)] > PLACE[place])
+        assert not above, f"{path.relative_to(PKG.parent)} ({place}) imports {above}, above it"
+        libs = imports(path) & ({"torch", "diffusers", "gradio"} if place in PURE else
+                                {"gradio"} if place in NO_GRADIO else set())
+        assert not libs, f"{path.relative_to(PKG.parent)} ({place}) imports {sorted(libs)}"
 
 
 # -- no import circle ------------------------------------------------------------------------------------
@@ -146,6 +163,6 @@ def test_no_import_circle():
 
 
 def test_the_settings_registry_imports_no_policy():
-    """i2v.settings is the base every layer reads: it imports nothing of i2v but the base itself."""
-    base = {"i2v.errors", "i2v.i18n", "i2v.notes", "i2v.cancel"}
-    assert edges(MODULES["i2v.settings"]) <= base
+    """i2v.base.settings is the base every layer reads: it imports nothing of i2v but the base itself."""
+    base = {"i2v.base.errors", "i2v.base.i18n", "i2v.base.notes", "i2v.base.cancel"}
+    assert edges(MODULES["i2v.base.settings"]) <= base

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from i2v.config import load_config
-from i2v.errors import InvalidInput
-from i2v.joins import (ColourReference, join, join_windows, joined_length, match_colour, next_picture_index,
-                       seam_scores)
-from i2v.longplan import plan_long, segments_for
+from i2v.base.config import load_config
+from i2v.base.errors import InvalidInput
+from i2v.media.joins import (ColourReference, join, join_windows, joined_length, match_colour, next_picture_index,
+                             seam_scores)
+from i2v.planning.longplan import plan_long, segments_for
 
 from .conftest import ROOT
 from .synthetic import clip_from, panning_texture
@@ -131,7 +131,7 @@ def test_a_long_job_commits_each_segment_and_its_joins_are_invisible(studio, syn
     meta = json.loads((jobs.outputs / s["metadata"]).read_text())
     assert meta["kind"] == "long_video" and meta["params"]["storyboard"][1] == "a slow pan right"
     assert [x["seed"] for x in meta["segments"]] == [7, 8, 9] and meta["joins"]["colour"] == "lab"
-    from i2v.video import read_frames
+    from i2v.media.video import read_frames
 
     assert len(read_frames(jobs.outputs / s["video"])) == s["frames"]
     # each segment's next picture is kept losslessly beside it, and owned by its row
@@ -142,7 +142,7 @@ def test_a_long_job_commits_each_segment_and_its_joins_are_invisible(studio, syn
 @pytest.mark.heavy
 def test_a_cancelled_long_job_resumes_from_its_last_committed_segment(studio, synthetic_frames, tmp_path,
                                                                       monkeypatch):
-    from i2v.errors import Cancelled
+    from i2v.base.errors import Cancelled
     from i2v.jobs import JobService
 
     jobs = JobService(studio)
@@ -183,7 +183,7 @@ def test_retention_in_another_process_leaves_a_running_long_video(studio, synthe
     its segments (Studio.protected lived in one process) and the job ended with an internal error naming a
     server path.  Here a second studio on the same folder (another process's, its own protected set) runs its
     retention while the third segment is made: what the unfinished job owns is read from the store."""
-    from i2v.config import load_config
+    from i2v.base.config import load_config
     from i2v.jobs import JobService
     from i2v.jobs.store import active_files
     from i2v.studio import Studio
@@ -317,7 +317,7 @@ def test_cli_kill_9_during_the_third_segment_then_requeue_makes_only_the_rest(tm
     segment rows and the summary's count of segments made), and the final MP4 is whole."""
     from i2v.jobs import JobStore
     from i2v.jobs.store import DB_NAME
-    from i2v.video import read_frames
+    from i2v.media.video import read_frames
 
     out = tmp_path / "outputs"
     proc = subprocess.Popen([sys.executable, "-m", "i2v", "generate", "--model", "tiny", "--steps", "12",
@@ -478,7 +478,7 @@ def test_the_length_line_counts_the_storyboard_and_too_many_lines_say_so():
 
 
 def test_stop_during_a_long_video_says_what_was_kept(ui, synthetic_frames, tmp_path, monkeypatch):
-    from i2v.errors import Cancelled
+    from i2v.base.errors import Cancelled
 
     from .conftest import ZH
 

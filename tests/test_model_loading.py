@@ -42,7 +42,7 @@ def test_first_download_shows_its_progress_in_the_banner(tmp_path, tiny_loaded):
     an empty HF_HOME by a studio in its own process."""
     repo = tmp_path / "repo"
     tiny_loaded.pipe.save_pretrained(repo, safe_serialization=True)
-    from i2v.config import DEFAULT_CONFIG, load_config
+    from i2v.base.config import DEFAULT_CONFIG, load_config
 
     # the stand-in serves the repo and revision a user's studio asks for: the real pinning, unchanged
     assert load_config(DEFAULT_CONFIG).model["revision"] == PINNED
@@ -139,7 +139,7 @@ def offline_studio(tmp_path, monkeypatch, tiny_loaded):
     import huggingface_hub.constants as hub_constants
 
     import i2v.engine.models as models
-    from i2v.config import load_config
+    from i2v.base.config import load_config
     from i2v.studio import Studio
 
     for var in ("I2V_MODEL", "I2V_CONFIG", "HF_HUB_OFFLINE"):
@@ -206,8 +206,8 @@ def test_a_result_from_the_fallback_leaves_the_failure_out_of_its_notes(offline_
 
 
 def test_each_cause_is_its_own_short_line(tmp_path):
-    from i2v.config import load_config
-    from i2v.errors import ModelUnavailable
+    from i2v.base.config import load_config
+    from i2v.base.errors import ModelUnavailable
     from i2v.modelload import cause_of
     from i2v.studio import Studio
 

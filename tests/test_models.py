@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from i2v.engine.models import DEMO_NOTICE, build_random_full, load_model
-from i2v.errors import ModelUnavailable
+from i2v.base.errors import ModelUnavailable
 
 # A port nothing listens on: the hub is "unreachable" at once, as on a machine without internet.
 DEAD_HUB = "http://127.0.0.1:9"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from i2v.presets import load_presets
+from i2v.planning.presets import load_presets
 from i2v.ui.compare import table_of
 
 from .conftest import EN, ZH
@@ -70,7 +70,7 @@ def test_smooth_twice_works_on_the_generated_video_and_offers_the_smoothed_resul
 def test_the_zh_page_names_the_auto_tune_chart_explains_the_safe_zone_loop_and_the_english_negative_prompt(ui):
     import gradio as gr
 
-    from i2v.i18n import t
+    from i2v.base.i18n import t
 
     c = ui.c
     zh = ui.localized("zh")

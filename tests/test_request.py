@@ -6,10 +6,10 @@ import sys
 
 import pytest
 
-from i2v.config import load_config
-from i2v.errors import InvalidInput
-from i2v.presets import get_preset, load_presets, parse_preset
-from i2v.request import build_request, size_for_budget
+from i2v.base.config import load_config
+from i2v.base.errors import InvalidInput
+from i2v.planning.presets import get_preset, load_presets, parse_preset
+from i2v.planning.request import build_request, size_for_budget
 
 from .conftest import make_photo
 
@@ -28,8 +28,8 @@ def req(cfg, **kw):
 def test_pure_modules_do_not_import_torch():
     import subprocess
 
-    code = ("import sys, i2v.request, i2v.presets, i2v.config, i2v.images, i2v.video, i2v.studio, i2v.cli;"
-            "print('torch' in sys.modules)")
+    code = ("import sys, i2v.planning.request, i2v.planning.presets, i2v.base.config, i2v.media.images, "
+            "i2v.media.video, i2v.studio, i2v.cli; print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 
@@ -144,7 +144,7 @@ def test_config_values_checked_by_type_and_range_naming_file_and_key(tmp_path, t
 def test_defaults_have_one_source_the_shipped_yaml():
     import yaml
 
-    from i2v.config import DEFAULT_CONFIG, Config
+    from i2v.base.config import DEFAULT_CONFIG, Config
 
     shipped = yaml.safe_load(DEFAULT_CONFIG.read_text())
     assert Config().data == shipped and load_config().defaults == shipped["defaults"]
@@ -152,9 +152,10 @@ def test_defaults_have_one_source_the_shipped_yaml():
 
 
 def test_every_list_of_settings_derives_from_the_schema():
-    from i2v import cli, presets, studio, workflows
+    from i2v import cli, studio, workflows
+    from i2v.planning import presets
     from i2v.jobs import service as jobs_service
-    from i2v.settings import NAMES, PRESET_KEYS, RESTORABLE, SETTINGS
+    from i2v.base.settings import NAMES, PRESET_KEYS, RESTORABLE, SETTINGS
 
     assert presets.PRESET_SETTINGS == PRESET_KEYS and studio.RESTORABLE == RESTORABLE
     assert set(NAMES) <= workflows.BATCH_KEYS and set(NAMES) <= set(jobs_service.GENERATE_KEYS)
@@ -167,8 +168,8 @@ def test_every_list_of_settings_derives_from_the_schema():
 
 
 def test_tier_order_follows_the_configured_budgets_not_a_fixed_list(tmp_path):
-    from i2v.advisor import troubleshoot
-    from i2v.settings import tier_order
+    from i2v.motion.advisor import troubleshoot
+    from i2v.base.settings import tier_order
 
     tiers = {"tall": 400_000, "tiny": 70_000, "mid": 200_000}
     assert tier_order(tiers) == ("tiny", "mid", "tall")

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from gradio_client import Client
 
-from i2v.settings import CONTROLS, PRESET_KEYS
-from i2v.video import _ffmpeg_lib, read_comment, write_mp4
+from i2v.base.settings import CONTROLS, PRESET_KEYS
+from i2v.media.video import _ffmpeg_lib, read_comment, write_mp4
 
 from .conftest import EN, ZH
 from .test_door import join, upload
@@ -150,7 +150,7 @@ def test_a_20_mb_restore_through_the_page_event_answers_little(app):
 # -- S6: templates and /job -------------------------------------------------------------------------------------
 
 def test_templates_are_capped_in_number_and_size_and_long_names_are_not_echoed(ui):
-    from i2v.templates import list_templates
+    from i2v.planning.templates import list_templates
 
     c, h = ui.c, ui.create
     ui.cfg.limits["templates_max"] = 3
@@ -201,7 +201,7 @@ TEMPLATE_VALUES = {"negative_prompt": "blurry, dark", "guidance_scale": 12.5, "n
 
 
 def test_a_template_saves_and_loads_every_setting_a_preset_can_hold(ui, photo_path):
-    from i2v.templates import list_templates, save_template
+    from i2v.planning.templates import list_templates, save_template
 
     assert set(TEMPLATE_VALUES) == set(PRESET_KEYS)
     c, h = ui.c, ui.create

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from i2v.errors import InvalidInput
+from i2v.base.errors import InvalidInput
 from i2v.jobs import CANCELLED, DONE, INTERRUPTED, RUNNING, JobStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,7 +97,7 @@ def test_smoothing_an_oversized_video_is_one_line_before_any_frame_is_decoded(tm
 def test_smooth_x4_again_and_again_on_its_own_result_meets_the_bound(tmp_path):
     """What the page's Smooth x4 does, pressed on its own result: 16 frames, 61, 241, then 961 is refused
     when it is asked (the page shows the line, in the user's language), and nothing is queued."""
-    from i2v.config import load_config
+    from i2v.base.config import load_config
     from i2v.jobs import JobService
     from i2v.studio import Studio
 

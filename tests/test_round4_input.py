@@ -52,7 +52,7 @@ def test_cli_messages_name_the_option_and_speak_cli_words(photo_path, tmp_path):
 
 
 def test_the_page_keeps_its_own_words_for_the_same_errors():
-    from i2v.errors import InvalidInput
+    from i2v.base.errors import InvalidInput
 
     e = InvalidInput("long_segments", hi=8, got=9)
     assert e.text("en") == "segments must be between 1 and 8 (got 9)" and e.text("zh").startswith("片段数必须在")
@@ -83,8 +83,8 @@ def test_cli_storyboards_too_long_not_utf8_at_the_cut_or_a_fifo(photo_path, tmp_
                                        ("retention", {"min_free_mb": float("nan")}),
                                        ("model", {"hub_probe_timeout_s": float("nan")})])
 def test_nan_in_the_config_is_refused_naming_the_key(tmp_path, key, value):
-    from i2v.config import load_config
-    from i2v.errors import InvalidInput
+    from i2v.base.config import load_config
+    from i2v.base.errors import InvalidInput
 
     f = tmp_path / "nan.yaml"
     f.write_text(yaml.safe_dump({key: value}), encoding="utf-8")

@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 import torch
 
-from i2v.config import load_config
+from i2v.base.config import load_config
 from i2v.engine import Engine, EngineJob
 from i2v.engine.models import load_model
 from i2v.engine.speed import (FrameMatmul, KernelChoice, SpeedLevers, apply_speed, attention_kind, fp8_refusal,
                               reset_speed, set_temporal_conv)
-from i2v.errors import InvalidInput
-from i2v.images import fit_image
+from i2v.base.errors import InvalidInput
+from i2v.media.images import fit_image
 
 from .conftest import ROOT, make_photo
 

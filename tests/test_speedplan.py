@@ -1,13 +1,13 @@
-"""The planned speed levers (configs/speed-gpu.yaml, i2v/speedplan.py): the picker by card and size, the
+"""The planned speed levers (configs/speed-gpu.yaml, i2v/planning/speedplan.py): the picker by card and size, the
 memory it keeps free, and the studio applying it only where the user left speed: alone on a CUDA card."""
 
 from __future__ import annotations
 
 import pytest
 
-from i2v.errors import InvalidInput
-from i2v.speedplan import (SpeedEntry, default_speed, load_speed_table, normalized, pick, plan_vs_measured,
-                           planned_speed)
+from i2v.base.errors import InvalidInput
+from i2v.planning.speedplan import (SpeedEntry, default_speed, load_speed_table, normalized, pick, plan_vs_measured,
+                                    planned_speed)
 
 TABLE = [
     SpeedEntry("hopper small", "H100|H200", 9.0, 512 * 512, {"compile": "regional"}, True, reserve_gib=2.0),
@@ -82,8 +82,8 @@ def test_the_studio_applies_the_plan_on_a_card_when_speed_is_left_alone(tmp_path
     matmul: the engine's UNet has the matmul form when speed: is at its defaults, not when the user set a
     lever (asserted on the modules)."""
     import i2v.engine.speed as speed_mod
-    import i2v.speedplan as plan_mod
-    from i2v.config import load_config
+    import i2v.planning.speedplan as plan_mod
+    from i2v.base.config import load_config
     from i2v.engine.speed import FrameMatmul
     from i2v.studio import Studio
 

@@ -36,7 +36,7 @@ NOBODY = 65534
 def populated(tmp_path_factory, tiny_engine, photo_path):
     """An outputs folder as a studio leaves it: a generated video and its smoothed copy (each with its
     sidecar), a failed job and a cancelled one; the store closed cleanly (no -wal left)."""
-    from i2v.config import load_config
+    from i2v.base.config import load_config
     from i2v.studio import Studio
 
     out = tmp_path_factory.mktemp("populated") / "outputs"
@@ -184,7 +184,7 @@ AS_NOBODY = f"""
 import os, sys
 # the interpreter lives under /root (mode 700), which nobody cannot enter: load what the start needs first
 # (a module missing here fails the test with ImportError, never passes it)
-import app, i2v.cli, i2v.config, i2v.jobs, i2v.studio, i2v.web, i2v.templates, json, datetime, traceback
+import app, i2v.cli, i2v.base.config, i2v.jobs, i2v.studio, i2v.web, i2v.planning.templates, json, datetime, traceback
 import encodings.idna
 os.setgroups([]); os.setgid({NOBODY}); os.setuid({NOBODY})
 assert os.geteuid() == {NOBODY}

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from i2v.config import load_config
-from i2v.errors import InvalidInput
-from i2v.i18n import TEXT, pick_lang
+from i2v.base.config import load_config
+from i2v.base.errors import InvalidInput
+from i2v.base.i18n import TEXT, pick_lang
 from i2v.studio import settings_from_file
-from i2v.templates import delete_template, list_templates, save_template
+from i2v.planning.templates import delete_template, list_templates, save_template
 
 from .conftest import make_photo
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from i2v.config import load_config
-from i2v.request import build_request
-from i2v.settings import BY_NAME
-from i2v.tiers import FLOPS_VS_EXACT, SPEEDS, TIER_KEYS, TIERS, apply_tier, describe, switch
+from i2v.base.config import load_config
+from i2v.planning.request import build_request
+from i2v.base.settings import BY_NAME
+from i2v.planning.tiers import FLOPS_VS_EXACT, SPEEDS, TIER_KEYS, TIERS, apply_tier, describe, switch
 
 from .conftest import make_photo
 

@@ -1,4 +1,4 @@
-"""Auto-tune's policy (i2v/tuning.py) on synthetic motion sources whose answer is known: monotone in
+"""Auto-tune's policy (i2v/motion/tuning.py) on synthetic motion sources whose answer is known: monotone in
 guidance with noise, and one with a plateau (tests/synthmotion.py)."""
 
 from __future__ import annotations
@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from i2v.errors import InvalidInput
-from i2v.tuning import (FLICKER_MAX, MAX_DRAFTS, SAFE, TARGETS, Draft, decide, invert, monotone_fit, predict,
-                        resolve_target)
+from i2v.base.errors import InvalidInput
+from i2v.motion.tuning import (FLICKER_MAX, MAX_DRAFTS, SAFE, TARGETS, Draft, decide, invert, monotone_fit, predict,
+                               resolve_target)
 
 from .synthmotion import MotionSource
 

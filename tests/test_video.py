@@ -7,9 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from i2v.errors import GenerationFailed, OutOfResources
-from i2v.video import (atomic_path, check_frames, probe, read_comment, read_frames, to_uint8, write_json,
-                       write_mp4)
+from i2v.base.errors import GenerationFailed, OutOfResources
+from i2v.media.video import atomic_path, check_frames, probe, read_comment, read_frames, to_uint8, write_json, write_mp4
 
 
 def frames(n=8, h=128, w=192):

@@ -9,9 +9,9 @@ import sys
 import pytest
 import torch
 
-from i2v import vram
-from i2v.errors import OutOfResources
-from i2v.settings import tier_order
+from i2v.planning import vram
+from i2v.base.errors import OutOfResources
+from i2v.base.settings import tier_order
 
 from .conftest import make_photo
 
@@ -198,7 +198,7 @@ def test_status_reports_card_and_tier_cap(planned_studio):
 def test_vae_tiles_are_the_vaes_own_768_pixels():
     """diffusers tiles at the VAE's sample_size (768), so tiling cannot help at 768p or below and at native
     a tile is 704x768 per frame, 2.06x what a 512 tile would predict."""
-    from i2v.vram import VAE_TILE, estimate
+    from i2v.planning.vram import VAE_TILE, estimate
 
     assert VAE_TILE == 768
     for w, h in ((768, 768), (512, 512)):
@@ -214,7 +214,7 @@ def test_every_retry_lowers_the_memory_of_the_stage_that_failed(stage, key):
     """From every rung: an out-of-memory error while denoising moves to a rung that needs less memory for
     denoising (a smaller decode chunk never counts), one while decoding to one that needs less for decoding;
     and each retry is the nearest such rung down the ladder."""
-    from i2v.vram import estimate, ladder, lower_for
+    from i2v.planning.vram import estimate, ladder, lower_for
 
     def need(r):
         return getattr(estimate(1280, 704, 16, offload=r.offload, decode_chunk_size=r.chunk, vae_tiling=r.tiling,
@@ -232,7 +232,7 @@ def test_every_retry_lowers_the_memory_of_the_stage_that_failed(stage, key):
 def test_the_card_targets_for_native_video():
     """Native 1280x704, 16 frames, fp16: a 12 GB card without any offload, an 8 GB card without sequential
     offload (the UNet's working memory sliced), a 6 GB card on some rung."""
-    from i2v.vram import plan
+    from i2v.planning.vram import plan
 
     p12 = plan(12, 1280, 704, 16)
     assert p12.fits and p12.offload == "none" and p12.cfg_split, p12.describe()

@@ -31,7 +31,7 @@ def cli(*args, timeout=120):
 @pytest.fixture
 def queue(tmp_path, photo_path):
     """A job service on a fresh outputs folder (no model: it only validates and queues)."""
-    from i2v.config import load_config
+    from i2v.base.config import load_config
     from i2v.studio import Studio
 
     jobs = JobService(Studio(load_config(model="tiny"), outputs=tmp_path / "outputs", log=lambda m: None))

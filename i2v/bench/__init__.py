@@ -67,7 +67,7 @@ def bench_generation(size: int, frames: int, steps: int, repeats: int) -> dict:
 
     from PIL import Image
 
-    from ..config import load_config
+    from ..base.config import load_config
     from ..studio import Studio
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -88,7 +88,7 @@ def bench_encode(repeats: int, frames: int = 16, w: int = 1280, h: int = 704) ->
     import tempfile
     from pathlib import Path
 
-    from ..video import write_mp4
+    from ..media.video import write_mp4
 
     y, x = np.mgrid[0:h, 0:w]
     video = np.stack([np.stack([(x + 8 * i) % 256, y % 256, (x + y) % 256], -1) for i in range(frames)]
@@ -111,7 +111,7 @@ def bench_ui(repeats: int, steps: int = 10) -> list[dict]:
     from gradio_client import Client, handle_file
     from PIL import Image
 
-    from ..config import ROOT, load_config
+    from ..base.config import ROOT, load_config
     from ..jobs import GENERATE, JobService
     from ..studio import Studio
 
@@ -161,7 +161,7 @@ def fast_mode_entries(tiers=("fast", "fastest"), methods: bool = True) -> list[t
     """(name, settings, the same sampler and steps without caching) of each entry ``bench_fast_mode``
     measures: each approximate method alone on the first tier's sampler and steps (at the value of the last
     tier that uses it), then each tier."""
-    from ..tiers import METHODS, settings_for, without_caching
+    from ..planning.tiers import METHODS, settings_for, without_caching
 
     base = without_caching(settings_for(tiers[0]))
     rows = []
@@ -189,7 +189,7 @@ def bench_fast_mode(size: int = 64, frames: int = 4, repeats: int = 3, model: st
 
     from ..engine import Engine, EngineJob, load_model
     from ..engine import flops
-    from ..tiers import NAMES
+    from ..planning.tiers import NAMES
 
     engine = Engine(load_model(model))
     rng = np.random.default_rng(0)
@@ -291,7 +291,7 @@ def bench_gpu(device: str = "cuda", model: str = "random-full", steps: int = 50,
     import torch
     from PIL import Image
 
-    from .. import vram
+    from ..planning import vram
     from ..engine import Engine, EngineJob, load_model
     from ..engine.engine import IMAGE_LATENT_SEED
     from ..engine.memory import absolute_peak
@@ -439,7 +439,7 @@ def bench_workers(workers: int = 2, jobs: int = 4, steps: int = 20, size: int = 
 
     from PIL import Image
 
-    from ..config import load_config
+    from ..base.config import load_config
     from ..jobs import JobService
     from ..studio import Studio
 
@@ -481,7 +481,7 @@ def bench_long(segments: int = 4, size: int = 256, frames: int = 8, steps: int =
 
     from PIL import Image
 
-    from ..config import load_config
+    from ..base.config import load_config
     from ..jobs import GENERATE, LONG, JobService
     from ..studio import Studio
 
@@ -558,7 +558,7 @@ def run_bench(args, log=print) -> dict:
         return {"long": res}
     if getattr(args, "workers", None) is not None:
         if not 2 <= args.workers <= 64:
-            from ..errors import InvalidInput
+            from ..base.errors import InvalidInput
 
             raise InvalidInput("bad_workers", value=args.workers)
         log(f"benchmark: throughput of 1 against {args.workers} workers ...")
@@ -611,7 +611,7 @@ def tiers_file(out: str | None, cuda: bool) -> Path:
     """Where ``--fast-tiers`` writes its rows: ``--out`` itself when it names a file (a name with a suffix that is
     not a folder), else ``fast-tiers.jsonl`` in that folder (docs/ on CUDA, the current folder on the CPU by
     default); emptied now.  A path that cannot be written is one line (the name only, never the folder)."""
-    from ..errors import InvalidInput
+    from ..base.errors import InvalidInput
 
     target = Path(out) if out else Path("docs" if cuda else ".")
     rows = target if out and target.suffix and not target.is_dir() else target / "fast-tiers.jsonl"
@@ -638,7 +638,7 @@ def bench_fast_tiers(device: str = "cuda", out: str | None = None, log=print) ->
 
     from .gpu import device_info, load_engine
     from ..engine import EngineJob
-    from ..tiers import NAMES, settings_for
+    from ..planning.tiers import NAMES, settings_for
 
     cuda = device.startswith("cuda")
     w, h, frames = (1280, 704, 16) if cuda else (128, 128, 4)

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import ROOT
-from ..errors import I2VError, InvalidInput, echo
-from ..speedplan import card_slug
+from ..base.config import ROOT
+from ..base.errors import I2VError, InvalidInput, echo
+from ..planning.speedplan import card_slug
 from .table import table
 
 DOCS = ROOT / "docs"
@@ -356,7 +356,7 @@ def run_speed(device: str = "cuda", out: str | None = None, steps: int = 10, ful
         final_row = measure(f"best exact ({best['config']}), {full_steps} steps", best["speed"], w, h, n=full_steps)
         final_row["best_of"] = best["config"]
     engines.clear()
-    from ..speedplan import plan_vs_measured
+    from ..planning.speedplan import plan_vs_measured
 
     cap = float(info.get("capability", 0) or 0)
     result = {"info": info, "rows": rows, "best_exact": best["config"] if best else None,

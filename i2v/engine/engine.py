@@ -40,7 +40,7 @@ from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
 from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 
-from ..cancel import CancelToken
+from ..base.cancel import CancelToken
 from .chunking import SLICES, set_ff_slicing
 from .deepcache import DeepCache
 from .fitting import center_crop_wide, resize_bilinear
@@ -87,7 +87,7 @@ class EngineJob:
     guidance_stop: float = 1.0    # late guidance skipping (approximate): after this fraction of the steps the
     #                               UNet runs the conditional pass only and reuses the last guidance difference;
     #                               1 = never (exact); Adaptive Guidance's finding: 0.5
-    # the memory rung (i2v.vram.Rung's fields), set by the studio's planner; the engine applies it
+    # the memory rung (i2v.planning.vram.Rung's fields), set by the studio's planner; the engine applies it
     offload: str = "none"         # none | model | sequential
     vae_tiling: bool = False
     cfg_split: bool = False       # guidance as two UNet passes of batch 1 (half the working memory)

@@ -7,7 +7,7 @@ allocation/free events that PyTorch's profiler records (exact, unlike sampling t
 ``calibrate()`` runs the full-size architecture (random weights: weights do not change memory) at
 several small sizes on whatever device is given, fits activation memory as a linear function of the
 work (latent voxels for the UNet, output pixels for the VAE decoder), checks the fit on a held-out
-size, and returns the coefficients that :mod:`i2v.vram` uses: for the plain UNet and for the UNet with
+size, and returns the coefficients that :mod:`i2v.planning.vram` uses: for the plain UNet and for the UNet with
 its feed-forward layers sliced (:mod:`i2v.engine.chunking`).
 
 ``fake_unet_activations()`` measures the UNet at the sizes users plan for (768p and native, 16 and 32

@@ -7,7 +7,7 @@
   that the page's banner shows.
 * a local folder in diffusers layout (same loading rules).
 * ``tiny``: the real component classes and geometry at toy widths, seeded
-  random weights, CLIP's tokenizer built offline (i2v/tokens.py).  Runs the whole pipeline on a CPU in seconds.
+  random weights, CLIP's tokenizer built offline (i2v/motion/tokens.py).  Runs the whole pipeline on a CPU in seconds.
   Its output is noise: it exists for tests, CI and the demo.
 * ``random-full``: the real architecture from ``configs/i2vgen-xl`` with random
   weights, for speed and memory measurement only.
@@ -39,11 +39,11 @@ try:  # transformers 5 without torchvision: the PIL-backed processor, by its own
 except ImportError:  # pragma: no cover - older transformers
     from transformers import CLIPImageProcessor
 
-from ..config import CONFIG_DIR
-from ..errors import ModelUnavailable
-from ..i18n import t
+from ..base.config import CONFIG_DIR
+from ..base.errors import ModelUnavailable
+from ..base.i18n import t
 from ..modelload import DownloadProgress, failure_record
-from ..tokens import clip_tokenizer
+from ..motion.tokens import clip_tokenizer
 
 REAL_CONFIG_DIR = CONFIG_DIR / "i2vgen-xl"
 TINY_CONFIG_DIR = CONFIG_DIR / "tiny"

@@ -34,9 +34,8 @@ from dataclasses import asdict, dataclass, field
 import torch
 from diffusers.models.attention_processor import Attention
 
-from ..config import (ATTENTION_KINDS, BACKENDS, COMPILE_MODES, FP8_MODES,  # noqa: F401  (the values)
-                      MEMORY_FORMATS, TEMPORAL_CONVS)
-from ..errors import InvalidInput
+from ..base.config import ATTENTION_KINDS, BACKENDS, COMPILE_MODES, FP8_MODES, MEMORY_FORMATS, TEMPORAL_CONVS
+from ..base.errors import InvalidInput
 
 # the UNet's repeated blocks, by class name (every instance of one class and shape shares compiled code)
 REPEATED_BLOCKS = ("BasicTransformerBlock", "ResnetBlock2D", "TemporalConvLayer")

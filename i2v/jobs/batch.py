@@ -1,6 +1,6 @@
 """Batch files: a YAML list of requests run in order as jobs of the store, resumable (finished entries are
 skipped on a re-run), one failure reported without stopping the rest.  (The file's format is read by
-:func:`i2v.workflows.load_jobs`; running its entries is the job service's work, so it lives here.)"""
+:func:`i2v.workflows.batch.load_jobs`; running its entries is the job service's work, so it lives here.)"""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import Cancelled, I2VError
-from ..longplan import LONG_KEYS
-from ..workflows import _expand, load_jobs
+from ..base.errors import Cancelled, I2VError
+from ..planning.longplan import LONG_KEYS
+from ..workflows.batch import _expand, load_jobs
 from .kinds import AUTOTUNE, BATCH_ENTRY, LONG
 from .service import JobService
 from .store import CANCELLED, DONE

@@ -5,7 +5,7 @@ one kind of job: its name (in the store, ``jobs --json``, and the page's label `
 work runs, whether it is a generation (a result with a generation's sidecar: the Create tab shows it, a
 crash between its renames and its commit is recovered from its files), whether History lists its video,
 which tab follows it, how a sidecar marks a result of this kind, and how a person is told what it works
-on.  A new kind of job is one row of :data:`KINDS` (and its two labels in :mod:`i2v.i18n`).
+on.  A new kind of job is one row of :data:`KINDS` (and its two labels in :mod:`i2v.base.i18n`).
 
 The runners are functions of the job service (they call the studio and the workflows through it); they
 import what they use when they run, so the store can read this table without importing the model.
@@ -32,7 +32,7 @@ def _run_generate(jobs: JobService, job: JobRecord, reporter, token, on_progress
 
 
 def _run_sweep(jobs: JobService, job: JobRecord, reporter, token, on_progress):
-    from ..workflows import sweep
+    from ..workflows.sweep import sweep
 
     kw = jobs.request_kw(job.params)
     values = job.params["values"]
@@ -58,7 +58,7 @@ def _run_sweep(jobs: JobService, job: JobRecord, reporter, token, on_progress):
 
 
 def _run_smooth(jobs: JobService, job: JobRecord, reporter, token, on_progress):
-    from ..workflows import smooth
+    from ..workflows.smooth import smooth
 
     p = job.params
     src = jobs.abs(p["video"])
@@ -79,7 +79,7 @@ def _run_long(jobs: JobService, job: JobRecord, reporter, token, on_progress):
     import dataclasses
     import time
 
-    from ..longvideo import Segment, long_video, next_picture_path
+    from ..workflows.longvideo import Segment, long_video, next_picture_path
 
     p = job.params
     plan = jobs.long_plan(p)
@@ -152,8 +152,8 @@ def _run_autotune(jobs: JobService, job: JobRecord, reporter, token, on_progress
     drafts it has."""
     import time
 
-    from ..autotune import autotune
-    from ..tuning import MAX_DRAFTS, resolve_target
+    from ..workflows.autotune import autotune
+    from ..motion.tuning import MAX_DRAFTS, resolve_target
 
     t0 = time.monotonic()
     p = job.params

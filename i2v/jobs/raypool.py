@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import I2VError, InternalError, InvalidInput
+from ..base.errors import I2VError, InternalError, InvalidInput
 from .kinds import GENERATE
 from .store import BUSY, DEAD, DONE, FAILED, IDLE, LOADING, JobRecord
 
@@ -45,7 +45,7 @@ class StudioActor:
     def __init__(self, cfg_data: dict, wid: str, threads: int | None = None):
         import tempfile
 
-        from ..config import Config
+        from ..base.config import Config
         from ..studio import Studio
         from .service import JobService
 
@@ -127,7 +127,7 @@ def _sweep_actor_dirs(tmp: Path) -> None:
     """Folders of actors whose process is gone (killed, or their node restarted)."""
     import shutil
 
-    from ..video import pid_alive
+    from ..media.video import pid_alive
 
     for d in tmp.glob(f"{ACTOR_DIR}*-*"):
         pid = d.name[len(ACTOR_DIR):].partition("-")[0]
@@ -330,7 +330,7 @@ class RayPool:
 
     def _commit(self, a: _Actor, job: JobRecord, out: dict) -> None:
         """The result's files into outputs/ under the same names, then the job ends (as a local one)."""
-        from ..video import atomic_path
+        from ..media.video import atomic_path
 
         if out["status"] != DONE:
             self.store.finish(job.id, out["status"], error=out["error"])

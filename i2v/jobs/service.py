@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Callable
 
-from ..cancel import CancelToken
-from ..errors import Cancelled, I2VError, InternalError, Interrupted, InvalidInput, OutOfResources, echo, rebuild
+from ..base.cancel import CancelToken
+from ..base.errors import Cancelled, I2VError, InternalError, Interrupted, InvalidInput, OutOfResources, echo, rebuild
 from ..studio import APP_NAME, GenerationResult, Studio
-from ..settings import NAMES, REQUEST_EXTRAS
+from ..base.settings import NAMES, REQUEST_EXTRAS
 from .kinds import (AUTOTUNE, DRAFT, GENERATE, HISTORY_KINDS, LONG, LONG_PARAMS, SEGMENT, SMOOTH, SWEEP, TUNE_PARAMS,
                     kind_of, kind_of_sidecar)
 from .store import (BUSY, CANCELLED, DEAD, DONE, FAILED, ID_MAX_CHARS, IDLE, INTERRUPTED, LOADING, RUNNING,
@@ -157,7 +157,7 @@ class JobService:
         return self._submit(GENERATE, params, client)
 
     def submit_sweep(self, values: list[float], client: str | None = None, **kw: Any) -> JobRecord:
-        from ..workflows import parse_guidance_list
+        from ..workflows.sweep import parse_guidance_list
 
         values = parse_guidance_list(values)
         params = self.generate_params({**kw, "guidance_scale": values[0]})
@@ -166,7 +166,7 @@ class JobService:
 
     def long_plan(self, params: dict):
         """A long job's plan from its parameters (checked again: a stored job is data from disk)."""
-        from ..longplan import plan_long
+        from ..planning.longplan import plan_long
 
         return plan_long(self.studio.cfg, prompt=str(params.get("prompt") or ""),
                          frames=int(params.get("num_frames") or self.studio.cfg.defaults["num_frames"]),
@@ -181,12 +181,12 @@ class JobService:
         """An auto-tune job's parameters: a generation's, and the motion target (a word or a number of
         ``analyze``'s motion_norm), checked, with the drafts' steps and frames if given.  ``long``: the
         long-video options the same request asked for (auto-tune makes one video: refused)."""
-        from ..request import _integer
-        from ..tuning import TARGETS, resolve_target
+        from ..planning.request import _integer
+        from ..motion.tuning import TARGETS, resolve_target
 
         if long:
             raise InvalidInput("tune_long")
-        from ..longplan import LONG_KEYS, long_wanted
+        from ..planning.longplan import LONG_KEYS, long_wanted
 
         given = {k: kw.pop(k) for k in LONG_KEYS if k in kw}  # a batch entry's or an API dict's keys
         asked = [k for k, v in given.items() if v not in (None, "")]
@@ -224,8 +224,8 @@ class JobService:
             source = self._own_video(extend)
             from PIL import Image
 
-            from ..longvideo import long_record, source_meta
-            from ..video import check_video_input, read_tail
+            from ..workflows.longvideo import long_record, source_meta
+            from ..media.video import check_video_input, read_tail
 
             # the bounds of a video we read (pixels, seconds, frames), checked from its header first; then
             # only its last frame is kept (the frames go by one at a time)
@@ -249,7 +249,7 @@ class JobService:
         long = {"segments": segments, "storyboard": storyboard, "overlap": overlap, "colour": colour,
                 "colour_strength": colour_strength, "prompt": req.prompt, "num_frames": req.num_frames}
         if seconds not in (None, "") and segments in (None, ""):
-            from ..longplan import segments_for
+            from ..planning.longplan import segments_for
 
             k = self.long_plan(long).overlap
             long["segments"] = segments_for(seconds, req.num_frames, req.fps, k, self.studio.cfg)
@@ -278,7 +278,7 @@ class JobService:
     def submit_smooth(self, video: str | Path, factor: int = 2, loop: str | None = None, method: str = "flow",
                       client: str | None = None) -> JobRecord:
         resolved = self._own_video(video)
-        from ..workflows import check_smooth_input
+        from ..workflows.smooth import check_smooth_input
 
         # the bounds before queueing (the page's Smooth x4 on its own result meets them here)
         check_smooth_input(resolved, int(factor), method, loop, self.studio.cfg.limits)
@@ -395,7 +395,7 @@ class JobService:
     def resume_point(self, job_id: str) -> int:
         """The parts a re-queued job goes on from: its committed children (a long video's: the segments from
         the first on whose files are all there, as the job itself takes them)."""
-        from ..longvideo import next_picture_path
+        from ..workflows.longvideo import next_picture_path
 
         kids = self.store.list(parent=job_id, status=[DONE], limit=None, newest_first=False)
         segments = {k.params.get("segment"): k for k in kids if k.kind == SEGMENT}
@@ -411,7 +411,7 @@ class JobService:
 
     def requeued_text(self, job_id: str, lang: str = "en") -> str:
         """What Re-queue says, on the page and the CLI alike: where the job goes on from."""
-        from ..i18n import t
+        from ..base.i18n import t
 
         job = self.get(job_id)
         n = self.resume_point(job_id) if job is not None else 0
@@ -585,7 +585,7 @@ class JobService:
     def _settle(self, job: JobRecord) -> str:
         """A running job whose worker is gone: ``recovered`` (done) when its result's files were all in
         place, else ``interrupted`` (its planned files removed)."""
-        from ..video import verify_mp4
+        from ..media.video import verify_mp4
 
         files = [self.abs(f) for f in job.files]
         complete = bool(files) and all(f.is_file() for f in files)
@@ -620,8 +620,8 @@ class JobService:
         """Give a child's committed files (a segment with its next picture, an auto-tune draft) the row it
         did not get before a crash, under ``parent``: the resumed job then goes on from it.  False when they
         are not a whole child of this job (the caller removes them)."""
-        from ..longvideo import next_picture_path
-        from ..video import verify_mp4
+        from ..workflows.longvideo import next_picture_path
+        from ..media.video import verify_mp4
 
         kind = part.get("kind")
         if part.get("job") != parent.id or kind not in (SEGMENT, DRAFT) or parent.status == DONE:
@@ -675,7 +675,7 @@ class JobService:
     def _adopt_orphans(self, report: dict) -> None:
         """Files in outputs/ that no job owns: our complete results are imported as done jobs (once: then
         they are owned); our incomplete ones are removed; anything else is left alone with a log line."""
-        from ..video import read_comment, verify_mp4
+        from ..media.video import read_comment, verify_mp4
 
         if not self.outputs.is_dir():
             return
@@ -710,7 +710,7 @@ class JobService:
                 n = meta.get("frames") or (meta.get("params") or {}).get("num_frames")
                 try:
                     if kind_of_sidecar(meta).name == SWEEP:  # a grid: its frames are its tiles' longest
-                        from ..video import probe
+                        from ..media.video import probe
 
                         complete = probe(video)["frames"] > 0
                     else:
@@ -759,7 +759,7 @@ class JobService:
         if kind_of(kind).generation:
             side = video.with_suffix(".json")
             if not side.exists():  # the MP4 carries the same JSON: give it its sidecar back
-                from ..video import write_json
+                from ..media.video import write_json
 
                 write_json(meta, side)
                 files = [*files, side]

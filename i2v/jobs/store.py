@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Callable, Iterable
 
-from ..errors import Cancelled, InvalidInput, OutOfResources
+from ..base.errors import Cancelled, InvalidInput, OutOfResources
 
 from .kinds import KINDS
 
@@ -111,7 +111,7 @@ def worker_alive(worker: str | None) -> bool:
     pid_s = rest.partition(":")[0]
     if host != socket.gethostname() or not pid_s.isdigit():
         return True  # another machine's worker: not ours to judge
-    from ..video import pid_alive
+    from ..media.video import pid_alive
 
     return pid_alive(int(pid_s))
 

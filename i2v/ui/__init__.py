@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ..i18n import TEXT, i18n_tables, t
-from ..settings import SCHEDULES, SPEEDS
-from ..tuning import TARGETS
+from ..base.i18n import TEXT, i18n_tables, t
+from ..base.settings import SCHEDULES, SPEEDS
+from ..motion.tuning import TARGETS
 from ..jobs import JobService, kind_of
 from ..modelload import banner_markdown
 from ..studio import Studio

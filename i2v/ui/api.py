@@ -14,10 +14,10 @@ from gradio.data_classes import FileData
 from gradio_client.utils import is_file_obj_with_meta
 from pydantic import ValidationInfo, model_validator
 
-from ..errors import I2VError, InvalidInput, echo
-from ..longplan import long_wanted
+from ..base.errors import I2VError, InvalidInput, echo
+from ..planning.longplan import long_wanted
 from ..jobs import DONE, error_of
-from ..settings import API_PARAMS
+from ..base.settings import API_PARAMS
 from .common import RawNumber, RawText, lang_of, user_error
 
 

@@ -8,12 +8,12 @@ from types import SimpleNamespace
 
 import gradio as gr
 
-from ..errors import I2VError, echo
-from ..i18n import pick_lang, t
-from ..presets import load_presets
-from ..settings import CONTROLS  # setting name -> the component showing it (an attribute of ``ui.c``)
-from ..settings import SETTINGS
-from ..templates import list_templates
+from ..base.errors import I2VError, echo
+from ..base.i18n import pick_lang, t
+from ..planning.presets import load_presets
+from ..base.settings import CONTROLS  # setting name -> the component showing it (an attribute of ``ui.c``)
+from ..base.settings import SETTINGS
+from ..planning.templates import list_templates
 
 TEMPLATE_PREFIX = "★ "
 # The preset list's last entry: settings that are no preset's (restored ones that differ from the preset they
@@ -51,7 +51,7 @@ class UploadImage(gr.Image):
     """gr.Image whose upload reaches us unopened, as a file path.
 
     gr.Image opens every upload with PIL before our code runs, so a damaged or fake image would fail
-    inside Gradio with a generic message.  Our own reader (i2v.images.open_image) checks it instead and
+    inside Gradio with a generic message.  Our own reader (i2v.media.images.open_image) checks it instead and
     answers in the user's language.
     """
 
@@ -66,7 +66,7 @@ class UploadImage(gr.Image):
         first, never decoded here (Gradio's own would decode every pixel before any check)."""
         from pathlib import Path
 
-        from ..images import save_data_url
+        from ..media.images import save_data_url
 
         if payload is None:
             return None
@@ -139,7 +139,7 @@ def choices(lang: str = "en") -> list[tuple[str, str]]:
 def without_control(settings: dict) -> dict:
     """The preset settings in ``settings`` that no control shows (sampler, decode chunk): a restored result
     keeps them in ``c.restored`` while the preset list says custom, so Reuse runs what the result ran."""
-    from ..settings import PRESET_KEYS
+    from ..base.settings import PRESET_KEYS
 
     return {k: settings[k] for k in PRESET_KEYS if k not in CONTROLS and settings.get(k) is not None}
 

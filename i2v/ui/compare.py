@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ..errors import I2VError
-from ..i18n import t
+from ..base.errors import I2VError
+from ..base.i18n import t
 from .common import error_text, lang_of, page_request, warn
 from .follow import follow_jobs
 

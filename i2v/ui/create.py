@@ -7,18 +7,18 @@ from collections import OrderedDict
 
 import gradio as gr
 
-from ..advisor import PROBLEMS, recommendation_text, troubleshoot
-from ..errors import I2VError
-from ..guidance import SCHEDULES, zone_key
-from ..i18n import t
-from ..joins import joined_length
-from ..longplan import long_wanted
+from ..motion.advisor import PROBLEMS, recommendation_text, troubleshoot
+from ..base.errors import I2VError
+from ..motion.guidance import SCHEDULES, zone_key
+from ..base.i18n import t
+from ..media.joins import joined_length
+from ..planning.longplan import long_wanted
 from ..jobs import AUTOTUNE, LONG, kind_of
-from ..request import expand_seeds
-from ..settings import PRESET_KEYS, SPEEDS
-from ..templates import delete_template, save_template
-from ..tiers import cost_lines, switch
-from ..tuning import TARGETS
+from ..planning.request import expand_seeds
+from ..base.settings import PRESET_KEYS, SPEEDS
+from ..planning.templates import delete_template, save_template
+from ..planning.tiers import cost_lines, switch
+from ..motion.tuning import TARGETS
 from .common import (CONTROLS, TEMPLATE_PREFIX, Dropdown, Radio, choices, control_names, control_values, error_text,
                      fill, kept_picture, lang_of, page_request, restore_form, settings_of, warn)
 from .follow import follow_jobs, generation_updates, jobs_ahead
@@ -31,7 +31,7 @@ def zone_text(g: float, lang: str) -> str:
 
 
 def speed_text(lang: str) -> str:
-    """Under *Speed*: what each tier costs and saves (i2v.tiers' table, one source)."""
+    """Under *Speed*: what each tier costs and saves (i2v.planning.tiers' table, one source)."""
     return "\n".join(f"- {line}" for line in cost_lines(lang))
 
 
@@ -202,7 +202,7 @@ class CreateHandlers:
     # -- picture ----------------------------------------------------------------------------------
     def on_upload(self, image, request: gr.Request):
         """Check the picture as soon as it arrives: a bad one is removed with one clear line."""
-        from ..images import open_image
+        from ..media.images import open_image
 
         c, lang = self.c, lang_of(request)
         if not image:
@@ -216,7 +216,7 @@ class CreateHandlers:
 
     # -- recommendation and presets ---------------------------------------------------------------
     def recommendation(self, prompt: str, image, lang: str):
-        from ..images import open_image
+        from ..media.images import open_image
 
         try:
             picture = open_image(image) if image else None
@@ -280,7 +280,7 @@ class CreateHandlers:
 
     def on_speed(self, values: dict) -> dict:
         """Picking a speed tier shows on the sliders what it will run (fewer steps, the approximations it
-        turns on); back to exact, the preset's values return (:func:`i2v.tiers.switch`)."""
+        turns on); back to exact, the preset's values return (:func:`i2v.planning.tiers.switch`)."""
         c = self.c
         current = control_values(c, values)
         base = {**self.ui.cfg.defaults, **settings_of(values.get(c.preset))}

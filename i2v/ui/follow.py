@@ -15,8 +15,8 @@ from collections.abc import Iterator
 import gradio as gr
 import numpy as np
 
-from ..i18n import t
-from ..notes import render
+from ..base.i18n import t
+from ..base.notes import render
 from ..jobs import CANCELLED, DONE, INTERRUPTED, QUEUED, JobRecord, JobService, error_of
 from ..jobs.service import LOST
 from .common import Components, error_text, warn

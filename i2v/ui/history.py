@@ -8,8 +8,8 @@ from pathlib import Path
 
 import gradio as gr
 
-from ..errors import I2VError
-from ..i18n import t
+from ..base.errors import I2VError
+from ..base.i18n import t
 from ..jobs import kind_of
 from ..studio import restorable, settings_from_file
 from .common import control_names, error_text, kept_picture, lang_of, restore_form, warn

@@ -8,8 +8,8 @@ import json
 
 import gradio as gr
 
-from ..errors import I2VError, InvalidInput, echo
-from ..i18n import t
+from ..base.errors import I2VError, InvalidInput, echo
+from ..base.i18n import t
 from ..jobs import kind_of
 from .common import error_text, lang_of, warn
 from .follow import end_text, jobs_ahead, preview_array, progress_text

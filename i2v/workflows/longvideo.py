@@ -8,7 +8,7 @@ into one MP4 (a workflow over the studio service, like the sweep).
    segment (``<segment>.next.png``), so a resumed job starts the next segment from the same picture.
 3. Each segment has its own prompt (a storyboard: one line per segment; the last line repeats when there
    are fewer lines than segments) and seed: the first segment's seed plus its index, so Reuse repeats it.
-4. The joins (see :mod:`i2v.joins`): the repeated picture is dropped, colours are matched to the first
+4. The joins (see :mod:`i2v.media.joins`): the repeated picture is dropped, colours are matched to the first
    segment, the overlapping frames are cross-faded.  Each join gets a seam score, stored in the sidecar.
 
 Every finished segment is a committed result (the job store records it as a child of the long job): a long
@@ -30,15 +30,15 @@ from collections.abc import Callable
 import numpy as np
 from PIL import Image
 
-from .analysis import MotionAnalyzer, analyze_frames
-from .errors import InvalidInput
-from .joins import (ColourReference, ColourTally, join, join_windows, joined_length, lab_means, match_colour,
-                    next_picture_index, seam_scores)
-from .longplan import LongPlan
-from .settings import MAX_SEED
-from .studio import APP_NAME, APP_VERSION, GenerationResult, Studio, slug
-from .video import (COMMENT_MAX_BYTES, check_video_input, commit_files, iter_frames, json_to, mp4_stream_to, mp4_to,
-                    png_to, read_comment, read_frames, read_tail)
+from ..motion.analysis import MotionAnalyzer, analyze_frames
+from ..base.errors import InvalidInput
+from ..media.joins import (ColourReference, ColourTally, join, join_windows, joined_length, lab_means, match_colour,
+                           next_picture_index, seam_scores)
+from ..planning.longplan import LongPlan
+from ..base.settings import MAX_SEED
+from ..studio import APP_NAME, APP_VERSION, GenerationResult, Studio, slug
+from ..media.video import (COMMENT_MAX_BYTES, check_video_input, commit_files, iter_frames, json_to, mp4_stream_to,
+                           mp4_to, png_to, read_comment, read_frames, read_tail)
 
 LONG_KIND = "long_video"  # the sidecar's kind
 @dataclass
@@ -172,7 +172,7 @@ class ExtendSource:
 
 def read_extend_source(video: Path, overlap: int, limits: dict) -> ExtendSource:
     """Check a video to extend (pixels, seconds and frames from its header, before a frame is decoded:
-    :func:`i2v.video.check_video_input`), then read it once, holding ``overlap`` + 2 frames at most: its
+    :func:`i2v.media.video.check_video_input`), then read it once, holding ``overlap`` + 2 frames at most: its
     colours, its motion and its frames' mean colours are taken as the frames go by, and its last
     ``overlap`` + 1 frames are kept."""
     video = Path(video)

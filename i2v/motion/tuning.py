@@ -1,7 +1,7 @@
 """Closing the motion loop: which guidance gives the motion asked for.  Pure (no torch, no numpy needed).
 
 Auto-tune renders cheap *drafts* (the same picture, prompt and seed, small and short) at a few guidance
-values, measures each one's motion, jitter and flicker (:mod:`i2v.analysis`), and picks the guidance whose
+values, measures each one's motion, jitter and flicker (:mod:`i2v.motion.analysis`), and picks the guidance whose
 motion hits the target.  This module is the policy: what to try next and what to choose.
 
 * **The target** is in the unit ``analyze`` reports as ``motion_norm``: % of the frame's diagonal per frame,
@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
-from .errors import InvalidInput, echo
+from ..base.errors import InvalidInput, echo
 
 TARGETS = {"subtle": 0.4, "natural": 0.9, "strong": 1.8}  # motion_norm, % of the diagonal per frame
 TARGET_RANGE = (0.05, 10.0)

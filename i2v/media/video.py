@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 import numpy as np
 from PIL import Image
 
-from .errors import GenerationFailed, OutOfResources
+from ..base.errors import GenerationFailed, OutOfResources
 
 PARTIAL_TAG = ".partial"
 
@@ -353,7 +353,7 @@ def check_video_bounds(video: Path, limits: dict, too_many: Callable[..., Except
     (``frames_of(n)`` for a source of ``n`` frames) from its packets, counted without decoding and no
     further than the limit; over it, ``too_many(name=, frames=, limit=)`` (the reader's own words).  One
     checker for smoothing, extend and analyze.  Returns what was read (``frames``: the source's)."""
-    from .errors import InvalidInput
+    from ..base.errors import InvalidInput
 
     name = Path(video).name
     cap = int(limits["smooth_max_frames"])
@@ -379,7 +379,7 @@ def check_video_bounds(video: Path, limits: dict, too_many: Callable[..., Except
 def check_video_input(video: Path, limits: dict, reader: str) -> dict:
     """:func:`check_video_bounds` for a video read as it is (``reader``: extend or analyze, whose words
     a video over the frame limit is refused in)."""
-    from .errors import InvalidInput
+    from ..base.errors import InvalidInput
 
     def too_many(**p) -> InvalidInput:
         return InvalidInput("extend_too_many_frames", **p) if reader == "extend" else \

@@ -36,9 +36,9 @@ from typing import NamedTuple
 
 import yaml
 
-from .config import CONFIG_DIR
-from .notes import Note, note
-from .settings import tier_order
+from ..base.config import CONFIG_DIR
+from ..base.notes import Note, note
+from ..base.settings import tier_order
 
 GIB = 2**30
 PARAMS = {"unet": 1_420_469_224, "vae": 83_653_863, "text_encoder": 352_984_064, "image_encoder": 632_076_800}

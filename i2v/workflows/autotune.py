@@ -1,5 +1,5 @@
 """Auto-tune: cheap drafts at a few guidance values, then the final video at the guidance whose motion hits
-the target (a workflow over the studio service, like the sweep; the policy is :mod:`i2v.tuning`).
+the target (a workflow over the studio service, like the sweep; the policy is :mod:`i2v.motion.tuning`).
 
 * **One seed** for every draft and the final (a random one is drawn once), so the loop tunes against
   guidance, not seed noise.
@@ -20,11 +20,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from collections.abc import Callable
 
-from .errors import GenerationFailed
-from .guidance import recommend
-from .settings import tier_order
-from .studio import GenerationResult, Studio
-from .tuning import MAX_DRAFTS, SAFE, TARGETS, Decision, Draft, decide
+from ..base.errors import GenerationFailed
+from ..motion.guidance import recommend
+from ..base.settings import tier_order
+from ..studio import GenerationResult, Studio
+from ..motion.tuning import MAX_DRAFTS, SAFE, TARGETS, Decision, Draft, decide
 
 # what a request may add to be auto-tuned (the CLI's options, a batch entry's keys, the API's value)
 TUNE_KEYS = ("target_motion", "draft_steps", "draft_frames")

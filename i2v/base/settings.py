@@ -3,8 +3,8 @@
 Each :class:`Setting` says its type, where its limits come from, its CLI option and batch-file aliases,
 whether presets and templates may set it, whether Reuse/restore brings it back, which control of the
 page shows it and its label.  Everything that lists settings derives from :data:`SETTINGS`: request
-validation (:mod:`i2v.request`), the CLI options (:mod:`i2v.cli`), the page's controls and the updates
-its handlers return (:mod:`i2v.ui`), presets and templates (:mod:`i2v.presets`), batch-file keys
+validation (:mod:`i2v.planning.request`), the CLI options (:mod:`i2v.cli`), the page's controls and the updates
+its handlers return (:mod:`i2v.ui`), presets and templates (:mod:`i2v.planning.presets`), batch-file keys
 (:mod:`i2v.workflows`), restore and the job parameters (:mod:`i2v.studio`, :mod:`i2v.jobs`).
 
 The default values are not here: they are read from ``configs/default.yaml`` (``defaults:``), the one
@@ -20,7 +20,7 @@ from typing import Any
 MAX_SEED = 2**32 - 1
 SCHEDULERS = ("ddim", "dpm++")
 SCHEDULES = ("constant", "linear", "cosine", "strong-early")
-# The speed tiers a request may name, and "custom" (no tier).  What each one sets is i2v.tiers' (policy, which
+# The speed tiers a request may name, and "custom" (no tier).  What each one sets is i2v.planning.tiers' (policy, which
 # imports this registry and checks that its tiers are these names: the registry imports no policy).
 SPEEDS = ("exact", "fast", "fastest", "custom")
 

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .settings import SCHEDULES
+from ..base.settings import SCHEDULES
 
 # -- the prompt ----------------------------------------------------------------------------------
 
@@ -305,7 +305,7 @@ def guidance_schedule(kind: str, start: float, end: float | None, steps: int) ->
 
 
 def zone_key(g: float) -> str:
-    """The seed article's zone of a guidance value, as a text key (``zone_*`` in i2v.i18n)."""
+    """The seed article's zone of a guidance value, as a text key (``zone_*`` in i2v.base.i18n)."""
     if g < 6:
         return "zone_weak"
     if g < 7:

@@ -1,15 +1,15 @@
 """A long video's plan, checked before any model work: one prompt per segment (from Length, seconds or a
 storyboard) and the join settings.  Pure policy: the studio service checks a restored long video's settings
-with it, the jobs and the page read a request's long-video wish with it, and :mod:`i2v.longvideo` (a
+with it, the jobs and the page read a request's long-video wish with it, and :mod:`i2v.workflows.longvideo` (a
 workflow) makes the video it describes."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .config import COLOUR_METHODS, Config
-from .errors import InvalidInput, echo
-from .joins import joined_length
+from ..base.config import COLOUR_METHODS, Config
+from ..base.errors import InvalidInput, echo
+from ..media.joins import joined_length
 from .request import clean_text
 
 # what a request may add to make a long video (the CLI's options, a batch entry's keys, the API's values)

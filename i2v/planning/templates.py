@@ -15,10 +15,10 @@ from pathlib import Path
 
 import yaml
 
-from .config import Config
-from .errors import InvalidInput, echo
+from ..base.config import Config
+from ..base.errors import InvalidInput, echo
 from .presets import PRESET_SETTINGS, Preset, parse_preset
-from .video import atomic_path
+from ..media.video import atomic_path
 
 _NAME = re.compile(r"^[\w\- ]{1,40}$", re.UNICODE)
 _SAVING = threading.Lock()  # the count is checked and the file written as one step

@@ -19,7 +19,7 @@ from urllib.parse import unquote_to_bytes
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import InvalidInput
+from ..base.errors import InvalidInput
 
 MIN_SIDE = 16  # smaller images carry no usable content
 

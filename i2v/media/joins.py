@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import COLOUR_METHODS
+from ..base.config import COLOUR_METHODS
 # floors under the medians (a still, evenly lit video has ~0 of both): a just noticeable colour
 # difference (ΔE ~ 1) and a tenth of a pixel of motion per frame
 COLOUR_FLOOR, FLOW_FLOOR = 1.0, 0.1
@@ -171,7 +171,7 @@ def seam_scores(frames: np.ndarray | None, windows: list[tuple[int, int]], motio
     """One score per join window (see :func:`join_windows`): the colour jump (the distance between the two
     frames' mean LAB colours) and the flow across the join (the motion analysis' per pair: px/frame over the
     moving pixels), each over the median of the pairs outside every window (floored), and ``score``, the
-    larger ratio.  ``motion``: the per-pair motion of :func:`i2v.analysis.analyze_frames` when the caller has
+    larger ratio.  ``motion``: the per-pair motion of :func:`i2v.motion.analysis.analyze_frames` when the caller has
     it already (the optical flow is the costly part; it is computed once).  ``means``: each frame's mean LAB
     colour (:func:`lab_means`) with ``motion``, instead of the frames (a video measured as it streamed by)."""
     if not windows:
@@ -182,7 +182,7 @@ def seam_scores(frames: np.ndarray | None, windows: list[tuple[int, int]], motio
     if len(means) < 3:
         return []
     if motion is None:
-        from .analysis import analyze_frames
+        from ..motion.analysis import analyze_frames
 
         motion = [p["motion"] for p in analyze_frames(frames).per_frame]
     means = np.stack(means)

@@ -29,7 +29,7 @@ tier shown before set and this one does not is undone; a slider moved afterwards
 
 from __future__ import annotations
 
-from .settings import SPEEDS
+from ..base.settings import SPEEDS
 
 KEYS = ("scheduler", "steps", "fast", "skip_threshold", "guidance_stop")
 
@@ -40,7 +40,7 @@ TIERS: dict[str, dict] = {
 }
 NAMES = tuple(TIERS)
 CUSTOM = "custom"  # no tier: the individual settings as given (what a result that matches no tier records)
-assert SPEEDS == (*NAMES, CUSTOM), "i2v.settings.SPEEDS names the tiers defined here, and custom"
+assert SPEEDS == (*NAMES, CUSTOM), "i2v.base.settings.SPEEDS names the tiers defined here, and custom"
 # What each tier costs and saves: UNet FLOPs of exact over the tier's, counted by i2v.engine.flops at native
 # 1280x704 and at 512x512, 16 frames, before any step skipping skips a step (docs/memory-and-speed.md's table;
 # tests/test_tiers.py counts them again).  The page's Speed text is made from these and TIERS.
@@ -149,7 +149,7 @@ def switch(name: str, current: dict, base: dict) -> dict:
 def cost_lines(lang: str = "en") -> list[str]:
     """What each tier costs and saves, one line each, from :data:`TIERS` and :data:`FLOPS_VS_EXACT` (the
     page's text under *Speed*)."""
-    from .i18n import t as text
+    from ..base.i18n import t as text
 
     lines = []
     for name in NAMES:

@@ -12,13 +12,13 @@ from typing import Any
 
 from PIL import Image
 
-from .config import Config
-from .errors import InvalidInput, echo
-from .guidance import guidance_schedule
-from .images import fit_image, open_image
-from .notes import Note, note
+from ..base.config import Config
+from ..base.errors import InvalidInput, echo
+from ..motion.guidance import guidance_schedule
+from ..media.images import fit_image, open_image
+from ..base.notes import Note, note
 from .presets import get_preset, load_presets
-from .settings import MAX_SEED, NAMES, SETTINGS, bounds, choices_of
+from ..base.settings import MAX_SEED, NAMES, SETTINGS, bounds, choices_of
 from .tiers import apply_tier
 
 # The model's UNet halves the latent three times and the VAE downsamples by 8: sizes are multiples of 64.

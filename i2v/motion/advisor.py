@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 
 from .guidance import classify_prompt
-from .settings import tier_order
+from ..base.settings import tier_order
 
 PROBLEMS = ("weak", "distorted", "blurry", "flicker")
 SMOOTH_EN = "smooth motion, natural movement"
@@ -38,7 +38,7 @@ def troubleshoot(settings: dict, problem: str, lang: str = "en", tiers: dict | N
     """Apply one step of the decision tree to ``settings`` (generation params, seed included).  ``tiers``:
     the configured resolution tiers (default: those of configs/default.yaml)."""
     if tiers is None:
-        from .config import load_config
+        from ..base.config import load_config
 
         tiers = load_config().resolution["tiers"]
     order = tier_order(tiers)
@@ -201,7 +201,7 @@ def recommendation_text(prompt: str, picture, lang: str, title: str, limit: int 
     """(Recommendation, markdown with its reason and the prompt advice), or (None, "") for an empty prompt.
     The same text the CLI's ``recommend`` prints, for the page.  A prompt over ``limit`` characters is
     not analysed at all (the work stays bounded); the text says so."""
-    from .errors import InvalidInput
+    from ..base.errors import InvalidInput
     from .guidance import recommend
 
     if not (prompt or "").strip():

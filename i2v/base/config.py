@@ -21,10 +21,10 @@ MEMORY_FORMATS = ("contiguous", "channels_last")
 COMPILE_MODES = ("off", "regional", "full")
 TEMPORAL_CONVS = ("native", "matmul")
 FP8_MODES = ("off", "on")
-# How a long video's segments are matched in colour (their meaning: i2v/joins.py)
+# How a long video's segments are matched in colour (their meaning: i2v/media/joins.py)
 COLOUR_METHODS = ("lab", "histogram", "off")
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent  # (i2v/base/config.py)
 CONFIG_DIR = ROOT / "configs"
 PRESETS_DIR = ROOT / "presets"
 DEFAULT_CONFIG = CONFIG_DIR / "default.yaml"

@@ -1,7 +1,7 @@
 """Chinese and English text for the studio.  Pure (no torch, no gradio).
 
 ``TEXT`` holds every UI label and hint by key; the errors' texts are in
-:data:`i2v.errors.MESSAGES`, by error code.
+:data:`i2v.base.errors.MESSAGES`, by error code.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from .config import CONFIG_DIR
+from ..base.config import CONFIG_DIR
 
 SPEED_GPU_FILE = CONFIG_DIR / "speed-gpu.yaml"
 _NOISE = re.compile(r"^(nvidia|geforce|tesla|quadro|\d+gb|hbm\d*e?|pcie|sxm\d*|nvl|mig.*|\d+g)$")
@@ -38,8 +38,8 @@ class SpeedEntry:
 
 
 def load_speed_table(path: Path | None = None) -> list[SpeedEntry]:
-    from .config import CHECKS
-    from .errors import InvalidInput
+    from ..base.config import CHECKS
+    from ..base.errors import InvalidInput
 
     path = Path(path or SPEED_GPU_FILE)
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -90,7 +90,7 @@ def planned_speed(user_speed: dict, default_speed: dict, device_name: str | None
 
 def default_speed() -> dict:
     """The ``speed:`` section of the shipped configs/default.yaml."""
-    from .config import _builtin
+    from ..base.config import _builtin
 
     return _builtin()["speed"]
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import yaml
 
-from .config import PRESETS_DIR
-from .errors import InvalidInput
-from .settings import PRESET_KEYS
+from ..base.config import PRESETS_DIR
+from ..base.errors import InvalidInput
+from ..base.settings import PRESET_KEYS
 
 # Settings a preset may fill (from the settings schema).
 PRESET_SETTINGS = PRESET_KEYS
