@@ -358,7 +358,7 @@ TEN_MB = 10 * 2**20
 
 def test_a_10_mb_text_is_refused_before_it_is_read():
     from i2v.planning.request import clean_text
-    from i2v.workflows.sweep.sweep import parse_guidance_list
+    from i2v.workflows.sweep import parse_guidance_list
 
     big = _NotToBeRead("a dog jumping " * (TEN_MB // 14))
     with pytest.raises(InvalidInput, match=r"prompt is too long \(10485\d+ characters\) \(at most 1000\)"):

@@ -152,13 +152,14 @@ def test_defaults_have_one_source_the_shipped_yaml():
 
 
 def test_every_list_of_settings_derives_from_the_schema():
-    from i2v import cli, studio, workflows
+    from i2v import cli, studio
+    from i2v.workflows import batch
     from i2v.planning import presets
     from i2v.jobs import service as jobs_service
     from i2v.base.settings import NAMES, PRESET_KEYS, RESTORABLE, SETTINGS
 
     assert presets.PRESET_SETTINGS == PRESET_KEYS and studio.RESTORABLE == RESTORABLE
-    assert set(NAMES) <= workflows.BATCH_KEYS and set(NAMES) <= set(jobs_service.GENERATE_KEYS)
+    assert set(NAMES) <= batch.BATCH_KEYS and set(NAMES) <= set(jobs_service.GENERATE_KEYS)
     sub = cli.build_parser()._subparsers._group_actions[0].choices["generate"]
     flags = {o for a in sub._actions for o in a.option_strings}
     assert all(s.flag in flags for s in SETTINGS)

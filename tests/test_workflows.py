@@ -16,8 +16,8 @@ from i2v.motion.analysis import analyze_frames, flow_visualisation, interpolate,
 from i2v.base.errors import InvalidInput
 from i2v.media.video import probe, read_comment, read_frames, to_uint8, write_mp4
 from i2v.jobs.batch import run_batch
-from i2v.workflows.sweep.sweep import parse_guidance_list, sweep
-from i2v.workflows.smooth.smooth import smooth
+from i2v.workflows.sweep import parse_guidance_list, sweep
+from i2v.workflows.smooth import smooth
 
 from .conftest import make_photo
 from .synthetic import flashing_scene, jumping_square, moving_square, static_scene
@@ -154,7 +154,7 @@ def test_generation_metadata_carries_motion(studio, monkeypatch):
 @pytest.mark.parametrize("size", [64, 128, 256, 704])
 def test_grid_captions_fit_their_tiles(size):
     """No caption runs past its tile's edge (the sweep's grid clipped 'motion 12.60px … BEST' before)."""
-    from i2v.workflows.sweep.sweep import grid_frames
+    from i2v.workflows.sweep import grid_frames
 
     labels = [f"g={g:g}  motion 12.60px  jitter 0.12" + ("  BEST" if g == 9 else "") for g in (5, 7, 9, 11, 14, 18)]
     grid = grid_frames([np.zeros((1, size, size, 3), np.uint8) for _ in labels], labels, best=None)[0]
