@@ -156,15 +156,21 @@ def job_statuses(text: str) -> list[str]:
     return wanted
 
 
-def list_limit(text: str) -> int:
-    """--limit: how many jobs to list, a whole number from 1 to 10000."""
-    try:
-        n = int(str(text).strip())
-    except ValueError:
-        n = None
-    if n is None or not 1 <= n <= 10_000:
-        raise argparse.ArgumentTypeError(f"the limit must be a whole number from 1 to 10000 (got {echo(text)})")
-    return n
+def whole_number(lo: int, hi: int, what: str) -> Callable[[str], int]:
+    """An option's type: a whole number from ``lo`` to ``hi``; anything else is one line naming ``what``
+    (argparse prints it and exits 2)."""
+    def parse(text: str) -> int:
+        try:
+            n = int(str(text).strip())
+        except ValueError:
+            n = None
+        if n is None or not lo <= n <= hi:
+            raise argparse.ArgumentTypeError(f"{what} must be a whole number from {lo} to {hi} (got {echo(text)})")
+        return n
+    return parse
+
+
+list_limit = whole_number(1, 10_000, "the limit")  # --limit: how many jobs to list
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
@@ -594,15 +600,7 @@ def cmd_worker(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def workers_count(text: str) -> int:
-    """--workers: a whole number from 1 to 64 (argparse prints the message as one line)."""
-    try:
-        n = int(str(text).strip())
-    except ValueError:
-        n = None
-    if n is None or not 1 <= n <= 64:
-        raise argparse.ArgumentTypeError(f"the number of workers must be a whole number from 1 to 64 (got {text!r})")
-    return n
+workers_count = whole_number(1, 64, "the number of workers")  # --workers
 
 
 def member_args(a: argparse.Namespace) -> list[str]:

@@ -294,7 +294,9 @@ def test_journey_sweep_generate_smooth_history_reuse_generate(browser, tmp_path,
         page.screenshot(path=str(ARTIFACTS / f"journey-{lang}.png"), full_page=True)
         ctx.close()
     store = JobStore(app.outputs)
-    assert all(j.status == "done" for j in store.list(limit=None)), [(j.kind, j.status) for j in store.list()]
+    # every job done, but an auto-tune that ended in its documented way (step 8: none allowed)
+    assert all(j.status == "done" or (j.kind == "autotune" and j.error_code == "tune_none_allowed")
+               for j in store.list(limit=None)), [(j.kind, j.status, j.error_code) for j in store.list()]
 
 
 def test_upload_preset_generate_watch_download(browser, tmp_path, photo_path):
@@ -374,7 +376,10 @@ def test_five_studio_tabs_warn_and_closing_one_clears_it(browser, tmp_path):
         assert not any(p.locator("#tabs-warning").is_visible() for p in pages)  # 4 tabs: fine
         pages.append(ctx.new_page())
         pages[-1].goto(app.url)
-        pages[-1].locator("#prompt textarea").wait_for(timeout=30000)
+        # The 5th tab gets a connection once the other tabs' page-load events (each holding one while it
+        # runs, one at a time through the queue) are answered: on a machine busy with the rest of the suite
+        # that took more than 30 s once (the full run of issue 28's last day); it is the 6th that never loads.
+        pages[-1].locator("#prompt textarea").wait_for(timeout=120000)
         for p in (first, pages[-1]):
             p.locator("#tabs-warning").wait_for(state="visible", timeout=10000)
         assert "6 connections" in first.locator("#tabs-warning").inner_text()

@@ -203,7 +203,7 @@ def _wait_for(store: JobStore, job_id: str, pred, timeout=120):
 
 KILL_AFTER_RENAME = """
 import os, signal, sys
-from i2v import video
+from i2v.media import video
 real = video.os.replace
 def replace(src, dst):
     real(src, dst)
@@ -310,7 +310,7 @@ def test_a_failing_heartbeat_never_stops_the_worker(jobs, photo_path, monkeypatc
 
 KILL_AFTER_RENAME_OF = """
 import os, signal, sys
-from i2v import video
+from i2v.media import video
 real = video.os.replace
 def replace(src, dst):
     real(src, dst)
