@@ -8,6 +8,7 @@ import torch
 
 from i2v.engine import CancelToken, EngineJob
 from i2v.engine.engine import IMAGE_LATENT_SEED
+from i2v.engine.models import REFERENCE_GONE, reference_pipeline
 from i2v.base.errors import Cancelled
 from i2v.media.images import fit_image
 
@@ -25,13 +26,16 @@ def job(w=256, h=256, seed=1, **kw):
 def diffusers_frames(engine, j: EngineJob) -> np.ndarray:
     """The same work through the bare pipeline, with the engine's clip_skip=1 embeddings handed in
     (diffusers' own clip_skip path crashes on transformers 5)."""
+    ref = reference_pipeline(engine.pipe)
+    if ref is None:
+        pytest.skip(REFERENCE_GONE)
     (neg, pos), _ = engine.encode_text(j.prompt, j.negative_prompt)
     torch.manual_seed(IMAGE_LATENT_SEED)  # the pipeline samples the VAE posterior from the global RNG
-    out = engine.pipe(image=j.image, prompt_embeds=pos, negative_prompt_embeds=neg, height=j.height,
-                      width=j.width, target_fps=j.target_fps, num_frames=j.num_frames,
-                      num_inference_steps=j.num_inference_steps, guidance_scale=j.guidance_scale,
-                      decode_chunk_size=j.decode_chunk_size, generator=torch.Generator().manual_seed(j.seed),
-                      output_type="np")
+    out = ref(image=j.image, prompt_embeds=pos, negative_prompt_embeds=neg, height=j.height,
+              width=j.width, target_fps=j.target_fps, num_frames=j.num_frames,
+              num_inference_steps=j.num_inference_steps, guidance_scale=j.guidance_scale,
+              decode_chunk_size=j.decode_chunk_size, generator=torch.Generator().manual_seed(j.seed),
+              output_type="np")
     return out.frames[0]
 
 

@@ -30,8 +30,9 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import torch
-from diffusers import AutoencoderKL, DDIMScheduler, I2VGenXLPipeline
+from diffusers import AutoencoderKL, DDIMScheduler, DiffusionPipeline
 from diffusers.models.unets.unet_i2vgen_xl import I2VGenXLUNet
+from diffusers.video_processor import VideoProcessor
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPVisionConfig, CLIPVisionModelWithProjection
 
 try:  # transformers 5 without torchvision: the PIL-backed processor, by its own name (no fallback warning)
@@ -73,9 +74,58 @@ class ModelInfo:
         return asdict(self)
 
 
+class I2VGenXLParts(DiffusionPipeline):
+    """I2VGen-XL's components, loaded and moved as one, without diffusers' ``I2VGenXLPipeline``.
+
+    diffusers keeps that pipeline in its ``deprecated`` package; the engine owns the denoising loop anyway
+    (i2v/engine/engine.py), so all it needs from a pipeline is what every ``DiffusionPipeline`` gives: loading
+    a diffusers-layout folder or hub repo (``from_pretrained`` reads ``model_index.json`` and loads each
+    component by its own library and class), ``.to``, model and sequential CPU offload and their hooks.  This
+    class adds the VAE scale, the video processor and the latent decode, the three things the loop reads.
+    ``tests/test_engine.py`` builds diffusers' pipeline from the same components and checks the frames equal.
+    """
+
+    model_cpu_offload_seq = "text_encoder->image_encoder->unet->vae"
+
+    def __init__(self, vae, text_encoder, tokenizer, image_encoder, feature_extractor, unet, scheduler):
+        super().__init__()
+        self.register_modules(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
+                              image_encoder=image_encoder, feature_extractor=feature_extractor, unet=unet,
+                              scheduler=scheduler)
+        self.vae_scale_factor = 2 ** (len(vae.config.block_out_channels) - 1)
+        self.video_processor = VideoProcessor(vae_scale_factor=self.vae_scale_factor, do_resize=False)
+
+    def decode_latents(self, latents: torch.Tensor, decode_chunk_size: int | None = None) -> torch.Tensor:
+        """Latents (batch, channels, frames, h, w) to pixels in [-1, 1] (batch, 3, frames, H, W), float32,
+        ``decode_chunk_size`` frames per VAE call (all at once when None)."""
+        latents = latents / self.vae.config.scaling_factor
+        b, c, f, h, w = latents.shape
+        flat = latents.permute(0, 2, 1, 3, 4).reshape(b * f, c, h, w)
+        step = decode_chunk_size or flat.shape[0]
+        image = torch.cat([self.vae.decode(flat[i:i + step]).sample for i in range(0, flat.shape[0], step)])
+        return image.reshape(b, f, *image.shape[1:]).permute(0, 2, 1, 3, 4).float()
+
+
+REFERENCE_GONE = "diffusers no longer has I2VGenXLPipeline (it was in its deprecated package): nothing to compare to"
+
+
+def reference_pipeline(parts: I2VGenXLParts):
+    """diffusers' own ``I2VGenXLPipeline`` over the same components, for the equivalence tests and the bench
+    only (the studio never calls it), or None once diffusers has dropped the class (see ``REFERENCE_GONE``).
+    Looked up by name, so that no module of ours imports from diffusers' deprecated package."""
+    import diffusers
+
+    cls = getattr(diffusers, "I2VGenXLPipeline", None)
+    if cls is None:
+        return None
+    pipe = cls(**parts.components)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
 @dataclass
 class LoadedModel:
-    pipe: I2VGenXLPipeline
+    pipe: I2VGenXLParts
     info: ModelInfo
 
 
@@ -103,10 +153,10 @@ def _feature_extractor() -> CLIPImageProcessor:
     return CLIPImageProcessor(**cfg)
 
 
-def _assemble(unet, vae, text_encoder, image_encoder, scheduler, device, dtype) -> I2VGenXLPipeline:
-    pipe = I2VGenXLPipeline(vae=vae, text_encoder=text_encoder, tokenizer=clip_tokenizer(),
-                            image_encoder=image_encoder, feature_extractor=_feature_extractor(),
-                            unet=unet, scheduler=scheduler)
+def _assemble(unet, vae, text_encoder, image_encoder, scheduler, device, dtype) -> I2VGenXLParts:
+    pipe = I2VGenXLParts(vae=vae, text_encoder=text_encoder, tokenizer=clip_tokenizer(),
+                          image_encoder=image_encoder, feature_extractor=_feature_extractor(),
+                          unet=unet, scheduler=scheduler)
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device=device, dtype=dtype)
 
@@ -114,7 +164,7 @@ def _assemble(unet, vae, text_encoder, image_encoder, scheduler, device, dtype) 
 # -- synthetic models ----------------------------------------------------------------------------
 
 def build_tiny(seed: int = 0, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
-               ) -> I2VGenXLPipeline:
+               ) -> I2VGenXLParts:
     """The tiny model: real classes, real geometry (VAE x8, 4 latent channels, 8-channel UNet input,
     the hub's scheduler config), toy widths, seeded random weights."""
     tok = clip_tokenizer()
@@ -134,7 +184,7 @@ def build_tiny(seed: int = 0, device: torch.device | str = "cpu", dtype: torch.d
 
 
 def build_random_full(seed: int = 0, device: torch.device | str | None = None,
-                      dtype: torch.dtype | None = None) -> I2VGenXLPipeline:
+                      dtype: torch.dtype | None = None) -> I2VGenXLParts:
     """The full I2VGen-XL architecture from the hub's configs with random weights.
 
     Parameter counts equal the published model's (UNet 1,420,469,224; VAE 83,653,863; text encoder
@@ -242,7 +292,7 @@ def _from_pretrained(source: str, revision: str | None, device: torch.device, lo
     if device.type == "cuda":
         kw["variant"] = "fp16"
     with hub_progress(None if local_only else progress):
-        pipe = I2VGenXLPipeline.from_pretrained(source, **kw)
+        pipe = I2VGenXLParts.from_pretrained(source, **kw)
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)
 
