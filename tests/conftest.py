@@ -11,6 +11,11 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+# The suite runs in two processes (pyproject's addopts: pytest-xdist) on this 2-core machine: each, and every
+# studio, CLI and worker it starts, computes on one thread, so two never fight over both cores (OpenMP threads
+# that outnumber the cores wait on each other).  Set before torch is imported, here or in a child.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def make_photo(w: int = 640, h: int = 480, seed: int = 0) -> Image.Image:

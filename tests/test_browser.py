@@ -614,6 +614,7 @@ def test_sign_in_under_auth_then_the_studio_works(browser, tmp_path, photo_path)
     assert "sign-in failed from 127.0.0.1 (4 in a row); next try allowed in 1 s" in (tmp_path / "app.log").read_text()
 
 
+@pytest.mark.xdist_group("ray")  # one Ray cluster at a time on this machine (see conftest)
 def test_ray_workers_progress_a_lost_actor_and_the_next_job_in_the_page(browser, tmp_path, photo_path):
     """The studio with two Ray actors (--ray local --workers 2): the banner counts them, a remote job's
     steps show in the page, the Workers panel lists both with the busy one's job; its actor is killed

@@ -164,6 +164,7 @@ def test_a_killed_worker_process_has_its_job_requeued_once_and_is_started_again(
     assert not no_partials(outputs)
 
 
+@pytest.mark.xdist_group("ray")  # one Ray cluster at a time on this machine (see conftest)
 @pytest.mark.heavy
 def test_ray_actors_run_the_queue_and_a_killed_actor_job_finishes_on_the_other(queue, tmp_path):
     pytest.importorskip("ray")
@@ -233,6 +234,7 @@ def test_recovery_after_a_head_or_worker_died_leaves_living_workers_alone(queue)
     assert states[cases["dead head"]] == "dead" and states[cases["alive"]] == "busy"
 
 
+@pytest.mark.xdist_group("ray")  # one Ray cluster at a time on this machine (see conftest)
 @pytest.mark.heavy
 def test_a_node_that_joins_a_ray_cluster_later_gets_an_actor(queue, tmp_path):
     """A Ray cluster started by hand (``ray start --head``, token auth on), the studio's workers joining it
