@@ -14,12 +14,14 @@ PKG = Path(__file__).resolve().parent.parent / "i2v"
 # From the bottom up: what each place holds is in docs/development.md.  A name is a package (i2v/NAME/) or a
 # module at the top (i2v/NAME.py).
 LAYERS = (
+    ("families",),             # what each model family declares: sources, geometry, knobs (pure data)
     ("base",),                 # settings, config, errors, i18n, notes, cancel: what every layer reads
     ("motion",),               # guidance, advisor, analysis, tuning, tokens (pure)
     ("media",),                # images, video, joins (pure)
     ("planning",),             # vram, speedplan, tiers, presets, templates, request, longplan (pure)
     ("modelload",),            # model loading progress and failures (pure)
     ("engine",),               # the only code that imports torch and diffusers at import time
+    ("family engines",),       # a family's engine (i2v/families/NAME/engine.py) and their loader (engines.py)
     ("studio",),               # the studio service
     ("workflows",),            # sweep, batch, smooth, long video, auto-tune (over the studio service)
     ("jobs",),                 # the job store and service, worker pools
@@ -27,8 +29,9 @@ LAYERS = (
     ("web", "ui", "cli", "__main__", "__init__"),  # the front ends (app.py above them all)
 )
 PLACE = {name: i for i, names in enumerate(LAYERS) for name in names}
-PURE = {"base", "motion", "media", "planning", "modelload"}  # import no torch, diffusers nor gradio at all
-NO_GRADIO = {"engine", "studio", "workflows", "jobs", "bench", "web", "cli"}  # only the page imports gradio
+PURE = {"families", "base", "motion", "media", "planning", "modelload"}  # import no torch, diffusers nor gradio at all
+# only the page imports gradio
+NO_GRADIO = {"engine", "family engines", "studio", "workflows", "jobs", "bench", "web", "cli"}
 TOP_MODULES_MAX = 8  # modules directly in i2v/, __init__ and __main__ included
 
 
@@ -44,8 +47,12 @@ def imports(path: Path) -> set[str]:
 
 
 def place_of(module: str) -> str:
-    """The place in LAYERS of a module named i2v.X or i2v.X.Y...: X."""
-    return module.split(".")[1] if module.count(".") else "__init__"
+    """The place in LAYERS of a module named i2v.X or i2v.X.Y...: X; a family's engine module (and the loader
+    of the engines, i2v.families.engines) sits above the engine layer it builds on."""
+    parts = module.split(".")
+    if parts[1:2] == ["families"] and parts[-1] in ("engine", "engines"):
+        return "family engines"
+    return parts[1] if len(parts) > 1 else "__init__"
 
 
 def test_every_package_and_top_module_has_a_place():

@@ -15,6 +15,11 @@ from .models import DEMO_NOTICE, LoadedModel, ModelInfo, load_model  # noqa: E40
 
 
 
+def load_engine(source: str, **kw) -> Engine:
+    """I2VGen-XL's engine with ``source`` loaded (the family registry's entry point, i2v/families/engines.py)."""
+    return Engine(load_model(source, **kw))
+
+
 def cuda_device_count() -> int:
     """GPUs this process can see (0 on a machine without CUDA)."""
     import torch
@@ -23,4 +28,4 @@ def cuda_device_count() -> int:
 
 
 __all__ = ["cuda_device_count", "CancelToken", "Engine", "EngineJob", "EngineResult", "StepInfo", "DEMO_NOTICE",
-           "LoadedModel", "ModelInfo", "load_model"]
+           "LoadedModel", "ModelInfo", "load_engine", "load_model"]

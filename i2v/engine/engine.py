@@ -92,6 +92,9 @@ class EngineJob:
     vae_tiling: bool = False
     cfg_split: bool = False       # guidance as two UNet passes of batch 1 (half the working memory)
     ff_sliced: bool = False       # the UNet's feed-forward layers a slice at a time (about half again)
+    # knobs of flow-matching families (Wan): None = the model's own
+    flow_shift: float | None = None
+    guidance_scale_2: float | None = None  # the low-noise expert's guidance (two experts); None = guidance_scale
 
     def rung(self) -> tuple[str, int, bool, bool, bool]:
         """(offload, decode chunk, tiling, split, sliced): the memory rung this job runs on."""

@@ -285,34 +285,43 @@ def hub_progress(progress: DownloadProgress | None):
 
 
 def _from_pretrained(source: str, revision: str | None, device: torch.device, local_only: bool,
-                     progress: DownloadProgress | None = None):
-    kw = dict(dtype=_dtype_for(device), use_safetensors=True, local_files_only=local_only)
+                     progress: DownloadProgress | None = None, pipeline_cls=None, dtype=None, variant=None):
+    """``pipeline_cls.from_pretrained`` (I2VGen-XL's container by default) in the device's dtype, safetensors
+    only; ``variant`` (I2VGen-XL's "fp16" files on CUDA) when given."""
+    pipeline_cls = pipeline_cls or I2VGenXLParts
+    kw = dict(dtype=dtype or _dtype_for(device), use_safetensors=True, local_files_only=local_only)
     if revision:
         kw["revision"] = revision
-    if device.type == "cuda":
-        kw["variant"] = "fp16"
+    if variant is None and pipeline_cls is I2VGenXLParts and device.type == "cuda":
+        variant = "fp16"
+    if variant:
+        kw["variant"] = variant
     with hub_progress(None if local_only else progress):
-        pipe = I2VGenXLParts.from_pretrained(source, **kw)
+        pipe = pipeline_cls.from_pretrained(source, **kw)
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)
 
 
 def load_pretrained(source: str, revision: str | None, *, probe_timeout: float = 3.0,
-                    device: torch.device | None = None, progress: DownloadProgress | None = None) -> LoadedModel:
+                    device: torch.device | None = None, progress: DownloadProgress | None = None,
+                    pipeline_cls=None, dtype: torch.dtype | None = None) -> LoadedModel:
+    """A hub repo (cached copy first, then a download after a short reachability probe) or a local folder in
+    diffusers layout, as ``pipeline_cls`` (I2VGen-XL's by default; a family's engine gives its own)."""
     device = device or default_device()
+    load = dict(pipeline_cls=pipeline_cls, dtype=dtype)
     local = Path(source).expanduser()
     is_local = local.exists() or source.startswith((".", "/", "~"))
     if is_local:
         if not (local / "model_index.json").is_file():
             raise ModelUnavailable("model_no_index", path=local)
         try:
-            pipe = _from_pretrained(str(local), None, device, local_only=True)
+            pipe = _from_pretrained(str(local), None, device, local_only=True, **load)
         except (OSError, ValueError) as exc:
             raise ModelUnavailable("model_folder", path=local, detail=_first_line(exc)) from None
         kind, model_id, revision = "local", str(local), None
     else:
         try:  # cached already? then no network at all
-            pipe = _from_pretrained(source, revision, device, local_only=True)
+            pipe = _from_pretrained(source, revision, device, local_only=True, **load)
         except (OSError, ValueError):
             if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
                 raise ModelUnavailable("model_offline", source=source) from None
@@ -320,12 +329,12 @@ def load_pretrained(source: str, revision: str | None, *, probe_timeout: float =
             if not ok:
                 raise ModelUnavailable("model_unreachable", source=source, detail=where) from None
             try:
-                pipe = _from_pretrained(source, revision, device, local_only=False, progress=progress)
+                pipe = _from_pretrained(source, revision, device, local_only=False, progress=progress, **load)
             except Exception as exc:  # noqa: BLE001 - every hub/IO failure becomes one clear message
                 raise ModelUnavailable("model_download", source=source, detail=_first_line(exc)) from None
         kind, model_id = "hub", source
     info = ModelInfo(source=source, kind=kind, model_id=model_id, revision=revision, device=str(device),
-                     dtype=str(pipe.unet.dtype).replace("torch.", ""))
+                     dtype=str(pipe.dtype).replace("torch.", ""))
     return LoadedModel(pipe, info)
 
 

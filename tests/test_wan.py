@@ -1,0 +1,205 @@
+"""Wan 2.2, the second family: its engine's frames are diffusers' ``WanImageToVideoPipeline.__call__``'s, bit for
+bit, for the TI2V-5B layout (``expand_timesteps``) and the A14B layout (two experts, ``boundary_ratio``); it adds
+progress, previews and Stop through the pipeline's own step callback; it loads from the hub (a stand-in), an
+offline cache and a local folder; and its real configs are the published architecture."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from diffusers import UniPCMultistepScheduler
+from i2v.base.cancel import CancelToken
+from i2v.base.errors import Cancelled
+from i2v.engine import EngineJob
+from i2v.families import find_model, wan
+from i2v.families.engines import family_of_source, load_engine
+from i2v.families.wan.engine import WanEngine, build_random_full, load_synthetic, offline_tokenizer
+from i2v.media.images import fit_image
+
+from .conftest import make_photo
+from .hubstandin import HubStandIn
+
+TI2V, A14B = "wan-tiny", "wan-tiny-a14b"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def engines():
+    return {name: WanEngine(load_synthetic(name)) for name in (TI2V, A14B)}
+
+
+def job(w=256, h=256, frames=9, steps=3, seed=1, **kw) -> EngineJob:
+    return EngineJob(image=fit_image(make_photo(), w, h), prompt=kw.pop("prompt", "a dog runs through the surf"),
+                     negative_prompt=kw.pop("negative_prompt", "blurry, static"),
+                     guidance_scale=kw.pop("guidance_scale", 5.0), num_inference_steps=steps, num_frames=frames,
+                     width=w, height=h, seed=seed, **kw)
+
+
+def diffusers_frames(engine: WanEngine, j: EngineJob) -> np.ndarray:
+    """The same job through a direct ``__call__``: the pipeline's own arguments, a fresh scheduler with the
+    job's shift, no callback."""
+    cfg = dict(engine.pipe.scheduler.config)
+    shift = cfg["flow_shift"] if j.flow_shift is None else j.flow_shift
+    engine.pipe.scheduler = UniPCMultistepScheduler.from_config(cfg, flow_shift=shift)
+    guidance_2 = {} if engine.pipe.config.boundary_ratio is None else \
+        {"guidance_scale_2": j.guidance_scale if j.guidance_scale_2 is None else j.guidance_scale_2}
+    out = engine.pipe(image=j.image, prompt=j.prompt, negative_prompt=j.negative_prompt, height=j.height,
+                      width=j.width, num_frames=j.num_frames, num_inference_steps=j.num_inference_steps,
+                      guidance_scale=j.guidance_scale, generator=torch.Generator().manual_seed(j.seed),
+                      output_type="np", **guidance_2)
+    return out.frames[0]
+
+
+SETTINGS = {  # three settings per variant: size and shape, frames, steps, guidance, shift, seed
+    TI2V: [dict(), dict(w=320, h=192, frames=13, steps=4, guidance_scale=7.0, flow_shift=3.0, seed=7),
+           dict(w=192, h=320, frames=5, steps=2, guidance_scale=1.0, seed=1234, prompt="镜头缓慢推进")],
+    A14B: [dict(), dict(w=320, h=176, frames=13, steps=5, guidance_scale=4.0, guidance_scale_2=2.0, seed=3),
+           dict(w=160, h=160, frames=5, steps=4, guidance_scale=6.0, guidance_scale_2=1.0, flow_shift=8.0,
+                seed=99, prompt="海浪拍打礁石")],
+}
+
+
+@pytest.mark.parametrize("name,i", [(n, i) for n in SETTINGS for i in range(3)])
+def test_frames_equal_diffusers_call_bit_for_bit(engines, name, i):
+    eng, j = engines[name], job(**SETTINGS[name][i])
+    ours = eng.generate(j, on_step=lambda s: None, want_latents=True).frames
+    ref = diffusers_frames(eng, j)
+    assert ours.shape == ref.shape == (j.num_frames, j.height, j.width, 3)
+    assert np.array_equal(ours, ref)
+
+
+def test_same_seed_same_video_other_seed_other_video(engines):
+    eng = engines[TI2V]
+    a, b, c = (eng.generate(job(seed=s)).frames for s in (5, 5, 6))
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+def test_progress_each_step_with_eta_and_the_guidance_of_each_expert(engines):
+    eng, steps = engines[A14B], []
+    res = eng.generate(job(steps=6, guidance_scale=4.0, guidance_scale_2=2.0), on_step=steps.append,
+                       want_latents=True)
+    assert [s.step for s in steps] == list(range(1, 7)) and all(s.total == 6 for s in steps)
+    assert steps[-1].eta == 0 and all(s.eta >= 0 for s in steps)
+    # the high-noise expert (guidance 4) while t >= 0.9 x 1000, then the low-noise one (guidance 2)
+    assert [s.guidance for s in steps] == [4.0 if s.timestep >= 900 else 2.0 for s in steps] == \
+        res.guidance_per_step
+    assert 4.0 in res.guidance_per_step and 2.0 in res.guidance_per_step
+    assert steps[0].latents is not None and steps[0].latents.shape[1] == 16  # the Wan 2.1 VAE's 16 channels
+
+
+def test_stop_between_steps_decodes_nothing(engines, monkeypatch):
+    eng, token, seen, decodes = engines[TI2V], CancelToken(), [], []
+    real = eng.pipe.vae.decode
+    monkeypatch.setattr(eng.pipe.vae, "decode", lambda *a, **k: decodes.append(1) or real(*a, **k))
+
+    def on_step(s):
+        seen.append(s.step)
+        if s.step == 2:
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        eng.generate(job(steps=5), on_step=on_step, cancel=token)
+    assert seen == [1, 2]
+    assert decodes == []
+    assert eng.generate(job(steps=2)).frames.shape == (9, 256, 256, 3)  # the next job runs
+
+
+@pytest.mark.parametrize("frames,size", [(10, (256, 256)), (125, (256, 256)), (9, (256, 240))])
+def test_frames_are_4k_plus_1_and_sizes_multiples_of_the_patch(engines, frames, size):
+    with pytest.raises(ValueError):
+        engines[TI2V].generate(job(*size, frames=frames))
+
+
+def test_the_offline_tokenizer_speaks_english_and_chinese():
+    tok = offline_tokenizer()
+    assert (tok.pad_token_id, tok.eos_token_id, tok.unk_token_id) == (0, 1, 2)
+    ids = tok("a dog 镜头缓慢推进").input_ids
+    # "▁a ▁dog ▁镜头缓慢推进": three word starts, one piece per character, then </s>
+    assert ids[-1] == 1 and tok.unk_token_id not in ids and len(ids) == 3 + len("adog镜头缓慢推进") + 1
+
+
+def test_registry_finds_each_wan_model_and_folders_by_their_pipeline(tmp_path):
+    assert find_model("Wan-AI/Wan2.2-TI2V-5B-Diffusers")[1].name == "wan2.2-ti2v-5b"
+    assert family_of_source("wan-tiny-a14b") is wan.FAMILY
+    folder = tmp_path / "w"
+    folder.mkdir()
+    (folder / "model_index.json").write_text(json.dumps({"_class_name": "WanImageToVideoPipeline"}))
+    assert family_of_source(str(folder)) is wan.FAMILY
+
+
+# A fresh process (huggingface_hub reads HF_ENDPOINT and HF_HUB_OFFLINE at import): load a model through the
+# family registry, make 5 frames, print what was loaded and a digest of the frames.
+CHILD = r"""
+import hashlib, json, sys
+import numpy as np
+from PIL import Image
+from i2v.engine import EngineJob
+from i2v.families.engines import load_engine
+eng = load_engine(sys.argv[1], probe_timeout=2.0)
+img = Image.fromarray((np.random.default_rng(0).random((256, 256, 3)) * 255).astype(np.uint8))
+res = eng.generate(EngineJob(image=img, prompt="a dog runs", negative_prompt="", guidance_scale=5.0,
+                             num_inference_steps=2, num_frames=5, width=256, height=256, seed=1))
+print(json.dumps({"kind": eng.info.kind, "source": eng.info.source, "demo": eng.info.demo,
+                  "frames": hashlib.sha256(res.frames.tobytes()).hexdigest()}))
+"""
+
+
+def _child(source: str, env: dict) -> dict:
+    run = subprocess.run([sys.executable, "-c", CHILD, source], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.heavy
+def test_loads_from_the_hub_then_from_the_offline_cache_and_from_a_local_folder(tmp_path):
+    """A tiny Wan in the real diffusers layout (save_pretrained), served by a stand-in hub as the 5B's repo:
+    downloaded into an empty HF_HOME, then loaded from that cache offline, and from its folder; the same
+    frames each time."""
+    folder = tmp_path / "repo"
+    load_synthetic(TI2V).pipe.save_pretrained(folder, safe_serialization=True)
+    assert json.loads((folder / "model_index.json").read_text())["_class_name"] == "WanImageToVideoPipeline"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "I2V_"))}
+    env.update(HF_HOME=str(tmp_path / "hf"), CUDA_VISIBLE_DEVICES="", HF_HUB_DISABLE_TELEMETRY="1")
+    repo = "Wan-AI/Wan2.2-TI2V-5B-Diffusers"
+    with HubStandIn(folder, repo, "a" * 40) as hub:
+        first = _child("wan2.2-ti2v-5b", {**env, "HF_ENDPOINT": hub.url})
+        assert hub.misses == [] and hub.bytes_sent > 0
+    assert (first["kind"], first["source"], first["demo"]) == ("hub", "wan2.2-ti2v-5b", False)
+    cached = _child("wan2.2-ti2v-5b", {**env, "HF_HUB_OFFLINE": "1"})
+    local = _child(str(folder), {**env, "HF_HUB_OFFLINE": "1"})
+    assert (cached["kind"], local["kind"]) == ("hub", "local")
+    assert first["frames"] == cached["frames"] == local["frames"]
+
+
+def test_offline_without_a_copy_falls_back_to_the_tiny_wan_saying_why(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    eng = load_engine("wan2.2-i2v-a14b", fallback="tiny")
+    assert eng.info.source == "wan-tiny-a14b" and eng.info.fallback["source"] == "wan2.2-i2v-a14b"
+    assert "HF_HUB_OFFLINE" in eng.info.fallback["error"] or eng.info.fallback["cause"] == "offline"
+
+
+def _params(module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+@pytest.mark.parametrize("variant,transformer,vae", [("ti2v-5b", 4_999_787_712, 704_688_668),
+                                                     ("i2v-a14b", 14_288_901_184, 126_892_531)])
+def test_random_full_is_the_published_architecture_and_its_size_on_disk(variant, transformer, vae):
+    """The 5B is 5.0 B parameters, each A14B expert 14.3 B, UMT5-XXL's encoder 5.7 B (the published sizes);
+    the family's download size is those parameters in bf16."""
+    pipe = build_random_full(variant, device="meta")
+    experts = [pipe.transformer] + ([pipe.transformer_2] if pipe.transformer_2 is not None else [])
+    assert [_params(e) for e in experts] == [transformer] * wan.FAMILY.variants[variant].experts
+    assert _params(pipe.vae) == vae and _params(pipe.text_encoder) == 5_680_910_336
+    total = sum(_params(m) for m in (*experts, pipe.vae, pipe.text_encoder))
+    hub = next(m for m in wan.FAMILY.models if m.kind == "hub" and m.variant == variant)
+    assert hub.disk_gb == round(total * 2 / 1e9, 1)
