@@ -66,6 +66,7 @@ SETTINGS = {  # three settings per variant: size and shape, frames, steps, guida
 }
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name,i", [(n, i) for n in SETTINGS for i in range(3)])
 def test_frames_equal_diffusers_call_bit_for_bit(engines, name, i):
     eng, j = engines[name], job(**SETTINGS[name][i])
