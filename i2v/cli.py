@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from .base.errors import I2VError, InternalError, InvalidInput, OutOfResources, echo
+from .families import model_names
 from .jobs.kinds import GENERATE, SMOOTH, SWEEP, kind_of
 
 EXIT_OK, EXIT_INVALID, EXIT_RESOURCES, EXIT_CANCELLED = 0, 2, 3, 130
@@ -43,13 +44,35 @@ class _Parser(argparse.ArgumentParser):
         err(f"error: {message} (see {self.prog} --help)")
         raise SystemExit(EXIT_INVALID)
 
+    def parse_known_args(self, args=None, namespace=None):
+        """``generate PICTURE PROMPT`` as well as ``--image PICTURE --prompt PROMPT`` (either, not both)."""
+        ns, rest = super().parse_known_args(args, namespace)
+        if hasattr(ns, "picture_pos"):
+            for pos, opt in (("picture_pos", "image"), ("prompt_pos", "prompt")):
+                given = getattr(ns, pos)
+                if given is not None and getattr(ns, opt) is not None:
+                    self.error(f"the {opt} is given twice (as --{opt} and as a word after the options)")
+                if given is not None:
+                    setattr(ns, opt, given)
+                delattr(ns, pos)
+            missing = [f"--{o}" for o in ("image", "prompt") if getattr(ns, o) is None]
+            if missing:
+                self.error(f"the following arguments are required: {', '.join(missing)} (or PICTURE PROMPT)")
+        return ns, rest
+
 
 # -- generate ------------------------------------------------------------------------------------
 
-def add_generation_args(p: argparse.ArgumentParser, *, image_required: bool = True, sweep: bool = False) -> None:
-    """The picture, the preset, an explicit size and one option per setting of the settings schema."""
+def add_generation_args(p: argparse.ArgumentParser, *, image_required: bool = True, sweep: bool = False,
+                        positional: bool = False) -> None:
+    """The picture, the preset, an explicit size and one option per setting of the settings schema;
+    ``positional``: the picture and the prompt may also be the first two words (generate, submit)."""
     from .base.settings import SETTINGS
 
+    if positional:
+        p.add_argument("picture_pos", nargs="?", metavar="PICTURE", help="the picture (or --image)")
+        p.add_argument("prompt_pos", nargs="?", metavar="PROMPT", help="what should move (or --prompt)")
+        image_required = False  # checked after parsing: as words or as options
     p.add_argument("--image", required=image_required, help="input picture (PNG, JPEG, WebP, ...)")
     p.add_argument("--preset", default=None, help="preview | standard | high_motion | creative")
     p.add_argument("--width", type=int, default=None, help="explicit width (multiple of 64)")
@@ -67,7 +90,7 @@ def add_generation_args(p: argparse.ArgumentParser, *, image_required: bool = Tr
 
 def add_generate_args(p: argparse.ArgumentParser) -> None:
     """generate's options, which submit takes too: one video, a long one, or an auto-tuned one."""
-    add_generation_args(p)
+    add_generation_args(p, positional=True)
     add_long_args(p)
     add_tune_args(p)
 
@@ -175,7 +198,8 @@ list_limit = whole_number(1, 10_000, "the limit")  # --limit: how many jobs to l
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
     """--model and --fallback, for the CLI and the app alike."""
-    p.add_argument("--model", default=None, help="hub repo id, local folder, 'tiny' or 'random-full'")
+    p.add_argument("--model", default=None, help="hub repo id, local folder, or a name: "
+                   + ", ".join(model_names()).replace("%", "%%"))
     p.add_argument("--fallback", default=None, choices=["tiny", "random-full"],
                    help="run this demo model when the --model named cannot be loaded (default: that is an error; "
                         "the default model offline falls back to tiny)")

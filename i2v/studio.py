@@ -288,18 +288,17 @@ class Studio:
         """The engine, loading the model on first use (thread-safe)."""
         with self._load_lock:
             if self._engine is None:
-                from .engine import Engine, load_model  # torch is imported here, not before
+                from .families.engines import load_engine  # torch is imported here, not before
 
                 m = self.cfg.model
                 self.log(f"loading model {m['source']} ...")
-                loaded = load_model(m["source"], revision=m.get("revision"), fallback=m.get("fallback"),
-                                    probe_timeout=float(m.get("hub_probe_timeout_s", 3)),
-                                    seed=int(m.get("random_weights_seed", 0)), progress=self.download)
-                for note in loaded.info.notices:
-                    self.log(f"NOTICE: {note}")
-                if loaded.info.fallback:  # the page shows one line by cause; the log keeps the whole failure
-                    self.log(f"NOTICE: why: {loaded.info.fallback['error']['message']}")
-                engine = Engine(loaded)
+                engine = load_engine(m["source"], revision=m.get("revision"), fallback=m.get("fallback"),
+                                     probe_timeout=float(m.get("hub_probe_timeout_s", 3)),
+                                     seed=int(m.get("random_weights_seed", 0)), progress=self.download)
+                for note_text in engine.info.notices:
+                    self.log(f"NOTICE: {note_text}")
+                if engine.info.fallback:  # the page shows one line by cause; the log keeps the whole failure
+                    self.log(f"NOTICE: why: {engine.info.fallback['error']['message']}")
                 speed, entry = self._planned_speed(engine)
                 done = engine.apply_speed(speed)
                 if entry is not None:
@@ -344,7 +343,7 @@ class Studio:
         """The tiny demo model runs at most at 256p when a tier was asked for."""
         notes = []
         if info.kind == "tiny" and req.resolution != "custom" and req.width * req.height > TINY_MAX_PIXELS:
-            w, h = size_for_budget(TINY_MAX_PIXELS, req.width / req.height)
+            w, h = size_for_budget(TINY_MAX_PIXELS, req.width / req.height, int(self.cfg.resolution["multiple"]))
             if (w, h) == (req.width, req.height):  # the tier already snaps to this size: nothing to say
                 return notes
             notes.append(note("tiny_cap", tier=req.resolution, width=req.width, height=req.height, w=w, h=h))
@@ -471,8 +470,8 @@ class Studio:
         from .planning import vram
 
         free = self.vram_probe() if self.vram_probe else engine.free_vram_gb()
-        if free is None:
-            return
+        if free is None or not getattr(engine, "plans_memory", True):
+            return  # (the planner's memory model is I2VGen-XL's: another family runs as loaded)
         req, job = run.req, run.job
         bpe = 2 if engine.info.dtype in ("float16", "bfloat16") else 4
         p = vram.plan(free, req.width, req.height, req.num_frames, cfg=job.uses_cfg,

@@ -204,3 +204,51 @@ def test_random_full_is_the_published_architecture_and_its_size_on_disk(variant,
     total = sum(_params(m) for m in (*experts, pipe.vae, pipe.text_encoder))
     hub = next(m for m in wan.FAMILY.models if m.kind == "hub" and m.variant == variant)
     assert hub.disk_gb == round(total * 2 / 1e9, 1)
+
+
+# -- through the studio: config, request, CLI ------------------------------------------------------------
+def test_a_wan_model_brings_its_family_defaults_and_rules(tmp_path):
+    from i2v.base.config import load_config
+
+    i2v, ti2v, a14b = (load_config(model=m) for m in ("tiny", TI2V, A14B))
+    assert (i2v.defaults["num_frames"], i2v.defaults["fps"], i2v.defaults["scheduler"], i2v.resolution["multiple"]) \
+        == (16, 8, "ddim", 64)  # I2VGen-XL's, unchanged
+    assert (ti2v.defaults["num_frames"], ti2v.defaults["fps"], ti2v.defaults["num_inference_steps"],
+            ti2v.defaults["guidance_scale"], ti2v.defaults["scheduler"], ti2v.resolution["multiple"]) == \
+        (121, 24, 50, 5.0, "unipc", 32)
+    assert (a14b.defaults["num_frames"], a14b.defaults["fps"], a14b.defaults["num_inference_steps"],
+            a14b.defaults["guidance_scale"], a14b.resolution["multiple"]) == (81, 16, 40, 3.5, 16)
+    assert ti2v.defaults["negative_prompt"] == wan.NEGATIVE and ti2v.family["variant"] == "ti2v-5b"
+    own = tmp_path / "mine.yaml"  # what the user's own config sets stays theirs
+    own.write_text("defaults:\n  num_frames: 9\n  fps: 12\n", encoding="utf-8")
+    mine = load_config(own, model=TI2V)
+    assert (mine.defaults["num_frames"], mine.defaults["fps"], mine.defaults["num_inference_steps"]) == (9, 12, 50)
+    assert load_config(model="wan2.2-ti2v-5b").model["revision"] is None  # not I2VGen-XL's pin
+
+
+def _cli(*args, cwd):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("I2V_", "HF_"))}
+    env.update(HF_HUB_OFFLINE="1", HF_HOME=str(cwd / "hf"))
+    return subprocess.run([sys.executable, "-m", "i2v", *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=600)
+
+
+@pytest.mark.heavy
+def test_cli_makes_a_wan_video_with_4k_plus_1_frames_at_the_family_fps(tmp_path):
+    import imageio_ffmpeg
+
+    make_photo(320, 240).save(tmp_path / "picture.png")
+    r = _cli("generate", "--model", TI2V, "picture.png", "a dog runs", "--frames", "9", "--steps", "2", "--json",
+             "--outputs", "out", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    video = tmp_path / res["video"] if not Path(res["video"]).is_absolute() else Path(res["video"])
+    assert imageio_ffmpeg.count_frames_and_secs(str(video))[0] == 9 and res["fps"] == 24
+    meta = json.loads(video.with_suffix(".json").read_text())
+    assert (meta["model"]["family"], meta["model"]["variant"], meta["model"]["source"]) == ("wan2.2", "ti2v-5b", TI2V)
+    assert meta["params"]["scheduler"] == "unipc" and len(meta["guidance_per_step"]) == 2
+    bad = _cli("generate", "--model", A14B, "picture.png", "a dog runs", "--frames", "16", cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines() == \
+        ["error: Wan 2.2 I2V-A14B makes 5, 5+4, 5+2x4... frames (got 16) (try 17)"]
+    knob = _cli("generate", "--model", TI2V, "picture.png", "waves", "--frames", "5", "--speed", "fast", cwd=tmp_path)
+    assert knob.returncode == 2 and "takes no" in knob.stderr and "Traceback" not in knob.stderr

@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from ..families import find_model, model_names, served_pipelines, synthetic_models, variant_of_source
 from .errors import InvalidInput, echo
 
 # The speed levers' values (their meaning: i2v/engine/speed.py)
@@ -181,6 +182,13 @@ class Config:
         return self.data["model"]
 
     @property
+    def family(self) -> dict:
+        """The model's family and variant (:func:`apply_family`, run by load_config or on first use)."""
+        if "family" not in self.data:
+            apply_family(self)
+        return self.data["family"]
+
+    @property
     def limits(self) -> dict:
         return self.data["limits"]
 
@@ -238,6 +246,7 @@ def load_config(path: str | os.PathLike | None = None, *, model: str | None = No
                                choices=", ".join(SYNTHETIC_MODELS))
         cfg.data["model"]["fallback"] = fallback
     check_model_source(cfg.data["model"]["source"], folder_checked=not cfg.data["model"]["fallback"])
+    apply_family(cfg)
     sp = cfg.data["speed"]
     if cfg.data["model"]["compile"] and sp["compile"] == "off":
         sp["compile"] = "full"
@@ -253,7 +262,40 @@ def load_config(path: str | os.PathLike | None = None, *, model: str | None = No
     return cfg
 
 
-SYNTHETIC_MODELS = ("tiny", "random-full")
+SYNTHETIC_MODELS = synthetic_models()  # every family's tiny and random-full models
+
+
+def apply_family(cfg: Config) -> None:
+    """The model's family (i2v/families/) decides what the shipped defaults leave open: the shipped file's
+    defaults are I2VGen-XL's, so a value the user's config left at the shipped one becomes the family's own
+    (frames, MP4 fps, steps, guidance, sampler, the authors' negative prompt, the size multiple, the frame
+    range).  ``cfg.family`` records the family and variant for the checks and the metadata."""
+    fam, var = variant_of_source(cfg.data["model"]["source"])
+    geo, knobs, shipped = var.geometry, var.knobs, _builtin()
+    own = {"num_frames": geo.frames_default, "fps": geo.fps, "num_inference_steps": knobs.steps_default,
+           "guidance_scale": knobs.guidance_default, "scheduler": knobs.samplers[0]}
+    if knobs.negative_default:
+        own["negative_prompt"] = knobs.negative_default
+    d = cfg.data["defaults"]
+    for key, value in own.items():
+        if d.get(key) == shipped["defaults"].get(key):
+            d[key] = value
+    m = cfg.data["model"]
+    found = find_model(m["source"])
+    if found and m.get("revision") == shipped["model"]["revision"] and found[1].hub_id != shipped["model"]["source"]:
+        m["revision"] = found[1].revision  # the shipped pin is the default model's, not this one's
+    res, lim = cfg.data["resolution"], cfg.data["limits"]
+    if res.get("multiple") == shipped["resolution"].get("multiple"):
+        res["multiple"] = geo.multiple
+    if list(lim["frames"]) == list(shipped["limits"]["frames"]):
+        lim["frames"] = [geo.frames_min, geo.frames_max]
+    cfg.data["family"] = {"name": fam.name, "title": var.title, "variant": var.key, "samplers": list(knobs.samplers),
+                          "frames_min": geo.frames_min, "frames_step": geo.frames_step, "fps": geo.fps,
+                          "knobs_source": knobs.source,
+                          # the settings of some families only that this one takes
+                          "takes": [k for k, default in (("flow_shift", knobs.shift_default),
+                                                         ("guidance_scale_2", knobs.guidance_2_default))
+                                    if default is not None]}
 
 
 def check_model_source(source: str, folder_checked: bool = True) -> None:
@@ -265,13 +307,13 @@ def check_model_source(source: str, folder_checked: bool = True) -> None:
         if folder_checked:
             check_model_folder(folder)
         return
-    if source in SYNTHETIC_MODELS or "/" in source or "\\" in source:
+    if find_model(source) or "/" in source or "\\" in source:
         return
-    raise InvalidInput("model_unknown", source=source)
+    raise InvalidInput("model_unknown", source=source, names=", ".join(model_names()))
 
 
 # The pipelines whose diffusers-layout folders the studio serves (a folder's model_index.json names one).
-SERVED_PIPELINES = ("I2VGenXLPipeline",)
+SERVED_PIPELINES = served_pipelines()
 
 
 def check_model_folder(folder: Path) -> None:

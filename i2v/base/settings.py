@@ -18,7 +18,7 @@ from typing import Any
 
 
 MAX_SEED = 2**32 - 1
-SCHEDULERS = ("ddim", "dpm++")
+SCHEDULERS = ("ddim", "dpm++", "unipc")  # each family serves some (i2v/families: Knobs.samplers)
 SCHEDULES = ("constant", "linear", "cosine", "strong-early")
 # The speed tiers a request may name, and "custom" (no tier).  What each one sets is i2v.planning.tiers' (policy, which
 # imports this registry and checks that its tiers are these names: the registry imports no policy).
@@ -86,6 +86,15 @@ SETTINGS: tuple[Setting, ...] = (
             preset=True, control="guidance_stop",
             help="late guidance skipping, approximate: after this fraction of the steps only the conditional "
                  "pass runs, with the last guidance difference reused; 1 = never (default)"),
+    # knobs of some families only (i2v/families: a family without them refuses a value); not in presets and
+    # templates yet: the page has no control for them (the page's model choice is a later step of issue 30)
+    Setting("flow_shift", "float", display="flow shift", limit=(0.5, 20.0), flag="--shift", aliases=("shift",),
+            nullable=True,
+            help="Wan: the flow-matching shift of the sampler (default: the model's, 5.0); a larger shift spends "
+                 "more of the steps at high noise, on the large shapes and the motion"),
+    Setting("guidance_scale_2", "float", display="low-noise guidance", limit="guidance", flag="--guidance-2",
+            aliases=("guidance_2",), nullable=True,
+            help="Wan A14B: guidance of the low-noise expert, the later steps (default: --guidance)"),
     Setting("speed", "choice", display="speed", choices=SPEEDS, flag="--speed", preset=True, control="speed_tier",
             help="speed tier: exact (default), fast or fastest (approximate: DPM-Solver++ at fewer steps, "
                  "DeepCache, step skipping and late guidance skipping together)"),

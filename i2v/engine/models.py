@@ -69,6 +69,8 @@ class ModelInfo:
     load_seconds: float = 0.0
     # why the configured model was not loaded, when this is its fallback: {"source", "cause", "error"}
     fallback: dict | None = None
+    family: str = ""            # the model family and variant that ran (i2v/families)
+    variant: str = ""
 
     def to_json(self) -> dict:
         return asdict(self)

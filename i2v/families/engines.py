@@ -6,30 +6,15 @@ families existed: a fine-tune of I2VGen-XL, say).  Each family's engine module h
 from __future__ import annotations
 
 import importlib
-import json
-from pathlib import Path
 
-from . import DEFAULT, Family, family_of_pipeline, find_model
-
-
-def family_of_source(source: str) -> Family:
-    found = find_model(source)
-    if found:
-        return found[0]
-    index = Path(source).expanduser() / "model_index.json"
-    if index.is_file():
-        try:
-            with index.open("rb") as f:
-                name = json.loads(f.read(1 << 20).decode("utf-8")).get("_class_name")
-        except (OSError, ValueError, AttributeError):
-            name = None
-        fam = family_of_pipeline(name)
-        if fam is not None:
-            return fam
-    return DEFAULT
+from . import family_of_source, variant_of_source
 
 
 def load_engine(source: str, **kw):
     """The engine of ``source``'s family, with its model loaded (``kw``: revision, fallback, probe_timeout,
     seed, progress, as the studio's model settings give them)."""
-    return importlib.import_module(family_of_source(source).engine).load_engine(source, **kw)
+    engine = importlib.import_module(family_of_source(source).engine).load_engine(source, **kw)
+    # what ran (a fallback is its own model): recorded with every result
+    fam, var = variant_of_source(engine.info.model_id if engine.info.kind == "local" else engine.info.source)
+    engine.info.family, engine.info.variant = fam.name, var.key
+    return engine

@@ -61,6 +61,10 @@ class Variant:
     knobs: Knobs
     configs: str                   # folder under configs/ holding the real configs in diffusers layout
     experts: int = 1               # transformers switched by timestep (A14B: 2)
+    index_match: dict = field(default_factory=dict)  # model_index.json values that tell this variant's folder
+
+    def matches(self, index: dict) -> bool:
+        return all(index.get(k) == v for k, v in self.index_match.items())
 
 
 @dataclass(frozen=True)
@@ -98,3 +102,7 @@ class Family:
 
     def variant_of(self, model: Model) -> Variant:
         return self.variants[model.variant]
+
+    @property
+    def default_variant(self) -> Variant:
+        return next(iter(self.variants.values()))

@@ -18,7 +18,7 @@ from ..motion.guidance import guidance_schedule
 from ..media.images import fit_image, open_image
 from ..base.notes import Note, note
 from .presets import get_preset, load_presets
-from ..base.settings import MAX_SEED, NAMES, SETTINGS, bounds, choices_of
+from ..base.settings import BY_NAME, MAX_SEED, NAMES, SETTINGS, bounds, choices_of
 from .tiers import apply_tier
 
 # The model's UNet halves the latent three times and the VAE downsamples by 8: sizes are multiples of 64.
@@ -52,6 +52,8 @@ class GenerationRequest:
     skip_threshold: float = 0.0
     guidance_stop: float = 1.0
     speed: str = "exact"
+    flow_shift: float | None = None        # Wan: None = the model's shift
+    guidance_scale_2: float | None = None  # Wan A14B: None = guidance_scale
     notices: list[str] = field(default_factory=list)
     _fitted: Image.Image | None = field(default=None, repr=False, compare=False)
 
@@ -193,6 +195,9 @@ def clean_text(name: str, value: Any, max_chars: int, *, required: bool) -> str:
     return cleaned
 
 
+FAMILY_SETTINGS = ("flow_shift", "guidance_scale_2")  # settings some families take (Config.family["takes"])
+
+
 def check_settings(cfg: Config, s: dict) -> dict:
     """Validate and coerce every setting of a merged settings dict (no image), by the settings schema."""
     lim, tiers = cfg.limits, cfg.resolution["tiers"]
@@ -210,9 +215,23 @@ def check_settings(cfg: Config, s: dict) -> dict:
         elif setting.name != "resolution":  # a choice (the tier is resolved with the picture's size)
             value = str(value or cfg.defaults.get(setting.name) or "").lower()
             allowed = choices_of(setting, tiers)
+            if setting.name == "scheduler":  # the samplers the model's family serves
+                allowed = [c for c in allowed if c in cfg.family["samplers"]]
             if value not in allowed:
                 raise InvalidInput("unknown_choice", what=setting.label, got=value, choices=", ".join(allowed))
             out[setting.name] = value
+    fam = cfg.family
+    for name in FAMILY_SETTINGS:
+        if out.get(name) is not None and name not in fam.get("takes", ()):
+            raise InvalidInput("family_knob", knob=BY_NAME[name].label, model=fam.get("title", fam["name"]))
+    frames = out.get("num_frames")
+    if isinstance(frames, int) and (frames - fam["frames_min"]) % fam["frames_step"]:
+        k = round((frames - fam["frames_min"]) / fam["frames_step"])
+        lo, hi = bounds(next(x for x in SETTINGS if x.name == "num_frames"), lim)
+        near = sorted({max(lo, min(hi, fam["frames_min"] + (k + d) * fam["frames_step"])) for d in (-1, 0, 1)},
+                      key=lambda n: (abs(n - frames), n))[0]
+        raise InvalidInput("frames_rule", got=frames, step=fam["frames_step"], first=fam["frames_min"],
+                           model=fam.get("title", fam["name"]), suggest=near)
     return out
 
 

@@ -1,7 +1,8 @@
 """I2VGen-XL (ali-vilab, 2023): the family the studio was built around, and its default.
 
 Sources: the hub repository's configs (configs/i2vgen-xl/, provenance in its SOURCES.md) and diffusers'
-``I2VGenXLPipeline`` defaults (512 x 512 up to 1280 x 704, 16 frames at 16 fps, 50 DDIM steps, guidance 9).
+``I2VGenXLPipeline`` defaults (512 x 512 up to 1280 x 704, 16 frames conditioned at 16 fps and written at
+8, 50 DDIM steps, guidance 9).
 Its engine is i2v/engine/ (the studio's own denoising loop, proved equal to diffusers' pipeline).
 """
 
@@ -23,7 +24,8 @@ FAMILY = Family(
     engine="i2v.engine",
     variants={"i2vgen-xl": Variant(
         key="i2vgen-xl", title="I2VGen-XL",
-        geometry=Geometry(multiple=8, native=(1280, 704), frames_default=16, frames_min=2, frames_max=64, fps=16),
+        # the UNet halves the latents three times after the VAE's 8: multiples of 64; 16 frames, an MP4 at 8 fps
+        geometry=Geometry(multiple=64, native=(1280, 704), frames_default=16, frames_min=2, frames_max=64, fps=8),
         knobs=KNOBS, configs="i2vgen-xl")},
     models=(
         Model("ali-vilab/i2vgen-xl", "i2vgen-xl", "hub", hub_id="ali-vilab/i2vgen-xl",

@@ -30,13 +30,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+# i2v.engine first: it quiets the libraries' chatter before diffusers and transformers import their models
+from ...engine.engine import EngineJob, EngineResult, StepCallback, StepInfo  # isort: skip
+from ...engine.models import LoadedModel, ModelInfo  # isort: skip
 from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanImageToVideoPipeline, WanTransformer3DModel
 from transformers import T5Tokenizer, UMT5Config, UMT5EncoderModel
 
 from ...base.cancel import CancelToken
 from ...base.config import CONFIG_DIR
-from ...engine.engine import EngineJob, EngineResult, StepCallback, StepInfo
-from ...engine.models import LoadedModel, ModelInfo
 from . import FAMILY
 
 DEMO_NOTICE = ("Demo model: output is noise. The tiny Wan model has random weights and exists for tests and "
@@ -185,34 +187,109 @@ class WanEngine:
             raise ValueError(f"{self.variant.title} needs a width and height that are multiples of "
                              f"{geo.multiple}, not {job.width}x{job.height}")
 
-    def generate(self, job: EngineJob, on_step: StepCallback | None = None, cancel: CancelToken | None = None,
-                 want_latents: bool = False) -> EngineResult:
+    def check_knobs(self, job: EngineJob) -> None:
+        """What the pipeline's loop cannot do: a guidance that changes from step to step (it has one per
+        expert), and I2VGen-XL's approximate methods (deep-block reuse, step skipping, late guidance
+        skipping); refused in the user's language, never silently dropped."""
+        from ...base.errors import InvalidInput
+
+        sched = job.guidance_schedule
+        if sched is not None and len({float(g) for g in sched}) > 1:
+            raise InvalidInput("family_knob", knob="guidance schedule", model=self.variant.title)
+        for knob, off in (("fast", 1), ("skip_threshold", 0.0), ("guidance_stop", 1.0)):
+            if getattr(job, knob) != off:
+                raise InvalidInput("family_knob", knob=knob, model=self.variant.title)
+
+    @torch.inference_mode()
+    def denoise(self, job: EngineJob, on_step: StepCallback | None = None, cancel: CancelToken | None = None,
+                want_latents: bool = False) -> tuple[torch.Tensor, EngineResult]:
+        """``__call__`` up to the latents (``output_type="latent"``: the pipeline's own loop, its first-frame
+        mask re-applied at the end), with progress, previews and Stop from its step callback."""
         self.check(job)
+        self.check_knobs(job)
         pipe = self.pipe
         pipe.scheduler = self.scheduler_for(job)
-        kw = self.call_arguments(job)
+        kw = {**self.call_arguments(job), "output_type": "latent"}
         boundary, g1, g2 = self.boundary_timestep, kw["guidance_scale"], kw.get("guidance_scale_2")
         applied: list[float] = []
         t0 = time.perf_counter()
+        self.stage = "denoise"
 
         def step_end(p, i, t, tensors):
             applied.append(g1 if boundary is None or t >= boundary else g2)
             if on_step is not None:
                 done, total = i + 1, job.num_inference_steps
                 elapsed = time.perf_counter() - t0  # from the call: the text and image encodings included
-                on_step(StepInfo(step=done, total=total, elapsed=elapsed, eta=elapsed / done * (total - done),
-                                 guidance=applied[-1], timestep=int(t),
-                                 latents=tensors["latents"] if want_latents else None))
+                info = StepInfo(step=done, total=total, elapsed=elapsed, eta=elapsed / done * (total - done),
+                                guidance=applied[-1], timestep=int(t))
+                if want_latents:
+                    # UniPC keeps its latest prediction of the clean latents (predict_x0) for the next step
+                    outputs = getattr(p.scheduler, "model_outputs", None) or [None]
+                    info.latents = tensors["latents"]
+                    info.denoised = outputs[-1] if outputs[-1] is not None else tensors["latents"]
+                on_step(info)
             if cancel is not None:
                 cancel.check()  # raises Cancelled: the call ends here, nothing is decoded
             return {}
 
-        self.stage = "denoise"
-        out = pipe(**kw, callback_on_step_end=step_end)
+        latents = pipe(**kw, callback_on_step_end=step_end).frames
+        timings = {"denoise": round(time.perf_counter() - t0, 4)}
+        return latents, EngineResult(frames=np.empty(0, np.float32), seed=job.seed, guidance_per_step=applied,
+                                     timings=timings)
+
+    @torch.inference_mode()
+    def decode_job(self, latents: torch.Tensor, job: EngineJob, timings: dict | None = None) -> np.ndarray:
+        """The rest of ``__call__``: the latents' statistics undone, the VAE's decode, frames in [0, 1]."""
+        from diffusers.utils.torch_utils import get_module_execution_device
+
+        pipe, vae = self.pipe, self.pipe.vae
+        self.stage = "decode"
+        t = time.perf_counter()
+        latents = latents.to(device=get_module_execution_device(vae), dtype=vae.dtype)
+        shape = (1, vae.config.z_dim, 1, 1, 1)
+        mean = torch.tensor(vae.config.latents_mean).view(shape).to(latents.device, latents.dtype)
+        inv_std = 1.0 / torch.tensor(vae.config.latents_std).view(shape).to(latents.device, latents.dtype)
+        video = vae.decode(latents / inv_std + mean, return_dict=False)[0]
+        frames = pipe.video_processor.postprocess_video(video, output_type="np")[0]
+        pipe.maybe_free_model_hooks()
         self.stage = "done"
-        frames = np.asarray(out.frames[0], dtype=np.float32)
-        total = round(time.perf_counter() - t0, 4)
-        return EngineResult(frames=frames, seed=job.seed, guidance_per_step=applied, timings={"total": total})
+        if timings is not None:
+            timings["decode"] = round(time.perf_counter() - t, 4)
+        return np.asarray(frames, dtype=np.float32)
+
+    def generate(self, job: EngineJob, on_step: StepCallback | None = None, cancel: CancelToken | None = None,
+                 want_latents: bool = False) -> EngineResult:
+        latents, result = self.denoise(job, on_step, cancel, want_latents)
+        result.frames = self.decode_job(latents, job, result.timings)
+        result.timings["total"] = round(sum(result.timings.values()), 4)
+        return result
+
+    # -- what the studio asks of every engine ----------------------------------------------------
+    plans_memory = False  # the studio's memory planner models I2VGen-XL; Wan's plan is a later step
+    speed: dict | None = None
+
+    @property
+    def device(self) -> torch.device:
+        return self.pipe._execution_device
+
+    def apply_speed(self, speed: dict) -> dict:
+        """I2VGen-XL's UNet levers (memory format, fused QKV, attention kernels, compile) are not this family's:
+        none is applied, and the metadata says so."""
+        self.speed = {"levers": "none for this family"}
+        return self.speed
+
+    def free_memory(self) -> None:
+        import gc
+
+        gc.collect()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    def free_vram_gb(self) -> float | None:
+        if self.device.type != "cuda":
+            return None
+        free, _ = torch.cuda.mem_get_info(self.device)
+        return (free + torch.cuda.memory_reserved(self.device)) / 2**30
 
 
 def load_model(source: str, *, revision: str | None = None, fallback: str | None = None,
