@@ -51,7 +51,10 @@ def _vae_tile() -> int:
     512 of Stable Diffusion's), with a quarter's overlap; a side of at most one tile is decoded whole."""
     import json
 
-    return int(json.loads((CONFIG_DIR / "i2vgen-xl" / "vae" / "config.json").read_text())["sample_size"])
+    from ..families.i2vgenxl import FAMILY  # this memory model is I2VGen-XL's (Wan's is a later step)
+
+    folder = CONFIG_DIR / FAMILY.default_variant.configs
+    return int(json.loads((folder / "vae" / "config.json").read_text())["sample_size"])
 
 
 VAE_TILE = _vae_tile()
