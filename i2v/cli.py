@@ -680,6 +680,23 @@ def cmd_presets(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_models(a: argparse.Namespace) -> int:
+    """Every model of every family: size on disk, downloaded here or not, the card it needs."""
+    from .families.catalog import model_rows
+
+    rows = model_rows()
+    if a.json:
+        emit({"models": rows}, True)
+        return EXIT_OK
+    for r in rows:
+        size = f"{r['disk_gb']:.1f} GB" if r["disk_gb"] else "-"
+        have = {True: "downloaded", False: "not downloaded", None: "random weights"}[r["downloaded"]]
+        card = f"card {r['card_gb']:.0f} GB" if r["card_gb"] else "any (demo)" if r["kind"] == "tiny" else "-"
+        print(f"{r['name']:22s} {r['variant']:18s} {r['kind']:11s} {size:>8s}  {have:15s} {card:11s} "
+              f"{r['frames']} frames, {r['fps']} fps{'  (default)' if r['default'] else ''}")
+    return EXIT_OK
+
+
 # -- recommend -----------------------------------------------------------------------------------
 
 def cmd_recommend(a: argparse.Namespace) -> int:
@@ -956,7 +973,8 @@ def cmd_bench(a: argparse.Namespace) -> int:
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "generate": cmd_generate, "presets": cmd_presets, "bench": cmd_bench, "recommend": cmd_recommend,
+    "generate": cmd_generate, "presets": cmd_presets, "models": cmd_models, "bench": cmd_bench,
+    "recommend": cmd_recommend,
     "plan": cmd_plan, "calibrate": cmd_calibrate, "analyze": cmd_analyze, "sweep": cmd_sweep,
     "batch": cmd_batch, "smooth": cmd_smooth, "submit": cmd_submit, "jobs": cmd_jobs, "wait": cmd_wait,
     "cancel": cmd_cancel, "requeue": cmd_requeue, "worker": cmd_worker, "workers": cmd_workers,
@@ -974,6 +992,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_long_args(se, extend=True)
     sp = sub.add_parser("presets", help="list the presets")
     sp.add_argument("--json", action="store_true")
+    sm = sub.add_parser("models", help="list the models of every family: size, downloaded or not, the card needed")
+    sm.add_argument("--json", action="store_true")
     sr = sub.add_parser("recommend", help="recommend guidance and steps for a prompt (and picture)")
     sr.add_argument("--prompt", required=True)
     sr.add_argument("--image", default=None, help="the picture: its busyness shifts the value within the range")

@@ -70,3 +70,31 @@ def test_the_registry():
 def test_nearest_4k_plus_1(n, want):
     g = Geometry(multiple=32, native=(1280, 704), frames_default=121, frames_min=5, frames_max=121, frames_step=4)
     assert g.nearest_frames(n) == want and g.frames_allowed(want)
+
+
+def test_models_lists_every_model_and_sees_a_download_in_the_cache(tmp_path):
+    """``python -m i2v models --json`` in a fresh process: every model once; a hub model is "downloaded" once
+    its snapshot (at its pinned revision, or main) is in HF_HOME's cache."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    def models() -> dict:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+        r = subprocess.run([sys.executable, "-m", "i2v", "models", "--json"], cwd=tmp_path, capture_output=True,
+                           text=True, timeout=120, env={**env, "HF_HOME": str(tmp_path / "hf")})
+        assert r.returncode == 0, r.stderr
+        return {m["name"]: m for m in json.loads(r.stdout)["models"]}
+
+    before = models()
+    assert set(before) == {m.name for f in FAMILIES for m in f.models}
+    assert before["wan2.2-ti2v-5b"]["downloaded"] is False and before["wan-tiny"]["downloaded"] is None
+    assert before["wan-random-full-a14b"]["card_gb"] == 80.0 and before["ali-vilab/i2vgen-xl"]["default"]
+    repo = tmp_path / "hf" / "hub" / "models--Wan-AI--Wan2.2-TI2V-5B-Diffusers"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("c" * 40)
+    (repo / "snapshots" / ("c" * 40)).mkdir(parents=True)
+    (repo / "snapshots" / ("c" * 40) / "model_index.json").write_text("{}")
+    after = models()
+    assert after["wan2.2-ti2v-5b"]["downloaded"] is True and after["wan2.2-i2v-a14b"]["downloaded"] is False
