@@ -21,7 +21,7 @@ LAYERS = (
     ("planning",),             # vram, speedplan, tiers, presets, templates, request, longplan (pure)
     ("modelload",),            # model loading progress and failures (pure)
     ("engine",),               # the only code that imports torch and diffusers at import time
-    ("family engines",),       # a family's engine (i2v/families/NAME/engine.py) and their loader (engines.py)
+    ("family engines",),       # a family's modules (i2v/families/NAME/*.py) and the engines' loader (engines.py)
     ("studio",),               # the studio service
     ("workflows",),            # sweep, batch, smooth, long video, auto-tune (over the studio service)
     ("jobs",),                 # the job store and service, worker pools
@@ -47,10 +47,11 @@ def imports(path: Path) -> set[str]:
 
 
 def place_of(module: str) -> str:
-    """The place in LAYERS of a module named i2v.X or i2v.X.Y...: X; a family's engine module (and the loader
-    of the engines, i2v.families.engines) sits above the engine layer it builds on."""
+    """The place in LAYERS of a module named i2v.X or i2v.X.Y...: X.  In i2v/families/, a family's declaration
+    (its package's __init__) is pure data at the bottom, while the other modules of a family's package (its
+    engine, its FLOP count) and the engines' loader (i2v.families.engines) sit above the engine layer."""
     parts = module.split(".")
-    if parts[1:2] == ["families"] and parts[-1] in ("engine", "engines"):
+    if parts[1:2] == ["families"] and (len(parts) >= 4 or parts[-1] == "engines"):
         return "family engines"
     return parts[1] if len(parts) > 1 else "__init__"
 

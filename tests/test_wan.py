@@ -252,3 +252,19 @@ def test_cli_makes_a_wan_video_with_4k_plus_1_frames_at_the_family_fps(tmp_path)
         ["error: Wan 2.2 I2V-A14B makes 5, 5+4, 5+2x4... frames (got 16) (try 17)"]
     knob = _cli("generate", "--model", TI2V, "picture.png", "waves", "--frames", "5", "--speed", "fast", cwd=tmp_path)
     assert knob.returncode == 2 and "takes no" in knob.stderr and "Traceback" not in knob.stderr
+
+
+@pytest.mark.heavy
+def test_the_flops_per_step_in_docs_models_md_are_the_counted_ones():
+    """docs/models.md's "FLOPs per step at native" row, within 1% of the fake-tensor count (Wan's two
+    variants here; I2VGen-XL's is held by tests/test_fast.py's count of the same number)."""
+    import re
+
+    from i2v.families.wan.flops import step_flops
+
+    row = next(line for line in (ROOT / "docs" / "models.md").read_text().splitlines()
+               if line.startswith("| FLOPs per step at native"))
+    docs = [float(v.replace(",", "")) * 1e12 for v in re.findall(r"([\d,]+\.\d) TFLOP", row)]
+    counted = [step_flops("ti2v-5b", 1280, 704, 121), step_flops("i2v-a14b", 1280, 720, 81)]
+    assert len(docs) == 3 and all(abs(d / c - 1) <= 0.01 for d, c in zip(docs[1:], counted)), (docs, counted)
+    assert docs[0] == 176.2e12
