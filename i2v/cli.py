@@ -79,7 +79,8 @@ def add_generation_args(p: argparse.ArgumentParser, *, image_required: bool = Tr
     p.add_argument("--height", type=int, default=None, help="explicit height (multiple of 64)")
     for s in SETTINGS:
         if sweep and s.name == "guidance_scale":
-            p.add_argument(s.flag, default=None, help="comma-separated guidance values (default 5,7,9,11,14,18)")
+            p.add_argument(s.flag, default=None, help="comma-separated guidance values (default: the model "
+                                                      "family's; 5,7,9,11,14,18 for I2VGen-XL)")
             continue
         kind = {"float": float, "int": int}.get(s.kind)
         choices = list(s.choices) if isinstance(s.choices, tuple) else None
@@ -811,10 +812,11 @@ def joins_of(path, given: str | None, frames: int) -> list[tuple[int, int]]:
 
 
 def cmd_sweep(a: argparse.Namespace) -> int:
-    from .workflows.sweep import DEFAULT_SWEEP, parse_guidance_list
+    from .workflows.sweep import parse_guidance_list
 
-    values = parse_guidance_list(a.guidance) if a.guidance else list(DEFAULT_SWEEP)
     jobs = make_jobs(a)
+    # the default values span the model family's range around its default (I2VGen-XL: 5,7,9,11,14,18)
+    values = parse_guidance_list(a.guidance) if a.guidance else list(jobs.studio.cfg.family["sweep_values"])
     kw = request_kwargs(a)
     kw.pop("guidance_scale")
     params = jobs.generate_params({**kw, "guidance_scale": values[0]})  # validate before any model work

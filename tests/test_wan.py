@@ -268,3 +268,46 @@ def test_the_flops_per_step_in_docs_models_md_are_the_counted_ones():
     counted = [step_flops("ti2v-5b", 1280, 704, 121), step_flops("i2v-a14b", 1280, 720, 81)]
     assert len(docs) == 3 and all(abs(d / c - 1) <= 0.01 for d, c in zip(docs[1:], counted)), (docs, counted)
     assert docs[0] == 176.2e12
+
+
+def test_motion_control_takes_the_familys_zone_sweep_and_frame_rule(tmp_path):
+    """Compare guidance's default values, auto-tune's safe zone and start, and its drafts' frame counts are
+    the model family's (Wan: no published zones, so a zone around the authors' default, said as such)."""
+    from i2v.base.config import load_config
+    from i2v.motion.tuning import Draft, decide
+    from i2v.studio import Studio
+    from i2v.workflows.autotune import draft_settings
+
+    i2v, ti2v = load_config(model="tiny"), load_config(model=TI2V)
+    assert i2v.family["sweep_values"] == [5.0, 7.0, 9.0, 11.0, 14.0, 18.0] and i2v.family["recommender"]
+    assert ti2v.family["sweep_values"] == [2.0, 3.5, 5.0, 6.5, 8.0, 10.0] and not ti2v.family["recommender"]
+    assert ti2v.limits["guidance"] == [1.0, 10.0] and "not published" in ti2v.family["zones_source"]
+    assert max(ti2v.family["sweep_values"]) <= ti2v.limits["guidance"][1]
+    studio = Studio(ti2v, outputs=tmp_path / "out", log=lambda m: None)
+    for frames, draft, want in ((121, None, 5), (121, 13, 13), (121, 16, 13), (9, 40, 9), (5, 2, 5)):
+        assert draft_settings(studio, 50, frames, None, draft)["num_frames"] == want
+    # the first draft starts at the family's default; a draft over the limits caps the zone below it
+    assert decide([], 0.9, 5.0, safe=(2.0, 8.0)).guidance == 5.0
+    assert decide([], 0.9, 12.0, safe=(2.0, 8.0)).guidance == 8.0
+    noisy = [Draft(2.0, 0.5, 2.0, 20.0)]
+    assert decide(noisy, 0.9, 5.0, safe=(2.0, 8.0)).why == "none_allowed"
+
+
+@pytest.mark.heavy
+def test_compare_guidance_and_a_long_video_on_wan_through_the_cli(tmp_path):
+    make_photo(320, 240).save(tmp_path / "picture.png")
+    r = _cli("sweep", "--model", TI2V, "--image", "picture.png", "--prompt", "a dog runs", "--frames", "5",
+             "--steps", "1", "--json", "--outputs", "out", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert [row["guidance_scale"] for row in res["results"]] == [2.0, 3.5, 5.0, 6.5, 8.0, 10.0]
+    r = _cli("generate", "--model", A14B, "picture.png", "waves roll in", "--frames", "9", "--steps", "2",
+             "--segments", "2", "--json", "--outputs", "out", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    # two segments of 9: the second starts from the first's frame 2 before its last (the config's overlap), and
+    # the frames after it are cross-faded into the second's first ones: 9 + 9 - 3 = 15, as for I2VGen-XL
+    assert res["frames"] == 15 and len(res["seams"]) == 1
+    meta = json.loads((tmp_path / res["metadata"]).read_text() if not Path(res["metadata"]).is_absolute()
+                      else Path(res["metadata"]).read_text())
+    assert meta["model"]["family"] == "wan2.2" and meta["params"]["fps"] == 16

@@ -289,9 +289,13 @@ def apply_family(cfg: Config) -> None:
         res["multiple"] = geo.multiple
     if list(lim["frames"]) == list(shipped["limits"]["frames"]):
         lim["frames"] = [geo.frames_min, geo.frames_max]
+    if list(lim["guidance"]) == list(shipped["limits"]["guidance"]):
+        lim["guidance"] = list(knobs.guidance_range)
     cfg.data["family"] = {"name": fam.name, "title": var.title, "variant": var.key, "samplers": list(knobs.samplers),
                           "frames_min": geo.frames_min, "frames_step": geo.frames_step, "fps": geo.fps,
-                          "knobs_source": knobs.source,
+                          "knobs_source": knobs.source, "guidance_default": knobs.guidance_default,
+                          "safe_zone": list(knobs.safe_zone), "sweep_values": list(knobs.sweep_values),
+                          "recommender": knobs.recommender, "zones_source": knobs.zones_source,
                           # the settings of some families only that this one takes
                           "takes": [k for k, default in (("flow_shift", knobs.shift_default),
                                                          ("guidance_scale_2", knobs.guidance_2_default))

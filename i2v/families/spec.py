@@ -46,6 +46,13 @@ class Knobs:
     guidance_default: float
     guidance_range: tuple[float, float]
     source: str
+    # motion control: the guidance auto-tune may choose, the values Compare guidance tries by default, and
+    # whether the studio's recommender (fitted to I2VGen-XL's zones) applies; else auto-tune starts at the
+    # published default.  ``zones_source`` says where the zone comes from.
+    safe_zone: tuple[float, float] = (1.0, 20.0)
+    sweep_values: tuple[float, ...] = ()
+    recommender: bool = False
+    zones_source: str = ""
     shift_default: float | None = None       # flow-matching shift (Wan)
     guidance_2_default: float | None = None  # the low-noise expert's guidance (Wan A14B)
     negative_default: str = ""

@@ -31,7 +31,8 @@ from ..base.errors import InvalidInput, echo
 
 TARGETS = {"subtle": 0.4, "natural": 0.9, "strong": 1.8}  # motion_norm, % of the diagonal per frame
 TARGET_RANGE = (0.05, 10.0)
-SAFE = (4.0, 15.0)          # the guidance auto-tune may choose (the seed article's zones)
+SAFE = (4.0, 15.0)          # I2VGen-XL's: the guidance auto-tune may choose (the seed article's zones); a
+#                             family declares its own (i2v/families: Knobs.safe_zone), which decide() takes
 JITTER_MAX = 0.8            # analysis' jitter: ~0 smooth, >= 1 motion without continuity
 FLICKER_MAX = 8.0           # analysis' flicker: gray levels of motion-compensated brightness change
 TOLERANCE = 0.10
@@ -148,14 +149,15 @@ def _on_grid(g: float, lo: float, ceiling: float) -> float:
 
 
 def decide(drafts: list[Draft], target: float, start: float, max_drafts: int = MAX_DRAFTS,
-           tolerance: float = TOLERANCE) -> Decision:
+           tolerance: float = TOLERANCE, safe: tuple[float, float] = SAFE) -> Decision:
     """The next draft, or the choice.  ``start``: the first draft's guidance (the recommendation).
 
     The choice is always *allowed*: inside the safe zone and at or below the ceiling (the safe zone's top, or
     ``MIN_GAP`` below the lowest draft over a jitter or flicker limit), and, where it is a draft's guidance,
     that draft within the limits.  When the ceiling falls below the safe zone's floor no guidance is allowed:
-    the decision says so (``none_allowed``, guidance ``None``) instead of choosing one."""
-    lo, hi = SAFE
+    the decision says so (``none_allowed``, guidance ``None``) instead of choosing one.  ``safe``: the model
+    family's safe zone (I2VGen-XL's by default)."""
+    lo, hi = safe
     if not drafts:
         return Decision(_snap(min(max(start, lo), hi)), False, "next")
     # a draft over a limit caps the guidance below it (flicker and jitter grow with guidance)

@@ -15,7 +15,9 @@ def layout(ui) -> None:
     c, i18n = ui.c, ui.i18n
     gr.Markdown(i18n("sweep_help"))
     with gr.Row():
-        c.sweep_values = gr.Textbox("5, 7, 9, 11, 14, 18", label=i18n("sweep_values"), scale=3, elem_id="sweep-values")
+        # the model family's values (I2VGen-XL: 5, 7, 9, 11, 14, 18)
+        values = ", ".join(f"{g:g}" for g in ui.studio.cfg.family["sweep_values"])
+        c.sweep_values = gr.Textbox(values, label=i18n("sweep_values"), scale=3, elem_id="sweep-values")
         c.sweep_go = gr.Button(i18n("sweep_run"), variant="primary", scale=1, elem_id="sweep-run")
         c.sweep_stop = gr.Button(i18n("sweep_stop"), variant="stop", scale=1, elem_id="sweep-stop")
     c.sweep_status = gr.Markdown(elem_id="sweep-status")

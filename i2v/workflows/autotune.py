@@ -24,7 +24,7 @@ from ..base.errors import GenerationFailed
 from ..motion.guidance import recommend
 from ..base.settings import tier_order
 from ..studio import GenerationResult, Studio
-from ..motion.tuning import MAX_DRAFTS, SAFE, TARGETS, Decision, Draft, decide
+from ..motion.tuning import MAX_DRAFTS, TARGETS, Decision, Draft, decide
 
 # what a request may add to be auto-tuned (the CLI's options, a batch entry's keys, the API's value)
 TUNE_KEYS = ("target_motion", "draft_steps", "draft_frames")
@@ -39,9 +39,11 @@ class TuneResult:
 
 def draft_settings(studio: Studio, steps: int, frames: int, draft_steps=None, draft_frames=None) -> dict:
     """The drafts' size, frames and steps (never more than the final's)."""
-    a = studio.cfg.data["autotune"]
+    a, fam = studio.cfg.data["autotune"], studio.cfg.family
+    n = max(fam["frames_min"], min(frames, int(draft_frames or a["draft_frames"])))
+    n -= (n - fam["frames_min"]) % fam["frames_step"]  # a count the model makes (Wan: 4k+1), never more
     return {"resolution": tier_order(studio.cfg.resolution["tiers"])[0],
-            "num_frames": max(2, min(frames, int(draft_frames or a["draft_frames"]))),
+            "num_frames": n,
             "num_inference_steps": max(1, min(steps, int(draft_steps or a["draft_steps"])))}
 
 
@@ -57,14 +59,17 @@ def autotune(studio: Studio, target: float, *, done: list[dict] | None = None, d
     seed = kw.pop("seed", None)
     base = studio.build_request(**kw, seed=seed if seed not in (None, -1) else -1)
     seed = int(done[0]["seed"]) if done else studio.resolve_seed(base.seed)
-    start = recommend(base.prompt, base.source).guidance_scale
+    fam = studio.cfg.family
+    safe = tuple(fam["safe_zone"])
+    # the recommender is fitted to I2VGen-XL's zones: another family starts at its published default
+    start = recommend(base.prompt, base.source).guidance_scale if fam["recommender"] else fam["guidance_default"]
     size = draft_settings(studio, base.num_inference_steps, base.num_frames, draft_steps, draft_frames)
     ratio = (base.guidance_end / base.guidance_scale) if base.guidance_end else None
     drafts = [Draft(**d["draft"]) for d in done]
     rows = [dict(d["draft"], video=d.get("video")) for d in done]
     made = 0
     while True:
-        decision = decide(drafts, target, start)
+        decision = decide(drafts, target, start, safe=safe)
         if decision.done:
             break
         if cancel is not None:
@@ -87,7 +92,7 @@ def autotune(studio: Studio, target: float, *, done: list[dict] | None = None, d
             on_draft(len(drafts) - 1, {"draft": dict(d.__dict__), "seed": seed}, res)
     if decision.guidance is None:  # every guidance the safe zone allows is over a limit: said, none chosen
         lowest = min(d.guidance for d in drafts if not d.within_limits)
-        raise GenerationFailed("tune_none_allowed", lowest=f"{lowest:g}", lo=f"{SAFE[0]:g}", hi=f"{SAFE[1]:g}")
+        raise GenerationFailed("tune_none_allowed", lowest=f"{lowest:g}", lo=f"{safe[0]:g}", hi=f"{safe[1]:g}")
     record = tune_record(target, start, seed, size, rows, decision)
     if cancel is not None:
         cancel.check()

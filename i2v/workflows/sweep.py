@@ -17,9 +17,6 @@ from ..media.video import commit_files, json_to, mp4_to, read_frames
 from ..motion.tuning import balance_score
 from ..studio import GenerationResult, Studio
 
-DEFAULT_SWEEP = (5.0, 7.0, 9.0, 11.0, 14.0, 18.0)
-
-
 def parse_guidance_list(text: str | list) -> list[float]:
     if isinstance(text, str) and len(text) > 200:  # 12 values fit in far less: refused before splitting
         raise InvalidInput("text_too_long", name="guidance values", length=len(text), limit=200)
