@@ -1091,6 +1091,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="throughput of 1 against N workers on the same job list (tiny model)")
     sb.add_argument("--ray", default=None, help="with --workers: the N workers as Ray actors (local|auto|ADDRESS)")
     sb.add_argument("--long", action="store_true", help="a 4-segment long video against one segment (tiny model)")
+    sb.add_argument("--wan", action="store_true",
+                    help="Wan 2.2's speed rows: random-full at native on a card (--device cuda, the default), the "
+                         "tiny models with --device cpu; rows into --out as they come")
     sb.add_argument("--fast-tiers", action="store_true",
                     help="the speed tiers against exact, whole calls: native on CUDA (--device cuda, the default), "
                          "the tiny model with --device cpu; rows into --out as they come")

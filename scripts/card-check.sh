@@ -5,6 +5,8 @@
 #   2. bench --gpu --profile      (profile-<card>.json)
 #   3. bench --gpu --speed --json (bench-gpu-<card>.json, and .jsonl rows as they are measured)
 #   4. the fast tiers at native against exact (issue 21's bench option, when it exists)
+#   5. Wan 2.2's speed rows: bench --wan (bench-wan-<card>.jsonl): random-full in bf16 at the 5B's native
+#      1280x704x121 and at 832x480x81 for both variants, seconds per step, peak memory, counted TFLOP/s
 # Every stage has its own timeout (the whole fits 10 minutes on an H100), writes its files into the output
 # folder as soon as they are made, and a failed stage is recorded and the next one still runs.
 #
@@ -54,9 +56,9 @@ if compgen -G ".whl/*.whl" > /dev/null; then
 fi
 
 if [ "$SMOKE" = 1 ]; then
-  DEV=(--device cpu); T_TESTS=120; T_SPEED_TESTS=0; T_PROFILE=120; T_SPEED=300; T_FAST=120
-else  # 10 minutes in all on an H100
-  DEV=(--device cuda); T_TESTS=90; T_SPEED_TESTS=60; T_PROFILE=70; T_SPEED=340; T_FAST=40
+  DEV=(--device cpu); T_TESTS=120; T_SPEED_TESTS=0; T_PROFILE=120; T_SPEED=300; T_FAST=120; T_WAN=120
+else  # 10 minutes in all on an H100 without Wan; Wan's rows (random weights built on the card) add about 4
+  DEV=(--device cuda); T_TESTS=90; T_SPEED_TESTS=60; T_PROFILE=70; T_SPEED=340; T_FAST=40; T_WAN=240
 fi
 
 log "card check: python $PY, output $OUTDIR, $([ "$SMOKE" = 1 ] && echo 'smoke (CPU, tiny model)' || echo 'CUDA')"
@@ -124,6 +126,9 @@ else
     "bench has no --fast-tiers option yet (issue 21)" >> "$STAGES"
   log "stage fast-tiers: skipped (bench has no --fast-tiers option yet: issue 21)"
 fi
+
+# 5. Wan 2.2 (a row that fails, out of memory say, is a row saying why; the stage goes on)
+stage wan "$T_WAN" "$PY" -m i2v bench --wan --json "${DEV[@]}" --out "$OUTDIR"
 
 log "card check done: $FAILED stage(s) failed; results in $OUTDIR"
 ls -l "$OUTDIR" | tee -a "$LOG" >&2

@@ -311,3 +311,16 @@ def test_compare_guidance_and_a_long_video_on_wan_through_the_cli(tmp_path):
     meta = json.loads((tmp_path / res["metadata"]).read_text() if not Path(res["metadata"]).is_absolute()
                       else Path(res["metadata"]).read_text())
     assert meta["model"]["family"] == "wan2.2" and meta["params"]["fps"] == 16
+
+
+@pytest.mark.heavy
+def test_bench_wan_writes_its_rows_as_they_come(tmp_path):
+    """The card script's Wan stage, as its smoke run makes it on the CPU: one row per tiny model, each a whole
+    call with seconds per step, written to bench-wan-cpu.jsonl; no FLOP rate for toy widths."""
+    r = _cli("bench", "--wan", "--device", "cpu", "--json", "--out", str(tmp_path / "o"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = json.loads(r.stdout)["wan"]["rows"]
+    assert [row["model"] for row in rows] == [TI2V, A14B] and all("error" not in row for row in rows)
+    assert all(row["s_per_step"] > 0 and row["tflops"] is None for row in rows)
+    lines = (tmp_path / "o" / "bench-wan-cpu.jsonl").read_text().splitlines()
+    assert [json.loads(line)["model"] for line in lines] == [TI2V, A14B]

@@ -519,7 +519,7 @@ def run_bench(args, log=print) -> dict:
 
     quick = getattr(args, "quick", False)
     repeats = max(1, args.repeats)
-    for flag, option in (("fast_tiers", "--fast-tiers"), ("gpu", "--gpu")):
+    for flag, option in (("fast_tiers", "--fast-tiers"), ("gpu", "--gpu"), ("wan", "--wan")):
         if getattr(args, flag, False):  # a device it cannot run on is one line before any work
             args.device = require_device(getattr(args, "device", None) or "cuda", option)
     if getattr(args, "gpu", False) and (getattr(args, "profile", False) or getattr(args, "speed", False)):
@@ -552,6 +552,17 @@ def run_bench(args, log=print) -> dict:
             print(table(res["rows"], ["tier", "size", "scheduler", "num_inference_steps", "s_per_video",
                                        "speedup_vs_exact", "vs_exact_mean_abs_diff"]))
         return {"fast_tiers": res}
+    if getattr(args, "wan", False):
+        from .wan import bench_wan
+
+        dev = getattr(args, "device", None) or "cuda"
+        log(f"benchmark: Wan 2.2 on {dev} ...")
+        res = bench_wan(dev, out=getattr(args, "out", None), log=log)
+        if not getattr(args, "json", False):
+            print(f"\nWan 2.2 ({res['info']['card']}, {res['info']['dtype']}; whole calls through the studio's engine)")
+            print(table(res["rows"], ["model", "size", "steps", "s_per_call", "s_per_step", "tflop_per_step",
+                                       "tflops", "peak_gib", "error"]))
+        return {"wan": res}
     if getattr(args, "long", False):
         log("benchmark: a 4-segment long video against one segment (tiny) ...")
         res = bench_long(repeats=repeats, steps=3 if quick else 10, log=log)

@@ -116,11 +116,17 @@ def build_random_full(variant_key: str, seed: int = 0, device: torch.device | st
     te_cfg = {k: v for k, v in _read_json(folder / "text_encoder" / "config.json").items()
               if k not in ("architectures", "model_type", "torch_dtype")}
     torch.manual_seed(seed)
-    with torch.device(device):
-        text_encoder = UMT5EncoderModel(UMT5Config(**te_cfg))
-        vae = AutoencoderKLWan.from_config(_read_json(folder / "vae" / "config.json"))
-        experts = [WanTransformer3DModel.from_config(_read_json(folder / name / "config.json"))
-                   for name in ("transformer", "transformer_2") if index.get(name, [None])[0]]
+    # built in the target dtype on the target device: 2 x 14.3 B parameters in fp32 first would not fit a card
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(dtype if dtype.is_floating_point else default)
+    try:
+        with torch.device(device):
+            text_encoder = UMT5EncoderModel(UMT5Config(**te_cfg))
+            vae = AutoencoderKLWan.from_config(_read_json(folder / "vae" / "config.json"))
+            experts = [WanTransformer3DModel.from_config(_read_json(folder / name / "config.json"))
+                       for name in ("transformer", "transformer_2") if index.get(name, [None])[0]]
+    finally:
+        torch.set_default_dtype(default)
     for m in (text_encoder, vae, *experts):
         m.eval()
     scheduler = UniPCMultistepScheduler.from_config(_read_json(folder / "scheduler" / "scheduler_config.json"))

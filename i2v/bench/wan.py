@@ -1,0 +1,90 @@
+"""``python -m i2v bench --wan``: Wan 2.2's speed rows, through the studio's Wan engine.
+
+On a card (``--device cuda``, the default): the real architecture with random weights (``wan-random-full``,
+``wan-random-full-a14b``) in bf16, at the 5B's native 1280x704x121 and at 832x480x81 for both variants; on
+the CPU (``--device cpu``): the tiny models at 256x256x9, a smoke run of the same code.  Each row is one whole
+call (text encoding, denoising, decoding) of a few steps: seconds per step from the pipeline's own step
+callback, seconds per call, the peak of allocated memory, and for random-full the transformer FLOPs counted
+per step (i2v/families/wan/flops.py: real architecture, fake tensors) and the TFLOP/s they make.  Rows are written to
+``bench-wan-<card>.jsonl`` as they are measured; a row that fails (out of memory, say) is a row saying why.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+CARD_ROWS = (("wan-random-full", 1280, 704, 121), ("wan-random-full", 832, 480, 81),
+             ("wan-random-full-a14b", 832, 480, 81))
+CPU_ROWS = (("wan-tiny", 256, 256, 9), ("wan-tiny-a14b", 256, 256, 9))
+
+
+def bench_wan(device: str = "cuda", out: str | None = None, steps: int | None = None, log=print) -> dict:
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from ..engine import EngineJob
+    from ..families.wan import FAMILY
+    from ..families.wan.engine import WanEngine, load_synthetic
+    from ..families.wan.flops import step_flops
+    from ..planning.speedplan import card_slug
+
+    cuda = device.startswith("cuda")
+    card = card_slug(torch.cuda.get_device_name(torch.device(device))) if cuda else "cpu"
+    folder = Path(out or ("docs" if cuda else "."))
+    folder.mkdir(parents=True, exist_ok=True)
+    rows_file = folder / f"bench-wan-{card}.jsonl"
+    rows_file.write_text("")  # a folder it cannot write fails before any work
+    steps = steps or (3 if cuda else 2)
+    rows, loaded = [], {}
+    for name, w, h, frames in (CARD_ROWS if cuda else CPU_ROWS):
+        row = {"model": name, "size": f"{w}x{h}x{frames}", "steps": steps}
+        try:
+            if name not in loaded:
+                loaded.clear()  # one model on the card at a time
+                if cuda:
+                    torch.cuda.empty_cache()
+                t = time.perf_counter()
+                loaded[name] = WanEngine(load_synthetic(name, device=torch.device(device)))
+                row["load_s"] = round(time.perf_counter() - t, 1)
+            engine = loaded[name]
+            variant = engine.variant
+            image = Image.fromarray((np.random.default_rng(0).random((h, w, 3)) * 255).astype(np.uint8))
+            job = EngineJob(image=image, prompt="a dog runs along the beach", negative_prompt="blurry, static",
+                            guidance_scale=variant.knobs.guidance_default, num_inference_steps=steps,
+                            num_frames=frames, width=w, height=h, seed=1)
+            marks: list[float] = []
+            if cuda:
+                torch.cuda.reset_peak_memory_stats(device)
+                torch.cuda.synchronize(device)
+
+            def on_step(info, marks=marks):
+                if cuda:
+                    torch.cuda.synchronize(device)
+                marks.append(time.perf_counter())
+
+            t = time.perf_counter()
+            engine.generate(job, on_step=on_step)
+            if cuda:
+                torch.cuda.synchronize(device)
+            total = time.perf_counter() - t
+            per_step = (marks[-1] - marks[0]) / (len(marks) - 1) if len(marks) > 1 else marks[0] - t
+            # the count is the real architecture's: it applies to random-full, not to the toy widths of tiny
+            flops = step_flops(variant.key, w, h, frames, guided=True) if FAMILY.model(name).kind == "random-full" \
+                else None
+            row.update(variant=variant.key, s_per_call=round(total, 2), s_per_step=round(per_step, 3),
+                       tflop_per_step=round(flops / 1e12, 1) if flops else None,
+                       tflops=round(flops / per_step / 1e12, 1) if flops else None,
+                       peak_gib=round(torch.cuda.max_memory_allocated(device) / 2**30, 2) if cuda else None)
+        except Exception as exc:  # noqa: BLE001 - a row says why it failed; the next one runs
+            loaded.clear()
+            row["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+        rows.append(row)
+        with rows_file.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        log(f"  {json.dumps(row)}")
+    info = {"device": device, "card": card, "torch": torch.__version__, "family": FAMILY.name,
+            "dtype": "bfloat16" if cuda else "float32"}
+    return {"info": info, "rows": rows, "jsonl": str(rows_file)}
