@@ -75,8 +75,9 @@ def add_generation_args(p: argparse.ArgumentParser, *, image_required: bool = Tr
         image_required = False  # checked after parsing: as words or as options
     p.add_argument("--image", required=image_required, help="input picture (PNG, JPEG, WebP, ...)")
     p.add_argument("--preset", default=None, help="preview | standard | high_motion | creative")
-    p.add_argument("--width", type=int, default=None, help="explicit width (multiple of 64)")
-    p.add_argument("--height", type=int, default=None, help="explicit height (multiple of 64)")
+    p.add_argument("--width", type=int, default=None, help="explicit width (a multiple of the model's: 64 for "
+                                                            "I2VGen-XL, 32 or 16 for Wan)")
+    p.add_argument("--height", type=int, default=None, help="explicit height (the same multiple)")
     for s in SETTINGS:
         if sweep and s.name == "guidance_scale":
             p.add_argument(s.flag, default=None, help="comma-separated guidance values (default: the model "

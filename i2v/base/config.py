@@ -299,7 +299,8 @@ def apply_family(cfg: Config) -> None:
                           # the settings of some families only that this one takes
                           "takes": [k for k, default in (("flow_shift", knobs.shift_default),
                                                          ("guidance_scale_2", knobs.guidance_2_default))
-                                    if default is not None]}
+                                    if default is not None] + (["approximate"] if knobs.approximate else [])
+                          + (["target_fps"] if knobs.fps_conditioning else [])}
 
 
 def check_model_source(source: str, folder_checked: bool = True) -> None:

@@ -15,9 +15,26 @@ import json
 import time
 from pathlib import Path
 
-CARD_ROWS = (("wan-random-full", 1280, 704, 121), ("wan-random-full", 832, 480, 81),
-             ("wan-random-full-a14b", 832, 480, 81))
-CPU_ROWS = (("wan-tiny", 256, 256, 9), ("wan-tiny-a14b", 256, 256, 9))
+COMMON = (832, 480, 81)  # a size both variants make (480p, 81 frames), the A14B's row on the card
+SMOKE = (256, 256, 9)
+
+
+def planned_rows(cuda: bool) -> list[tuple[str, int, int, int]]:
+    """(model, width, height, frames) per row, from the family's declarations: on a card each random-full
+    model at the common size, and the default variant's also at its native size and frame count (5B:
+    1280x704x121); on the CPU each tiny model at the smoke size."""
+    from ..families.wan import FAMILY
+
+    rows = []
+    for m in FAMILY.models:
+        v = FAMILY.variant_of(m)
+        if cuda and m.kind == "random-full":
+            if v is FAMILY.default_variant:
+                rows.append((m.name, *v.geometry.native, v.geometry.frames_default))
+            rows.append((m.name, *COMMON))
+        elif not cuda and m.kind == "tiny":
+            rows.append((m.name, *SMOKE))
+    return rows
 
 
 def bench_wan(device: str = "cuda", out: str | None = None, steps: int | None = None, log=print) -> dict:
@@ -39,7 +56,7 @@ def bench_wan(device: str = "cuda", out: str | None = None, steps: int | None = 
     rows_file.write_text("")  # a folder it cannot write fails before any work
     steps = steps or (3 if cuda else 2)
     rows, loaded = [], {}
-    for name, w, h, frames in (CARD_ROWS if cuda else CPU_ROWS):
+    for name, w, h, frames in planned_rows(cuda):
         row = {"model": name, "size": f"{w}x{h}x{frames}", "steps": steps}
         try:
             if name not in loaded:

@@ -53,6 +53,10 @@ class Knobs:
     sweep_values: tuple[float, ...] = ()
     recommender: bool = False
     zones_source: str = ""
+    # I2VGen-XL's engine's own: approximate speed tiers (DeepCache, step skipping, late guidance skipping) and a
+    # guidance that varies from step to step
+    approximate: bool = False
+    fps_conditioning: bool = False  # the model takes the motion's speed as an input (I2VGen-XL's target_fps)
     shift_default: float | None = None       # flow-matching shift (Wan)
     guidance_2_default: float | None = None  # the low-noise expert's guidance (Wan A14B)
     negative_default: str = ""

@@ -26,7 +26,8 @@ from typing import Any
 from collections.abc import Callable
 
 from ..base.cancel import CancelToken
-from ..base.errors import Cancelled, I2VError, InternalError, Interrupted, InvalidInput, OutOfResources, echo, rebuild
+from ..base.errors import (Cancelled, I2VError, InternalError, Interrupted, InvalidInput, ModelUnavailable,
+                           OutOfResources, echo, rebuild)
 from ..studio import APP_NAME, GenerationResult, Studio
 from ..base.settings import NAMES, REQUEST_EXTRAS
 from .kinds import (AUTOTUNE, DRAFT, GENERATE, HISTORY_KINDS, LONG, LONG_PARAMS, SEGMENT, SMOOTH, SWEEP, TUNE_PARAMS,
@@ -140,6 +141,9 @@ class JobService:
     def _submit(self, kind: str, params: dict | list[dict], client: str | None):
         """Queue one job (``params`` a dict) or several at once (a list: all or none)."""
         many = isinstance(params, list)
+        for p in params if many else [params]:
+            # the model it was checked against: a worker of another model refuses it (:meth:`execute`)
+            p.setdefault("model", self.studio.cfg.model["source"])
         try:
             jobs = self.store.submit_many(kind, params if many else [params], client=client,
                                           max_queued=self.max_queued)
@@ -235,6 +239,11 @@ class JobService:
             except (OSError, ValueError, RuntimeError):
                 raise InvalidInput("video_unreadable", name=source.name) from None
             meta = source_meta(source) or {}
+            made = (meta.get("model") or {}).get("family") if isinstance(meta.get("model"), dict) else None
+            if made not in (None, self.studio.cfg.family["name"]):  # another family's video: its model extends it
+                raise InvalidInput("extend_family", name=source.name, made=echo(made, 40),
+                                   source=echo(str(meta["model"].get("source") or made), 80),
+                                   model=self.studio.cfg.family.get("title", ""))
             record = long_record(meta, source.name)  # (a record of the file's is checked like any input)
             kw["image"] = Image.fromarray(last[-1])  # (the job starts from the frame its overlap picks)
             kw["width"], kw["height"] = last.shape[2], last.shape[1]  # the new segments join at its size
@@ -343,6 +352,9 @@ class JobService:
         try:
             if self.store.cancel_requested(job.id):
                 raise Cancelled()
+            want, have = job.params.get("model"), self.studio.cfg.model["source"]
+            if want not in (None, have) and job.kind != SMOOTH:  # (smoothing runs no model)
+                raise ModelUnavailable("model_mismatch", want=want, have=have)
             result, files = kind_of(job.kind).run(self, job, reporter, token, on_progress)
             # a Stop that arrived as the result was being committed: the job is done, and says why
             self.store.finish(job.id, DONE, result=result, files=files,

@@ -198,6 +198,10 @@ def clean_text(name: str, value: Any, max_chars: int, *, required: bool) -> str:
 FAMILY_SETTINGS = ("flow_shift", "guidance_scale_2")  # settings some families take (Config.family["takes"])
 
 
+def _model(cfg: Config) -> str:
+    return cfg.family.get("title", cfg.family["name"])
+
+
 def check_settings(cfg: Config, s: dict) -> dict:
     """Validate and coerce every setting of a merged settings dict (no image), by the settings schema."""
     lim, tiers = cfg.limits, cfg.resolution["tiers"]
@@ -215,23 +219,32 @@ def check_settings(cfg: Config, s: dict) -> dict:
         elif setting.name != "resolution":  # a choice (the tier is resolved with the picture's size)
             value = str(value or cfg.defaults.get(setting.name) or "").lower()
             allowed = choices_of(setting, tiers)
-            if setting.name == "scheduler":  # the samplers the model's family serves
-                allowed = [c for c in allowed if c in cfg.family["samplers"]]
+            if setting.name == "scheduler" and value in allowed and value not in cfg.family["samplers"]:
+                raise InvalidInput("family_sampler", name=setting.label, got=value, model=_model(cfg),
+                                   choices=", ".join(cfg.family["samplers"]))
             if value not in allowed:
                 raise InvalidInput("unknown_choice", what=setting.label, got=value, choices=", ".join(allowed))
             out[setting.name] = value
     fam = cfg.family
     for name in FAMILY_SETTINGS:
         if out.get(name) is not None and name not in fam.get("takes", ()):
-            raise InvalidInput("family_knob", knob=BY_NAME[name].label, model=fam.get("title", fam["name"]))
+            raise InvalidInput("family_knob", name=BY_NAME[name].label, model=_model(cfg))
+    if "approximate" not in fam.get("takes", ()):  # I2VGen-XL's approximate methods and varying guidance
+        for name, default in (("speed", "exact"), ("fast", 1), ("skip_threshold", 0.0), ("guidance_stop", 1.0),
+                              ("guidance_schedule", "constant")):
+            if out.get(name) not in (None, default) and not (name == "speed" and out[name] == "custom"):
+                raise InvalidInput("family_knob", name=BY_NAME[name].label, model=_model(cfg))
+    if "target_fps" not in fam.get("takes", ()) and out.get("target_fps") not in (None, cfg.defaults["target_fps"]):
+        raise InvalidInput("family_knob", name=BY_NAME["target_fps"].label, model=_model(cfg))
     frames = out.get("num_frames")
     if isinstance(frames, int) and (frames - fam["frames_min"]) % fam["frames_step"]:
         k = round((frames - fam["frames_min"]) / fam["frames_step"])
         lo, hi = bounds(next(x for x in SETTINGS if x.name == "num_frames"), lim)
         near = sorted({max(lo, min(hi, fam["frames_min"] + (k + d) * fam["frames_step"])) for d in (-1, 0, 1)},
                       key=lambda n: (abs(n - frames), n))[0]
-        raise InvalidInput("frames_rule", got=frames, step=fam["frames_step"], first=fam["frames_min"],
-                           model=fam.get("title", fam["name"]), suggest=near)
+        first, step = fam["frames_min"], fam["frames_step"]
+        raise InvalidInput("frames_rule", got=frames, step=step, first=first, second=first + step,
+                           third=first + 2 * step, model=_model(cfg), suggest=near)
     return out
 
 

@@ -15,7 +15,8 @@ KNOBS = Knobs(
     guidance_range=(1.0, 20.0),
     source="diffusers I2VGenXLPipeline.__call__ defaults (num_inference_steps=50, guidance_scale=9.0); "
            "configs/i2vgen-xl/scheduler (DDIM, v-prediction)",
-    safe_zone=(4.0, 15.0), sweep_values=(5.0, 7.0, 9.0, 11.0, 14.0, 18.0), recommender=True,
+    safe_zone=(4.0, 15.0), sweep_values=(5.0, 7.0, 9.0, 11.0, 14.0, 18.0), recommender=True, approximate=True,
+    fps_conditioning=True,
     zones_source="the seed article's guidance zones (../shared/seed/): 4-6 subtle, 7-9 natural, 10-13 strong, "
                  "above 15 artifacts and flicker",
 )
