@@ -122,7 +122,7 @@ MAKES_VIDEOS = ("generate", "extend", "sweep", "submit")
 # Commands that measure (the full-size architecture, minutes and gigabytes on a CPU) run as written in the slow
 # tier; the quick suite runs those that ask for a CUDA card on a machine without one (a one-line refusal).
 MEASURES = ("bench", "calibrate")
-SMALL = (("--steps", "2"), ("--frames", "4"), ("--resolution", "256p"))
+SMALL = (("--steps", "2"), ("--frames", "5"), ("--resolution", "256p"))  # 5: a count every family makes
 VIDEO_WORDS = re.compile(r"^(VIDEO|outputs/[^ ]*\.mp4)$")
 
 

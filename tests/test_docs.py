@@ -159,10 +159,10 @@ def test_the_commands_are_found_and_filled():
     fill = Fill(Path("/f"), Path("/f/p.jpg"), Path("/f/b.txt"), Path("/f/j.yaml"), last_job="job1",
                 last_video="outputs/d/v.mp4")
     assert fill.argv("python -m i2v extend outputs/2026-11-26/VIDEO.mp4 --prompt x [--segments N]") == \
-        ["extend", "outputs/d/v.mp4", "--prompt", "x", "--steps", "2", "--frames", "4"]  # at the test size
+        ["extend", "outputs/d/v.mp4", "--prompt", "x", "--steps", "2", "--frames", "5"]  # at the test size
     assert fill.argv("python -m i2v generate --image photo.jpg --prompt x --steps 50 --preset standard") == \
         ["generate", "--image", "/f/p.jpg", "--prompt", "x", "--steps", "50", "--preset", "standard",
-         "--frames", "4", "--resolution", "256p"]
+         "--frames", "5", "--resolution", "256p"]
     assert fill.argv("python -m i2v calibrate [--device cuda|cpu]") == ["calibrate", "--out", "/f/memory.yaml"]
     assert fill.argv("./start.sh cli wait ID --json") == ["wait", "job1", "--json"]
     assert fill.argv("python -m i2v smooth outputs/…/video.mp4 --factor 2 [--method flow|minterpolate]") == \

@@ -298,6 +298,7 @@ def bench_gpu(device: str = "cuda", model: str = "random-full", steps: int = 50,
     from ..planning import vram
     from ..engine import Engine, EngineJob, load_model
     from ..engine.engine import IMAGE_LATENT_SEED
+    from ..engine.models import REFERENCE_GONE, reference_pipeline
     from ..engine.memory import absolute_peak
 
     dev = torch.device(device)
@@ -315,6 +316,9 @@ def bench_gpu(device: str = "cuda", model: str = "random-full", steps: int = 50,
                                              "float16", demo=True))
     engine = Engine(loaded)
     pipe = engine.pipe
+    reference = reference_pipeline(pipe)  # diffusers' own pipeline over the same components (None: gone)
+    if reference is None:
+        log(f"  {REFERENCE_GONE}: the stock rows are left out")
     log(f"  model ready in {time.perf_counter() - t:.1f}s on {dev}")
     info = {"device": torch.cuda.get_device_name(dev) if cuda else "cpu", "model": model, "steps": steps,
             "frames": frames, "torch": torch.__version__,
@@ -351,16 +355,16 @@ def bench_gpu(device: str = "cuda", model: str = "random-full", steps: int = 50,
 
         def bare(offload: bool):
             if offload and cuda:
-                pipe.enable_model_cpu_offload()
+                reference.enable_model_cpu_offload()
             timing = {}
 
             def go():
                 torch.manual_seed(IMAGE_LATENT_SEED)
                 sync()
                 t0 = time.perf_counter()
-                pipe(image=image, prompt_embeds=pos, negative_prompt_embeds=neg, height=h, width=w,
-                     num_frames=frames, num_inference_steps=steps, guidance_scale=9.0, decode_chunk_size=8,
-                     generator=torch.Generator().manual_seed(1), output_type="np")
+                reference(image=image, prompt_embeds=pos, negative_prompt_embeds=neg, height=h, width=w,
+                          num_frames=frames, num_inference_steps=steps, guidance_scale=9.0, decode_chunk_size=8,
+                          generator=torch.Generator().manual_seed(1), output_type="np")
                 sync()
                 timing["total"] = time.perf_counter() - t0
             try:
@@ -368,21 +372,21 @@ def bench_gpu(device: str = "cuda", model: str = "random-full", steps: int = 50,
             finally:
                 if offload and cuda:
                     with torch.inference_mode():  # see Engine.apply_memory_plan
-                        pipe.remove_all_hooks()
+                        reference.remove_all_hooks()
                         pipe.to(dev)
             return None, timing["total"], peak
 
         size_rows = []
-        for name, fn in (("diffusers, all on GPU", lambda: bare(False)),
-                         ("diffusers, model CPU offload", lambda: bare(True)),
-                         (f"ours, planned ({plan.step_text()})", ours)):
+        stock = [] if reference is None else [("diffusers, all on GPU", lambda: bare(False)),
+                                              ("diffusers, model CPU offload", lambda: bare(True))]
+        for name, fn in (*stock, (f"ours, planned ({plan.step_text()})", ours)):
             log(f"  {w}x{h}: {name} ...")
             _, total, peak = fn()
             size_rows.append({"size": f"{w}x{h}", "config": name, "s_per_video": round(total, 2),
                               "s_per_step": round(total / steps, 3), "peak_gib": round(peak / 2**30, 2),
                               "tflops": round(floor / (total / steps) / 1e12, 1)})
             log(f"    {size_rows[-1]}")
-        base = size_rows[0]["s_per_video"]
+        base = size_rows[0]["s_per_video"] if stock else None
         for r in size_rows:  # every row the same scope: one whole call, encodings to frames
             r["ratio_vs_diffusers"] = round(r["s_per_video"] / base, 3) if base else None
         rows.extend(size_rows)

@@ -286,8 +286,12 @@ def run_speed(device: str = "cuda", out: str | None = None, steps: int = 10, ful
         return fn
 
     def stock(engine, w, h, n):
+        from ..engine.models import REFERENCE_GONE, reference_pipeline
+
         job = make_job(w, h, frames, n)
-        pipe = engine.pipe
+        pipe = reference_pipeline(engine.pipe)  # diffusers' own pipeline over the same components
+        if pipe is None:
+            raise RuntimeError(REFERENCE_GONE)
 
         def fn():
             torch.manual_seed(IMAGE_LATENT_SEED)
