@@ -668,9 +668,10 @@ def cmd_workers(a: argparse.Namespace) -> int:
 # -- presets -------------------------------------------------------------------------------------
 
 def cmd_presets(a: argparse.Namespace) -> int:
-    from .planning.presets import load_presets
+    from .base.config import load_config
+    from .planning.presets import load_presets, presets_dir
 
-    presets = load_presets()
+    presets = load_presets(presets_dir(load_config(model=a.model)))  # the model family's
     if a.json:
         emit({"presets": [p.to_json() for p in presets.values()]}, True)
     else:
@@ -993,7 +994,9 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("video", help="the video to continue (in the outputs folder)")
     add_generation_args(se, image_required=False)
     add_long_args(se, extend=True)
-    sp = sub.add_parser("presets", help="list the presets")
+    sp = sub.add_parser("presets", help="list the presets (of --model's family)")
+    sp.add_argument("--model", default=None, help="a model of the family whose presets to list (default: the "
+                                                   "configured model's, I2VGen-XL)")
     sp.add_argument("--json", action="store_true")
     sm = sub.add_parser("models", help="list the models of every family: size, downloaded or not, the card needed")
     sm.add_argument("--json", action="store_true")

@@ -349,3 +349,49 @@ def test_a_job_runs_only_on_a_worker_of_its_model(tmp_path):
     said = error_of(ended)
     assert "made for the model wan-tiny" in str(said) and "--model wan-tiny" in said.hint_in("en")
     assert other.studio._engine is None  # refused before any model was loaded
+
+
+@pytest.mark.parametrize("model", [TI2V, A14B])
+def test_each_variant_has_its_presets_and_standard_is_the_authors_defaults(model):
+    """Wan's presets sit in its variant's folder; every one makes a valid request for that variant, and
+    ``standard`` is the defaults the family declares (their source: the Wan2.2 repository's configs)."""
+    from i2v.base.config import load_config
+    from i2v.families import variant_of_source
+    from i2v.planning.presets import load_presets, presets_dir
+    from i2v.planning.request import build_request
+
+    cfg = load_config(model=model)
+    presets = load_presets(presets_dir(cfg))
+    assert list(presets) == ["preview", "standard", "high_motion", "creative"]
+    v = variant_of_source(model)[1]
+    std = presets["standard"].settings
+    assert (std["num_inference_steps"], std["guidance_scale"], std["num_frames"], std["fps"]) == \
+        (v.knobs.steps_default, v.knobs.guidance_default, v.geometry.frames_default, v.geometry.fps)
+    photo = make_photo(320, 240)
+    for name, p in presets.items():
+        req = build_request(cfg, image=photo, prompt="waves", preset=name)
+        assert v.geometry.frames_allowed(req.num_frames) and req.preset == name
+        lo, hi = v.knobs.safe_zone
+        assert lo <= req.guidance_scale <= hi
+
+
+def test_the_page_of_a_wan_studio_offers_its_presets_frame_steps_and_zone(tmp_path, monkeypatch):
+    """The page started with a Wan model (./start.sh --model wan-tiny): its preset list is Wan's, the frame
+    slider moves in steps of 4 from 5, the controls start at the authors' defaults, and the text under the
+    guidance slider says that the zone is the studio's assumption (a newcomer's finding: it offered
+    I2VGen-XL's 16 frames and guidance 9)."""
+    from i2v.base.config import load_config
+    from i2v.jobs import JobService
+    from i2v.studio import Studio
+    from i2v.ui import StudioUI
+
+    monkeypatch.setenv("I2V_HOME", str(tmp_path / "home"))
+    studio = Studio(load_config(model=TI2V), outputs=tmp_path / "out", log=lambda m: None)
+    page = StudioUI(studio, JobService(studio))
+    page.build_blocks()
+    c = page.c
+    assert (c.frames.minimum, c.frames.maximum, c.frames.step, c.frames.value) == (5, 121, 4, 121)
+    assert (c.guidance.maximum, c.guidance.value, c.fps.value) == (10.0, 5.0, 24)
+    assert [v for _, v in c.preset.choices][:4] == ["preview", "standard", "high_motion", "creative"]
+    assert "not published" in c.zone.value and "2–8" in c.zone.value
+    assert c.sweep_values.value == "2, 3.5, 5, 6.5, 8, 10"

@@ -296,6 +296,7 @@ def apply_family(cfg: Config) -> None:
                           "knobs_source": knobs.source, "guidance_default": knobs.guidance_default,
                           "safe_zone": list(knobs.safe_zone), "sweep_values": list(knobs.sweep_values),
                           "recommender": knobs.recommender, "zones_source": knobs.zones_source,
+                          "presets": var.presets,
                           # the settings of some families only that this one takes
                           "takes": [k for k, default in (("flow_shift", knobs.shift_default),
                                                          ("guidance_scale_2", knobs.guidance_2_default))

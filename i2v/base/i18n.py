@@ -191,6 +191,10 @@ TEXT: dict[str, dict[str, str]] = {
     "zone_strong": {"en": "strong motion", "zh": "动作强烈"},
     "zone_risky": {"en": "exaggerated, may jitter", "zh": "动作夸张，易抖动"},
     "zone_artifacts": {"en": "artifacts and flicker likely", "zh": "易出现伪影和闪烁"},
+    "zone_unpublished": {"en": "{model}'s guidance zones are not published: the studio assumes {lo}–{hi} around "
+                               "the authors' default {default} (auto-tune stays in it)",
+                         "zh": "{model} 的引导系数区间未公布：本工作室假定为作者默认值 {default} 附近的 {lo}–{hi}"
+                               "（自动调参不会超出）"},
     "notes": {"en": "Notes", "zh": "提示"},
     "recommend": {"en": "Recommend guidance", "zh": "推荐引导系数"},
     "recommendation": {"en": "Recommendation", "zh": "推荐"},

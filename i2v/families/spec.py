@@ -73,6 +73,7 @@ class Variant:
     configs: str                   # folder under configs/ holding the real configs in diffusers layout
     experts: int = 1               # transformers switched by timestep (A14B: 2)
     index_match: dict = field(default_factory=dict)  # model_index.json values that tell this variant's folder
+    presets: str = ""              # its presets: a folder under presets/ ("": presets/ itself)
 
     def matches(self, index: dict) -> bool:
         return all(index.get(k) == v for k, v in self.index_match.items())

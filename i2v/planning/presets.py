@@ -64,7 +64,14 @@ def parse_preset(data: object, *, source: str) -> Preset:
     return Preset(name=str(name), settings=settings, description=desc, label=label, order=order)
 
 
-def load_presets(folder: Path = PRESETS_DIR) -> dict[str, Preset]:
+def presets_dir(cfg) -> Path:
+    """The presets of the configured model's family and variant: presets/ (I2VGen-XL's), or a folder under it
+    (Wan's: presets/wan2.2-ti2v-5b/, presets/wan2.2-i2v-a14b/)."""
+    return PRESETS_DIR / cfg.family.get("presets", "")
+
+
+def load_presets(folder: Path | None = None) -> dict[str, Preset]:
+    folder = folder or PRESETS_DIR
     presets: dict[str, Preset] = {}
     for path in sorted(Path(folder).glob("*.yaml")):
         try:
@@ -76,7 +83,7 @@ def load_presets(folder: Path = PRESETS_DIR) -> dict[str, Preset]:
     return dict(sorted(presets.items(), key=lambda kv: (kv[1].order, kv[0])))
 
 
-def get_preset(name: str, folder: Path = PRESETS_DIR) -> Preset:
+def get_preset(name: str, folder: Path | None = None) -> Preset:
     presets = load_presets(folder)
     if name not in presets:
         raise InvalidInput("unknown_choice", what="preset", got=name, choices=", ".join(presets))

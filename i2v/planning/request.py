@@ -17,7 +17,7 @@ from ..base.errors import InvalidInput, echo
 from ..motion.guidance import guidance_schedule
 from ..media.images import fit_image, open_image
 from ..base.notes import Note, note
-from .presets import get_preset, load_presets
+from .presets import get_preset, load_presets, presets_dir
 from ..base.settings import BY_NAME, MAX_SEED, NAMES, SETTINGS, bounds, choices_of
 from .tiers import apply_tier
 
@@ -315,7 +315,7 @@ def restore_values(cfg: Config, s: dict) -> tuple[dict, list[Note]]:
                 notes.append(note("clamped", name=label, got=f"{v:g}", lo=_show(lo), hi=_show(hi), new=_show(new)))
             out[name] = int(new) if setting.kind == "int" else round(new, 4)
     preset = s.get("preset")
-    if isinstance(preset, str) and preset in load_presets():
+    if isinstance(preset, str) and preset in load_presets(presets_dir(cfg)):
         out["preset"] = preset
     return out, notes
 
@@ -325,7 +325,7 @@ def merge_settings(cfg: Config, preset: str | None, overrides: dict) -> dict:
     s = dict(cfg.defaults)
     s["resolution"] = None
     if preset:
-        s.update(get_preset(preset).settings)
+        s.update(get_preset(preset, presets_dir(cfg)).settings)
     s.update({k: v for k, v in overrides.items() if v is not None})
     s["preset"] = preset or None
     return s

@@ -54,6 +54,9 @@ class StudioUI:
         self.studio, self.jobs, self.cfg, self.pooled = studio, jobs, studio.cfg, pooled
         self.i18n = gr.I18n(**i18n_tables())
         self.c = Components()
+        from ..planning.presets import presets_dir
+
+        self.presets = self.c.presets = presets_dir(self.cfg)  # the model family's presets
 
     def gallery_value(self, lang: str = "en"):
         return self.history.gallery_value(lang)
@@ -75,8 +78,8 @@ class StudioUI:
         from .create import speed_text, zone_text
 
         c = self.c
-        std = settings_of("standard")
-        return {c.preset: gr.update(choices=choices(lang)), c.image: gr.update(label=t("image", lang)),
+        std = settings_of("standard", self.presets)
+        return {c.preset: gr.update(choices=choices(lang, self.presets)), c.image: gr.update(label=t("image", lang)),
                 c.video: gr.update(label=t("video", lang)), c.sweep_video: gr.update(label=t("grid", lang)),
                 c.hist_video: gr.update(label=t("selected_result", lang)),
                 c.sweep_table: compare.table_of({}, lang),
@@ -96,7 +99,8 @@ class StudioUI:
                                                     *((t(f"target_{k}", lang), k) for k in TARGETS)]),
                 c.resolution: gr.update(choices=[(t(f"tier_{k}", lang) if f"tier_{k}" in TEXT else k, k)
                                                  for k in self.cfg.resolution["tiers"]]),
-                c.zone: zone_text(float(std.get("guidance_scale", 9.0)), lang)}
+                c.zone: zone_text(float(std.get("guidance_scale", self.cfg.defaults["guidance_scale"])), lang,
+                                  self.cfg.family)}
 
     def on_load(self, ids, request: gr.Request):
         """The page in the user's language, the history, then this browser's jobs again."""

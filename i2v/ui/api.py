@@ -160,7 +160,7 @@ def wire(ui) -> None:
     h = ApiHandlers(ui)
     from .common import settings_of
 
-    std = settings_of("standard")
+    std = settings_of("standard", ui.presets)
     with gr.Row(visible=False):
         gen_in = api_inputs(ui.cfg.defaults, std)
         sub_in = api_inputs(ui.cfg.defaults, std) + [RawNumber(value=1, precision=0), RawText(value=""),

@@ -5,6 +5,7 @@ dict becomes control updates."""
 from __future__ import annotations
 
 from types import SimpleNamespace
+from pathlib import Path
 
 import gradio as gr
 
@@ -128,10 +129,11 @@ class Radio(_BoundedChoice, gr.Radio):
 
 # -- where settings come from ------------------------------------------------------------------------
 
-def choices(lang: str = "en") -> list[tuple[str, str]]:
-    """(label, value) of the presets, then the user's templates (read from disk each time: a reloaded page
-    sees new ones).  Presets show their titles in the page's language ('Strong action', not high_motion)."""
-    presets = [(p.title(lang), p.name) for p in load_presets().values()]
+def choices(lang: str = "en", folder: Path | None = None) -> list[tuple[str, str]]:
+    """(label, value) of the presets (``folder``: the model family's, :func:`presets_dir`), then the user's
+    templates (read from disk each time: a reloaded page sees new ones).  Presets show their titles in the
+    page's language ('Strong action', not high_motion)."""
+    presets = [(p.title(lang), p.name) for p in load_presets(folder).values()]
     return presets + [(TEMPLATE_PREFIX + n, TEMPLATE_PREFIX + n) for n in list_templates()] + \
         [(t("preset_custom", lang), CUSTOM_PRESET)]
 
@@ -144,10 +146,10 @@ def without_control(settings: dict) -> dict:
     return {k: settings[k] for k in PRESET_KEYS if k not in CONTROLS and settings.get(k) is not None}
 
 
-def preset_of_values(settings: dict) -> str:
+def preset_of_values(settings: dict, folder: Path | None = None) -> str:
     """The preset to show for restored settings: the one they record, if every value it sets is still its
     own (a speed tier's cap on the steps aside: the tier is shown beside it); else :data:`CUSTOM_PRESET`."""
-    preset = load_presets().get(settings.get("preset") or "")
+    preset = load_presets(folder).get(settings.get("preset") or "")
     if preset is None:
         return CUSTOM_PRESET
     for key, value in preset.settings.items():
@@ -161,16 +163,16 @@ def preset_of_values(settings: dict) -> str:
     return preset.name
 
 
-def settings_of(choice: str | None) -> dict:
+def settings_of(choice: str | None, folder: Path | None = None) -> dict:
     if choice and choice.startswith(TEMPLATE_PREFIX):
         tpl = list_templates().get(choice[len(TEMPLATE_PREFIX):])
         return dict(tpl.settings) if tpl else {}
-    p = load_presets().get(choice or "")
+    p = load_presets(folder).get(choice or "")
     return dict(p.settings) if p else {}
 
 
-def preset_name(choice: str | None) -> str | None:
-    return choice if choice in load_presets() else None
+def preset_name(choice: str | None, folder: Path | None = None) -> str | None:
+    return choice if choice in load_presets(folder) else None
 
 
 def fill(c: Components, settings: dict | None, tiers) -> dict:
@@ -219,11 +221,12 @@ def page_request(c: Components, values: dict) -> dict:
     end only where the schedule uses it.  The Create and Compare tabs and template saving all use this."""
     choice = values.get(c.preset)
     held = values.get(c.restored) if choice == CUSTOM_PRESET else None  # a restored result's own (sampler, …)
-    s = {k: v for k, v in (held or settings_of(choice)).items() if k not in CONTROLS}
+    folder = getattr(c, "presets", None)  # the model family's presets (StudioUI sets it)
+    s = {k: v for k, v in (held or settings_of(choice, folder)).items() if k not in CONTROLS}
     s.update(control_values(c, values))
     if s.get("guidance_schedule") in (None, "constant"):
         s["guidance_end"] = None  # the slider's value means nothing for constant guidance
-    s["preset"] = preset_name(choice)
+    s["preset"] = preset_name(choice, folder)
     return s
 
 
@@ -246,7 +249,7 @@ def restore_form(ui, settings: dict, image: str | None = None) -> dict:
     and the input picture where the job still keeps it."""
     c = ui.c
     out = {**fill(c, settings, ui.cfg.resolution["tiers"]), **long_fill(c, settings),
-           c.preset: preset_of_values(settings), c.restored: without_control(settings), c.manual: True}
+           c.preset: preset_of_values(settings, ui.presets), c.restored: without_control(settings), c.manual: True}
     if image:
         out[c.image] = image
     return out

@@ -26,7 +26,13 @@ from .follow import follow_jobs, generation_updates, jobs_ahead
 RECENT_S = 3600  # a reloaded page shows the result of a job that finished this recently
 
 
-def zone_text(g: float, lang: str) -> str:
+def zone_text(g: float, lang: str, family: dict | None = None) -> str:
+    """Under the guidance slider: the zone ``g`` falls in (I2VGen-XL's, from the seed article), or, for a model
+    family whose zones are not published (Wan), the zone the studio assumes around the authors' default."""
+    if family is not None and not family.get("recommender", True):
+        lo, hi = family["safe_zone"]
+        return f"**{g:.1f}** — " + t("zone_unpublished", lang, lo=f"{lo:g}", hi=f"{hi:g}",
+                                     default=f"{family['guidance_default']:g}", model=family.get("title", ""))
     return f"**{g:.1f}** — {t(zone_key(g), lang)}"
 
 
@@ -37,7 +43,7 @@ def speed_text(lang: str) -> str:
 
 def layout(ui) -> None:
     c, i18n, d, lim = ui.c, ui.i18n, ui.cfg.defaults, ui.cfg.limits
-    std = settings_of("standard")
+    std = settings_of("standard", ui.presets)
     with gr.Row():
         with gr.Column(scale=5):
             # Media components show an i18n label as "[object Object]" (Gradio 6.31): plain text.
@@ -57,15 +63,18 @@ def layout(ui) -> None:
             # (English in every language: the model's text encoder reads English; the info says so)
             c.negative = gr.Textbox(label=i18n("negative"), value=d["negative_prompt"], lines=2,
                                     info=i18n("negative_info"), elem_id="negative")
-            c.preset = Dropdown(choices(), value="standard", label=i18n("preset"), elem_id="preset")
+            c.preset = Dropdown(choices(folder=ui.presets), value="standard", label=i18n("preset"), elem_id="preset")
             c.restored = gr.State({})  # a restored result's settings without a control, used while it says custom
             c.guidance = gr.Slider(*lim["guidance"], value=std.get("guidance_scale", 9.0), step=0.5,
                                    label=i18n("guidance"), info=i18n("guidance_info"), elem_id="guidance")
-            c.zone = gr.Markdown(zone_text(std.get("guidance_scale", 9.0), "en"), elem_id="guidance-zone")
+            c.zone = gr.Markdown(zone_text(std.get("guidance_scale", d["guidance_scale"]), "en", ui.cfg.family),
+                                 elem_id="guidance-zone")
             c.steps = gr.Slider(*lim["steps"], value=std.get("num_inference_steps", 50), step=1,
                                 label=i18n("steps"), info=i18n("steps_info"), elem_id="steps")
             with gr.Row():
-                c.frames = gr.Slider(*lim["frames"], value=std.get("num_frames", 16), step=1, label=i18n("frames"),
+                # the counts the model makes: every one (I2VGen-XL), or 5, 9, 13, ... (Wan: 4k+1)
+                c.frames = gr.Slider(*lim["frames"], value=std.get("num_frames", d["num_frames"]),
+                                     step=ui.cfg.family["frames_step"], label=i18n("frames"),
                                      elem_id="frames")
                 c.fps = gr.Slider(*lim["fps"], value=std.get("fps", 8), step=1, label=i18n("fps"), elem_id="fps")
             c.speed_tier = Radio(list(SPEEDS), value=d["speed"], label=i18n("speed_tier"),
@@ -258,7 +267,7 @@ class CreateHandlers:
 
     def on_preset(self, choice, prompt, image, request: gr.Request):
         c, lang = self.c, lang_of(request)
-        s = {k: v for k, v in settings_of(choice).items() if k != "seed"}
+        s = {k: v for k, v in settings_of(choice, self.ui.presets).items() if k != "seed"}
         _, text = self.recommendation(prompt, image, lang)
         return {**fill(c, s, self.tiers()), c.manual: True,
                 c.rec_md: f"{text}\n\n_{t('rec_kept', lang)}_" if text else ""}
@@ -283,7 +292,7 @@ class CreateHandlers:
         turns on); back to exact, the preset's values return (:func:`i2v.planning.tiers.switch`)."""
         c = self.c
         current = control_values(c, values)
-        base = {**self.ui.cfg.defaults, **settings_of(values.get(c.preset))}
+        base = {**self.ui.cfg.defaults, **settings_of(values.get(c.preset), self.ui.presets)}
         return fill(c, switch(values[c.speed_tier], current, base), self.tiers())
 
     # -- templates --------------------------------------------------------------------------------
@@ -297,7 +306,7 @@ class CreateHandlers:
             save_template(name, s, self.ui.cfg)
         except I2VError as exc:
             return {c.tpl_msg: warn(error_text(exc, lang))}
-        return {c.preset: gr.update(choices=choices(lang), value=TEMPLATE_PREFIX + name.strip()),
+        return {c.preset: gr.update(choices=choices(lang, self.ui.presets), value=TEMPLATE_PREFIX + name.strip()),
                 c.tpl_msg: "✅ " + t("saved_template", lang, name=name.strip())}
 
     def on_delete_template(self, choice, request: gr.Request):
@@ -309,7 +318,7 @@ class CreateHandlers:
             delete_template(name)
         except I2VError as exc:
             return {c.tpl_msg: warn(error_text(exc, lang))}
-        return {c.preset: gr.update(choices=choices(lang), value="standard"),
+        return {c.preset: gr.update(choices=choices(lang, self.ui.presets), value="standard"),
                 c.tpl_msg: t("deleted_template", lang, name=name)}
 
     # -- generate, follow, stop -------------------------------------------------------------------
@@ -458,8 +467,8 @@ def length_text(segments, frames, fps, lang: str, overlap: int, storyboard: str 
         return ""
 
 
-def on_guidance(g, request: gr.Request):
-    return zone_text(float(g), lang_of(request))
+def on_guidance(g, request: gr.Request, family: dict | None = None):
+    return zone_text(float(g), lang_of(request), family)
 
 
 def fixer(h: CreateHandlers, problem: str):
@@ -481,7 +490,12 @@ def wire(ui) -> None:
     follow = dict(api_name=False, concurrency_limit=None, show_progress="hidden")
 
     c.image.upload(h.on_upload, c.image, [c.image, c.image_msg], **quick)
-    c.guidance.change(on_guidance, c.guidance, c.zone, **quick)
+    family = ui.cfg.family
+
+    def guidance_zone(g, request: gr.Request):  # (gradio gives the request by this annotation)
+        return on_guidance(g, request, family)
+
+    c.guidance.change(guidance_zone, c.guidance, c.zone, **quick)
     c.preset.input(h.on_preset, [c.preset, c.prompt, c.image], [*controls, c.manual, c.rec_md], api_name=False,
                    show_progress="hidden")
     overlap = ui.cfg.data["long"]["overlap"]

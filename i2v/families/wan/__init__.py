@@ -35,7 +35,7 @@ TI2V_5B = Variant(
                 sweep_values=(2.0, 3.5, 5.0, 6.5, 8.0, 10.0), zones_source=ZONES,
                 source=f"{REPO} wan/configs/wan_ti2v_5B.py (sample_steps 50, sample_guide_scale 5.0, "
                        "sample_shift 5.0, frame_num 121, sample_fps 24); the solver: generate.py's default unipc"),
-    configs="wan2.2-ti2v-5b", index_match={"expand_timesteps": True})
+    configs="wan2.2-ti2v-5b", index_match={"expand_timesteps": True}, presets="wan2.2-ti2v-5b")
 
 I2V_A14B = Variant(
     key="i2v-a14b", title="Wan 2.2 I2V-A14B",
@@ -47,7 +47,7 @@ I2V_A14B = Variant(
                 sweep_values=(1.5, 2.5, 3.5, 4.5, 6.0, 8.0), zones_source=ZONES,
                 source=f"{REPO} wan/configs/wan_i2v_A14B.py (sample_steps 40, sample_guide_scale (3.5, 3.5) "
                        "low and high noise, sample_shift 5.0, boundary 0.900); shared_config.py (81 frames, 16 fps)"),
-    configs="wan2.2-i2v-a14b", experts=2, index_match={"expand_timesteps": False})
+    configs="wan2.2-i2v-a14b", experts=2, index_match={"expand_timesteps": False}, presets="wan2.2-i2v-a14b")
 
 FAMILY = Family(
     name="wan2.2",
