@@ -668,3 +668,47 @@ def test_steps_set_right_after_typing_the_prompt_are_kept(browser, tmp_path):
             said = page.locator("#recommendation").inner_text()
             assert "your own values kept" in said and "applied to the sliders" not in said, said
             ctx.close()
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_wan_journey_presets_compare_generate_and_a_refused_frame_count(browser, tmp_path, photo_path, lang):
+    """The page of a studio started with a Wan model (--model wan-tiny), in a real browser: its controls start
+    at the authors' defaults, the recommendation is not applied (it is I2VGen-XL's), Compare guidance runs
+    the values typed, Generate makes a Wan video, a frame count Wan does not make is refused in the page's
+    language, and a preset fills the family's values."""
+    with running_app(tmp_path, "--model", "wan-tiny") as app:
+        ctx, page = open_studio(browser, app, photo_path, "a dog jumping over a fence" if lang == "en" else
+                                "一只狗跳过栅栏", **(ZH if lang == "zh" else {}))
+        wait_slider(page, "frames", 121)
+        assert slider_value(page, "guidance") == 5 and slider_value(page, "fps") == 24
+        wait_text(page, "guidance-zone", "not published|未公布", 20000)
+        wait_text(page, "recommendation", "fitted to I2VGen-XL|按 I2VGen-XL 拟合", 20000)
+        assert slider_value(page, "guidance") == 5  # nothing applied from I2VGen-XL's recommender
+        set_slider(page, "steps", 2)
+        set_slider(page, "frames", 5)
+
+        tab(page, "Compare guidance", "引导系数对比", lang)
+        box = page.locator("#sweep-values textarea, #sweep-values input").first
+        assert box.input_value() == "2, 3.5, 5, 6.5, 8, 10"
+        box.fill("3.5, 5")
+        page.locator("#sweep-run").click()
+        playable(page, page.locator("#sweep-video video"))
+        table = wait_text(page, "sweep-table", "★", 60000)
+        assert "3.5" in table and re.search(r"\b5(\.0)?\b", table), table
+
+        tab(page, "Create", "创作", lang)
+        page.locator("#generate").click()
+        wait_text(page, "status", DONE_RE[lang])
+        playable(page, page.locator("#result-video video"))
+        params = page.locator("#params").inner_text()
+        assert '"num_frames": 5' in params and '"scheduler": "unipc"' in params and '"fps": 24' in params, params
+
+        set_slider(page, "frames", 6)
+        page.locator("#generate").click()
+        wait_text(page, "status", "5, 9, 13, … frames|5、9、13……", 30000)
+
+        page.locator("#preset input").click()
+        page.get_by_role("option", name="Quick look" if lang == "en" else "快速预览").click()
+        wait_slider(page, "frames", 49)
+        assert slider_value(page, "guidance") == 5 and slider_value(page, "steps") == 25
+        ctx.close()

@@ -191,6 +191,10 @@ TEXT: dict[str, dict[str, str]] = {
     "zone_strong": {"en": "strong motion", "zh": "动作强烈"},
     "zone_risky": {"en": "exaggerated, may jitter", "zh": "动作夸张，易抖动"},
     "zone_artifacts": {"en": "artifacts and flicker likely", "zh": "易出现伪影和闪烁"},
+    "rec_other_family": {"en": "The guidance recommendation is fitted to I2VGen-XL. For {model}, start at the "
+                               "authors' default {default}; the studio keeps auto-tune within {lo}–{hi}.",
+                         "zh": "引导系数推荐是按 I2VGen-XL 拟合的。{model} 请从作者默认值 {default} 开始；"
+                               "自动调参会保持在 {lo}–{hi} 之内。"},
     "zone_unpublished": {"en": "{model}'s guidance zones are not published: the studio assumes {lo}–{hi} around "
                                "the authors' default {default} (auto-tune stays in it)",
                          "zh": "{model} 的引导系数区间未公布：本工作室假定为作者默认值 {default} 附近的 {lo}–{hi}"

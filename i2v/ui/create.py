@@ -227,6 +227,12 @@ class CreateHandlers:
     def recommendation(self, prompt: str, image, lang: str):
         from ..media.images import open_image
 
+        fam = self.ui.cfg.family
+        if not fam["recommender"]:  # fitted to I2VGen-XL's zones: another family gets its default, said
+            lo, hi = fam["safe_zone"]
+            return None, t("rec_other_family", lang, model=fam.get("title", ""), lo=f"{lo:g}", hi=f"{hi:g}",
+                           default=f"{fam['guidance_default']:g}")
+
         try:
             picture = open_image(image) if image else None
         except I2VError:
