@@ -182,7 +182,24 @@ def image_key(image: Image.Image) -> str:
     return hashlib.sha1(image.tobytes() + repr(image.size).encode()).hexdigest()
 
 
-class Engine:
+class DeviceMemory:
+    """What an engine of any family (``self.device``) tells the studio about its card's memory."""
+
+    def free_memory(self) -> None:
+        gc.collect()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    def free_vram_gb(self) -> float | None:
+        """GPU memory this process may use: free memory plus what it already holds (its own weights are
+        part of the planner's estimate), or None when running on the CPU."""
+        if self.device.type != "cuda":
+            return None
+        free, _ = torch.cuda.mem_get_info(self.device)
+        return (free + torch.cuda.memory_reserved(self.device)) / 2**30
+
+
+class Engine(DeviceMemory):
     """Runs jobs on one loaded pipeline.  Not thread-safe: the service holds a lock around it."""
 
     def __init__(self, loaded: LoadedModel, cache_size: int = 4):
@@ -266,19 +283,6 @@ class Engine:
         return self.speed
 
     # -- memory ------------------------------------------------------------------------------
-    def free_memory(self) -> None:
-        gc.collect()
-        if self.device.type == "cuda":
-            torch.cuda.empty_cache()
-
-    def free_vram_gb(self) -> float | None:
-        """GPU memory this process may use: free memory plus what it already holds (its own weights are
-        part of the planner's estimate), or None when running on the CPU."""
-        if self.device.type != "cuda":
-            return None
-        free, _ = torch.cuda.mem_get_info(self.device)
-        return (free + torch.cuda.memory_reserved(self.device)) / 2**30
-
     def apply_memory_plan(self, offload: str, vae_tiling: bool) -> list[tuple[str, dict]]:
         """Offload mode and VAE tiling for the next jobs.  Offloading only means something on a GPU."""
         notes = []

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 # i2v.engine first: it quiets the libraries' chatter before diffusers and transformers import their models
-from ...engine.engine import EngineJob, EngineResult, StepCallback, StepInfo  # isort: skip
+from ...engine.engine import DeviceMemory, EngineJob, EngineResult, StepCallback, StepInfo  # isort: skip
 from ...engine.models import LoadedModel, ModelInfo  # isort: skip
 from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanImageToVideoPipeline, WanTransformer3DModel
 from transformers import T5Tokenizer, UMT5Config, UMT5EncoderModel
@@ -151,7 +151,7 @@ def load_synthetic(name: str, seed: int = 0, device: torch.device | None = None)
     return LoadedModel(pipe, info)
 
 
-class WanEngine:
+class WanEngine(DeviceMemory):
     """Runs jobs on one loaded Wan pipeline.  Not thread-safe: the service holds a lock around it."""
 
     family = FAMILY
@@ -283,19 +283,6 @@ class WanEngine:
         none is applied, and the metadata says so."""
         self.speed = {"levers": "none for this family"}
         return self.speed
-
-    def free_memory(self) -> None:
-        import gc
-
-        gc.collect()
-        if self.device.type == "cuda":
-            torch.cuda.empty_cache()
-
-    def free_vram_gb(self) -> float | None:
-        if self.device.type != "cuda":
-            return None
-        free, _ = torch.cuda.mem_get_info(self.device)
-        return (free + torch.cuda.memory_reserved(self.device)) / 2**30
 
 
 def load_model(source: str, *, revision: str | None = None, fallback: str | None = None,
