@@ -109,10 +109,12 @@ stage() {
 }
 
 # 1. the GPU test tier (on the CPU these tests skip with their reason; -rs lists them)
-# (tests/test_gpu.py alone: collecting the other test files needs gradio and playwright, not on the card)
-stage gpu-tests "$T_TESTS" "$PY" -m pytest -m gpu -q -rs -p no:cacheprovider tests/test_gpu.py
+# (tests/test_gpu.py alone: collecting the other test files needs gradio and playwright, not on the card;
+# -o addopts= drops pyproject's "-n 2": pytest-xdist need not be on the card's machine)
+stage gpu-tests "$T_TESTS" "$PY" -m pytest -o addopts= -m gpu -q -rs -p no:cacheprovider tests/test_gpu.py
 if [ "$T_SPEED_TESTS" -gt 0 ]; then  # on the CPU these are the ordinary suite's (run there already)
-  stage speed-tests "$T_SPEED_TESTS" "$PY" -m pytest -q -rs -p no:cacheprovider tests/test_speed.py
+  stage speed-tests "$T_SPEED_TESTS" "$PY" -m pytest -o addopts= -m "not slow and not gpu" -q -rs -p no:cacheprovider \
+    tests/test_speed.py
 fi
 # 2. the profile of two denoising steps and one decode
 stage profile "$T_PROFILE" "$PY" -m i2v bench --gpu --profile "${DEV[@]}" --out "$OUTDIR"
