@@ -708,8 +708,24 @@ def cmd_recommend(a: argparse.Namespace) -> int:
     from .media.images import open_image
     from .planning.request import clean_text
 
+    from .base.config import load_config
+    from .base.i18n import t
+
     prompt = clean_text("prompt", a.prompt, 1000, required=True)
     image = open_image(a.image) if a.image else None
+    fam = load_config(model=a.model).family
+    if not fam["recommender"]:  # fitted to I2VGen-XL's zones: another family's default and zone, said
+        lo, hi = fam["safe_zone"]
+        text = t("rec_other_family", a.lang, model=fam.get("title", ""), lo=f"{lo:g}", hi=f"{hi:g}",
+                 default=f"{fam['guidance_default']:g}")
+        out = {"family": fam["name"], "guidance_scale": fam["guidance_default"], "safe_zone": [lo, hi],
+               "reason": text, "advice": [{"kind": x.kind, "message": x.message, "suggestion": x.suggestion}
+                                          for x in advise(prompt, lang=a.lang)]}
+        if a.json:
+            emit(out, True)
+        else:
+            print(text)
+        return EXIT_OK
     rec = recommend(prompt, image, lang=a.lang)
     out = rec.to_json()
     out["advice"] = [{"kind": x.kind, "message": x.message, "suggestion": x.suggestion}
@@ -1004,6 +1020,8 @@ def build_parser() -> argparse.ArgumentParser:
     sr.add_argument("--prompt", required=True)
     sr.add_argument("--image", default=None, help="the picture: its busyness shifts the value within the range")
     sr.add_argument("--lang", default="en", choices=["en", "zh"], help="language of the reason and advice")
+    sr.add_argument("--model", default=None, help="the model the advice is for (the recommendation is fitted to "
+                                                   "I2VGen-XL; another family gets its own default and zone)")
     sr.add_argument("--json", action="store_true")
     sa = sub.add_parser("analyze", help="optical-flow motion metrics of a video")
     sa.add_argument("video")
@@ -1012,7 +1030,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="score the joins at these frames (where a new clip starts); a long video's own by default")
     sa.add_argument("--json", action="store_true")
     ss = sub.add_parser("sweep", help="one video per guidance value, a labelled grid and a metrics table")
-    add_generation_args(ss, sweep=True)
+    add_generation_args(ss, sweep=True, positional=True)
     sbt = sub.add_parser("batch", help="run a YAML list of requests (resumable)")
     sbt.add_argument("jobs")
     add_common_args(sbt)

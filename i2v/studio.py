@@ -524,6 +524,7 @@ class Studio:
             "model": info.to_json(), "scheduler": req.scheduler, "dtype": info.dtype, "device": info.device,
             "versions": library_versions(), "guidance_per_step": out.guidance_per_step,
             "timings": {**out.timings, "queue_wait": round(run.waited, 4)}, "cache_hits": out.cache_hits,
+            **({"knobs": out.knobs} if out.knobs else {}),  # a family's knobs as they ran (params: as asked)
             "guard": [n.text("en") for n in guard] + list(req.notices), "notes": [n.to_json() for n in guard],
             "demo": info.demo, "notices": list(info.notices),
             "memory_plan": plan.to_json() if plan is not None else None,

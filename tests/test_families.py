@@ -91,6 +91,8 @@ def test_models_lists_every_model_and_sees_a_download_in_the_cache(tmp_path):
     assert set(before) == {m.name for f in FAMILIES for m in f.models}
     assert before["wan2.2-ti2v-5b"]["downloaded"] is False and before["wan-tiny"]["downloaded"] is None
     assert before["wan-random-full-a14b"]["card_gb"] == 80.0 and before["ali-vilab/i2vgen-xl"]["default"]
+    assert (before["wan-tiny"]["frames_min"], before["wan-tiny"]["frames_max"], before["wan-tiny"]["frames_step"]) \
+        == (5, 121, 4)
     repo = tmp_path / "hf" / "hub" / "models--Wan-AI--Wan2.2-TI2V-5B-Diffusers"
     (repo / "refs").mkdir(parents=True)
     (repo / "refs" / "main").write_text("c" * 40)

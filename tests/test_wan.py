@@ -247,6 +247,8 @@ def test_cli_makes_a_wan_video_with_4k_plus_1_frames_at_the_family_fps(tmp_path)
     meta = json.loads(video.with_suffix(".json").read_text())
     assert (meta["model"]["family"], meta["model"]["variant"], meta["model"]["source"]) == ("wan2.2", "ti2v-5b", TI2V)
     assert meta["params"]["scheduler"] == "unipc" and len(meta["guidance_per_step"]) == 2
+    # params keep what was asked (no shift: the model's); knobs say what ran
+    assert meta["params"]["flow_shift"] is None and meta["knobs"] == {"flow_shift": 5.0}
     bad = _cli("generate", "--model", A14B, "picture.png", "a dog runs", "--frames", "16", cwd=tmp_path)
     assert bad.returncode == 2 and bad.stderr.strip().splitlines() == \
         ["error: Wan 2.2 I2V-A14B makes 5, 9, 13, … frames (every 4th count), not 16 (try 17)"]
@@ -395,3 +397,17 @@ def test_the_page_of_a_wan_studio_offers_its_presets_frame_steps_and_zone(tmp_pa
     assert [v for _, v in c.preset.choices][:4] == ["preview", "standard", "high_motion", "creative"]
     assert "not published" in c.zone.value and "2–8" in c.zone.value
     assert c.sweep_values.value == "2, 3.5, 5, 6.5, 8, 10"
+
+
+def test_recommend_for_wan_gives_its_default_and_zone_and_sweep_takes_words(tmp_path):
+    """``recommend --model wan-tiny``: the recommender is I2VGen-XL's, so Wan's default and assumed zone, said;
+    ``sweep PICTURE PROMPT`` as ``generate`` takes them (newcomer findings)."""
+    r = _cli("recommend", "--model", TI2V, "--prompt", "a dog jumping over a fence", "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert (out["family"], out["guidance_scale"], out["safe_zone"]) == ("wan2.2", 5.0, [2.0, 8.0])
+    assert "fitted to I2VGen-XL" in out["reason"] and isinstance(out["advice"], list)
+    from i2v.cli import build_parser
+
+    a = build_parser().parse_args(["sweep", "p.png", "a dog runs", "--guidance", "2,5"])
+    assert (a.image, a.prompt, a.guidance) == ("p.png", "a dog runs", "2,5")

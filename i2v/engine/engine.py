@@ -117,6 +117,7 @@ class EngineResult:
     guidance_per_step: list[float]
     timings: dict = field(default_factory=dict)
     cache_hits: dict = field(default_factory=dict)
+    knobs: dict = field(default_factory=dict)  # a family's knobs as they ran (Wan: the shift, the 2nd guidance)
 
     def total_timing(self) -> None:
         self.timings["total"] = round(sum(v for k, v in self.timings.items() if k != "total"), 4)

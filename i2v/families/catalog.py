@@ -31,5 +31,7 @@ def model_rows() -> list[dict]:
                          "default": fam is DEFAULT and m.kind == "hub",
                          "frames": f"{v.geometry.frames_min}-{v.geometry.frames_max}"
                                    + (f" (steps of {v.geometry.frames_step})" if v.geometry.frames_step > 1 else ""),
+                         "frames_min": v.geometry.frames_min, "frames_max": v.geometry.frames_max,
+                         "frames_step": v.geometry.frames_step,
                          "fps": v.geometry.fps, "native": "x".join(map(str, v.geometry.native))})
     return rows

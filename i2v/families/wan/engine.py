@@ -240,8 +240,11 @@ class WanEngine(DeviceMemory):
 
         latents = pipe(**kw, callback_on_step_end=step_end).frames
         timings = {"denoise": round(time.perf_counter() - t0, 4)}
+        knobs = {"flow_shift": pipe.scheduler.config.flow_shift}  # what ran, the model's own where not given
+        if g2 is not None:
+            knobs["guidance_scale_2"] = g2
         return latents, EngineResult(frames=np.empty(0, np.float32), seed=job.seed, guidance_per_step=applied,
-                                     timings=timings)
+                                     timings=timings, knobs=knobs)
 
     @torch.inference_mode()
     def decode_job(self, latents: torch.Tensor, job: EngineJob, timings: dict | None = None) -> np.ndarray:
