@@ -252,9 +252,15 @@ def test_cli_makes_a_wan_video_with_4k_plus_1_frames_at_the_family_fps(tmp_path)
     bad = _cli("generate", "--model", A14B, "picture.png", "a dog runs", "--frames", "16", cwd=tmp_path)
     assert bad.returncode == 2 and bad.stderr.strip().splitlines() == \
         ["error: Wan 2.2 I2V-A14B makes 5, 9, 13, … frames (every 4th count), not 16 (try 17)"]
-    knob = _cli("generate", "--model", TI2V, "picture.png", "waves", "--frames", "5", "--speed", "fast", cwd=tmp_path)
+    knob = _cli("generate", "--model", TI2V, "picture.png", "waves", "--frames", "5", "--fast", "2", cwd=tmp_path)
     assert knob.returncode == 2 and knob.stderr.strip().splitlines() == \
-        ["error: --speed is not available with Wan 2.2 TI2V-5B (leave it at its default for this model)"]
+        ["error: --fast is not available with Wan 2.2 TI2V-5B (leave it at its default for this model)"]
+    fast = _cli("generate", "--model", TI2V, "picture.png", "waves", "--frames", "5", "--steps", "6", "--speed",
+                "fastest", "--json", "--outputs", "out", cwd=tmp_path)
+    assert fast.returncode == 0, fast.stderr[-2000:]
+    meta = json.loads(Path(tmp_path / json.loads(fast.stdout.strip().splitlines()[-1])["metadata"]).read_text())
+    assert meta["knobs"]["cache"] == {"tier": "fastest", "method": "TaylorSeer", "cache_interval": 6,
+                                      "disable_cache_before_step": 3} and meta["params"]["speed"] == "fastest"
 
 
 @pytest.mark.heavy
@@ -396,6 +402,8 @@ def test_the_page_of_a_wan_studio_offers_its_presets_frame_steps_and_zone(tmp_pa
     assert (c.guidance.maximum, c.guidance.value, c.fps.value) == (10.0, 5.0, 24)
     assert [v for _, v in c.preset.choices][:4] == ["preview", "standard", "high_motion", "creative"]
     assert "not published" in c.zone.value and "2–8" in c.zone.value
+    assert "TaylorSeer" in c.speed_md.value and "2.63×" in c.speed_md.value and "DeepCache" not in c.speed_md.value
+    assert page.create.on_speed({c.speed_tier: "fast"}) == {}  # Wan's tiers move no slider
     assert c.sweep_values.value == "2, 3.5, 5, 6.5, 8, 10"
 
 
@@ -411,3 +419,41 @@ def test_recommend_for_wan_gives_its_default_and_zone_and_sweep_takes_words(tmp_
 
     a = build_parser().parse_args(["sweep", "p.png", "a dog runs", "--guidance", "2,5"])
     assert (a.image, a.prompt, a.guidance) == ("p.png", "a dog runs", "2,5")
+
+
+# -- speed tiers through diffusers' cache hook ----------------------------------------------------------------
+def test_a_speed_tier_is_the_familys_own_and_runs_diffusers_cache_hook(engines):
+    """``--speed fast`` on Wan keeps its sampler and steps (I2VGen-XL's tier values do not apply), and the
+    engine runs it through diffusers' TaylorSeer hook for that call only: the next exact call is exact again,
+    bit for bit.  On the tiny model the drift is small (its weights are random: the drift that counts is
+    random-full's, on a card: bench --wan)."""
+    from i2v.base.config import load_config
+    from i2v.families.wan.flops import full_steps
+    from i2v.planning.request import build_request
+
+    cfg = load_config(model=TI2V)
+    req = build_request(cfg, image=make_photo(), prompt="waves", speed="fast", num_frames=9)
+    assert (req.speed, req.scheduler, req.fast, req.guidance_stop, req.num_inference_steps) == \
+        ("fast", "unipc", 1, 1.0, 50)
+    assert [sum(full_steps(tuple(sorted(t.items())), 50)) for t in wan.CACHE_TIERS.values()] == [19, 11]
+    eng = engines[TI2V]
+    exact = eng.generate(job(steps=8)).frames
+    res = eng.generate(job(steps=8, speed="fast"))
+    assert res.knobs["cache"]["tier"] == "fast" and not np.array_equal(res.frames, exact)
+    assert float(np.abs(res.frames - exact).mean()) < 0.02
+    assert np.array_equal(eng.generate(job(steps=8)).frames, exact)  # the hook is gone after its call
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("variant,size,steps", [("ti2v-5b", (1280, 704, 121), 50), ("i2v-a14b", (1280, 720, 81), 40)])
+def test_the_speed_tiers_need_2_5x_and_4x_fewer_flops_at_native(variant, size, steps):
+    """Counted on the real architecture with fake tensors: full steps as a whole forward pass, predicted steps
+    through diffusers' hook itself, composed by the hook's own schedule.  The declared ratios (the page's text)
+    are held to the count within 1%."""
+    from i2v.families.wan.flops import video_flops
+
+    exact = video_flops(variant, *size, steps)
+    ratios = {tier: exact / video_flops(variant, *size, steps, tier) for tier in ("fast", "fastest")}
+    assert ratios["fast"] >= 2.5 and ratios["fastest"] >= 4.0, ratios
+    declared = wan.FAMILY.variants[variant].knobs.cache_flop_ratio
+    assert all(abs(declared[k] / ratios[k] - 1) <= 0.01 for k in ratios), (declared, ratios)

@@ -301,7 +301,10 @@ def apply_family(cfg: Config) -> None:
                           "takes": [k for k, default in (("flow_shift", knobs.shift_default),
                                                          ("guidance_scale_2", knobs.guidance_2_default))
                                     if default is not None] + (["approximate"] if knobs.approximate else [])
-                          + (["target_fps"] if knobs.fps_conditioning else [])}
+                          + (["target_fps"] if knobs.fps_conditioning else [])
+                          + (["speed"] if knobs.cache_tiers else []),
+                          "cache_tiers": sorted(knobs.cache_tiers), "cache_tier_settings": dict(knobs.cache_tiers),
+                          "cache_flop_ratio": dict(knobs.cache_flop_ratio)}
 
 
 def check_model_source(source: str, folder_checked: bool = True) -> None:

@@ -292,6 +292,14 @@ TEXT: dict[str, dict[str, str]] = {
                         "zh": "**{name}**：改用 {sampler}，最多 {steps} 步，DeepCache N = {fast}，跳步阈值 {skip:g}，"
                               "引导持续到 {stop:g} 的步数：去噪网络计算量（FLOPs）比“精确”少 {native:.2f}×（原生尺寸；"
                               "512² 时 {r512:.2f}×）{more}。"},
+    "speed_cost_exact_family": {"en": "**exact**: every step in full: the reference (1×).",
+                                "zh": "**精确**：每一步都完整计算：基准（1×）。"},
+    "speed_cost_cache": {"en": "**{name}**: diffusers' TaylorSeer cache: the first {warmup} steps in full, then one in "
+                               "{interval}; the others predict every transformer block: {ratio}× fewer transformer "
+                               "FLOPs at native size (approximate).",
+                         "zh": "**{name}**：diffusers 的 TaylorSeer 缓存：前 {warmup} 步完整计算，之后每 {interval} "
+                               "步算一次，其余步预测每个 transformer 块：原生尺寸下 transformer 计算量减少到 "
+                               "1/{ratio}（近似）。"},
     "speed_cost_more": {"en": ", more where step skipping skips steps", "zh": "，跳步生效时更少"},
     "speed_cost_custom": {"en": "**custom**: the sliders as you set them (a result records *custom* when its "
                                 "values are not a tier's).",

@@ -95,6 +95,7 @@ class EngineJob:
     # knobs of flow-matching families (Wan): None = the model's own
     flow_shift: float | None = None
     guidance_scale_2: float | None = None  # the low-noise expert's guidance (two experts); None = guidance_scale
+    speed: str = "exact"          # a family's own speed tier (Wan: a cache hook); I2VGen-XL's set the fields above
 
     def rung(self) -> tuple[str, int, bool, bool, bool]:
         """(offload, decode chunk, tiling, split, sliced): the memory rung this job runs on."""

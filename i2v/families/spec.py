@@ -57,6 +57,12 @@ class Knobs:
     # guidance that varies from step to step
     approximate: bool = False
     fps_conditioning: bool = False  # the model takes the motion's speed as an input (I2VGen-XL's target_fps)
+    # speed tiers through diffusers' own cache hooks (Wan): tier name -> the hook's settings
+    cache_tiers: dict = field(default_factory=dict)
+    cache_source: str = ""
+    # exact's transformer FLOPs over each tier's, counted at native size over the default steps (a test holds
+    # these to the count: i2v/families/wan/flops.py)
+    cache_flop_ratio: dict = field(default_factory=dict)
     shift_default: float | None = None       # flow-matching shift (Wan)
     guidance_2_default: float | None = None  # the low-noise expert's guidance (Wan A14B)
     negative_default: str = ""

@@ -232,7 +232,9 @@ def check_settings(cfg: Config, s: dict) -> dict:
     if "approximate" not in fam.get("takes", ()):  # I2VGen-XL's approximate methods and varying guidance
         for name, default in (("speed", "exact"), ("fast", 1), ("skip_threshold", 0.0), ("guidance_stop", 1.0),
                               ("guidance_schedule", "constant")):
-            if out.get(name) not in (None, default) and not (name == "speed" and out[name] == "custom"):
+            if name == "speed" and (out.get(name) in fam.get("cache_tiers", ()) or out.get(name) == "custom"):
+                continue  # the family's own tiers (Wan: diffusers' cache hooks)
+            if out.get(name) not in (None, default):
                 raise InvalidInput("family_knob", name=BY_NAME[name].label, model=_model(cfg))
     if "target_fps" not in fam.get("takes", ()) and out.get("target_fps") not in (None, cfg.defaults["target_fps"]):
         raise InvalidInput("family_knob", name=BY_NAME["target_fps"].label, model=_model(cfg))
@@ -337,7 +339,9 @@ def build_request(cfg: Config, *, image: Any, prompt: Any, preset: str | None = 
     unknown = sorted(set(overrides) - set(NAMES))
     if unknown:
         raise InvalidInput("unknown_settings", names=", ".join(unknown))
-    s = apply_tier(check_settings(cfg, merge_settings(cfg, preset, {"prompt": prompt, **overrides})))
+    s = check_settings(cfg, merge_settings(cfg, preset, {"prompt": prompt, **overrides}))
+    if "approximate" in cfg.family.get("takes", ("approximate",)):  # I2VGen-XL's tiers set its methods
+        s = apply_tier(s)
     lim = cfg.limits
     src = open_image(image, max_pixels=lim["image_max_pixels"], max_bytes=lim["image_max_bytes"])
     w, h, tier = resolve_size(cfg, s.get("resolution"), src.width / src.height, width, height)

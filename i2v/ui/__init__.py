@@ -90,7 +90,7 @@ class StudioUI:
                 c.schedule: gr.update(choices=[(t(f"sched_{k}", lang), k) for k in SCHEDULES]),
                 c.loop: gr.update(choices=[(t(f"loop_{k}", lang), k) for k in ("", "pingpong", "crossfade")]),
                 c.speed_tier: gr.update(choices=[(t(f"speed_{k}", lang), k) for k in SPEEDS]),
-                c.speed_md: speed_text(lang),
+                c.speed_md: speed_text(lang, self.cfg.family),
                 c.tune_plot: gr.update(x_title=t("tune_x", lang), y_title=t("tune_y", lang),
                                        color_title=t("tune_series_title", lang)),
                 c.storyboard: gr.update(placeholder=t("storyboard_ph", lang)),

@@ -36,8 +36,15 @@ def zone_text(g: float, lang: str, family: dict | None = None) -> str:
     return f"**{g:.1f}** — {t(zone_key(g), lang)}"
 
 
-def speed_text(lang: str) -> str:
-    """Under *Speed*: what each tier costs and saves (i2v.planning.tiers' table, one source)."""
+def speed_text(lang: str, family: dict | None = None) -> str:
+    """Under *Speed*: what each tier costs and saves (i2v.planning.tiers' table, one source); for a family with
+    tiers of its own (Wan: a cache hook), its tiers from its declaration."""
+    if family is not None and "approximate" not in family.get("takes", ("approximate",)):
+        lines = [t("speed_cost_exact_family", lang)] + [
+            t("speed_cost_cache", lang, name=t(f"speed_{name}", lang), interval=tier["cache_interval"],
+              warmup=tier["disable_cache_before_step"], ratio=family["cache_flop_ratio"][name])
+            for name, tier in family.get("cache_tier_settings", {}).items()]
+        return "\n".join(f"- {line}" for line in lines)
     return "\n".join(f"- {line}" for line in cost_lines(lang))
 
 
@@ -80,7 +87,7 @@ def layout(ui) -> None:
             c.speed_tier = Radio(list(SPEEDS), value=d["speed"], label=i18n("speed_tier"),
                                     info=i18n("speed_tier_info"), elem_id="speed-tier")
             with gr.Accordion(i18n("speed_costs"), open=False):
-                c.speed_md = gr.Markdown(speed_text("en"), elem_id="speed-costs")
+                c.speed_md = gr.Markdown(speed_text("en", ui.cfg.family), elem_id="speed-costs")
             c.fast = gr.Slider(*lim["fast"], value=d["fast"], step=1, label=i18n("fast"), info=i18n("fast_info"),
                                elem_id="fast")
             c.resolution = Dropdown(list(ui.cfg.resolution["tiers"]), value=std.get("resolution", "512p"),
@@ -297,6 +304,8 @@ class CreateHandlers:
         """Picking a speed tier shows on the sliders what it will run (fewer steps, the approximations it
         turns on); back to exact, the preset's values return (:func:`i2v.planning.tiers.switch`)."""
         c = self.c
+        if "approximate" not in self.ui.cfg.family.get("takes", ()):
+            return {}  # a family's own tiers (Wan: a cache hook) move no slider: the tier itself is the setting
         current = control_values(c, values)
         base = {**self.ui.cfg.defaults, **settings_of(values.get(c.preset), self.ui.presets)}
         return fill(c, switch(values[c.speed_tier], current, base), self.tiers())

@@ -25,6 +25,15 @@ NO_REVISION = ("no published commit of this hub repository was found in the mate
 ZONES = ("not published: the studio's assumption around the authors' default (wan/configs), to be measured "
          "on the real weights")
 
+# The speed tiers: diffusers' TaylorSeer cache hook (TaylorSeerCacheConfig, applied by the transformer's
+# enable_cache) predicting every transformer block's output from a first-order Taylor expansion between full
+# steps.  Full steps: the first 3, then one in `cache_interval` (diffusers' own rule): 19 of 50 for fast,
+# 11 of 50 for fastest; i2v/families/wan/flops.py counts what that saves.
+CACHE_TIERS = {"fast": {"cache_interval": 3, "disable_cache_before_step": 3},
+               "fastest": {"cache_interval": 6, "disable_cache_before_step": 3}}
+CACHE_SOURCE = ("diffusers' TaylorSeerCacheConfig (hooks/taylorseer_cache.py; TaylorSeer, arXiv 2503.06923) on "
+                "every transformer block")
+
 TI2V_5B = Variant(
     key="ti2v-5b", title="Wan 2.2 TI2V-5B",
     # VAE 16 x 16 spatial x patch 2 = 32; 121 frames (4k+1) at 24 fps is 5 s: wan_ti2v_5B.py
@@ -32,7 +41,8 @@ TI2V_5B = Variant(
                       frames_step=4, fps=24),
     knobs=Knobs(samplers=("unipc",), steps_default=50, guidance_default=5.0, guidance_range=(1.0, 10.0),
                 shift_default=5.0, negative_default=NEGATIVE, safe_zone=(2.0, 8.0),
-                sweep_values=(2.0, 3.5, 5.0, 6.5, 8.0, 10.0), zones_source=ZONES,
+                sweep_values=(2.0, 3.5, 5.0, 6.5, 8.0, 10.0), zones_source=ZONES, cache_tiers=CACHE_TIERS,
+                cache_source=CACHE_SOURCE, cache_flop_ratio={"fast": 2.63, "fastest": 4.54},
                 source=f"{REPO} wan/configs/wan_ti2v_5B.py (sample_steps 50, sample_guide_scale 5.0, "
                        "sample_shift 5.0, frame_num 121, sample_fps 24); the solver: generate.py's default unipc"),
     configs="wan2.2-ti2v-5b", index_match={"expand_timesteps": True}, presets="wan2.2-ti2v-5b")
@@ -44,7 +54,8 @@ I2V_A14B = Variant(
                       frames_step=4, fps=16),
     knobs=Knobs(samplers=("unipc",), steps_default=40, guidance_default=3.5, guidance_range=(1.0, 10.0),
                 shift_default=5.0, guidance_2_default=3.5, negative_default=NEGATIVE, safe_zone=(1.5, 6.5),
-                sweep_values=(1.5, 2.5, 3.5, 4.5, 6.0, 8.0), zones_source=ZONES,
+                sweep_values=(1.5, 2.5, 3.5, 4.5, 6.0, 8.0), zones_source=ZONES, cache_tiers=CACHE_TIERS,
+                cache_source=CACHE_SOURCE, cache_flop_ratio={"fast": 2.67, "fastest": 4.44},
                 source=f"{REPO} wan/configs/wan_i2v_A14B.py (sample_steps 40, sample_guide_scale (3.5, 3.5) "
                        "low and high noise, sample_shift 5.0, boundary 0.900); shared_config.py (81 frames, 16 fps)"),
     configs="wan2.2-i2v-a14b", experts=2, index_match={"expand_timesteps": False}, presets="wan2.2-i2v-a14b")

@@ -60,6 +60,13 @@ def offline_tokenizer() -> T5Tokenizer:
     return T5Tokenizer(vocab=[(p, 0.0 if i < 3 else -1.0) for i, p in enumerate(pieces)], extra_ids=0)
 
 
+def cache_config(tier: dict):
+    """diffusers' TaylorSeer cache on every transformer block (``blocks.N``), its factors in float32."""
+    from diffusers import TaylorSeerCacheConfig
+
+    return TaylorSeerCacheConfig(**tier, cache_identifiers=[r"blocks\.\d+"], taylor_factors_dtype=torch.float32)
+
+
 def default_device() -> torch.device:
     return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 
@@ -238,9 +245,21 @@ class WanEngine(DeviceMemory):
                 cancel.check()  # raises Cancelled: the call ends here, nothing is decoded
             return {}
 
-        latents = pipe(**kw, callback_on_step_end=step_end).frames
+        experts = [m for m in (pipe.transformer, pipe.transformer_2) if m is not None]
+        tier = self.variant.knobs.cache_tiers.get(job.speed)
+        if tier is not None:  # the speed tier: diffusers' own cache hook on every expert, for this call only
+            for m in experts:
+                m.enable_cache(cache_config(tier))
+        try:
+            latents = pipe(**kw, callback_on_step_end=step_end).frames
+        finally:
+            if tier is not None:
+                for m in experts:
+                    m.disable_cache()
         timings = {"denoise": round(time.perf_counter() - t0, 4)}
         knobs = {"flow_shift": pipe.scheduler.config.flow_shift}  # what ran, the model's own where not given
+        if tier is not None:
+            knobs["cache"] = {"tier": job.speed, "method": "TaylorSeer", **tier}
         if g2 is not None:
             knobs["guidance_scale_2"] = g2
         return latents, EngineResult(frames=np.empty(0, np.float32), seed=job.seed, guidance_per_step=applied,

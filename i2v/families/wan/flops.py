@@ -58,3 +58,75 @@ def step_flops(variant_key: str, width: int, height: int, frames: int, guided: b
         with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
             model(hidden_states=x, timestep=t, encoder_hidden_states=text, return_dict=False)
     return counter.get_total_flops() * (2 if guided else 1)
+
+
+@lru_cache(maxsize=8)
+def full_steps(tier: tuple, steps: int) -> tuple[bool, ...]:
+    """Which of ``steps`` denoising steps run the transformer blocks in full under a cache tier (``tier``: the
+    hook's settings as sorted items).  Observed, not derived: diffusers' own TaylorSeer hook on the tiny Wan
+    transformer, a block's attention counting the calls that really compute."""
+    from .engine import build_tiny, cache_config
+
+    model = build_tiny("ti2v-5b").transformer
+    ran: list[int] = []
+    handle = model.blocks[0].attn1.register_forward_hook(lambda *_: ran.append(1))
+    model.enable_cache(cache_config(dict(tier)))
+    out = []
+    try:
+        x = torch.randn(1, model.config.in_channels, 1, 4, 4)
+        text = torch.randn(1, 4, model.config.text_dim)
+        with torch.inference_mode(), model.cache_context("cond"):
+            for i in range(steps):
+                before = len(ran)
+                model(hidden_states=x, timestep=torch.tensor([999 - i]), encoder_hidden_states=text,
+                      return_dict=False)
+                out.append(len(ran) > before)
+    finally:
+        model.disable_cache()
+        handle.remove()
+    return tuple(out)
+
+
+@lru_cache(maxsize=16)
+def predicted_step_flops(variant_key: str, width: int, height: int, frames: int, tier: tuple) -> int:
+    """FLOPs of one forward pass whose blocks the cache predicts (embeddings, the output projection and the
+    Taylor arithmetic, the last elementwise and so not counted), on the real architecture with fake tensors."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from .engine import cache_config
+
+    mode, model = _fake(variant_key)
+    f, h, w = latent_shape(variant_key, width, height, frames)
+    schedule = full_steps(tier, 32)
+    first_predicted = schedule.index(False)
+    cfg = model.config
+    model.enable_cache(cache_config(dict(tier)))
+    try:
+        with mode, torch.inference_mode(), model.cache_context("cond"):
+            x = torch.randn(1, cfg.in_channels, f, h, w)
+            text = torch.randn(1, TEXT_TOKENS, cfg.text_dim)
+            for i in range(first_predicted):
+                model(hidden_states=x, timestep=torch.tensor([999 - i]), encoder_hidden_states=text,
+                      return_dict=False)
+            with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+                model(hidden_states=x, timestep=torch.tensor([999 - first_predicted]), encoder_hidden_states=text,
+                      return_dict=False)
+    finally:
+        model.disable_cache()
+    return counter.get_total_flops()
+
+
+def video_flops(variant_key: str, width: int, height: int, frames: int, steps: int, speed: str = "exact",
+                guided: bool = True) -> int:
+    """Transformer FLOPs of a whole video: each step full or predicted by the tier's schedule (two passes a
+    step with guidance; the cache keeps the two passes' states apart, so each follows the schedule)."""
+    full = step_flops(variant_key, width, height, frames, guided=False)
+    tier = FAMILY.variants[variant_key].knobs.cache_tiers.get(speed)
+    if tier is None:
+        total = full * steps
+    else:
+        key = tuple(sorted(tier.items()))
+        cheap = predicted_step_flops(variant_key, width, height, frames, key)
+        total = sum(full if run else cheap for run in full_steps(key, steps))
+    return total * (2 if guided else 1)
