@@ -415,6 +415,7 @@ def test_page_length_storyboard_extend_history_and_reuse(ui, synthetic_frames, t
     # Extend the result shown by one segment with a new prompt
     ext = h.submit_extend({**form, c.last_video: shown[c.last_video], c.prompt: "the pan stops", c.segments: 1,
                            c.storyboard: ""}, ZH)
+    assert ext[c.current], ext.get(c.status)
     e = ui.jobs.get(ext[c.current][0])
     assert e.kind == "long" and e.params["segments"] == 1
     assert ui.jobs.abs(e.params["video"]) == Path(shown[c.last_video]).resolve()

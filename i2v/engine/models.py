@@ -41,6 +41,7 @@ except ImportError:  # pragma: no cover - older transformers
     from transformers import CLIPImageProcessor
 
 from ..base.config import CONFIG_DIR
+from ..families.i2vgenxl import FAMILY
 from ..base.errors import ModelUnavailable
 from ..base.i18n import t
 from ..modelload import DownloadProgress, failure_record
@@ -376,4 +377,5 @@ def load_model(source: str, *, revision: str | None = None, fallback: str | None
             why = t(f"cause_{loaded.info.fallback['cause']}", "en").lower()
             loaded.info.notices.insert(0, f"Could not load {source} ({why}): using the {fallback} model instead.")
     loaded.info.load_seconds = round(time.perf_counter() - t0, 3)
+    loaded.info.family, loaded.info.variant = FAMILY.name, FAMILY.default_variant.key  # recorded in every result
     return loaded

@@ -7,14 +7,10 @@ from __future__ import annotations
 
 import importlib
 
-from . import family_of_source, variant_of_source
+from . import family_of_source
 
 
 def load_engine(source: str, **kw):
     """The engine of ``source``'s family, with its model loaded (``kw``: revision, fallback, probe_timeout,
     seed, progress, as the studio's model settings give them)."""
-    engine = importlib.import_module(family_of_source(source).engine).load_engine(source, **kw)
-    # what ran (a fallback is its own model): recorded with every result
-    fam, var = variant_of_source(engine.info.model_id if engine.info.kind == "local" else engine.info.source)
-    engine.info.family, engine.info.variant = fam.name, var.key
-    return engine
+    return importlib.import_module(family_of_source(source).engine).load_engine(source, **kw)

@@ -240,7 +240,7 @@ class JobService:
                 raise InvalidInput("video_unreadable", name=source.name) from None
             meta = source_meta(source) or {}
             made = (meta.get("model") or {}).get("family") if isinstance(meta.get("model"), dict) else None
-            if made not in (None, self.studio.cfg.family["name"]):  # another family's video: its model extends it
+            if made not in (None, "", self.studio.cfg.family["name"]):  # another family's (older sidecars name none)
                 raise InvalidInput("extend_family", name=source.name, made=echo(made, 40),
                                    source=echo(str(meta["model"].get("source") or made), 80),
                                    model=self.studio.cfg.family.get("title", ""))

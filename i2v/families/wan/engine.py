@@ -60,6 +60,12 @@ def offline_tokenizer() -> T5Tokenizer:
     return T5Tokenizer(vocab=[(p, 0.0 if i < 3 else -1.0) for i, p in enumerate(pieces)], extra_ids=0)
 
 
+def variant_of(pipe):
+    """The variant a loaded pipeline is: by its number of experts (one transformer, or two)."""
+    experts = sum(m is not None for m in (pipe.transformer, pipe.transformer_2))
+    return next(v for v in FAMILY.variants.values() if v.experts == experts)
+
+
 def cache_config(tier: dict):
     """diffusers' TaylorSeer cache on every transformer block (``blocks.N``), its factors in float32."""
     from diffusers import TaylorSeerCacheConfig
@@ -168,7 +174,7 @@ class WanEngine(DeviceMemory):
         self.stage = "idle"
         self.notes: list[tuple[str, dict]] = []
         self._scheduler_config = dict(self.pipe.scheduler.config)
-        self.variant = FAMILY.variants["i2v-a14b" if self.pipe.transformer_2 is not None else "ti2v-5b"]
+        self.variant = variant_of(self.pipe)
 
     @property
     def boundary_timestep(self) -> float | None:
@@ -344,6 +350,7 @@ def load_model(source: str, *, revision: str | None = None, fallback: str | None
             why = t(f"cause_{loaded.info.fallback['cause']}", "en").lower()
             loaded.info.notices.insert(0, f"Could not load {source} ({why}): using the {name} model instead.")
     loaded.info.load_seconds = round(time.perf_counter() - t0, 3)
+    loaded.info.family, loaded.info.variant = FAMILY.name, variant_of(loaded.pipe).key  # recorded in every result
     return loaded
 
 
