@@ -457,3 +457,13 @@ def test_the_speed_tiers_need_2_5x_and_4x_fewer_flops_at_native(variant, size, s
     assert ratios["fast"] >= 2.5 and ratios["fastest"] >= 4.0, ratios
     declared = wan.FAMILY.variants[variant].knobs.cache_flop_ratio
     assert all(abs(declared[k] / ratios[k] - 1) <= 0.01 for k in ratios), (declared, ratios)
+
+
+def test_the_engine_itself_refuses_what_its_loop_cannot_do(engines):
+    """The engine's own guard (requests refuse these first) names the setting in its message."""
+    from i2v.base.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="fast is not available with Wan 2.2 TI2V-5B"):
+        engines[TI2V].generate(job(steps=2, fast=2))
+    with pytest.raises(InvalidInput, match="guidance schedule is not available"):
+        engines[TI2V].generate(job(steps=2, guidance_schedule=[5.0, 3.0]))

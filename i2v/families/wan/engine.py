@@ -33,7 +33,7 @@ import torch
 
 # i2v.engine first: it quiets the libraries' chatter before diffusers and transformers import their models
 from ...engine.engine import DeviceMemory, EngineJob, EngineResult, StepCallback, StepInfo  # isort: skip
-from ...engine.models import LoadedModel, ModelInfo  # isort: skip
+from ...engine.models import LoadedModel, ModelInfo, _read_json, default_device  # isort: skip
 from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanImageToVideoPipeline, WanTransformer3DModel
 from transformers import T5Tokenizer, UMT5Config, UMT5EncoderModel
 
@@ -43,10 +43,6 @@ from . import FAMILY
 
 DEMO_NOTICE = ("Demo model: output is noise. The tiny Wan model has random weights and exists for tests and "
                "demos; download Wan 2.2 (or set --model to a downloaded copy) for real videos.")
-
-
-def _read_json(path: Path) -> dict:
-    return {k: v for k, v in json.loads(path.read_text()).items() if not k.startswith("_")}
 
 
 @lru_cache(maxsize=1)
@@ -71,10 +67,6 @@ def cache_config(tier: dict):
     from diffusers import TaylorSeerCacheConfig
 
     return TaylorSeerCacheConfig(**tier, cache_identifiers=[r"blocks\.\d+"], taylor_factors_dtype=torch.float32)
-
-
-def default_device() -> torch.device:
-    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 
 
 def dtype_for(device: torch.device) -> torch.dtype:
@@ -214,10 +206,10 @@ class WanEngine(DeviceMemory):
 
         sched = job.guidance_schedule
         if sched is not None and len({float(g) for g in sched}) > 1:
-            raise InvalidInput("family_knob", knob="guidance schedule", model=self.variant.title)
+            raise InvalidInput("family_knob", name="guidance schedule", model=self.variant.title)
         for knob, off in (("fast", 1), ("skip_threshold", 0.0), ("guidance_stop", 1.0)):
             if getattr(job, knob) != off:
-                raise InvalidInput("family_knob", knob=knob, model=self.variant.title)
+                raise InvalidInput("family_knob", name=knob, model=self.variant.title)
 
     @torch.inference_mode()
     def denoise(self, job: EngineJob, on_step: StepCallback | None = None, cancel: CancelToken | None = None,
