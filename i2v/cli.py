@@ -918,7 +918,10 @@ def cmd_plan(a: argparse.Namespace) -> int:
     from .base.config import load_config
     from .planning.request import resolve_size
 
-    cfg = load_config(a.config)
+    cfg = load_config(a.config, model=a.model)
+    if cfg.family.get("memory"):
+        return _plan_dit(a, cfg)
+    a.frames = 16 if a.frames is None else a.frames
     aw, _, ah = (a.aspect or "16:9").partition(":")
     try:
         aspect = float(aw) / float(ah or 1)
@@ -943,7 +946,52 @@ def cmd_plan(a: argparse.Namespace) -> int:
     return EXIT_OK if p.fits else EXIT_RESOURCES
 
 
+def _plan_dit(a: argparse.Namespace, cfg) -> int:
+    """``plan`` for a model whose family has a transformer's memory model (i2v/planning/dit_vram.py): at the
+    family's native size and frames unless given, with the plan for each common card after it."""
+    from .planning import dit_vram
+    from .planning.request import resolve_size
+
+    fam = cfg.family
+    fits = dit_vram.load(fam["memory"], fam["variant"], int(fam["latent_scale"]))
+    frames = int(cfg.defaults["num_frames"] if a.frames is None else a.frames)
+    if a.width or a.height or a.resolution:
+        aw, _, ah = (a.aspect or "16:9").partition(":")
+        try:
+            aspect = float(aw) / float(ah or 1)
+        except ValueError:
+            raise InvalidInput("cli_aspect", got=a.aspect) from None
+        w, h, _ = resolve_size(cfg, a.resolution, aspect, a.width, a.height)
+    else:
+        w, h = (int(v) for v in fam["native"])
+    if not 0 < a.vram_gb <= 1024:
+        raise InvalidInput("cli_vram", got=a.vram_gb)
+    p = dit_vram.plan(fits, a.vram_gb, w, h, frames)
+    stages = dit_vram.estimate(fits, p.step, w, h, frames)
+    cards = dit_vram.card_table(fits, w, h, frames)
+    if a.json:
+        emit({**p.to_json(), "stages_gb": stages, "cards": cards}, True)
+    else:
+        print(("fits: " if p.fits else "does NOT fit: ") + p.describe())
+        print("  per stage (GB): " + ", ".join(f"{k} {stages[k]:.1f}" for k in dit_vram.STAGES))
+        for n in p.notices:
+            print(f"  note: {n.text()}")
+        print(f"  {fam['title']} at {w}x{h}, {frames} frames, on each card:")
+        for r in cards:
+            how = f"{r['offload']}{', VAE tiling' if r['vae_tiling'] else ''}" if r["fits"] else "does not fit"
+            print(f"    {r['card_gb']:>3} GB: {how}, peak {r['peak_gb']:.1f} GB")
+    return EXIT_OK if p.fits else EXIT_RESOURCES
+
+
 def cmd_calibrate(a: argparse.Namespace) -> int:
+    if a.wan:  # Wan 2.2's stages with fake tensors (no weights, no card)
+        from .base.config import CONFIG_DIR
+        from .families.wan import FAMILY, memory
+
+        target = a.out or CONFIG_DIR / FAMILY.memory
+        memory.write(memory.measure(log=err), target)
+        emit({"written": str(target)}, a.json)
+        return EXIT_OK
     import torch
     import yaml
 
@@ -1075,7 +1123,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--width", type=int, default=None)
     sp.add_argument("--height", type=int, default=None)
     sp.add_argument("--aspect", default="16:9", help="picture aspect ratio for tiers, e.g. 16:9, 1:1")
-    sp.add_argument("--frames", type=int, default=16)
+    sp.add_argument("--frames", type=int, default=None, help="default 16 (I2VGen-XL), or the model's own")
+    sp.add_argument("--model", default=None, help="plan for this model (a name of `models`, a hub id or a folder)")
     sp.add_argument("--guidance", type=float, default=9.0, help="1 means no CFG batch (half the activations)")
     sp.add_argument("--decode-chunk-size", type=int, default=8)
     sp.add_argument("--allow-degrade", action="store_true", help="may reduce frames or the tier to fit")
@@ -1089,6 +1138,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "and only recompute their predictions")
     sc.add_argument("--parts", default=None,
                     help="re-measure only these parts, comma-separated: unet, unet_ff_sliced, vae_decode")
+    sc.add_argument("--wan", action="store_true",
+                    help="count Wan 2.2's memory per stage with fake tensors instead (writes configs/memory-wan.yaml)")
     sc.add_argument("--json", action="store_true")
     sb = sub.add_parser("bench", help="benchmark: engine vs diffusers, MP4 encode (prints a table)")
     sb.add_argument("--json", action="store_true")

@@ -135,17 +135,20 @@ def failure_text(failure: dict, lang: str, fell_back: bool) -> tuple[str, str]:
 def banner_markdown(st: dict, lang: str) -> str:
     """The banner for a status dict (:meth:`Studio.status`, or a pool's first ready worker)."""
     if st["state"] == "loading":
-        text = t("loading_model", lang)
+        text = t("loading_named", lang, model=st["model"]) if st.get("model") else t("loading_model", lang)
         return text + ("\n\n" + download_text(st["download"], lang) if st.get("download") else "")
     if st["state"] == "failed":
         line, details = failure_text(st.get("failure") or {"cause": "other", "error": {}}, lang, fell_back=False)
         return f"{line}\n\n{details}"
-    model = t(f"model_{st['kind']}", lang) if st.get("kind") in ("tiny", "random-full") else st["model"]
+    model = t(f"model_{st['kind']}", lang, name=str(st["model"]).split(" (")[0]) \
+        if st.get("kind") in ("tiny", "random-full") else st["model"]
     text = t("model_ready", lang, model=model, device=st["device"], dtype=st["dtype"])
     if st.get("workers"):
         text += " " + t("workers_line", lang, n=st["workers"])
     if st.get("vram_gb") is not None:
         text += " " + t("gpu_line", lang, gb=st["vram_gb"], tier=st["max_tier"] or "—")
+    if st.get("selected"):
+        text += "\n\n" + t("model_selected_line", lang, model=st["selected"])
     if st.get("fallback"):
         line, details = failure_text(st["fallback"], lang, fell_back=True)
         return f"{line}\n\n{text}\n\n{details}"

@@ -8,6 +8,7 @@ validation, presets and listings stay fast.
 from __future__ import annotations
 
 import datetime as _dt
+import gc
 import json
 import os
 import re
@@ -18,6 +19,7 @@ import threading
 import time
 import traceback
 import unicodedata
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata as _md
 from pathlib import Path
@@ -177,7 +179,8 @@ def nesting_depth(text: str, stop: int = RESTORE_MAX_DEPTH) -> int:
     return deepest
 
 
-def settings_from_file(path: str | Path, cfg: Config) -> tuple[dict, list]:
+def settings_from_file(path: str | Path, cfg: Config, cfg_for: Callable[[str], Config] | None = None
+                       ) -> tuple[dict, list]:
     """The restorable settings of a sidecar JSON or one of our MP4s (from its comment tag; a smoothed video's
     are its source's), and notes on what was clamped or left out.
 
@@ -204,16 +207,20 @@ def settings_from_file(path: str | Path, cfg: Config) -> tuple[dict, list]:
         raise InvalidInput("restore_too_big", name=name, limit=limit) from None
     except (OSError, ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         raise InvalidInput("not_settings_file", name=name) from None
-    return restorable(meta, cfg, name)
+    return restorable(meta, cfg, name, cfg_for)
 
 
-def restorable(meta: Any, cfg: Config, name: str = "") -> tuple[dict, list]:
+def restorable(meta: Any, cfg: Config, name: str = "", cfg_for: Callable[[str], Config] | None = None
+               ) -> tuple[dict, list]:
     """The settings a result restores, from its sidecar (or its MP4's comment, or a bare ``params`` object),
     checked by the request's schema, and notes on what was clamped.  The one function behind History's
     Reuse and a dropped file, for every kind of result: a smoothed video's are those of the video it was
     made from (a smoothing of a smoothing: the generation's, however many times); a long video's include its
     Length (``segments``) and its storyboard, checked as a long request's are; an auto-tuned video's are
-    the settings its final video ran with.  Anything else raises ``not_settings_file``."""
+    the settings its final video ran with.  Anything else raises ``not_settings_file``.
+
+    With ``cfg_for`` (the studio's), a result of another model than ``cfg``'s is checked by that model's rules
+    and its settings name it (``model``): Reuse brings the model back with them."""
     for _ in range(RESTORE_MAX_DEPTH):  # (a file nested deeper was refused before it was parsed)
         if not (isinstance(meta, dict) and meta.get("kind") == "smoothed"):
             break
@@ -221,7 +228,17 @@ def restorable(meta: Any, cfg: Config, name: str = "") -> tuple[dict, list]:
     params = meta.get("params", meta) if isinstance(meta, dict) else None
     if not isinstance(params, dict) or "prompt" not in params:
         raise InvalidInput("not_settings_file", name=name)
+    made = meta.get("model") if isinstance(meta, dict) else None
+    source = made.get("source") if isinstance(made, dict) else None
+    model = None
+    if cfg_for is not None and isinstance(source, str) and source != cfg.model["source"] and len(source) <= 512:
+        try:
+            cfg, model = cfg_for(source), source
+        except I2VError:  # a model not here any more (a folder moved): the page's rules, and its model kept
+            pass
     s, notes = restore_values(cfg, {k: params[k] for k in (*RESTORABLE, "width", "height") if k in params})
+    if model is not None:
+        s["model"] = model
     if params.get("segments") not in (None, 1) or params.get("storyboard"):
         from .planning.longplan import plan_long
 
@@ -256,15 +273,23 @@ class _Run:
 
 
 class Studio:
-    """One model, one lock, many requests."""
+    """One model loaded at a time, one lock, many requests.
+
+    ``cfg`` is the model the page offers now (:meth:`select` switches it, with no restart); a job names its own
+    model, and the thread that runs it sees that model's config inside :meth:`serving`, where :meth:`engine`
+    loads that model in place of the one loaded (one model on the card at a time)."""
 
     def __init__(self, cfg: Config | None = None, *, model: str | None = None,
                  outputs: str | Path | None = None, log: Callable[[str], None] | None = None,
                  vram_probe: Callable[[], float | None] | None = None,
                  owned: Callable[[Path], set[str] | None] | None = None):
-        self.cfg = cfg or load_config(model=model)
+        self._cfg = cfg or load_config(model=model)
         if model:
-            self.cfg.data["model"]["source"] = model
+            self._cfg.data["model"]["source"] = model
+        self._local = threading.local()  # the config of the job this thread runs (:meth:`serving`)
+        self._cfgs: dict[str, Config] = {}  # other models' configs, made once each (:meth:`cfg_for`)
+        self._engine_source: str | None = None  # the model the loaded engine was loaded for
+        self.loading: str | None = None  # the model being loaded now (the banner says so)
         self.outputs = Path(outputs) if outputs else self.cfg.outputs_dir
         self.log = log or (lambda msg: print(msg, file=sys.stderr))
         self.gpu_lock = threading.Lock()  # every piece of model work holds it
@@ -284,17 +309,97 @@ class Studio:
         self.retention()
 
     # -- model -----------------------------------------------------------------------------
+    @property
+    def cfg(self) -> Config:
+        """The config of the job this thread runs (:meth:`serving`), else of the model the page offers."""
+        return getattr(self._local, "cfg", None) or self._cfg
+
+    @cfg.setter
+    def cfg(self, value: Config) -> None:
+        self._cfg = value
+
+    @property
+    def selected(self) -> str:
+        """The model the page offers (new jobs from the page and the API are checked against it)."""
+        return self._cfg.model["source"]
+
+    def cfg_for(self, source: str) -> Config:
+        """The config for ``source`` (the user's settings, that model's family defaults); an unknown name or a
+        folder of no served pipeline is refused (InvalidInput) before anything loads."""
+        if source == self._cfg.model["source"]:
+            return self._cfg
+        if source not in self._cfgs:
+            if len(self._cfgs) >= 16:  # (a bounded cache: names come from jobs, which users write)
+                self._cfgs.pop(next(iter(self._cfgs)))
+            self._cfgs[source] = self._cfg.for_model(source)
+        return self._cfgs[source]
+
+    def select(self, source: str, preload: bool = True) -> bool:
+        """The page offers ``source`` from now on (no restart); with ``preload`` it loads in the background, the
+        banner showing its progress.  False: it was already the one."""
+        cfg = self.cfg_for(source)
+        if cfg is self._cfg:
+            return False
+        self._cfgs.pop(source, None)
+        self._cfgs[self._cfg.model["source"]] = self._cfg
+        self._cfg, self.load_error = cfg, None
+        self.log(f"model chosen: {source}")
+        if preload:
+            self.load_in_background()
+        return True
+
+    @contextmanager
+    def serving(self, source: str | None):
+        """This thread runs a job of ``source`` (None: the page's model): inside, ``cfg`` is that model's and
+        :meth:`engine` loads it if another is loaded."""
+        if source in (None, self._cfg.model["source"]) and getattr(self._local, "cfg", None) is None:
+            yield
+            return
+        before = getattr(self._local, "cfg", None)
+        self._local.cfg = self.cfg_for(source) if source else self._cfg
+        try:
+            yield
+        finally:
+            self._local.cfg = before
+
+    @property
+    def loaded_source(self) -> str | None:
+        """The model whose engine is loaded now (None: none)."""
+        return self._engine_source if self._engine is not None else None
+
+    def _unload(self) -> None:
+        """Drop the loaded model (a job of it may still hold it: the GPU lock waits for that job)."""
+        with self.gpu_lock:
+            old, self._engine, self._engine_source = self._engine, None, None
+            if old is not None:
+                self.log(f"unloading model {old.info.model_id}")
+                old.free_memory()
+                del old
+                gc.collect()
+                import torch
+
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+
     def engine(self):
-        """The engine, loading the model on first use (thread-safe)."""
+        """The engine of this thread's model (:attr:`cfg`), loading it on first use and in place of another
+        model's (thread-safe)."""
         with self._load_lock:
+            want = self.cfg.model["source"]
+            if self._engine is not None and self._engine_source != want:
+                self._unload()
             if self._engine is None:
                 from .families.engines import load_engine  # torch is imported here, not before
 
                 m = self.cfg.model
                 self.log(f"loading model {m['source']} ...")
-                engine = load_engine(m["source"], revision=m.get("revision"), fallback=m.get("fallback"),
-                                     probe_timeout=float(m.get("hub_probe_timeout_s", 3)),
-                                     seed=int(m.get("random_weights_seed", 0)), progress=self.download)
+                self.loading, self.download = want, DownloadProgress()
+                try:
+                    engine = load_engine(m["source"], revision=m.get("revision"), fallback=m.get("fallback"),
+                                         probe_timeout=float(m.get("hub_probe_timeout_s", 3)),
+                                         seed=int(m.get("random_weights_seed", 0)), progress=self.download)
+                finally:
+                    self.loading = None
                 for note_text in engine.info.notices:
                     self.log(f"NOTICE: {note_text}")
                 if engine.info.fallback:  # the page shows one line by cause; the log keeps the whole failure
@@ -308,7 +413,7 @@ class Studio:
                 if self.cfg.speed["compile"] != "off":
                     self.log(f"torch.compile ({self.cfg.speed['compile']}): the first job of each size compiles "
                              f"first ({done.get('compiled_blocks', 0)} part(s) of the UNet)")
-                self._engine = engine
+                self._engine, self._engine_source = engine, want
             return self._engine
 
     def _planned_speed(self, engine) -> tuple[dict, Any]:
@@ -351,13 +456,22 @@ class Studio:
         return notes
 
     def status(self) -> dict:
-        """For the UI banner: loading / ready / failed, and the model's notices."""
-        if self._engine is not None:
-            i = self._engine.info
+        """For the UI banner: loading / ready / failed, and the model's notices.  ``selected``: the model the
+        page offers, when the one loaded is another (it served a job of its own model)."""
+        engine = self._engine
+        if self.loading is not None:
+            download = self.download.snapshot()
+            return {"state": "loading", "model": self.loading, **({"download": download} if download else {})}
+        if engine is not None and self._engine_source != self.selected and self.load_error is not None:
+            engine = None  # the chosen model failed to load: say that, not the other model's readiness
+        if engine is not None:
+            i = engine.info
             out = {"state": "ready", "model": i.model_id, "kind": i.kind, "device": i.device, "dtype": i.dtype,
                    "demo": i.demo, "notices": list(i.notices), "fallback": i.fallback, "vram_gb": None,
                    "max_tier": None}
-            free = self.vram_probe() if self.vram_probe else self._engine.free_vram_gb()
+            if self._engine_source != self.selected:
+                out["selected"] = self.selected
+            free = self.vram_probe() if self.vram_probe else engine.free_vram_gb()
             if free is not None:
                 from .planning.vram import max_tier
 
@@ -470,13 +584,19 @@ class Studio:
         from .planning import vram
 
         free = self.vram_probe() if self.vram_probe else engine.free_vram_gb()
-        if free is None or not getattr(engine, "plans_memory", True):
-            return  # (the planner's memory model is I2VGen-XL's: another family runs as loaded)
+        if free is None:
+            return
         req, job = run.req, run.job
-        bpe = 2 if engine.info.dtype in ("float16", "bfloat16") else 4
-        p = vram.plan(free, req.width, req.height, req.num_frames, cfg=job.uses_cfg,
-                      decode_chunk_size=req.decode_chunk_size, bytes_per_elem=bpe, fast=job.fast,
-                      skip=job.skip_threshold > 0)
+        fits = self._dit_memory()
+        if fits is not None:  # a transformer family's model (i2v/planning/dit_vram.py)
+            from .planning import dit_vram
+
+            p = dit_vram.plan(fits, free, req.width, req.height, req.num_frames, resolution=req.resolution)
+        else:
+            bpe = 2 if engine.info.dtype in ("float16", "bfloat16") else 4
+            p = vram.plan(free, req.width, req.height, req.num_frames, cfg=job.uses_cfg,
+                          decode_chunk_size=req.decode_chunk_size, bytes_per_elem=bpe, fast=job.fast,
+                          skip=job.skip_threshold > 0)
         if not p.fits and p.predicted_peak_gb > 1.5 * p.budget_gb:
             raise OutOfResources("gpu_too_small", width=req.width, height=req.height, frames=req.num_frames,
                                  need=p.predicted_peak_gb, free=free)
@@ -488,7 +608,6 @@ class Studio:
         """Run one stage ("denoising" or "decoding"); after an out-of-memory error, once more on the nearest
         rung that lowers that stage's memory (a decode chunk does nothing for denoising, guidance in two
         passes nothing for decoding); a second error, or no such rung, is ``gpu_oom``."""
-        from .planning import vram
 
         for attempt in (1, 2):
             try:
@@ -501,15 +620,32 @@ class Studio:
                 del exc
                 engine.free_memory()
                 job = run.job
-                bpe = 2 if engine.info.dtype in ("float16", "bfloat16") else 4
-                nxt = vram.lower_for(stage, vram.Rung(*job.rung()), job.width, job.height, job.num_frames,
-                                     run.chunk, cfg=job.uses_cfg, bytes_per_elem=bpe) \
-                    if attempt == 1 else None
+                nxt = self._lower_for(engine, run, stage) if attempt == 1 else None
                 if nxt is None:
                     raise OutOfResources("gpu_oom") from None
                 run.notes.append(note("oom_retry", stage=stage, offload=nxt.offload, chunk=nxt.chunk,
                                       tiling=nxt.tiling, split=nxt.split, sliced=nxt.sliced))
                 job.use_rung(*nxt)
+
+    def _dit_memory(self):
+        """The memory model of a transformer family's variant (None: the UNet model of planning/vram.py)."""
+        fam = self.cfg.family
+        if not fam.get("memory"):
+            return None
+        from .planning import dit_vram
+
+        return dit_vram.load(fam["memory"], fam["variant"], int(fam["latent_scale"]))
+
+    def _lower_for(self, engine, run: _Run, stage: str):
+        """The rung a stage that ran out of memory is retried on (None: none lowers it)."""
+        from .planning import dit_vram, vram
+
+        job, fits = run.job, self._dit_memory()
+        if fits is not None:
+            return dit_vram.lower_for(fits, stage, vram.Rung(*job.rung()), job.width, job.height, job.num_frames)
+        bpe = 2 if engine.info.dtype in ("float16", "bfloat16") else 4
+        return vram.lower_for(stage, vram.Rung(*job.rung()), job.width, job.height, job.num_frames, run.chunk,
+                              cfg=job.uses_cfg, bytes_per_elem=bpe)
 
     def _write(self, run: _Run, out, on_commit=None, extra: dict | None = None) -> GenerationResult:
         req, info, seed, guard, plan = run.req, run.info, run.seed, run.notes, run.plan

@@ -715,3 +715,95 @@ def test_wan_journey_presets_compare_generate_and_a_refused_frame_count(browser,
         wait_slider(page, "frames", 49)
         assert slider_value(page, "guidance") == 5 and slider_value(page, "steps") == 25
         ctx.close()
+
+
+def choose_model(page, name: str) -> None:
+    page.locator("#model-choice input").click()
+    page.get_by_role("option", name=re.compile(rf"^{re.escape(name)} ")).click()
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_switch_to_wan_generate_compare_autotune_long_and_back_without_a_restart(browser, tmp_path, photo_path, lang):
+    """One studio, started with I2VGen-XL's tiny model: the model choice switches to Wan (it loads in the
+    background, the banner says so), the controls follow it (frames 5, 9, 13, …, its guidance and fps); a Wan
+    video, Compare guidance, auto-tune and a long video run on it; History's Reuse of an I2VGen-XL result
+    brings that model back, and a generate runs on it.  The same server process all along."""
+    with running_app(tmp_path, "--model", "tiny") as app:
+        ctx, page = open_studio(browser, app, photo_path, "a dog jumping over a fence" if lang == "en" else
+                                "一只狗跳过栅栏", **(ZH if lang == "zh" else {}))
+        wait_text(page, "model-banner", "tiny|演示", 60000)
+        pid = app.pid
+        # 1. an I2VGen-XL video first (History's Reuse brings it back at the end)
+        set_slider(page, "steps", 2)
+        set_slider(page, "frames", 2)
+        page.locator("#generate").click()
+        wait_text(page, "status", DONE_RE[lang])
+        first = playable(page, page.locator("#result-video video"))
+
+        # 2. switch to Wan: the banner loads it, the controls are Wan's
+        choose_model(page, "wan-tiny")
+        wait_slider(page, "frames", 121, 30000)
+        assert slider_value(page, "guidance") == 5 and slider_value(page, "fps") == 24
+        wait_text(page, "model-info", "Wan 2.2 TI2V-5B")
+        wait_text(page, "guidance-zone", "not published|未公布", 20000)
+        wait_text(page, "model-banner", "wan-tiny", 120000)
+        set_slider(page, "steps", 2)
+        set_slider(page, "frames", 5)
+        page.locator("#generate").click()
+        page.wait_for_function("(s) => { const v = document.querySelector('#result-video video');"
+                               " return v && v.src !== s; }", arg=first, timeout=120000)
+        wait_text(page, "status", DONE_RE[lang])
+        playable(page, page.locator("#result-video video"))
+        params = page.locator("#params").inner_text()
+        assert '"num_frames": 5' in params and '"fps": 24' in params and '"flow_shift"' in params, params
+
+        # 3. Compare guidance on Wan: its values by default
+        tab(page, "Compare guidance", "引导系数对比", lang)
+        box = page.locator("#sweep-values textarea, #sweep-values input").first
+        box.fill("3.5, 5")
+        page.locator("#sweep-run").click()
+        playable(page, page.locator("#sweep-video video"))
+        wait_text(page, "sweep-table", "★", 60000)
+
+        # 4. auto-tune on Wan: drafts of 4k+1 frames, then its end
+        tab(page, "Create", "创作", lang)
+        page.locator("#target-motion input").click()
+        page.get_by_role("option", name="subtle" if lang == "en" else "轻微").click()
+        page.locator("#generate").click()
+        wait_text(page, "status", r"(Draft|草稿) \d", 120000)
+        wait_text(page, "status", f"{DONE_RE[lang]}|{NONE_ALLOWED[lang]}", 300000)
+        page.locator("#target-motion input").click()
+        page.get_by_role("option", name="off" if lang == "en" else "关闭").click()
+
+        # 5. a long Wan video: two segments chained from the last frame, the joins scored
+        set_slider(page, "frames", 9)
+        set_slider(page, "segments", 2)
+        page.locator("#generate").click()
+        wait_text(page, "status", DONE_RE[lang], 240000)
+        assert "_long2_" in playable(page, page.locator("#result-video video"))
+        wait_text(page, "motion-plot", "seam score|接缝分数", 20000)
+        set_slider(page, "segments", 1)
+
+        # 6. back to I2VGen-XL through History's Reuse of the first video: the model comes back with it
+        tab(page, "History", "历史", lang)
+        page.locator("#history-refresh").click()
+        page.locator("#history .thumbnail-item").last.click()
+        page.locator("#reuse").click()
+        page.get_by_role("tab", name=TABS[lang][0]).and_(page.locator("[aria-selected=true]")).wait_for(
+            timeout=10000)
+        wait_text(page, "model-info", "I2VGen-XL", 30000)
+        wait_slider(page, "frames", 2)
+        shown = page.locator("#result-video video").get_attribute("src")
+        page.locator("#generate").click()
+        page.wait_for_function("(s) => { const v = document.querySelector('#result-video video');"
+                               " return v && v.src !== s; }", arg=shown, timeout=120000)
+        wait_text(page, "status", DONE_RE[lang])
+        assert '"num_frames": 2' in page.locator("#params").inner_text()
+        assert no_error_badges(page)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"switch-{lang}.png"), full_page=True)
+        ctx.close()
+        assert app.pid == pid and app.poll() is None  # no restart
+    store = JobStore(app.outputs)
+    models = {j.params.get("model") for j in store.list(limit=100)}
+    assert {"tiny", "wan-tiny"} <= models

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -335,11 +336,12 @@ def test_bench_wan_writes_its_rows_as_they_come(tmp_path):
     assert [json.loads(line)["model"] for line in lines] == [TI2V, A14B]
 
 
-def test_a_job_runs_only_on_a_worker_of_its_model(tmp_path):
-    """A queued job records the model it was checked against; a worker of another model ends it with one line
-    saying which worker to start (it was run on the worker's model, unsaid: a newcomer's finding)."""
+def test_a_worker_loads_the_model_its_job_names_and_one_told_not_to_refuses(tmp_path):
+    """A queued job records the model it was checked against.  A worker of another model loads that model in
+    place of its own (one on the card at a time) and runs it by that model's rules; its own model's config
+    stays the page's.  With ``model.switch: false`` it ends the job with one line naming the worker to start."""
     from i2v.base.config import load_config
-    from i2v.jobs import FAILED, JobService
+    from i2v.jobs import DONE, FAILED, JobService, error_of
     from i2v.studio import Studio
 
     photo = tmp_path / "p.png"
@@ -351,12 +353,62 @@ def test_a_job_runs_only_on_a_worker_of_its_model(tmp_path):
     other = JobService(Studio(load_config(model="tiny"), outputs=out, log=lambda m: None))
     other.execute(other.store.get(job.id))
     ended = other.store.get(job.id)
-    assert ended.status == FAILED and ended.error_code == "model_mismatch"
-    from i2v.jobs import error_of
+    assert ended.status == DONE, ended.error_message
+    meta = json.loads((out / ended.result["summary"]["metadata"]).read_text())
+    assert meta["model"]["family"] == "wan2.2" and meta["params"]["num_frames"] == 9
+    assert other.studio.loaded_source == TI2V and other.studio.selected == "tiny"
+    assert other.studio.cfg.family["name"] == "i2vgen-xl"  # outside the job: the page's model's config
 
+    strict = load_config(model="tiny")
+    strict.data["model"]["switch"] = False
+    again = wan_side.submit_generate(image=str(photo), prompt="a dog runs", num_frames=9, num_inference_steps=2)
+    refuser = JobService(Studio(strict, outputs=out, log=lambda m: None))
+    refuser.execute(refuser.store.get(again.id))
+    ended = refuser.store.get(again.id)
+    assert ended.status == FAILED and ended.error_code == "model_mismatch"
     said = error_of(ended)
     assert "made for the model wan-tiny" in str(said) and "--model wan-tiny" in said.hint_in("en")
-    assert other.studio._engine is None  # refused before any model was loaded
+    assert refuser.studio._engine is None  # refused before any model was loaded
+
+
+def test_a_worker_takes_its_loaded_models_jobs_first_within_the_patience(tmp_path):
+    """Jobs of two models queued in turn: a worker with one loaded takes that model's jobs first (no reload per
+    job), until a job of the other has waited its patience; then that one, oldest first."""
+    from i2v.jobs.store import JobStore
+
+    store = JobStore(tmp_path)
+    ids = [store.submit_many("generate", [{"model": m, "prompt": str(i)}])[0].id
+           for i, m in enumerate(["a", "b", "a", "b", "a"])]
+    got = [store.claim("w", prefer="a", patience_s=3600).id for _ in range(3)]
+    assert got == [ids[0], ids[2], ids[4]]
+    assert store.claim("w", prefer="a", patience_s=3600).id == ids[1]  # none of its own left: the oldest
+    store.submit_many("generate", [{"model": "a"}])
+    assert store.claim("w", prefer="a", patience_s=0).id == ids[3]  # the other model's waited its patience
+    assert store.claim("w").params["model"] == "a"
+
+
+def test_the_page_switches_the_model_without_a_restart_and_back(tmp_path):
+    """``select`` switches the page's model (its config, presets and rules) and loads it in the background,
+    unloading the other; an unknown name is refused before anything changes."""
+    from i2v.base.config import load_config
+    from i2v.base.errors import InvalidInput
+    from i2v.studio import Studio
+
+    studio = Studio(load_config(model="tiny"), outputs=tmp_path / "out", log=lambda m: None)
+    studio.engine()
+    assert studio.select(TI2V)
+    assert studio.cfg.family["name"] == "wan2.2" and studio.cfg.defaults["num_frames"] == 121
+    for _ in range(600):
+        if studio.status()["state"] == "ready":
+            break
+        time.sleep(0.1)
+    st = studio.status()
+    assert st["state"] == "ready" and studio.loaded_source == TI2V and "selected" not in st
+    with pytest.raises(InvalidInput):
+        studio.select("no-such-model")
+    assert studio.selected == TI2V
+    assert studio.select("tiny") and studio.cfg.defaults["num_frames"] == 16
+    assert not studio.select("tiny")
 
 
 @pytest.mark.parametrize("model", [TI2V, A14B])

@@ -106,7 +106,7 @@ def _tiers(v) -> str | None:
 CHECKS: dict[str, Any] = {
     "model.source": _text(), "model.revision": _text(none=True), "model.fallback": _text(none=True),
     "model.hub_probe_timeout_s": _num(0.1, 120), "model.random_weights_seed": _num(0, 2**32 - 1, integer=True),
-    "model.compile": _flag,
+    "model.compile": _flag, "model.switch": _flag, "model.switch_patience_s": _num(0, 86400),
     "speed.memory_format": _text(choices=MEMORY_FORMATS), "speed.fuse_qkv": _flag, "speed.attention": _attention,
     "speed.compile": _text(choices=COMPILE_MODES), "speed.temporal_conv": _text(choices=TEMPORAL_CONVS),
     "speed.fp8": _text(choices=FP8_MODES),
@@ -175,6 +175,23 @@ def _merge(base: dict, over: dict, where: str = "") -> dict:
 class Config:
     data: dict = field(default_factory=_builtin)
     root: Path = ROOT
+    # the settings as read and checked, before a model's family filled in its defaults (:meth:`for_model`)
+    plain: dict | None = field(default=None, repr=False, compare=False)
+
+    def for_model(self, source: str) -> Config:
+        """The same settings for another model: that model's family fills what the user's config left at the
+        shipped defaults, as at the start (the speed options given on the command line are kept).  A model
+        named here that cannot be loaded is an error, never the demo model, unless it is the configured one."""
+        check_model_source(source)
+        plain = self.plain if self.plain is not None else _builtin()
+        data = copy.deepcopy(plain)
+        if source != data["model"]["source"]:
+            data["model"]["source"], data["model"]["fallback"] = source, None
+        data["speed"] = copy.deepcopy(self.data["speed"])
+        data["model"]["compile"] = False
+        cfg = Config(data, self.root, plain)
+        apply_family(cfg)
+        return cfg
 
     # -- accessors used across the code base ---------------------------------
     @property
@@ -246,6 +263,7 @@ def load_config(path: str | os.PathLike | None = None, *, model: str | None = No
                                choices=", ".join(SYNTHETIC_MODELS))
         cfg.data["model"]["fallback"] = fallback
     check_model_source(cfg.data["model"]["source"], folder_checked=not cfg.data["model"]["fallback"])
+    cfg.plain = copy.deepcopy(cfg.data)
     apply_family(cfg)
     sp = cfg.data["speed"]
     if cfg.data["model"]["compile"] and sp["compile"] == "off":
@@ -296,7 +314,8 @@ def apply_family(cfg: Config) -> None:
                           "knobs_source": knobs.source, "guidance_default": knobs.guidance_default,
                           "safe_zone": list(knobs.safe_zone), "sweep_values": list(knobs.sweep_values),
                           "recommender": knobs.recommender, "zones_source": knobs.zones_source,
-                          "presets": var.presets,
+                          "presets": var.presets, "memory": fam.memory, "latent_scale": geo.multiple // 2,
+                          "native": list(geo.native),
                           # the settings of some families only that this one takes
                           "takes": [k for k, default in (("flow_shift", knobs.shift_default),
                                                          ("guidance_scale_2", knobs.guidance_2_default))

@@ -73,12 +73,28 @@ TEXT: dict[str, dict[str, str]] = {
     "delete_template": {"en": "Delete selected template", "zh": "删除所选模板"},
     "loading_model": {"en": "Loading the model… you can prepare your request meanwhile.",
                       "zh": "正在加载模型…… 可以先准备输入。"},
+    "loading_named": {"en": "Loading the model {model}… you can prepare your request meanwhile.",
+                      "zh": "正在加载模型 {model}…… 可以先准备输入。"},
+    "model_selected_line": {"en": "Chosen: {model}. It loads when its first job starts (the one loaded served "
+                                  "a job of its own model).",
+                            "zh": "已选择：{model}。它将在其第一个任务开始时加载（当前加载的模型刚运行了属于它自己的任务）。"},
+    "model": {"en": "Model", "zh": "模型"},
+    "model_choice_info": {"en": "Switching loads the model in the background, no restart; the controls follow it",
+                          "zh": "切换后在后台加载模型，无需重启；下方控件随模型变化"},
+    "model_downloaded": {"en": "downloaded", "zh": "已下载"},
+    "model_not_downloaded": {"en": "not downloaded", "zh": "未下载"},
+    "model_row_hub": {"en": "{name} · {variant} · {gb} GB on disk, {state} · needs a {card} GB card",
+                      "zh": "{name} · {variant} · 磁盘 {gb} GB，{state} · 需要 {card} GB 显卡"},
+    "model_row_synthetic": {"en": "{name} · {variant}, demo weights (output is noise) · no download",
+                            "zh": "{name} · {variant}，演示权重（输出为噪声）· 无需下载"},
+    "model_info": {"en": "{title}: {frames} frames at {fps} fps, {steps} steps, guidance {guidance} by default.",
+                   "zh": "{title}：默认 {frames} 帧、{fps} fps、{steps} 步、引导强度 {guidance}。"},
     "model_ready": {"en": "Model ready: {model} on {device} ({dtype}).", "zh": "模型已就绪：{model}，运行于 {device}（{dtype}）。"},
     "gpu_line": {"en": "GPU: {gb:.1f} GB usable; largest tier without offloading (16 frames): {tier}.",
                  "zh": "GPU：可用 {gb:.1f} GB；无需卸载的最大分辨率档（16 帧）：{tier}。"},
-    "model_tiny": {"en": "tiny (random weights, configs/tiny)", "zh": "tiny（随机权重，configs/tiny）"},
-    "model_random-full": {"en": "random-full (random weights, configs/i2vgen-xl)",
-                          "zh": "random-full（随机权重，configs/i2vgen-xl）"},
+    "model_tiny": {"en": "{name} (random weights at toy widths)", "zh": "{name}（随机权重，玩具尺寸）"},
+    "model_random-full": {"en": "{name} (random weights, the real architecture)",
+                          "zh": "{name}（随机权重，真实结构）"},
     "model_failed": {"en": "⚠️ {cause}: no model to run.", "zh": "⚠️ {cause}：没有可运行的模型。"},
     "model_fallback": {"en": "⚠️ {cause}: using the demo model (output is noise).",
                        "zh": "⚠️ {cause}：正在使用演示模型（输出是噪声）。"},
@@ -97,11 +113,11 @@ TEXT: dict[str, dict[str, str]] = {
     "dl_hours": {"en": "{h} h {m:02d} min", "zh": "{h} 小时 {m:02d} 分钟"},
     "dl_complete": {"en": "Downloaded {files} files ({total}); reading them into memory…",
                     "zh": "已下载 {files} 个文件（{total}）；正在读入内存……"},
-    "demo_banner": {"en": "⚠️ Demo model: output is noise. The tiny model has random weights; to use the real "
-                          "I2VGen-XL, connect to the internet once (about 5 GB download) or start with "
-                          "--model pointing at a downloaded copy.",
-                    "zh": "⚠️ 演示模型：输出是噪声。tiny 模型是随机权重；要使用真正的 I2VGen-XL，请联网一次"
-                          "（约 5 GB 下载），或用 --model 指向已下载的模型目录。"},
+    "demo_banner": {"en": "⚠️ Demo model: output is noise. The demo models have random weights; to use a real "
+                          "model, choose one under Model while online (it downloads once: I2VGen-XL is about 5 GB) "
+                          "or start with --model pointing at a downloaded copy.",
+                    "zh": "⚠️ 演示模型：输出是噪声。演示模型是随机权重；要使用真正的模型，请在联网时在“模型”中选择"
+                          "（只下载一次：I2VGen-XL 约 5 GB），或用 --model 指向已下载的模型目录。"},
     "step_progress": {"en": "Step {step}/{total} · {elapsed:.1f}s elapsed · about {eta:.0f}s left · guidance {g:.2f}",
                       "zh": "第 {step}/{total} 步 · 已用 {elapsed:.1f} 秒 · 约剩 {eta:.0f} 秒 · 引导系数 {g:.2f}"},
     "queued": {"en": "Queued: {ahead} job(s) ahead, waiting for the model…",

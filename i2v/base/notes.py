@@ -12,19 +12,19 @@ from dataclasses import dataclass, field
 NOTES: dict[str, dict[str, str]] = {
     "tiny_cap": {"en": "tiny demo model: {tier} ({width}x{height}) reduced to {w}x{h}",
                  "zh": "tiny 演示模型：{tier}（{width}x{height}）缩小为 {w}x{h}"},
-    "memory_plan": {"en": "memory plan: {width}x{height}, {frames} frames: {how_en}, decode {chunk} frame(s) at a "
-                          "time{tiling_en}{split_en}; predicted peak {peak:.1f} GB of {budget:.1f} GB usable",
-                    "zh": "显存方案：{width}x{height}，{frames} 帧：{how_zh}，每次解码 {chunk} 帧{tiling_zh}{split_zh}；"
+    "memory_plan": {"en": "memory plan: {width}x{height}, {frames} frames: {how_en}{chunk_en}{tiling_en}{split_en}; "
+                          "predicted peak {peak:.1f} GB of {budget:.1f} GB usable",
+                    "zh": "显存方案：{width}x{height}，{frames} 帧：{how_zh}{chunk_zh}{tiling_zh}{split_zh}；"
                           "预计峰值 {peak:.1f} GB（可用 {budget:.1f} GB）"},
     "offload_slow": {"en": "{how_en}: fits in {gb:g} GB but runs slower", "zh": "{how_zh}：可在 {gb:g} GB 内运行，但较慢"},
-    "does_not_fit": {"en": "does not fit in {gb:g} GB even with sequential offload{degrade_en}",
-                     "zh": "即使逐层卸载也无法放入 {gb:g} GB{degrade_zh}"},
+    "does_not_fit": {"en": "does not fit in {gb:g} GB even with the leanest offload{degrade_en}",
+                     "zh": "即使用最省显存的卸载方式也无法放入 {gb:g} GB{degrade_zh}"},
     "frames_reduced": {"en": "frames reduced from {old} to {new} to fit", "zh": "为放入显存，帧数从 {old} 降为 {new}"},
     "tier_lowered": {"en": "resolution lowered from {old} to {new} ({w}x{h}) to fit",
                      "zh": "为放入显存，分辨率从 {old} 降为 {new}（{w}x{h}）"},
-    "oom_retry": {"en": "out of memory during {stage}: retried with offload={offload}, decode chunk {chunk}{tiling_en}"
+    "oom_retry": {"en": "out of memory during {stage}: retried with offload={offload}{retry_chunk_en}{tiling_en}"
                         "{split_en}",
-                  "zh": "{stage_zh}时显存不足：已改用 offload={offload}、每次解码 {chunk} 帧{tiling_zh}{split_zh}重试"},
+                  "zh": "{stage_zh}时显存不足：已改用 offload={offload}{retry_chunk_zh}{tiling_zh}{split_zh}重试"},
     "offload_not_needed": {"en": "running on the CPU: '{offload}' offload not needed",
                            "zh": "在 CPU 上运行：无需“{offload}”卸载"},
     "fast_mode": {"en": "fast mode (approximate): the deep layers ran on {full} of {steps} steps (every {interval})",
@@ -51,7 +51,8 @@ NOTES: dict[str, dict[str, str]] = {
                               "（要再次延长，请对它使用“延长”）"},
 }
 HOW = {"none": ("everything on the GPU", "全部在 GPU 上"), "model": ("model CPU offload", "模型 CPU 卸载"),
-       "sequential": ("sequential CPU offload (slow)", "逐层 CPU 卸载（慢）")}
+       "sequential": ("sequential CPU offload (slow)", "逐层 CPU 卸载（慢）"),
+       "group": ("group offload, block by block (slower)", "分组卸载，逐块加载（较慢）")}
 STAGE_ZH = {"denoising": "去噪", "decoding": "解码"}
 
 
@@ -60,6 +61,10 @@ def _derived(params: dict) -> dict:
     out = dict(params)
     if "offload" in params:
         out["how_en"], out["how_zh"] = HOW.get(params["offload"], (params["offload"],) * 2)
+    if "chunk" in params:  # (a family whose VAE decodes frame by frame on its own plans no chunk: 0)
+        c = params["chunk"]
+        out["chunk_en"], out["chunk_zh"] = (f", decode {c} frame(s) at a time", f"，每次解码 {c} 帧") if c else ("", "")
+        out["retry_chunk_en"], out["retry_chunk_zh"] = (f", decode chunk {c}", f"、每次解码 {c} 帧") if c else ("", "")
     if "tiling" in params:
         out["tiling_en"], out["tiling_zh"] = (", VAE tiling", "，VAE 分块") if params["tiling"] else ("", "")
     out["split_en"], out["split_zh"] = (", guidance in two passes", "，引导分两次计算") if params.get("split") \

@@ -200,6 +200,29 @@ class DeviceMemory:
         free, _ = torch.cuda.mem_get_info(self.device)
         return (free + torch.cuda.memory_reserved(self.device)) / 2**30
 
+    # the pipeline's memory configuration now (a job's rung is applied by the engine's ``use``)
+    _offload, _tiling = "none", False
+
+    def apply_memory_plan(self, offload: str, vae_tiling: bool) -> list[tuple[str, dict]]:
+        """Offload mode and VAE tiling for the next jobs (the family's engine knows its offload modes:
+        ``_switch_offload``).  Offloading only means something on a GPU."""
+        notes = []
+        pipe = self.pipe
+        if vae_tiling != self._tiling:
+            pipe.vae.enable_tiling() if vae_tiling else pipe.vae.disable_tiling()
+            self._tiling = vae_tiling
+        if offload != self._offload:
+            if self.info.device.startswith("cuda"):
+                # The hooks moved weights inside a job's inference mode, so the weights are inference
+                # tensors now; taking the hooks off outside that mode raises ("Setting requires_grad=True
+                # on inference tensor"), first seen on an H200 going from sequential offload back to none.
+                with torch.inference_mode():
+                    self._switch_offload(offload)
+                self._offload = offload
+            else:
+                notes.append(("offload_not_needed", {"offload": offload}))
+        return notes
+
 
 class Engine(DeviceMemory):
     """Runs jobs on one loaded pipeline.  Not thread-safe: the service holds a lock around it."""
@@ -214,7 +237,7 @@ class Engine(DeviceMemory):
         self.notes: list[tuple[str, dict]] = []  # what the engine did on its own: (note code, parameters)
         self.speed: dict | None = None  # the speed levers applied (:meth:`apply_speed`)
         # the pipeline's memory configuration now (a job's rung is applied by :meth:`use`)
-        self._offload, self._tiling, self._ff_sliced = "none", False, False
+        self._ff_sliced = False
 
     # -- encodings ---------------------------------------------------------------------------
     @property
@@ -283,26 +306,6 @@ class Engine(DeviceMemory):
 
         self.speed = apply_speed(self.pipe, SpeedLevers.from_config(speed))
         return self.speed
-
-    # -- memory ------------------------------------------------------------------------------
-    def apply_memory_plan(self, offload: str, vae_tiling: bool) -> list[tuple[str, dict]]:
-        """Offload mode and VAE tiling for the next jobs.  Offloading only means something on a GPU."""
-        notes = []
-        pipe = self.pipe
-        if vae_tiling != self._tiling:
-            pipe.vae.enable_tiling() if vae_tiling else pipe.vae.disable_tiling()
-            self._tiling = vae_tiling
-        if offload != self._offload:
-            if self.info.device.startswith("cuda"):
-                # The hooks moved weights inside a job's inference mode, so the weights are inference
-                # tensors now; taking the hooks off outside that mode raises ("Setting requires_grad=True
-                # on inference tensor"), first seen on an H200 going from sequential offload back to none.
-                with torch.inference_mode():
-                    self._switch_offload(offload)
-                self._offload = offload
-            else:
-                notes.append(("offload_not_needed", {"offload": offload}))
-        return notes
 
     def use(self, job: EngineJob) -> None:
         """Put the pipeline on the memory rung ``job`` carries: offload, VAE tiling, sliced feed-forward

@@ -114,6 +114,9 @@ class Family:
     variants: dict[str, Variant]
     models: tuple[Model, ...]
     requirements: tuple[str, ...] = field(default=())  # extra Python packages its pipelines need
+    # its memory model: a file under configs/ measured on the real architecture (i2v/planning/dit_vram.py reads
+    # it); "" for the UNet model of i2v/planning/vram.py (configs/memory.yaml)
+    memory: str = ""
 
     def model(self, name: str) -> Model | None:
         return next((m for m in self.models if m.name == name), None)

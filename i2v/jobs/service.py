@@ -340,6 +340,18 @@ class JobService:
         self.execute(job, on_step=on_step, cancel=cancel, on_progress=on_progress)
         return self.store.get(job.id)
 
+    def _servable(self, source: str | None) -> str | None:
+        """The model a job names, if this worker may load it: the models of the registry, hub ids and folders,
+        checked as ``--model`` is (an unknown name or a folder of no served pipeline ends the job with one
+        line).  A worker started for one model with ``workers.switch_models: false`` refuses the others."""
+        if source in (None, self.studio.selected):
+            return source
+        if not self.studio.cfg.model.get("switch", True):
+            raise ModelUnavailable("model_mismatch", want=source, have=self.studio.selected)
+        if not isinstance(source, str) or len(source) > 512:
+            raise ModelUnavailable("model_mismatch", want=echo(str(source), 80), have=self.studio.selected)
+        return source
+
     def execute(self, job: JobRecord, *, on_step=None, cancel: CancelToken | None = None,
                 on_progress=None, stop: threading.Event | None = None) -> None:
         """Run a claimed job to its end and record how it ended.  Never raises (but KeyboardInterrupt).
@@ -352,10 +364,11 @@ class JobService:
         try:
             if self.store.cancel_requested(job.id):
                 raise Cancelled()
-            want, have = job.params.get("model"), self.studio.cfg.model["source"]
-            if want not in (None, have) and job.kind != SMOOTH:  # (smoothing runs no model)
-                raise ModelUnavailable("model_mismatch", want=want, have=have)
-            result, files = kind_of(job.kind).run(self, job, reporter, token, on_progress)
+            # the job's own model: this thread sees its config, and the studio loads it in place of another
+            # (smoothing runs no model)
+            want = job.params.get("model") if job.kind != SMOOTH else None
+            with self.studio.serving(self._servable(want)):
+                result, files = kind_of(job.kind).run(self, job, reporter, token, on_progress)
             # a Stop that arrived as the result was being committed: the job is done, and says why
             self.store.finish(job.id, DONE, result=result, files=files,
                               note=STOP_TOO_LATE if self.store.get(job.id).cancel_requested else None)
@@ -492,7 +505,9 @@ class JobService:
 
     def _claim_loop(self, stop, idle, poll, after) -> None:
         while not stop.is_set():
-            job = self.store.claim(self.worker)
+            m = self.studio.cfg.model
+            job = self.store.claim(self.worker, prefer=self.studio.loaded_source or self.studio.selected,
+                                   patience_s=float(m.get("switch_patience_s", 60)))
             if job is None:
                 if idle:
                     idle()

@@ -317,13 +317,23 @@ class JobStore:
         return dict(self._exec("SELECT status, COUNT(*) FROM jobs GROUP BY status").fetchall())
 
     # -- the worker's side -------------------------------------------------------------------------
-    def claim(self, worker: str) -> JobRecord | None:
-        """The oldest queued top-level job, atomically marked running for ``worker``."""
+    def claim(self, worker: str, prefer: str | None = None, patience_s: float = 0.0) -> JobRecord | None:
+        """The oldest queued top-level job, atomically marked running for ``worker``.  With ``prefer`` (the model
+        the worker has loaded): the oldest of that model's jobs (or of jobs naming none) first, unless a job of
+        another model has waited ``patience_s`` or more; then the oldest of those.  Jobs of two models queued
+        in turn so run a model's jobs together instead of reloading a model for every job, and none waits
+        more than its patience plus the job running."""
         now = time.time()
+        order = "seq"
+        args: list[Any] = [RUNNING, worker, now, QUEUED]
+        if prefer is not None:
+            order = ("CASE WHEN coalesce(json_extract(params, '$.model'), ?) = ? OR created_at <= ? THEN 0 "
+                     "ELSE 1 END, seq")
+            args += [prefer, prefer, now - patience_s]
         row = self._exec(
             "UPDATE jobs SET status=?, worker=?, started_at=?, attempts=attempts+1, progress=NULL, preview=NULL, "
-            "cancel_requested=0 WHERE id=(SELECT id FROM jobs WHERE status=? AND parent IS NULL ORDER BY seq LIMIT 1)"
-            " AND status=? RETURNING id", (RUNNING, worker, now, QUEUED, QUEUED)).fetchone()
+            "cancel_requested=0 WHERE id=(SELECT id FROM jobs WHERE status=? AND parent IS NULL "
+            f"ORDER BY {order} LIMIT 1) AND status=? RETURNING id", (*args, QUEUED)).fetchone()
         return self.get(row[0]) if row else None
 
     def progress(self, job_id: str, progress: dict, preview_png: bytes | None = None) -> None:

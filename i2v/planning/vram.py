@@ -178,12 +178,12 @@ class Plan:
 
     def describe(self) -> str:
         how = {"none": "everything on the GPU", "model": "model CPU offload",
-               "sequential": "sequential CPU offload (slow)"}[self.offload]
+               "sequential": "sequential CPU offload (slow)", "group": "group offload, block by block"}[self.offload]
         tiling = (", VAE tiling" if self.vae_tiling else "") + (", guidance in two passes" if self.cfg_split else "") \
             + (", feed-forward sliced" if self.ff_sliced else "")
-        return (f"{self.width}x{self.height}, {self.frames} frames: {how}, decode {self.decode_chunk_size} "
-                f"frame(s) at a time{tiling}; predicted peak {self.predicted_peak_gb:.1f} GB of "
-                f"{self.budget_gb:.1f} GB usable")
+        chunk = f", decode {self.decode_chunk_size} frame(s) at a time" if self.decode_chunk_size else ""
+        return (f"{self.width}x{self.height}, {self.frames} frames: {how}{chunk}{tiling}; predicted peak "
+                f"{self.predicted_peak_gb:.1f} GB of {self.budget_gb:.1f} GB usable")
 
     def step_text(self) -> str:
         """The rung in a few words (tables)."""

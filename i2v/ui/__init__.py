@@ -16,7 +16,7 @@ from ..motion.tuning import TARGETS
 from ..jobs import JobService, kind_of
 from ..modelload import banner_markdown
 from ..studio import Studio
-from . import api, compare, create, history, queue
+from . import api, compare, create, history, models, queue
 from .common import Components, choices, control_names, lang_of, settings_of
 
 
@@ -51,12 +51,22 @@ TABS_JS = f"""() => {{
 
 class StudioUI:
     def __init__(self, studio: Studio, jobs: JobService, pooled: bool = False):
-        self.studio, self.jobs, self.cfg, self.pooled = studio, jobs, studio.cfg, pooled
+        self.studio, self.jobs, self.pooled = studio, jobs, pooled
         self.i18n = gr.I18n(**i18n_tables())
         self.c = Components()
         from ..planning.presets import presets_dir
 
-        self.presets = self.c.presets = presets_dir(self.cfg)  # the model family's presets
+        self.c.presets = presets_dir(self.cfg)  # the model family's presets (models.form sets them on a switch)
+        self.built_for = self.cfg.model["source"]  # the model whose ranges the page's components start with
+
+    @property
+    def cfg(self):
+        """The config of the model the page offers now (it follows a switch: :mod:`.models`)."""
+        return self.studio.cfg
+
+    @property
+    def presets(self):
+        return self.c.presets
 
     def gallery_value(self, lang: str = "en"):
         return self.history.gallery_value(lang)
@@ -105,7 +115,8 @@ class StudioUI:
     def on_load(self, ids, request: gr.Request):
         """The page in the user's language, the history, then this browser's jobs again."""
         c = self.c
-        yield {**self.localized(lang_of(request)), c.gallery: self.gallery_value(lang_of(request))}
+        yield {**self.localized(lang_of(request)), **self.models.page(lang_of(request)),
+               c.gallery: self.gallery_value(lang_of(request))}
         jobs = [j for j in (self.jobs.get(i) for i in (ids or [])[:8]) if j is not None]
         by_tab = {tab: [j for j in jobs if kind_of(j.kind).tab == tab] for tab in ("compare", "create")}
         if by_tab["compare"]:
@@ -117,6 +128,7 @@ class StudioUI:
         with gr.Blocks(title="I2V Studio", delete_cache=(3600, 24 * 3600)) as demo:
             gr.Markdown(i18n("title_md"))
             c.banner = gr.Markdown(elem_id="model-banner")
+            models.layout(self)
             # shown by TABS_JS when this browser has 5 or more studio tabs open (in the DOM, hidden until then)
             gr.Markdown(i18n("too_many_tabs"), elem_id="tabs-warning", visible="hidden")
             c.timer = gr.Timer(1.0)
@@ -133,13 +145,15 @@ class StudioUI:
             create.wire(self)
             compare.wire(self)
             queue.wire(self)
+            models.wire(self)
             api.wire(self)
             quiet = dict(api_name=False, show_progress="hidden", concurrency_limit=None)
             c.timer.tick(self.banner, None, [c.banner, c.timer], **quiet)
             demo.load(self.banner, None, [c.banner, c.timer], **quiet)
             demo.load(None, None, None, js=create.GUARD_JS)
             demo.load(None, None, None, js=TABS_JS)
-            reconnect_out = [c.preset, c.image, c.sweep_video, c.hist_video, c.queue_video, c.prompt, c.zone,
+            reconnect_out = [c.model, c.model_md, c.guidance_end, c.negative, c.sweep_values, c.timer,  # models.page
+                             c.preset, c.image, c.sweep_video, c.hist_video, c.queue_video, c.prompt, c.zone,
                              c.schedule, c.loop, c.speed_tier, c.speed_md, c.resolution, c.motion_plot, c.manual,
                              *c(*control_names()),
                              c.gallery, c.status, c.preview, c.video, c.used_seed, c.params, c.params_file, c.notes,

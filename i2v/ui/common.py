@@ -242,14 +242,18 @@ def control_names() -> tuple[str, ...]:
     return (*CONTROLS.values(), "seed", "random_seed")
 
 
-def restore_form(ui, settings: dict, image: str | None = None) -> dict:
+def restore_form(ui, settings: dict, image: str | None = None, *, switched: dict | None = None) -> dict:
     """The Create tab's controls for restored settings: the one form behind Reuse, a dropped file and a
     reloaded page.  Every control a setting has, the Length and storyboard (a plain video: 1, none), the preset
     the values came from if they still are its values (else *custom*, which a job records as no preset),
     and the input picture where the job still keeps it."""
     c = ui.c
+    switched = switched or {}  # a result of another model (History's Reuse, a dropped file): i2v.ui.models.switch
     out = {**fill(c, settings, ui.cfg.resolution["tiers"]), **long_fill(c, settings),
            c.preset: preset_of_values(settings, ui.presets), c.restored: without_control(settings), c.manual: True}
+    for comp, update in switched.items():  # the model's ranges, with the restored values in them
+        out[comp] = {**update, "value": out[comp]} if comp in out and isinstance(update, dict) else \
+            out.get(comp, update)
     if image:
         out[c.image] = image
     return out

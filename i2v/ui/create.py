@@ -505,10 +505,8 @@ def wire(ui) -> None:
     follow = dict(api_name=False, concurrency_limit=None, show_progress="hidden")
 
     c.image.upload(h.on_upload, c.image, [c.image, c.image_msg], **quick)
-    family = ui.cfg.family
-
     def guidance_zone(g, request: gr.Request):  # (gradio gives the request by this annotation)
-        return on_guidance(g, request, family)
+        return on_guidance(g, request, ui.cfg.family)  # (the page's model now: it follows a switch)
 
     c.guidance.change(guidance_zone, c.guidance, c.zone, **quick)
     c.preset.input(h.on_preset, [c.preset, c.prompt, c.image], [*controls, c.manual, c.rec_md], api_name=False,

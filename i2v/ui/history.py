@@ -12,6 +12,7 @@ from ..base.errors import I2VError
 from ..base.i18n import t
 from ..jobs import kind_of
 from ..studio import restorable, settings_from_file
+from . import models
 from .common import control_names, error_text, kept_picture, lang_of, restore_form, warn
 
 
@@ -32,12 +33,12 @@ def layout(ui) -> None:
     c.restore = gr.File(label=i18n("restore_file"), type="filepath", elem_id="restore-file")
 
 
-def settings_of_job(job, cfg) -> dict:
+def settings_of_job(job, cfg, cfg_for=None) -> dict:
     """The restorable settings of a finished result: :func:`i2v.studio.restorable` on its sidecar, as for a
     dropped file (a smoothed video restores its source's, a long video its Length and storyboard); {} for a
     result whose settings cannot be restored."""
     try:
-        return restorable((job.result or {}).get("meta") or {}, cfg)[0]
+        return restorable((job.result or {}).get("meta") or {}, cfg, cfg_for=cfg_for)[0]
     except I2VError:
         return {}
 
@@ -83,7 +84,7 @@ class HistoryHandlers:
         if evt.index is None or evt.index >= len(items):
             return {c.picked: None}
         job = items[evt.index]
-        s = settings_of_job(job, self.ui.cfg)
+        s = settings_of_job(job, self.ui.cfg, self.ui.studio.cfg_for)  # (another model's: named, for Reuse)
         segments = ((job.result or {}).get("summary") or {}).get("segments") or []
         msg = t("long_segments", lang_of(request), names=", ".join(f"`{Path(v).name}`" for v in segments)) \
             if segments else ""
@@ -99,22 +100,27 @@ class HistoryHandlers:
         msg = t("restored", lang_of(request), name=t("tab_history", lang_of(request)))
         job = self.jobs.get(picked.get("job") or "")
         image = kept_picture(self.jobs, job.params) if job is not None else None
-        return {**restore_form(self.ui, picked["settings"], image), c.hist_msg: msg, c.status: msg,
-                c.tabs: gr.Tabs(selected="create")}
+        s = picked["settings"]
+        try:
+            switched = models.switch(self.ui, s.get("model"), lang_of(request))
+            form = restore_form(self.ui, s, image, switched=switched)
+        except I2VError as exc:
+            return {c.hist_msg: warn(error_text(exc, lang_of(request)))}
+        return {**form, c.hist_msg: msg, c.status: msg, c.tabs: gr.Tabs(selected="create")}
 
     def restore(self, file, request: gr.Request):
         c, lang = self.c, lang_of(request)
         if not file:
             return {}
         try:  # bounded, parsed safely, and checked by the request's schema (clamped values are noted)
-            s, notes = settings_from_file(file, self.ui.cfg)  # (restorable(), as Reuse)
+            s, notes = settings_from_file(file, self.ui.cfg, self.ui.studio.cfg_for)  # (restorable(), as Reuse)
+            form = restore_form(self.ui, s, switched=models.switch(self.ui, s.get("model"), lang))
         except I2VError as exc:
             return {c.hist_msg: warn(error_text(exc, lang))}
         msg = t("restored", lang, name=Path(file).name)
         if notes:
             msg += "\n\n" + "\n".join(f"- {n.text(lang)}" for n in notes)
-        return {**restore_form(self.ui, s), c.hist_msg: msg, c.status: msg,
-                c.tabs: gr.Tabs(selected="create")}  # as Reuse does
+        return {**form, c.hist_msg: msg, c.status: msg, c.tabs: gr.Tabs(selected="create")}  # as Reuse does
 
 
 def wire(ui) -> None:
@@ -123,6 +129,7 @@ def wire(ui) -> None:
     controls = c(*control_names())
     c.refresh.click(h.refresh, None, c.gallery, api_name=False)
     c.gallery.select(h.pick, None, [c.hist_video, c.hist_params, c.picked, c.hist_msg], api_name=False)
-    form = [*controls, c.segments, c.storyboard, c.preset, c.restored, c.image, c.manual]  # restore_form's
+    form = list(dict.fromkeys([*controls, c.segments, c.storyboard, c.preset, c.restored, c.image, c.manual,
+                               *c(*models.OUTPUTS)]))  # restore_form's (a model switch's too)
     c.reuse.click(h.reuse, c.picked, [*form, c.hist_msg, c.status, c.tabs], api_name=False)
     c.restore.upload(h.restore, c.restore, [*form, c.hist_msg, c.status, c.tabs], api_name=False)

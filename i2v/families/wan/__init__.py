@@ -82,4 +82,5 @@ FAMILY = Family(
         Model("wan-random-full-a14b", "i2v-a14b", "random-full"),
     ),
     requirements=("ftfy",),  # diffusers' Wan pipelines clean prompts with it (a NameError without it)
+    memory="memory-wan.yaml",  # measured with fake tensors by i2v/families/wan/memory.py
 )

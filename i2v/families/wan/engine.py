@@ -218,6 +218,7 @@ class WanEngine(DeviceMemory):
         mask re-applied at the end), with progress, previews and Stop from its step callback."""
         self.check(job)
         self.check_knobs(job)
+        self.use(job)
         pipe = self.pipe
         pipe.scheduler = self.scheduler_for(job)
         kw = {**self.call_arguments(job), "output_type": "latent"}
@@ -268,6 +269,7 @@ class WanEngine(DeviceMemory):
         """The rest of ``__call__``: the latents' statistics undone, the VAE's decode, frames in [0, 1]."""
         from diffusers.utils.torch_utils import get_module_execution_device
 
+        self.use(job)  # (a retried decode may be on a lower rung)
         pipe, vae = self.pipe, self.pipe.vae
         self.stage = "decode"
         t = time.perf_counter()
@@ -290,8 +292,36 @@ class WanEngine(DeviceMemory):
         result.timings["total"] = round(sum(result.timings.values()), 4)
         return result
 
+    # -- memory: the studio's planner (i2v/planning/dit_vram.py) puts each job on a rung -------------
+    def use(self, job: EngineJob) -> None:
+        """The memory rung ``job`` carries: VAE tiling, and model or group offload (on a card)."""
+        self.notes += self.apply_memory_plan(job.offload, job.vae_tiling)
+
+    def _switch_offload(self, offload: str) -> None:
+        """diffusers' own mechanisms: model CPU offload (one component on the card at a time, so one A14B
+        expert), or group offloading of the transformer(s) and the text encoder block by block with a CUDA
+        stream (the next block is fetched while one runs), the VAE staying on the card."""
+        pipe = self.pipe
+        big = [m for m in (pipe.transformer, pipe.transformer_2, pipe.text_encoder) if m is not None]
+        pipe.remove_all_hooks()
+        for m in big:  # group offloading's hooks are diffusers' own registry's, not accelerate's
+            _remove_group_offload(m)
+        device = torch.device(self.info.device)
+        if offload == "model":
+            pipe.enable_model_cpu_offload(device=device)
+        elif offload == "group":
+            from diffusers.hooks import apply_group_offloading
+
+            pipe.vae.to(device)
+            for m in big:
+                m.to("cpu")
+                apply_group_offloading(m, onload_device=device, offload_device=torch.device("cpu"),
+                                       offload_type="block_level", num_blocks_per_group=1, use_stream=True)
+        else:
+            pipe.to(device)
+
     # -- what the studio asks of every engine ----------------------------------------------------
-    plans_memory = False  # the studio's memory planner models I2VGen-XL; Wan's plan is a later step
+    plans_memory = True
     speed: dict | None = None
 
     @property
@@ -303,6 +333,17 @@ class WanEngine(DeviceMemory):
         none is applied, and the metadata says so."""
         self.speed = {"levers": "none for this family"}
         return self.speed
+
+
+def _remove_group_offload(module: torch.nn.Module) -> None:
+    from diffusers.hooks import HookRegistry
+    from diffusers.hooks.group_offloading import _GROUP_OFFLOADING, _LAZY_PREFETCH_GROUP_OFFLOADING
+
+    for sub in module.modules():
+        registry = getattr(sub, "_diffusers_hook", None)
+        if isinstance(registry, HookRegistry):
+            for name in (_GROUP_OFFLOADING, _LAZY_PREFETCH_GROUP_OFFLOADING):
+                registry.remove_hook(name, recurse=False)
 
 
 def load_model(source: str, *, revision: str | None = None, fallback: str | None = None,
