@@ -146,7 +146,8 @@ def banner_markdown(st: dict, lang: str) -> str:
     if st.get("workers"):
         text += " " + t("workers_line", lang, n=st["workers"])
     if st.get("vram_gb") is not None:
-        text += " " + t("gpu_line", lang, gb=st["vram_gb"], tier=st["max_tier"] or "—")
+        text += " " + t("gpu_line", lang, gb=st["vram_gb"], tier=st["max_tier"] or "—",
+                        frames=st.get("max_tier_frames", 16))
     if st.get("selected"):
         text += "\n\n" + t("model_selected_line", lang, model=st["selected"])
     if st.get("fallback"):

@@ -290,6 +290,7 @@ class Studio:
         self._cfgs: dict[str, Config] = {}  # other models' configs, made once each (:meth:`cfg_for`)
         self._engine_source: str | None = None  # the model the loaded engine was loaded for
         self.loading: str | None = None  # the model being loaded now (the banner says so)
+        self._serving = 0  # jobs running now (:meth:`serving`): a switch on the page does not unload their model
         self.outputs = Path(outputs) if outputs else self.cfg.outputs_dir
         self.log = log or (lambda msg: print(msg, file=sys.stderr))
         self.gpu_lock = threading.Lock()  # every piece of model work holds it
@@ -344,7 +345,7 @@ class Studio:
         self._cfgs[self._cfg.model["source"]] = self._cfg
         self._cfg, self.load_error = cfg, None
         self.log(f"model chosen: {source}")
-        if preload:
+        if preload and not self._serving:  # (a job running now keeps its model: the next job loads this one)
             self.load_in_background()
         return True
 
@@ -352,14 +353,14 @@ class Studio:
     def serving(self, source: str | None):
         """This thread runs a job of ``source`` (None: the page's model): inside, ``cfg`` is that model's and
         :meth:`engine` loads it if another is loaded."""
-        if source in (None, self._cfg.model["source"]) and getattr(self._local, "cfg", None) is None:
-            yield
-            return
         before = getattr(self._local, "cfg", None)
-        self._local.cfg = self.cfg_for(source) if source else self._cfg
+        if source not in (None, self._cfg.model["source"]) or before is not None:
+            self._local.cfg = self.cfg_for(source) if source else self._cfg
+        self._serving += 1
         try:
             yield
         finally:
+            self._serving -= 1
             self._local.cfg = before
 
     @property
@@ -423,7 +424,7 @@ class Studio:
         from .planning.speedplan import default_speed, planned_speed
 
         card = card_of(engine.device)
-        if card is None:
+        if card is None or self._dit_memory() is not None:  # (the levers are I2VGen-XL's UNet's)
             return self.cfg.speed, None
         res = self.cfg.resolution
         w, h = size_for_budget(res["tiers"][res["default_tier"]], 1.0)
@@ -472,7 +473,15 @@ class Studio:
             if self._engine_source != self.selected:
                 out["selected"] = self.selected
             free = self.vram_probe() if self.vram_probe else engine.free_vram_gb()
-            if free is not None:
+            fits = self._dit_memory()
+            if free is not None and fits is not None:
+                from .planning import dit_vram
+
+                res = self.cfg.resolution
+                out["max_tier_frames"] = int(self.cfg.defaults["num_frames"])
+                out["vram_gb"], out["max_tier"] = free, dit_vram.max_tier(
+                    fits, free, res["tiers"], out["max_tier_frames"], int(res["multiple"]))
+            elif free is not None:
                 from .planning.vram import max_tier
 
                 out["vram_gb"], out["max_tier"] = free, max_tier(free, self.cfg.resolution["tiers"])

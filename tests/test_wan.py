@@ -519,3 +519,23 @@ def test_the_engine_itself_refuses_what_its_loop_cannot_do(engines):
         engines[TI2V].generate(job(steps=2, fast=2))
     with pytest.raises(InvalidInput, match="guidance schedule is not available"):
         engines[TI2V].generate(job(steps=2, guidance_schedule=[5.0, 3.0]))
+
+
+def test_a_switch_while_a_job_runs_leaves_its_model_loaded_and_the_banner_says_so(tmp_path):
+    """A job running keeps its model: the page's switch loads nothing then, the banner says the chosen model
+    loads with its first job, and the next job of that model loads it."""
+    from i2v.base.config import load_config
+    from i2v.modelload import banner_markdown
+    from i2v.studio import Studio
+
+    studio = Studio(load_config(model="tiny"), outputs=tmp_path / "out", log=lambda m: None)
+    with studio.serving("tiny"):
+        studio.engine()
+        assert studio.select(TI2V)
+        assert studio.loading is None and studio.loaded_source == "tiny"
+    st = studio.status()
+    assert st["state"] == "ready" and st["selected"] == TI2V
+    assert f"Chosen: {TI2V}" in banner_markdown(st, "en") and f"已选择：{TI2V}" in banner_markdown(st, "zh")
+    with studio.serving(TI2V):
+        studio.engine()
+    assert studio.loaded_source == TI2V and "selected" not in studio.status()

@@ -162,3 +162,12 @@ def test_out_of_memory_in_a_stage_is_retried_on_the_rung_that_lowers_it(wan_stud
     retry = next(g for g in guard if g.startswith(f"out of memory during {stage}"))
     assert retry.endswith("offload=none, VAE tiling" if stage == "decoding" else "offload=model, VAE tiling"), retry
     assert res.video.exists() and not wan_studio.gpu_lock.locked()
+
+
+def test_the_banner_of_a_wan_studio_on_a_card_names_its_largest_tier_at_its_frames(wan_studio):
+    from i2v.modelload import banner_markdown
+
+    wan_studio.engine()
+    st = wan_studio.status()
+    assert st["state"] == "ready" and st["max_tier_frames"] == 121 and st["max_tier"] is not None
+    assert "(121 frames)" in banner_markdown(st, "en") and "（121 帧）" in banner_markdown(st, "zh")

@@ -191,3 +191,17 @@ def card_table(f: Fits, width: int, height: int, frames: int, cards=(8, 12, 16, 
         rows.append({"card_gb": gb, "fits": p.fits, "offload": p.offload, "vae_tiling": p.vae_tiling,
                      "peak_gb": p.predicted_peak_gb})
     return rows
+
+
+def max_tier(f: Fits, vram_gb: float, tiers: dict, frames: int, multiple: int, aspect: float = 16 / 9) -> str | None:
+    """The largest resolution tier that fits the card with everything on it (the banner's line)."""
+    from ..base.settings import tier_order
+    from .request import size_for_budget
+
+    best = None
+    for name in tier_order(tiers):
+        w, h = size_for_budget(int(tiers[name]), aspect, multiple)
+        p = plan(f, vram_gb, w, h, frames)
+        if p.fits and p.offload == "none":
+            best = name
+    return best
