@@ -916,20 +916,12 @@ def cmd_smooth(a: argparse.Namespace) -> int:
 def cmd_plan(a: argparse.Namespace) -> int:
     from .planning import vram
     from .base.config import load_config
-    from .planning.request import resolve_size
 
     cfg = load_config(a.config, model=a.model)
     if cfg.family.get("memory"):
         return _plan_dit(a, cfg)
     a.frames = 16 if a.frames is None else a.frames
-    aw, _, ah = (a.aspect or "16:9").partition(":")
-    try:
-        aspect = float(aw) / float(ah or 1)
-    except ValueError:
-        raise InvalidInput("cli_aspect", got=a.aspect) from None
-    w, h, tier = resolve_size(cfg, a.resolution, aspect, a.width, a.height)
-    if not 0 < a.vram_gb <= 1024:
-        raise InvalidInput("cli_vram", got=a.vram_gb)
+    w, h, tier, aspect = _plan_size(a, cfg)
     p = vram.plan(a.vram_gb, w, h, a.frames, cfg=a.guidance > 1, decode_chunk_size=a.decode_chunk_size,
                   allow_degrade=a.allow_degrade, tiers=cfg.resolution["tiers"],
                   resolution=None if tier == "custom" else tier)
@@ -946,26 +938,33 @@ def cmd_plan(a: argparse.Namespace) -> int:
     return EXIT_OK if p.fits else EXIT_RESOURCES
 
 
+def _plan_size(a: argparse.Namespace, cfg, size: bool = True) -> tuple[int, int, str, float]:
+    """``plan``'s size (width, height, tier, aspect) from its options, and its card checked."""
+    from .planning.request import resolve_size
+
+    if not 0 < a.vram_gb <= 1024:
+        raise InvalidInput("cli_vram", got=a.vram_gb)
+    aw, _, ah = (a.aspect or "16:9").partition(":")
+    try:
+        aspect = float(aw) / float(ah or 1)
+    except ValueError:
+        raise InvalidInput("cli_aspect", got=a.aspect) from None
+    return (*resolve_size(cfg, a.resolution, aspect, a.width, a.height), aspect) if size else (0, 0, "", aspect)
+
+
 def _plan_dit(a: argparse.Namespace, cfg) -> int:
     """``plan`` for a model whose family has a transformer's memory model (i2v/planning/dit_vram.py): at the
     family's native size and frames unless given, with the plan for each common card after it."""
     from .planning import dit_vram
-    from .planning.request import resolve_size
 
     fam = cfg.family
     fits = dit_vram.load(fam["memory"], fam["variant"], int(fam["latent_scale"]))
     frames = int(cfg.defaults["num_frames"] if a.frames is None else a.frames)
     if a.width or a.height or a.resolution:
-        aw, _, ah = (a.aspect or "16:9").partition(":")
-        try:
-            aspect = float(aw) / float(ah or 1)
-        except ValueError:
-            raise InvalidInput("cli_aspect", got=a.aspect) from None
-        w, h, _ = resolve_size(cfg, a.resolution, aspect, a.width, a.height)
+        w, h, _, _ = _plan_size(a, cfg)
     else:
         w, h = (int(v) for v in fam["native"])
-    if not 0 < a.vram_gb <= 1024:
-        raise InvalidInput("cli_vram", got=a.vram_gb)
+        _plan_size(a, cfg, size=False)
     p = dit_vram.plan(fits, a.vram_gb, w, h, frames)
     stages = dit_vram.estimate(fits, p.step, w, h, frames)
     cards = dit_vram.card_table(fits, w, h, frames)
