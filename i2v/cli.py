@@ -1166,6 +1166,9 @@ def build_parser() -> argparse.ArgumentParser:
     sb.add_argument("--wan", action="store_true",
                     help="Wan 2.2's speed rows: random-full at native on a card (--device cuda, the default), the "
                          "tiny models with --device cpu; rows into --out as they come")
+    sb.add_argument("--wan-tiers", action="store_true",
+                    help="Wan 2.2's speed tiers against exact on random-full (bf16): time and drift, 50 steps; on a "
+                         "card both variants at 832x480x81, with --device cpu the 5B at 320x192x9 (about 40 min)")
     sb.add_argument("--fast-tiers", action="store_true",
                     help="the speed tiers against exact, whole calls: native on CUDA (--device cuda, the default), "
                          "the tiny model with --device cpu; rows into --out as they come")

@@ -7,6 +7,9 @@
 #   4. the fast tiers at native against exact (issue 21's bench option, when it exists)
 #   5. Wan 2.2's speed rows: bench --wan (bench-wan-<card>.jsonl): random-full in bf16 at the 5B's native
 #      1280x704x121 and at 832x480x81 for both variants, seconds per step, peak memory, counted TFLOP/s
+#   6. Wan 2.2's speed tiers against exact: bench --wan-tiers (bench-wan-tiers-<card>.jsonl): random-full in
+#      bf16 at 832x480x81 over the default steps, each tier's time and mean drift from exact (the 5B first;
+#      the A14B's rows come if its timeout allows). Not in --smoke (random-full on a CPU takes 40 minutes).
 # Every stage has its own timeout (the whole fits 10 minutes on an H100), writes its files into the output
 # folder as soon as they are made, and a failed stage is recorded and the next one still runs.
 #
@@ -56,9 +59,9 @@ if compgen -G ".whl/*.whl" > /dev/null; then
 fi
 
 if [ "$SMOKE" = 1 ]; then
-  DEV=(--device cpu); T_TESTS=120; T_SPEED_TESTS=0; T_PROFILE=120; T_SPEED=300; T_FAST=120; T_WAN=120
+  DEV=(--device cpu); T_TESTS=120; T_SPEED_TESTS=0; T_PROFILE=120; T_SPEED=300; T_FAST=120; T_WAN=120; T_WANT=0
 else  # 10 minutes in all on an H100 without Wan; Wan's rows (random weights built on the card) add about 4
-  DEV=(--device cuda); T_TESTS=90; T_SPEED_TESTS=60; T_PROFILE=70; T_SPEED=340; T_FAST=40; T_WAN=240
+  DEV=(--device cuda); T_TESTS=90; T_SPEED_TESTS=60; T_PROFILE=70; T_SPEED=340; T_FAST=40; T_WAN=240; T_WANT=180
 fi
 
 log "card check: python $PY, output $OUTDIR, $([ "$SMOKE" = 1 ] && echo 'smoke (CPU, tiny model)' || echo 'CUDA')"
@@ -131,6 +134,15 @@ fi
 
 # 5. Wan 2.2 (a row that fails, out of memory say, is a row saying why; the stage goes on)
 stage wan "$T_WAN" "$PY" -m i2v bench --wan --json "${DEV[@]}" --out "$OUTDIR"
+
+# 6. Wan 2.2's speed tiers on random-full against exact (rows as they are measured)
+if [ "$T_WANT" -gt 0 ]; then
+  stage wan-tiers "$T_WANT" "$PY" -m i2v bench --wan-tiers --json "${DEV[@]}" --out "$OUTDIR"
+else
+  printf '{"stage": "wan-tiers", "status": "skipped", "rc": 0, "seconds": 0, "why": "%s"}\n' \
+    "random-full on a CPU takes 40 minutes: not a smoke run" >> "$STAGES"
+  log "stage wan-tiers: skipped in --smoke (random-full on a CPU takes 40 minutes)"
+fi
 
 log "card check done: $FAILED stage(s) failed; results in $OUTDIR"
 ls -l "$OUTDIR" | tee -a "$LOG" >&2

@@ -539,3 +539,11 @@ def test_a_switch_while_a_job_runs_leaves_its_model_loaded_and_the_banner_says_s
     with studio.serving(TI2V):
         studio.engine()
     assert studio.loaded_source == TI2V and "selected" not in studio.status()
+
+
+def test_bench_wan_tiers_wants_a_card_or_says_how_to_run_it_on_the_cpu(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("a card is here: the stage runs (scripts/card-check.sh)")
+    r = _cli("bench", "--wan-tiers", "--out", str(tmp_path / "o"), cwd=tmp_path)
+    assert r.returncode == 2 and "--wan-tiers runs on cuda" in r.stderr and "--device cpu" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "o").exists()

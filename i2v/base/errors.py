@@ -78,8 +78,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "cli_vram": {"en": "--vram-gb must be between 0 and 1024 (got {got})",
                  "zh": "--vram-gb 必须在 0 到 1024 之间（当前为 {got}）"},
     "bench_no_cuda": {"en": "{option} runs on {device}, and {why}", "zh": "{option} 需在 {device} 上运行，但此处不可用（{why}）",
-                      "hint_en": "add --device cpu for a smoke run on the tiny model",
-                      "hint_zh": "加 --device cpu 可用演示模型做一次冒烟运行"},
+                      "hint_en": "add --device cpu to run it on the CPU (a smoke run on the tiny model; --wan-tiers: "
+                                 "random-full, about 40 minutes)",
+                      "hint_zh": "加 --device cpu 可在 CPU 上运行（用演示模型做一次冒烟运行；--wan-tiers 为 random-full，"
+                                 "约 40 分钟）"},
     "bench_device_name": {"en": "--device must be cuda, cuda:N or cpu (got {got})",
                           "zh": "--device 必须是 cuda、cuda:N 或 cpu（当前为 {got}）"},
     "bench_out": {"en": "cannot write the benchmark's rows to {name} ({detail})",

@@ -523,7 +523,8 @@ def run_bench(args, log=print) -> dict:
 
     quick = getattr(args, "quick", False)
     repeats = max(1, args.repeats)
-    for flag, option in (("fast_tiers", "--fast-tiers"), ("gpu", "--gpu"), ("wan", "--wan")):
+    for flag, option in (("fast_tiers", "--fast-tiers"), ("gpu", "--gpu"), ("wan", "--wan"),
+                         ("wan_tiers", "--wan-tiers")):
         if getattr(args, flag, False):  # a device it cannot run on is one line before any work
             args.device = require_device(getattr(args, "device", None) or "cuda", option)
     if getattr(args, "gpu", False) and (getattr(args, "profile", False) or getattr(args, "speed", False)):
@@ -556,6 +557,17 @@ def run_bench(args, log=print) -> dict:
             print(table(res["rows"], ["tier", "size", "scheduler", "num_inference_steps", "s_per_video",
                                        "speedup_vs_exact", "vs_exact_mean_abs_diff"]))
         return {"fast_tiers": res}
+    if getattr(args, "wan_tiers", False):
+        from .wan import bench_wan_tiers
+
+        dev = getattr(args, "device", None) or "cuda"
+        log(f"benchmark: Wan 2.2's speed tiers against exact on random-full, {dev} ...")
+        res = bench_wan_tiers(dev, out=getattr(args, "out", None), log=log)
+        if not getattr(args, "json", False):
+            print(f"\nWan 2.2's speed tiers ({res['info']['card']}, bf16, random-full; whole calls, one run)")
+            print(table(res["rows"], ["variant", "tier", "size", "steps", "s_per_call", "speedup_vs_exact",
+                                       "mean_drift", "max_drift", "error"]))
+        return {"wan_tiers": res}
     if getattr(args, "wan", False):
         from .wan import bench_wan
 

@@ -105,3 +105,87 @@ def bench_wan(device: str = "cuda", out: str | None = None, steps: int | None = 
     info = {"device": device, "card": card, "torch": torch.__version__, "family": FAMILY.name,
             "dtype": "bfloat16" if cuda else "float32"}
     return {"info": info, "rows": rows, "jsonl": str(rows_file)}
+
+
+TIERS_SIZE = {"cpu": (320, 192, 9), "cuda": COMMON}  # small on the CPU (random-full in bf16 fits beside nothing)
+
+
+def bench_wan_tiers(device: str = "cuda", out: str | None = None, steps: int | None = None, log=print) -> dict:
+    """The speed tiers on random-full (the real architecture, random weights) against exact, in one run: each
+    tier's whole call and its mean drift from exact's frames (pixels in [0, 1]) at the same seed.  The tiers are
+    the studio's own: diffusers' TaylorSeer hook with the family's settings (``cache_config``).  On the CPU only
+    the 5B (an A14B expert alone is 28.6 GB in bf16), at 320x192x9; on a card both variants at 832x480x81.  The
+    text encoder encodes the prompts first and is freed (the 5B's transformer, VAE and encoder together are 22.8
+    GB).  Rows go to ``bench-wan-tiers-<card>.jsonl`` as they are measured."""
+    import gc
+
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from ..families.wan import FAMILY
+    from ..families.wan.engine import build_random_full, cache_config, random_full_embeddings
+    from ..planning.speedplan import card_slug
+
+    cuda = device.startswith("cuda")
+    card = card_slug(torch.cuda.get_device_name(torch.device(device))) if cuda else "cpu"
+    folder = Path(out or ("docs" if cuda else "."))
+    folder.mkdir(parents=True, exist_ok=True)
+    rows_file = folder / f"bench-wan-tiers-{card}.jsonl"
+    rows_file.write_text("")
+    w, h, frames = TIERS_SIZE["cuda" if cuda else "cpu"]
+    variants = list(FAMILY.variants.values()) if cuda else [FAMILY.default_variant]
+    rows = []
+    for v in variants:
+        steps_v = steps or v.knobs.steps_default
+        prompt, negative = "a dog runs along the beach", v.knobs.negative_default
+        t = time.perf_counter()
+        embeds, neg = random_full_embeddings(v.key, prompt, negative, device=device)
+        gc.collect()
+        pipe = build_random_full(v.key, device=device, dtype=torch.bfloat16, text_encoder=False)
+        load_s = round(time.perf_counter() - t, 1)
+        image = Image.fromarray((np.random.default_rng(0).random((h, w, 3)) * 255).astype(np.uint8))
+        experts = [m for m in (pipe.transformer, pipe.transformer_2) if m is not None]
+        kw = dict(image=image, prompt_embeds=embeds, negative_prompt_embeds=neg, height=h, width=w,
+                  num_frames=frames, num_inference_steps=steps_v, guidance_scale=v.knobs.guidance_default,
+                  output_type="np")
+        if v.knobs.guidance_2_default is not None:
+            kw["guidance_scale_2"] = v.knobs.guidance_2_default
+        exact = None
+        for tier in ("exact", *v.knobs.cache_tiers):
+            settings = v.knobs.cache_tiers.get(tier)
+            row = {"variant": v.key, "tier": tier, "size": f"{w}x{h}x{frames}", "steps": steps_v, "load_s": load_s}
+            try:
+                for m in experts if settings else ():
+                    m.enable_cache(cache_config(settings))
+                if cuda:
+                    torch.cuda.synchronize(device)
+                t = time.perf_counter()
+                with torch.inference_mode():
+                    video = pipe(**kw, generator=torch.Generator().manual_seed(1)).frames[0]
+                if cuda:
+                    torch.cuda.synchronize(device)
+                row["s_per_call"] = round(time.perf_counter() - t, 2)
+                video = np.asarray(video, dtype=np.float32)
+                if exact is None:
+                    exact = (video, row["s_per_call"])
+                row.update(speedup_vs_exact=round(exact[1] / row["s_per_call"], 2),
+                           mean_drift=round(float(np.abs(video - exact[0]).mean()), 5),
+                           max_drift=round(float(np.abs(video - exact[0]).max()), 4),
+                           finite=bool(np.isfinite(video).all()))
+            except Exception as exc:  # noqa: BLE001 - a row says why it failed; the next one runs
+                row["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+            finally:
+                for m in experts if settings else ():
+                    m.disable_cache()
+            rows.append(row)
+            with rows_file.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+            log(f"  {json.dumps(row)}")
+        del pipe, experts, embeds, neg
+        gc.collect()
+        if cuda:
+            torch.cuda.empty_cache()
+    info = {"device": device, "card": card, "torch": torch.__version__, "family": FAMILY.name, "dtype": "bfloat16",
+            "model": "random-full", "method": "TaylorSeer (diffusers' hook)"}
+    return {"info": info, "rows": rows, "jsonl": str(rows_file)}

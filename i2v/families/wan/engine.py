@@ -111,9 +111,10 @@ def build_tiny(variant_key: str, seed: int = 0, device: torch.device | str = "cp
 
 
 def build_random_full(variant_key: str, seed: int = 0, device: torch.device | str | None = None,
-                      dtype: torch.dtype | None = None) -> WanImageToVideoPipeline:
+                      dtype: torch.dtype | None = None, text_encoder: bool = True) -> WanImageToVideoPipeline:
     """The real architecture from configs/wan2.2-*/ with random weights (the tokenizer: offline_tokenizer's
-    ids, in the real 256,384-row embedding)."""
+    ids, in the real 256,384-row embedding).  ``text_encoder=False``: the pipeline without its 5.7 B-parameter
+    encoder (calls give ``prompt_embeds``: :func:`random_full_embeddings`), so the rest fits beside nothing."""
     device = torch.device(device) if device else default_device()
     dtype = dtype or dtype_for(device)
     folder = _real_folder(variant_key)
@@ -126,18 +127,43 @@ def build_random_full(variant_key: str, seed: int = 0, device: torch.device | st
     torch.set_default_dtype(dtype if dtype.is_floating_point else default)
     try:
         with torch.device(device):
-            text_encoder = UMT5EncoderModel(UMT5Config(**te_cfg))
+            text_encoder = UMT5EncoderModel(UMT5Config(**te_cfg)) if text_encoder else None
             vae = AutoencoderKLWan.from_config(_read_json(folder / "vae" / "config.json"))
             experts = [WanTransformer3DModel.from_config(_read_json(folder / name / "config.json"))
                        for name in ("transformer", "transformer_2") if index.get(name, [None])[0]]
     finally:
         torch.set_default_dtype(default)
     for m in (text_encoder, vae, *experts):
-        m.eval()
+        if m is not None:
+            m.eval()
     scheduler = UniPCMultistepScheduler.from_config(_read_json(folder / "scheduler" / "scheduler_config.json"))
     pipe = _pipeline(experts[0], experts[1] if len(experts) > 1 else None, vae, text_encoder, offline_tokenizer(),
                      scheduler, index["boundary_ratio"], index["expand_timesteps"])
     return pipe.to(dtype=dtype) if device.type != "meta" else pipe
+
+
+def random_full_embeddings(variant_key: str, prompt: str, negative: str, seed: int = 0,
+                           device: torch.device | str = "cpu", dtype: torch.dtype = torch.bfloat16):
+    """(prompt_embeds, negative_prompt_embeds) of random-full's text encoder (the real UMT5-XXL architecture,
+    random weights, seeded as :func:`build_random_full` seeds it), through the pipeline's own ``encode_prompt``;
+    the encoder is freed on return."""
+    folder = _real_folder(variant_key)
+    te_cfg = {k: v for k, v in _read_json(folder / "text_encoder" / "config.json").items()
+              if k not in ("architectures", "model_type", "torch_dtype")}
+    torch.manual_seed(seed)
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with torch.device(device):
+            encoder = UMT5EncoderModel(UMT5Config(**te_cfg)).eval()
+    finally:
+        torch.set_default_dtype(default)
+    pipe = _pipeline(None, None, None, encoder, offline_tokenizer(), None, None, False)
+    with torch.inference_mode():
+        embeds = pipe.encode_prompt(prompt, negative, do_classifier_free_guidance=True, max_sequence_length=512,
+                                    device=torch.device(device), dtype=dtype)
+    del pipe, encoder
+    return embeds
 
 
 def load_synthetic(name: str, seed: int = 0, device: torch.device | None = None) -> LoadedModel:
