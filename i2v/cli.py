@@ -956,10 +956,15 @@ def _plan_dit(a: argparse.Namespace, cfg) -> int:
     """``plan`` for a model whose family has a transformer's memory model (i2v/planning/dit_vram.py): at the
     family's native size and frames unless given, with the plan for each common card after it."""
     from .planning import dit_vram
+    from .planning.request import check_frames_rule
 
     fam = cfg.family
     fits = dit_vram.load(fam["memory"], fam["variant"], int(fam["latent_scale"]))
     frames = int(cfg.defaults["num_frames"] if a.frames is None else a.frames)
+    lo, hi = cfg.limits["frames"]
+    if not lo <= frames <= hi:
+        raise InvalidInput("out_of_range", name="--frames", got=frames, lo=lo, hi=hi)
+    check_frames_rule(cfg, frames)
     if a.width or a.height or a.resolution:
         w, h, _, _ = _plan_size(a, cfg)
     else:

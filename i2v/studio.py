@@ -291,6 +291,7 @@ class Studio:
         self._engine_source: str | None = None  # the model the loaded engine was loaded for
         self.loading: str | None = None  # the model being loaded now (the banner says so)
         self._serving = 0  # jobs running now (:meth:`serving`): a switch on the page does not unload their model
+        self._preload = False  # the page's choice loads in the background (not in a pool's page process)
         self.outputs = Path(outputs) if outputs else self.cfg.outputs_dir
         self.log = log or (lambda msg: print(msg, file=sys.stderr))
         self.gpu_lock = threading.Lock()  # every piece of model work holds it
@@ -345,7 +346,8 @@ class Studio:
         self._cfgs[self._cfg.model["source"]] = self._cfg
         self._cfg, self.load_error = cfg, None
         self.log(f"model chosen: {source}")
-        if preload and not self._serving:  # (a job running now keeps its model: the next job loads this one)
+        self._preload = preload  # (a job running now keeps its model: this one loads when it ends)
+        if preload and not self._serving:
             self.load_in_background()
         return True
 
@@ -362,6 +364,9 @@ class Studio:
         finally:
             self._serving -= 1
             self._local.cfg = before
+            if self._preload and not self._serving and self.loaded_source not in (None, self.selected) \
+                    and self.load_error is None:
+                self.load_in_background()  # the page's choice, made while this job ran
 
     @property
     def loaded_source(self) -> str | None:

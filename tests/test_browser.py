@@ -732,6 +732,7 @@ def test_switch_to_wan_generate_compare_autotune_long_and_back_without_a_restart
         ctx, page = open_studio(browser, app, photo_path, "a dog jumping over a fence" if lang == "en" else
                                 "一只狗跳过栅栏", **(ZH if lang == "zh" else {}))
         wait_text(page, "model-banner", "tiny|演示", 60000)
+        stale_ctx, stale = open_studio(browser, app, photo_path, "a cat", **(ZH if lang == "zh" else {}))
         pid = app.pid
         # 1. an I2VGen-XL video first (History's Reuse brings it back at the end)
         set_slider(page, "steps", 2)
@@ -747,6 +748,16 @@ def test_switch_to_wan_generate_compare_autotune_long_and_back_without_a_restart
         wait_text(page, "model-info", "Wan 2.2 TI2V-5B")
         wait_text(page, "guidance-zone", "not published|未公布", 20000)
         wait_text(page, "model-banner", "wan-tiny", 120000)
+        assert page.locator("#fast").is_hidden()  # I2VGen-XL's approximate method: not Wan's
+        # a page opened before the switch, still showing I2VGen-XL's controls: its Generate is told the studio
+        # switched (in its language) instead of running its settings on Wan; a page loaded now shows Wan
+        stale.locator("#generate").click()
+        wait_text(stale, "status", "switched on another page|已在另一页面切换", 20000)
+        stale_ctx.close()
+        fresh_ctx, fresh = open_studio(browser, app, **(ZH if lang == "zh" else {}))
+        wait_slider(fresh, "frames", 121, 30000)
+        assert "wan-tiny" in fresh.locator("#model-choice input").input_value()
+        fresh_ctx.close()
         set_slider(page, "steps", 2)
         set_slider(page, "frames", 5)
         page.locator("#generate").click()
@@ -793,6 +804,7 @@ def test_switch_to_wan_generate_compare_autotune_long_and_back_without_a_restart
             timeout=10000)
         wait_text(page, "model-info", "I2VGen-XL", 30000)
         wait_slider(page, "frames", 2)
+        page.locator("#fast").wait_for(state="visible", timeout=10000)
         shown = page.locator("#result-video video").get_attribute("src")
         page.locator("#generate").click()
         page.wait_for_function("(s) => { const v = document.querySelector('#result-video video');"

@@ -24,10 +24,11 @@ def test_a_failing_stage_is_recorded_and_the_next_one_runs(tmp_path):
                        env={**os.environ, "PYTHON": "false"})
     assert r.returncode == 1
     got = stages(tmp_path)
-    assert [got[s]["status"] for s in ("gpu-tests", "speed-tests", "profile", "speed", "wan")] == ["failed"] * 5
+    assert [got[s]["status"] for s in ("gpu-tests", "speed-tests", "profile", "speed", "wan", "wan-tiers")] == \
+        ["failed"] * 6
     assert got["fast-tiers"]["status"] == "skipped"
     log = (tmp_path / "card-check.log").read_text()
-    assert "5 stage(s) failed" in log and log.startswith("[20")  # every line stamped with its time
+    assert "6 stage(s) failed" in log and log.startswith("[20")  # every line stamped with its time
 
 
 @pytest.mark.slow
@@ -38,6 +39,7 @@ def test_smoke_runs_every_stage_on_the_cpu(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     got = stages(tmp_path)
     assert {got[s]["status"] for s in ("gpu-tests", "profile", "speed", "wan")} == {"ok"}
+    assert got["wan-tiers"]["status"] == "skipped"  # random-full on a CPU: 40 minutes, not a smoke run
     assert len((tmp_path / "bench-wan-cpu.jsonl").read_text().splitlines()) == 2
     assert got["fast-tiers"]["status"] in ("ok", "skipped")
     assert "needs a CUDA GPU" in (tmp_path / "gpu-tests.out").read_text()  # the tier ran and skipped here

@@ -193,9 +193,19 @@ def test_crash_between_write_and_rename_then_startup_sweep(tmp_path):
 
 
 def test_model_that_fails_to_load_is_a_clear_error(tmp_path, photo_path):
+    """A folder that was a model at the start and is broken when the model loads; a folder that is not there
+    at all is refused at the start (one line)."""
     from i2v.base.config import load_config
+    from i2v.base.errors import InvalidInput
 
-    cfg = load_config(model=str(tmp_path / "no-such-model"))
+    with pytest.raises(InvalidInput, match="there is no model folder"):
+        load_config(model=str(tmp_path / "no-such-model"))
+
+    folder = tmp_path / "broken-model"  # a model folder at the start, broken by the time the model loads
+    folder.mkdir()
+    (folder / "model_index.json").write_text('{"_class_name": "I2VGenXLPipeline"}')
+    cfg = load_config(model=str(folder))
+    (folder / "model_index.json").unlink()
     cfg.data["model"]["fallback"] = None
     studio = Studio(cfg, outputs=tmp_path / "o", log=lambda m: None)
     req = studio.build_request(image=photo_path, prompt="x")

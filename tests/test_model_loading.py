@@ -216,7 +216,11 @@ def test_each_cause_is_its_own_short_line(tmp_path):
         ["no_internet", "offline", "folder", "folder", "other"]
     # with no fallback, a broken folder fails the load: one line by cause, the error itself in the details
     logs: list[str] = []
-    s = Studio(load_config(model=str(tmp_path / "nope")), outputs=tmp_path / "outputs", log=logs.append)
+    folder = tmp_path / "broken"  # a model folder when the studio starts, broken by the time it loads
+    folder.mkdir()
+    (folder / "model_index.json").write_text('{"_class_name": "I2VGenXLPipeline"}')
+    s = Studio(load_config(model=str(folder)), outputs=tmp_path / "outputs", log=logs.append)
+    (folder / "model_index.json").unlink()
     s.cfg.data["model"]["fallback"] = None
     s.load_in_background().join(60)
     st = s.status()

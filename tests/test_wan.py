@@ -522,8 +522,8 @@ def test_the_engine_itself_refuses_what_its_loop_cannot_do(engines):
 
 
 def test_a_switch_while_a_job_runs_leaves_its_model_loaded_and_the_banner_says_so(tmp_path):
-    """A job running keeps its model: the page's switch loads nothing then, the banner says the chosen model
-    loads with its first job, and the next job of that model loads it."""
+    """A job running keeps its model: the page's switch loads nothing then and the banner says the chosen model
+    loads when that job ends; then it does."""
     from i2v.base.config import load_config
     from i2v.modelload import banner_markdown
     from i2v.studio import Studio
@@ -533,11 +533,13 @@ def test_a_switch_while_a_job_runs_leaves_its_model_loaded_and_the_banner_says_s
         studio.engine()
         assert studio.select(TI2V)
         assert studio.loading is None and studio.loaded_source == "tiny"
-    st = studio.status()
-    assert st["state"] == "ready" and st["selected"] == TI2V
-    assert f"Chosen: {TI2V}" in banner_markdown(st, "en") and f"已选择：{TI2V}" in banner_markdown(st, "zh")
-    with studio.serving(TI2V):
-        studio.engine()
+        st = studio.status()
+        assert st["state"] == "ready" and st["selected"] == TI2V
+        assert f"Chosen: {TI2V}" in banner_markdown(st, "en") and f"已选择：{TI2V}" in banner_markdown(st, "zh")
+    for _ in range(600):  # the job ended: the choice loads in the background
+        if studio.loaded_source == TI2V:
+            break
+        time.sleep(0.1)
     assert studio.loaded_source == TI2V and "selected" not in studio.status()
 
 
@@ -547,3 +549,35 @@ def test_bench_wan_tiers_wants_a_card_or_says_how_to_run_it_on_the_cpu(tmp_path)
     r = _cli("bench", "--wan-tiers", "--out", str(tmp_path / "o"), cwd=tmp_path)
     assert r.returncode == 2 and "--wan-tiers runs on cuda" in r.stderr and "--device cpu" in r.stderr, r.stderr
     assert "Traceback" not in r.stderr and not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("args, said", [
+    (["--model", "x" * 5000], "unknown model"),
+    (["--model", "/tmp/no/such/model/folder"], "there is no model folder /tmp/no/such/model/folder"),
+    (["--model", TI2V, "--frames", "6"], "not 6"),
+    (["--model", TI2V, "--frames", "400"], "--frames must be between 5 and 121"),
+])
+def test_plan_refuses_a_bad_model_or_frame_count_in_one_line(tmp_path, args, said):
+    """A newcomer's findings: a 5000-character name was an internal error (the file system refused it), a folder
+    that is not there planned the default model, and Wan's plan took a count it does not make."""
+    r = _cli("plan", "--vram-gb", "12", *args, cwd=tmp_path)
+    assert r.returncode == 2 and said in r.stderr and "Traceback" not in r.stderr, r.stderr[-800:]
+    assert len(r.stderr.strip().splitlines()) <= 2
+
+
+def test_the_api_defaults_are_the_standard_preset_of_the_model_the_studio_runs(tmp_path):
+    """Only the picture and the prompt given: a Wan studio runs Wan's standard preset (121 frames at 24 fps,
+    guidance 5, its negative prompt), not I2VGen-XL's (16 frames, 8 fps) that the API page was built with."""
+    from gradio_client import Client, handle_file
+
+    from .apphelpers import running_app
+
+    photo = tmp_path / "p.png"
+    make_photo(320, 240).save(photo)
+    with running_app(tmp_path, "--model", "wan-tiny") as app:
+        client = Client(app.url, verbose=False)
+        _, meta = client.predict(image=handle_file(str(photo)), prompt="a dog runs", num_inference_steps=2,
+                                 api_name="/generate")
+    p = meta["params"]
+    assert (p["num_frames"], p["fps"], p["guidance_scale"]) == (121, 24, 5.0), p
+    assert p["negative_prompt"] == wan.NEGATIVE

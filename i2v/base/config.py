@@ -319,25 +319,41 @@ def apply_family(cfg: Config) -> None:
                           # the settings of some families only that this one takes
                           "takes": [k for k, default in (("flow_shift", knobs.shift_default),
                                                          ("guidance_scale_2", knobs.guidance_2_default))
-                                    if default is not None] + (["approximate"] if knobs.approximate else [])
+                                    if default is not None]
+                          # I2VGen-XL's own loop: its approximate methods and a guidance varying step by step
+                          + (["approximate", "guidance_schedule"] if knobs.approximate else [])
                           + (["target_fps"] if knobs.fps_conditioning else [])
                           + (["speed"] if knobs.cache_tiers else []),
                           "cache_tiers": sorted(knobs.cache_tiers), "cache_tier_settings": dict(knobs.cache_tiers),
                           "cache_flop_ratio": dict(knobs.cache_flop_ratio)}
 
 
+MODEL_SOURCE_MAX = 1024  # characters of a --model value (a path or a hub id), checked before the file system sees it
+
+
 def check_model_source(source: str, folder_checked: bool = True) -> None:
     """A bare word that is neither a built-in model nor a folder here is a typo, not a hub id (those are
     owner/name): say so at once instead of falling back to the noise model.  A folder with no fallback to
     take its place is checked for a pipeline the studio serves."""
+    if not isinstance(source, str) or not source.strip() or len(source) > MODEL_SOURCE_MAX:
+        raise InvalidInput("model_unknown", source=echo(str(source), 80), names=", ".join(model_names()))
     folder = Path(source).expanduser()
-    if folder.is_dir():
+    try:
+        is_dir = folder.is_dir()
+    except (OSError, ValueError):  # a name the file system refuses (too long, a NUL): no such folder
+        is_dir = False
+    if is_dir:
         if folder_checked:
             check_model_folder(folder)
         return
-    if find_model(source) or "/" in source or "\\" in source:
+    if find_model(source):
         return
-    raise InvalidInput("model_unknown", source=source, names=", ".join(model_names()))
+    if source.startswith(("/", ".", "~")) or "\\" in source or source.count("/") > 1:
+        # a path (a hub id is owner/name): the folder must be there
+        raise InvalidInput("model_folder_missing", path=echo(source, 120))
+    if "/" in source:
+        return
+    raise InvalidInput("model_unknown", source=echo(source, 80), names=", ".join(model_names()))
 
 
 # The pipelines whose diffusers-layout folders the studio serves (a folder's model_index.json names one).

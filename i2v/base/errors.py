@@ -313,6 +313,11 @@ MESSAGES: dict[str, dict[str, str]] = {
     "model_unknown": {"en": "unknown model '{source}'", "zh": "未知模型“{source}”",
                       "hint_en": "give a hub id like ali-vilab/i2vgen-xl, a local model folder, or one of: {names}",
                       "hint_zh": "请给出 hub 模型名（如 ali-vilab/i2vgen-xl）、本地模型目录，或以下之一：{names}"},
+    "model_folder_missing": {"en": "there is no model folder {path}", "zh": "模型目录 {path} 不存在",
+                             "hint_en": "a local model is a folder in diffusers layout (with model_index.json); a hub "
+                                        "id is owner/name, like ali-vilab/i2vgen-xl",
+                             "hint_zh": "本地模型是 diffusers 格式的目录（含 model_index.json）；hub 模型名形如 "
+                                        "owner/name，例如 ali-vilab/i2vgen-xl"},
     "model_folder_no_index": {"en": "the model folder {path} has no model_index.json: it is not a model in diffusers layout",
                               "zh": "模型目录 {path} 中没有 model_index.json：它不是 diffusers 格式的模型",
                               "hint_en": "give the folder that holds model_index.json, or --fallback tiny to run the demo model instead",
@@ -333,6 +338,11 @@ MESSAGES: dict[str, dict[str, str]] = {
                                   "or submit it again with --model {have}",
                        "hint_zh": "请用 --model {want} 启动 worker（python -m i2v worker --model {want}），"
                                   "或用 --model {have} 重新提交"},
+    "model_switched": {"en": "this page shows the model {shown}, and the studio now runs {now} (switched on another "
+                             "page)",
+                       "zh": "本页显示的模型是 {shown}，而工作室现在运行的是 {now}（已在另一页面切换）",
+                       "hint_en": "choose the model again under Model, or reload the page",
+                       "hint_zh": "请在“模型”中重新选择，或刷新页面"},
     "model_offline": {"en": "{source} is not in the local cache and HF_HUB_OFFLINE is set",
                       "zh": "{source} 不在本地缓存中，且设置了 HF_HUB_OFFLINE",
                       "hint_en": "unset HF_HUB_OFFLINE and run once with internet to download it (about 5 GB in fp16)",

@@ -20,6 +20,16 @@ TEXT: dict[str, dict[str, str]] = {
     "guidance": {"en": "Guidance scale (motion strength)", "zh": "引导系数（运动强度）"},
     "guidance_info": {"en": "<6 weak motion · 7–9 balanced · 10–13 strong · >15 artifacts, flicker",
                       "zh": "<6 动作微弱 · 7–9 平衡 · 10–13 动作强烈 · >15 伪影、闪烁"},
+    "guidance_info_family": {"en": "the zones are not published for this model: the studio assumes {lo}–{hi} around "
+                                   "the authors' {default}",
+                             "zh": "此模型未公布引导区间：工作室假定为作者默认值 {default} 附近的 {lo}–{hi}"},
+    "negative_info_family": {"en": "this model's text encoder (UMT5) reads Chinese and English; the default is the "
+                                   "authors' own negative prompt",
+                             "zh": "此模型的文本编码器（UMT5）可读中文和英文；默认值是作者自己的反向提示词"},
+    "speed_tier_info_family": {"en": "fast and fastest are approximate: diffusers' cache predicts the transformer's "
+                                     "blocks between full steps, so frames differ slightly from exact",
+                               "zh": "“快”和“最快”是近似的：diffusers 的缓存在完整步之间预测 Transformer 各层的输出，"
+                                     "画面与“精确”略有不同"},
     "steps": {"en": "Steps", "zh": "推理步数"},
     "steps_info": {"en": "50 is the usual sweet spot; below ~30 quality drops",
                    "zh": "通常 50 步最佳；低于约 30 步质量下降"},
@@ -75,16 +85,15 @@ TEXT: dict[str, dict[str, str]] = {
                       "zh": "正在加载模型…… 可以先准备输入。"},
     "loading_named": {"en": "Loading the model {model}… you can prepare your request meanwhile.",
                       "zh": "正在加载模型 {model}…… 可以先准备输入。"},
-    "model_selected_line": {"en": "Chosen: {model}. It loads when its first job starts (the one loaded served "
-                                  "a job of its own model).",
-                            "zh": "已选择：{model}。它将在其第一个任务开始时加载（当前加载的模型刚运行了属于它自己的任务）。"},
+    "model_selected_line": {"en": "Chosen: {model}. It loads when the job running now ends.",
+                            "zh": "已选择：{model}。当前任务结束后即加载。"},
     "model": {"en": "Model", "zh": "模型"},
     "model_choice_info": {"en": "Switching loads the model in the background, no restart; the controls follow it",
                           "zh": "切换后在后台加载模型，无需重启；下方控件随模型变化"},
     "model_downloaded": {"en": "downloaded", "zh": "已下载"},
     "model_not_downloaded": {"en": "not downloaded", "zh": "未下载"},
-    "model_row_hub": {"en": "{name} · {variant} · {gb} GB on disk, {state} · needs a {card} GB card",
-                      "zh": "{name} · {variant} · 磁盘 {gb} GB，{state} · 需要 {card} GB 显卡"},
+    "model_row_hub": {"en": "{name} · {variant} · {gb} GB on disk, {state} · card: {card} GB",
+                      "zh": "{name} · {variant} · 磁盘 {gb} GB，{state} · 显卡：{card} GB"},
     "model_row_synthetic": {"en": "{name} · {variant}, demo weights (output is noise) · no download",
                             "zh": "{name} · {variant}，演示权重（输出为噪声）· 无需下载"},
     "model_info": {"en": "{title}: {frames} frames at {fps} fps, {steps} steps, guidance {guidance} by default.",

@@ -238,7 +238,13 @@ def check_settings(cfg: Config, s: dict) -> dict:
                 raise InvalidInput("family_knob", name=BY_NAME[name].label, model=_model(cfg))
     if "target_fps" not in fam.get("takes", ()) and out.get("target_fps") not in (None, cfg.defaults["target_fps"]):
         raise InvalidInput("family_knob", name=BY_NAME["target_fps"].label, model=_model(cfg))
-    frames = out.get("num_frames")
+    check_frames_rule(cfg, out.get("num_frames"))
+    return out
+
+
+def check_frames_rule(cfg, frames) -> None:
+    """A frame count the model's family makes (Wan: 4k+1), else one line with the nearest to try."""
+    fam, lim = cfg.family, cfg.limits
     if isinstance(frames, int) and (frames - fam["frames_min"]) % fam["frames_step"]:
         k = round((frames - fam["frames_min"]) / fam["frames_step"])
         lo, hi = bounds(next(x for x in SETTINGS if x.name == "num_frames"), lim)
@@ -247,7 +253,6 @@ def check_settings(cfg: Config, s: dict) -> dict:
         first, step = fam["frames_min"], fam["frames_step"]
         raise InvalidInput("frames_rule", got=frames, step=step, first=first, second=first + step,
                            third=first + 2 * step, model=_model(cfg), suggest=near)
-    return out
 
 
 def check_partial(cfg: Config, s: dict) -> dict:

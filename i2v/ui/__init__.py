@@ -160,6 +160,7 @@ class StudioUI:
                              c.last_params, c.last_video, c.motion_md, c.motion_plot, c.current, c.sweep_status,
                              c.sweep_video, c.sweep_table, c.sweep_preview_sink, c.target_motion, c.tune_box,
                              c.tune_md, c.tune_plot, c.tune_gallery, c.segments, c.storyboard, c.restored]
+            reconnect_out += c(*models.OUTPUTS)
             demo.load(self.on_load, c.my_jobs, list(dict.fromkeys(reconnect_out)), **quiet)
             demo.load(self.queue_tab.refresh, None, [c.queue_table, c.workers_table], **quiet)
         return demo

@@ -56,19 +56,29 @@ class ApiFile(gr.File):
         return super().preprocess(payload)
 
 
-def api_inputs(d: dict, std: dict) -> list:
-    """The components of ``API_PARAMS["generate"]``, in its order."""
-    return [ApiFile(type="filepath"), RawText(), RawText(value=d["negative_prompt"]),
-            RawNumber(value=std.get("guidance_scale", d["guidance_scale"])),
-            RawNumber(value=std.get("num_inference_steps", d["num_inference_steps"]), precision=0),
-            RawNumber(value=std.get("num_frames", d["num_frames"]), precision=0),
-            RawNumber(value=std.get("fps", d["fps"]), precision=0), RawText(value=std.get("resolution", "512p")),
-            RawNumber(value=-1, precision=0)]
+def api_inputs() -> list:
+    """The components of ``API_PARAMS["generate"]``, in its order.  The settings default to None: the call runs
+    with the *standard* preset of the model the studio runs then (:meth:`ApiHandlers.request_of`), which a switch
+    on the page changes."""
+    return [ApiFile(type="filepath"), RawText(), RawText(value=None), RawNumber(value=None),
+            RawNumber(value=None, precision=0), RawNumber(value=None, precision=0), RawNumber(value=None, precision=0),
+            RawText(value=None), RawNumber(value=-1, precision=0)]
 
 
 class ApiHandlers:
     def __init__(self, ui):
         self.ui, self.jobs = ui, ui.jobs
+
+    def request_of(self, args: dict) -> dict:
+        """The call's settings by name (``API_PARAMS["generate"]``), each one not given (None) from the standard
+        preset of the model the studio runs now, else from that model's defaults."""
+        from ..planning.presets import presets_dir
+        from .common import settings_of
+
+        cfg = self.ui.cfg
+        std = {**cfg.defaults, "resolution": cfg.resolution["default_tier"],
+               **settings_of("standard", presets_dir(cfg))}
+        return {k: std.get(k) if args[k] is None else args[k] for k in API_PARAMS["generate"]}
 
     def _submit(self, args: dict, request: gr.Request):
         """Queue the call's job: ``args`` are the handler's arguments, of which those named in
@@ -76,8 +86,7 @@ class ApiHandlers:
         try:
             if args["image"] == NOT_A_FILE:  # the message the door gives a raw call (docs/api.md)
                 raise InvalidInput("api_file_value", name="image")
-            return self.jobs.submit_generate(client=request.session_hash,
-                                             **{k: args[k] for k in API_PARAMS["generate"]})
+            return self.jobs.submit_generate(client=request.session_hash, **self.request_of(args))
         except I2VError as exc:
             raise user_error(exc, lang_of(request)) from None
 
@@ -86,8 +95,9 @@ class ApiHandlers:
         s = dict((job.result or {}).get("summary") or {})
         return {**s, "params": self.jobs.metadata(job).get("params"), "job": job.id}
 
-    def generate(self, image, prompt, negative_prompt, guidance_scale, num_inference_steps, num_frames, fps,
-                 resolution, seed, request: gr.Request):
+    # (settings default to None: gradio_client then treats them as optional, and request_of fills them)
+    def generate(self, image, prompt, negative_prompt=None, guidance_scale=None, num_inference_steps=None,
+                 num_frames=None, fps=None, resolution=None, seed=-1, request: gr.Request = None):
         """Blocking: submit, wait, return (video, metadata).  Yields while waiting so that Gradio notices a
         client that went away; then the job is cancelled (it would hold the model for nobody)."""
         lang = lang_of(request)
@@ -108,8 +118,9 @@ class ApiHandlers:
             raise user_error(error_of(snap), lang)
         yield self.jobs.summary(snap)["video"], self.result(snap)
 
-    def submit(self, image, prompt, negative_prompt, guidance_scale, num_inference_steps, num_frames, fps,
-               resolution, seed, segments, storyboard, target_motion, request: gr.Request):
+    def submit(self, image, prompt, negative_prompt=None, guidance_scale=None, num_inference_steps=None,
+               num_frames=None, fps=None, resolution=None, seed=-1, segments=1, storyboard="", target_motion="",
+               request: gr.Request = None):
         """Queue a video, or a long one (``segments`` > 1 or a ``storyboard``), or an auto-tuned one (a
         ``target_motion``), and return its job id."""
         args = locals()
@@ -117,8 +128,8 @@ class ApiHandlers:
         if target_motion in (None, "") and long is None:
             job = self._submit(args, request)
         else:
-            request_kw = {k: args[k] for k in API_PARAMS["generate"]}
             try:
+                request_kw = self.request_of(args)
                 job = self.jobs.submit_autotune(client=request.session_hash, target_motion=target_motion, long=long,
                                                 **request_kw) if target_motion not in (None, "") else \
                     self.jobs.submit_long(client=request.session_hash, **long, **request_kw)
@@ -158,13 +169,9 @@ class ApiHandlers:
 
 def wire(ui) -> None:
     h = ApiHandlers(ui)
-    from .common import settings_of
-
-    std = settings_of("standard", ui.presets)
     with gr.Row(visible=False):
-        gen_in = api_inputs(ui.cfg.defaults, std)
-        sub_in = api_inputs(ui.cfg.defaults, std) + [RawNumber(value=1, precision=0), RawText(value=""),
-                                                      RawText(value="")]
+        gen_in = api_inputs()
+        sub_in = api_inputs() + [RawNumber(value=1, precision=0), RawText(value=""), RawText(value="")]
         assert len(gen_in) == len(API_PARAMS["generate"]) and len(sub_in) == len(API_PARAMS["submit"])
         gen_out = [gr.Video(), gr.JSON()]
         sub_out, job_in, job_out, cancel_in, cancel_out = gr.JSON(), gr.Textbox(), gr.JSON(), gr.Textbox(), gr.JSON()

@@ -237,6 +237,36 @@ __all__ = ["Components", "lang_of", "error_text", "user_error", "UploadImage", "
            "CONTROLS", "t", "warn"]
 
 
+def model_value(source: str) -> str:
+    """The Model choice's value for a model source (a hub id shows as its model's name)."""
+    from ..families.catalog import model_rows
+
+    row = next((r for r in model_rows() if source in (r["name"], r["hub_id"])), None)
+    return row["name"] if row else source
+
+
+def check_shown_model(ui, values: dict) -> None:
+    """A page submits for the model it shows: if another page switched the studio since, say so (one line)
+    rather than run its settings, checked for one model, on another."""
+    shown, now = values.get(getattr(ui.c, "model", None)), ui.studio.selected
+    if shown and shown not in (now, model_value(now)):
+        from ..base.errors import InvalidInput
+
+        raise InvalidInput("model_switched", shown=shown, now=model_value(now))
+
+
+def family_text(key: str, fam: dict) -> str:
+    """The key of a control's note for the model's family: I2VGen-XL's own (zones from the seed article, CLIP,
+    a UNet) or the general one of a family that runs diffusers' pipeline (Wan)."""
+    return key if "approximate" in fam.get("takes", ()) else f"{key}_family"
+
+
+# Controls of I2VGen-XL's own loop (approximate methods, guidance per step) and its motion-speed input: shown
+# only for a family that takes them
+LOOP_CONTROLS = {"fast": "approximate", "skip_threshold": "approximate", "guidance_stop": "approximate",
+                 "schedule": "guidance_schedule", "guidance_end": "guidance_schedule", "target_fps": "target_fps"}
+
+
 def control_names() -> tuple[str, ...]:
     """The components a settings dict can fill (from the settings schema), plus the seed's two."""
     return (*CONTROLS.values(), "seed", "random_seed")

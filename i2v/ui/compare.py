@@ -7,7 +7,7 @@ import gradio as gr
 
 from ..base.errors import I2VError
 from ..base.i18n import t
-from .common import error_text, lang_of, page_request, warn
+from .common import check_shown_model, error_text, lang_of, page_request, warn
 from .follow import follow_jobs
 
 
@@ -46,6 +46,7 @@ class CompareHandlers:
         if not values[c.image]:
             return {c.sweep_status: warn(t("no_image", lang)), c.sweep_job: []}
         try:
+            check_shown_model(self.ui, values)
             # the Create tab's settings, as the CLI's sweep takes them: all but guidance (swept); one seed for all
             kw = {"seed": -1, **page_request(c, values), "image": values[c.image]}
             kw.pop("guidance_scale")
@@ -79,7 +80,7 @@ def wire(ui) -> None:
     c.sweep_preview_sink = gr.State(None)  # previews are not shown on this tab
     from .common import control_names
 
-    inputs = {c.sweep_values, c.image, c.preset, c.restored, *c(*control_names())}
+    inputs = {c.sweep_values, c.model, c.image, c.preset, c.restored, *c(*control_names())}
     c.sweep_go.click(h.submit, inputs, [c.sweep_status, c.sweep_job, c.my_jobs], api_name=False,
                      concurrency_limit=None) \
         .then(h.follow, c.sweep_job, [c.sweep_status, c.sweep_video, c.sweep_table, c.gallery, c.sweep_preview_sink],

@@ -19,8 +19,9 @@ from ..base.settings import PRESET_KEYS, SPEEDS
 from ..planning.templates import delete_template, save_template
 from ..planning.tiers import cost_lines, switch
 from ..motion.tuning import TARGETS
-from .common import (CONTROLS, TEMPLATE_PREFIX, Dropdown, Radio, choices, control_names, control_values, error_text,
-                     fill, kept_picture, lang_of, page_request, restore_form, settings_of, warn)
+from .common import (CONTROLS, LOOP_CONTROLS, TEMPLATE_PREFIX, Dropdown, Radio, check_shown_model, choices,
+                     control_names, control_values, error_text, fill, kept_picture, lang_of, page_request,
+                     restore_form, settings_of, warn)
 from .follow import follow_jobs, generation_updates, jobs_ahead
 
 RECENT_S = 3600  # a reloaded page shows the result of a job that finished this recently
@@ -51,6 +52,7 @@ def speed_text(lang: str, family: dict | None = None) -> str:
 def layout(ui) -> None:
     c, i18n, d, lim = ui.c, ui.i18n, ui.cfg.defaults, ui.cfg.limits
     std = settings_of("standard", ui.presets)
+    takes = ui.cfg.family.get("takes", ())  # (the page's notes in its language come with the first load)
     with gr.Row():
         with gr.Column(scale=5):
             # Media components show an i18n label as "[object Object]" (Gradio 6.31): plain text.
@@ -89,7 +91,7 @@ def layout(ui) -> None:
             with gr.Accordion(i18n("speed_costs"), open=False):
                 c.speed_md = gr.Markdown(speed_text("en", ui.cfg.family), elem_id="speed-costs")
             c.fast = gr.Slider(*lim["fast"], value=d["fast"], step=1, label=i18n("fast"), info=i18n("fast_info"),
-                               elem_id="fast")
+                               elem_id="fast", visible=LOOP_CONTROLS["fast"] in takes)
             c.resolution = Dropdown(list(ui.cfg.resolution["tiers"]), value=std.get("resolution", "512p"),
                                        label=i18n("resolution"), elem_id="resolution")
             c.segments = gr.Slider(1, ui.cfg.data["long"]["max_segments"], value=1, step=1, label=i18n("segments"),
@@ -99,23 +101,27 @@ def layout(ui) -> None:
                 c.storyboard = gr.Textbox(lines=4, label=i18n("storyboard"), placeholder=t("storyboard_ph"),
                                           max_length=ui.cfg.data["long"]["storyboard_max_chars"], elem_id="storyboard")
             with gr.Accordion(i18n("advanced"), open=False):
-                c.target_fps = gr.Slider(*lim["target_fps"], value=d["target_fps"], step=1, label=i18n("target_fps"))
+                c.target_fps = gr.Slider(*lim["target_fps"], value=d["target_fps"], step=1, label=i18n("target_fps"),
+                                         visible=LOOP_CONTROLS["target_fps"] in takes)
                 with gr.Row():
                     c.seed = gr.Number(value=0, precision=0, minimum=0, label=i18n("seed"), elem_id="seed")
                     c.random_seed = gr.Checkbox(value=True, label=i18n("random_seed"), elem_id="random-seed")
                 c.count = gr.Slider(1, 8, value=1, step=1, label=i18n("count"), elem_id="count")
                 with gr.Row():
                     c.schedule = Dropdown(list(SCHEDULES), value="constant", label=i18n("schedule"),
-                                             info=i18n("schedule_info"), elem_id="schedule")
+                                             info=i18n("schedule_info"), elem_id="schedule",
+                                             visible=LOOP_CONTROLS["schedule"] in takes)
                     c.guidance_end = gr.Slider(*lim["guidance"], value=6.0, step=0.5, label=i18n("guidance_end"),
-                                               elem_id="guidance-end")
+                                               elem_id="guidance-end", visible=LOOP_CONTROLS["guidance_end"] in takes)
                 with gr.Row():
                     c.skip_threshold = gr.Slider(*lim["skip_threshold"], value=d["skip_threshold"], step=0.01,
                                                  label=i18n("skip_threshold"), info=i18n("skip_threshold_info"),
-                                                 elem_id="skip-threshold")
+                                                 elem_id="skip-threshold",
+                                                 visible=LOOP_CONTROLS["skip_threshold"] in takes)
                     c.guidance_stop = gr.Slider(*lim["guidance_stop"], value=d["guidance_stop"], step=0.05,
                                                 label=i18n("guidance_stop"), info=i18n("guidance_stop_info"),
-                                                elem_id="guidance-stop")
+                                                elem_id="guidance-stop",
+                                                visible=LOOP_CONTROLS["guidance_stop"] in takes)
             with gr.Row():
                 c.go = gr.Button(i18n("generate"), variant="primary", elem_id="generate")
                 c.stop = gr.Button(i18n("stop"), variant="stop", elem_id="stop")
@@ -347,6 +353,7 @@ class CreateHandlers:
         if not image:
             return {c.status: warn(t("no_image", lang)), c.current: active}
         try:
+            check_shown_model(self.ui, values)
             seeds = expand_seeds(values[c.seed], values[c.random_seed], values[c.count])
             long = long_request(c, values)
             target = (values.get(c.target_motion) or "").strip()
@@ -374,6 +381,7 @@ class CreateHandlers:
         if not video:
             return {c.status: t("extend_none", lang), c.current: []}
         try:
+            check_shown_model(self.ui, values)
             s = page_request(c, values)
             s.pop("resolution", None)  # the video's own size
             long = long_request(c, values, extend=True)
@@ -535,7 +543,7 @@ def wire(ui) -> None:
     fix_inputs = {*controls, c.last_params}
     for problem, button in c.fix_buttons.items():
         button.click(fixer(h, problem), fix_inputs, fill_outputs, api_name=False)
-    gen_inputs = {*controls, c.image, c.preset, c.restored, c.count, c.current, c.segments, c.storyboard,
+    gen_inputs = {*controls, c.model, c.image, c.preset, c.restored, c.count, c.current, c.segments, c.storyboard,
                   c.target_motion}
     submitted = c.go.click(h.submit, gen_inputs, [c.status, c.current, c.my_jobs], api_name=False,
                            concurrency_limit=None)
@@ -544,7 +552,8 @@ def wire(ui) -> None:
     # the progress or the error, where Generate's answer appears, brought into view
     c.go.click(None, None, None, js=SHOW_STATUS_JS, queue=False, api_name=False)
     c.stop.click(h.stop, c.current, c.status, **quick)
-    c.extend.click(h.submit_extend, {*controls, c.preset, c.restored, c.last_video, c.segments, c.storyboard},
+    c.extend.click(h.submit_extend, {*controls, c.model, c.preset, c.restored, c.last_video, c.segments,
+                                     c.storyboard},
                    [c.status, c.current, c.my_jobs], api_name=False, concurrency_limit=None).then(
         h.follow, c.current, gen_outputs, **follow)
     for btn, factor in ((c.smooth2, 2), (c.smooth4, 4)):

@@ -12,12 +12,13 @@ from ..base.errors import I2VError
 from ..base.i18n import t
 from ..families.catalog import model_rows
 from ..planning.presets import presets_dir
+from .common import LOOP_CONTROLS, error_text, family_text, lang_of, model_value, settings_of, warn
 from .common import choices as preset_choices
-from .common import error_text, lang_of, settings_of, warn
 
 # what a switch updates besides the controls a preset fills
 OUTPUTS = ("model", "model_md", "preset", "frames", "guidance", "guidance_end", "zone", "speed_md", "negative",
-           "sweep_values", "timer")
+           "sweep_values", "timer", "speed_tier", "rec_md", "fast", "skip_threshold", "guidance_stop", "schedule",
+           "target_fps")
 
 
 def _label(row: dict, lang: str) -> str:
@@ -38,10 +39,7 @@ def choices(current: str, lang: str = "en") -> list[tuple[str, str]]:
     return out
 
 
-def value_of(current: str) -> str:
-    """The choice's value for a source (a hub id is shown as its model's name)."""
-    row = next((r for r in model_rows() if current in (r["name"], r["hub_id"])), None)
-    return row["name"] if row else current
+value_of = model_value
 
 
 def info(cfg, lang: str) -> str:
@@ -72,15 +70,24 @@ def form(ui, lang: str, values: dict | None = None) -> dict:
     std = settings_of("standard", c.presets)
     v = {**std, **(values or {})}
     g = float(v.get("guidance_scale", cfg.defaults["guidance_scale"]))
+    takes = fam.get("takes", ())
+    lo, hi = fam["safe_zone"]
     return {c.model: gr.update(choices=choices(ui.studio.selected, lang), value=value_of(ui.studio.selected)),
             c.model_md: info(cfg, lang),
             c.preset: gr.update(choices=preset_choices(lang, c.presets), value="standard"),
             c.frames: gr.update(minimum=lim["frames"][0], maximum=lim["frames"][1], step=fam["frames_step"],
                                 value=int(v.get("num_frames", cfg.defaults["num_frames"]))),
-            c.guidance: gr.update(minimum=lim["guidance"][0], maximum=lim["guidance"][1], value=g),
-            c.guidance_end: gr.update(minimum=lim["guidance"][0], maximum=lim["guidance"][1]),
+            c.guidance: gr.update(minimum=lim["guidance"][0], maximum=lim["guidance"][1], value=g,
+                                  info=t(family_text("guidance_info", fam), lang, lo=f"{lo:g}", hi=f"{hi:g}",
+                                         default=f"{fam['guidance_default']:g}")),
+            **{getattr(c, name): gr.update(visible=need in takes) for name, need in LOOP_CONTROLS.items()},
+            c.guidance_end: gr.update(minimum=lim["guidance"][0], maximum=lim["guidance"][1],
+                                      visible="guidance_schedule" in takes),
             c.zone: zone_text(g, lang, fam), c.speed_md: speed_text(lang, fam),
-            c.negative: cfg.defaults["negative_prompt"],
+            c.speed_tier: gr.update(info=t(family_text("speed_tier_info", fam), lang)),
+            c.rec_md: "",  # (a recommendation for the other model)
+            c.negative: gr.update(value=cfg.defaults["negative_prompt"],
+                                  info=t(family_text("negative_info", fam), lang)),
             c.sweep_values: ", ".join(f"{g:g}" for g in fam["sweep_values"]),
             c.timer: gr.update(active=True)}  # the banner ticks again: it says when the model is loaded
 
@@ -125,8 +132,10 @@ class ModelHandlers:
         c, ui = self.c, self.ui
         if ui.cfg.model["source"] != ui.built_for:
             return self.with_standard(form(ui, lang))
-        return {c.model: gr.update(choices=choices(ui.studio.selected, lang), value=value_of(ui.studio.selected)),
-                c.model_md: info(ui.cfg, lang)}
+        whole = form(ui, lang)  # its notes in the page's language; values and ranges as the page has them
+        return {**{comp: whole[comp] for comp in (c.model, c.model_md, c.speed_tier)},
+                c.guidance: gr.update(info=whole[c.guidance]["info"]),
+                c.negative: gr.update(info=whole[c.negative]["info"])}
 
 
 def wire(ui) -> None:
@@ -136,4 +145,6 @@ def wire(ui) -> None:
     h = ModelHandlers(ui)
     ui.models = h
     outs = list(dict.fromkeys([*c(*OUTPUTS), *c(*control_names()), c.manual, c.restored]))
-    c.model.input(h.on_model, c.model, outs, api_name=False, show_progress="hidden", concurrency_limit=1)
+    # always_last: of picks made faster than a switch answers, the last one is made (none is dropped for good)
+    c.model.input(h.on_model, c.model, outs, api_name=False, show_progress="hidden", concurrency_limit=1,
+                  trigger_mode="always_last")
