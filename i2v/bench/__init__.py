@@ -518,6 +518,17 @@ def bench_long(segments: int = 4, size: int = 256, frames: int = 8, steps: int =
             "overhead_vs_separate_jobs": round(lg / (segments * o) - 1, 3)}
 
 
+def _wan_bench(args, key: str, fn, what: str, title: str, columns: list[str], log) -> dict:
+    """One of Wan's benches on the device asked for, its rows as a table unless ``--json``."""
+    dev = getattr(args, "device", None) or "cuda"
+    log(f"benchmark: {what}, {dev} ...")
+    res = fn(dev, out=getattr(args, "out", None), log=log)
+    if not getattr(args, "json", False):
+        print("\n" + title.format(card=res["info"]["card"], dtype=res["info"]["dtype"]))
+        print(table(res["rows"], columns))
+    return {key: res}
+
+
 def run_bench(args, log=print) -> dict:
     from .gpu import require_device
 
@@ -560,25 +571,17 @@ def run_bench(args, log=print) -> dict:
     if getattr(args, "wan_tiers", False):
         from .wan import bench_wan_tiers
 
-        dev = getattr(args, "device", None) or "cuda"
-        log(f"benchmark: Wan 2.2's speed tiers against exact on random-full, {dev} ...")
-        res = bench_wan_tiers(dev, out=getattr(args, "out", None), log=log)
-        if not getattr(args, "json", False):
-            print(f"\nWan 2.2's speed tiers ({res['info']['card']}, bf16, random-full; whole calls, one run)")
-            print(table(res["rows"], ["variant", "tier", "size", "steps", "s_per_call", "speedup_vs_exact",
-                                       "mean_drift", "max_drift", "error"]))
-        return {"wan_tiers": res}
+        return _wan_bench(args, "wan_tiers", bench_wan_tiers, "Wan 2.2's speed tiers against exact on random-full",
+                          "Wan 2.2's speed tiers ({card}, bf16, random-full; whole calls, one run)",
+                          ["variant", "tier", "size", "steps", "s_per_call", "speedup_vs_exact", "mean_drift",
+                           "max_drift", "error"], log)
     if getattr(args, "wan", False):
         from .wan import bench_wan
 
-        dev = getattr(args, "device", None) or "cuda"
-        log(f"benchmark: Wan 2.2 on {dev} ...")
-        res = bench_wan(dev, out=getattr(args, "out", None), log=log)
-        if not getattr(args, "json", False):
-            print(f"\nWan 2.2 ({res['info']['card']}, {res['info']['dtype']}; whole calls through the studio's engine)")
-            print(table(res["rows"], ["model", "size", "steps", "s_per_call", "s_per_step", "tflop_per_step",
-                                       "tflops", "peak_gib", "error"]))
-        return {"wan": res}
+        return _wan_bench(args, "wan", bench_wan, "Wan 2.2",
+                          "Wan 2.2 ({card}, {dtype}; whole calls through the studio's engine)",
+                          ["model", "size", "steps", "s_per_call", "s_per_step", "tflop_per_step", "tflops",
+                           "peak_gib", "error"], log)
     if getattr(args, "long", False):
         log("benchmark: a 4-segment long video against one segment (tiny) ...")
         res = bench_long(repeats=repeats, steps=3 if quick else 10, log=log)

@@ -115,8 +115,11 @@ class StudioUI:
     def on_load(self, ids, request: gr.Request):
         """The page in the user's language, the history, then this browser's jobs again."""
         c = self.c
-        yield {**self.localized(lang_of(request)), **self.models.page(lang_of(request)),
-               c.gallery: self.gallery_value(lang_of(request))}
+        out = self.localized(lang_of(request))
+        for comp, update in self.models.page(lang_of(request)).items():  # (both may update one component)
+            out[comp] = {**out[comp], **update} if isinstance(out.get(comp), dict) and isinstance(update, dict) \
+                else update
+        yield {**out, c.gallery: self.gallery_value(lang_of(request))}
         jobs = [j for j in (self.jobs.get(i) for i in (ids or [])[:8]) if j is not None]
         by_tab = {tab: [j for j in jobs if kind_of(j.kind).tab == tab] for tab in ("compare", "create")}
         if by_tab["compare"]:

@@ -12,7 +12,7 @@ from ..base.errors import I2VError
 from ..base.i18n import t
 from ..families.catalog import model_rows
 from ..planning.presets import presets_dir
-from .common import LOOP_CONTROLS, error_text, family_text, lang_of, model_value, settings_of, warn
+from .common import LOOP_CONTROLS, Dropdown, error_text, family_text, lang_of, model_value, settings_of, warn
 from .common import choices as preset_choices
 
 # what a switch updates besides the controls a preset fills
@@ -53,8 +53,9 @@ def info(cfg, lang: str) -> str:
 def layout(ui) -> None:
     c = ui.c
     with gr.Row():
-        c.model = gr.Dropdown(choices(ui.studio.selected), value=value_of(ui.studio.selected), label=ui.i18n("model"),
-                              info=ui.i18n("model_choice_info"), elem_id="model-choice", scale=3)
+        # (the bounded dropdown: a value not among its choices is one short line, as for every choice)
+        c.model = Dropdown(choices(ui.studio.selected), value=value_of(ui.studio.selected), label=ui.i18n("model"),
+                           info=ui.i18n("model_choice_info"), elem_id="model-choice", scale=3)
         c.model_md = gr.Markdown(info(ui.cfg, "en"), elem_id="model-info")
 
 
