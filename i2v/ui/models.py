@@ -133,10 +133,15 @@ class ModelHandlers:
         c, ui = self.c, self.ui
         if ui.cfg.model["source"] != ui.built_for:
             return self.with_standard(form(ui, lang))
-        whole = form(ui, lang)  # its notes in the page's language; values and ranges as the page has them
-        return {**{comp: whole[comp] for comp in (c.model, c.model_md, c.speed_tier)},
-                c.guidance: gr.update(info=whole[c.guidance]["info"]),
-                c.negative: gr.update(info=whole[c.negative]["info"])}
+        # only what a page load needs in its language (values and ranges are the page's own): no preset files
+        # read, the model list looked up once
+        fam = ui.cfg.family
+        lo, hi = fam["safe_zone"]
+        return {c.model: gr.update(choices=choices(ui.studio.selected, lang)), c.model_md: info(ui.cfg, lang),
+                c.speed_tier: gr.update(info=t(family_text("speed_tier_info", fam), lang)),
+                c.guidance: gr.update(info=t(family_text("guidance_info", fam), lang, lo=f"{lo:g}", hi=f"{hi:g}",
+                                             default=f"{fam['guidance_default']:g}")),
+                c.negative: gr.update(info=t(family_text("negative_info", fam), lang))}
 
 
 def wire(ui) -> None:
