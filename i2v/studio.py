@@ -379,8 +379,7 @@ class Studio:
             old, self._engine, self._engine_source = self._engine, None, None
             if old is not None:
                 self.log(f"unloading model {old.info.model_id}")
-                old.free_memory()
-                del old
+                del old  # (then collected and the card's cache emptied once, below)
                 gc.collect()
                 import torch
 
