@@ -182,6 +182,7 @@ def serve(a: argparse.Namespace) -> int:
     from i2v.jobs.store import active_files
     from i2v.studio import Studio
     from i2v.ui import build_ui
+    from i2v.ui.connections import STREAMS_JS
     from i2v.web import Door, DoorPolicy, LoginThrottle, allowed_hosts
 
     studio = Studio(cfg, outputs=outputs, owned=active_files)
@@ -223,7 +224,7 @@ def serve(a: argparse.Namespace) -> int:
     try:
         demo.launch(server_name=host, server_port=a.port, auth=auth, max_file_size=a.max_file_size,
                     allowed_paths=[str(studio.outputs)], enable_monitoring=False, i18n=i18n, show_error=False,
-                    footer_links=["api"], quiet=True,
+                    footer_links=["api"], quiet=True, head=STREAMS_JS,  # (i2v/ui/connections.py)
                     app_kwargs={"middleware": [Middleware(TrustedHostMiddleware, allowed_hosts=hosts),
                                                Middleware(Door, policy=policy)]})
     finally:

@@ -65,7 +65,10 @@ def absolute_peak(fn: Callable[[], object], device: torch.device | str = "cpu") 
 
 
 def live_tensor_bytes() -> int:
-    """Bytes held by tensors still referenced from Python (each storage once): 'back to baseline' on any device."""
+    """Bytes held by tensors still referenced from Python (each storage once): 'back to baseline' on any device.
+    Fake tensors (a memory count's, left to the collector) hold no memory and are passed over."""
+    from torch._subclasses.fake_tensor import FakeTensor
+
     gc.collect()
     seen, total = set(), 0
     with warnings.catch_warnings():  # isinstance() touches every object, deprecated module proxies included
@@ -73,7 +76,7 @@ def live_tensor_bytes() -> int:
         warnings.simplefilter("ignore", DeprecationWarning)
         for obj in gc.get_objects():
             try:
-                if isinstance(obj, torch.Tensor) and not obj.is_meta:
+                if isinstance(obj, torch.Tensor) and not obj.is_meta and not isinstance(obj, FakeTensor):
                     st = obj.untyped_storage()
                     key = (st.data_ptr(), obj.device.type)
                     if key not in seen and st.data_ptr():

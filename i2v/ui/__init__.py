@@ -17,36 +17,8 @@ from ..jobs import JobService, kind_of
 from ..modelload import banner_markdown
 from ..studio import Studio
 from . import api, compare, create, history, models, queue
+from .connections import TABS_JS
 from .common import Components, choices, control_names, lang_of, settings_of
-
-
-# The studio tabs of this browser count themselves over a BroadcastChannel (each says hello every 2 s and
-# goodbye when it goes; one silent for 2 minutes, a background tab being throttled to a timer a minute, is
-# gone).  From 5 tabs on, each shows the warning: Chromium keeps 6 connections to one host and a tab holds
-# Gradio's heartbeat plus, while it follows a job, its event stream, so a 6th tab does not even load.
-TABS_WARN_AT = 5
-TABS_JS = f"""() => {{
-  const ch = new BroadcastChannel('i2v-studio-tabs'), me = Math.random().toString(36).slice(2), seen = new Map();
-  const show = () => {{
-    const now = Date.now();
-    for (const [id, t] of seen) if (now - t > 120000) seen.delete(id);
-    const el = document.querySelector('#tabs-warning');
-    if (!el) return;
-    const many = seen.size + 1 >= {TABS_WARN_AT};
-    el.classList.toggle('hidden', !many);
-    el.style.display = many ? 'block' : 'none';
-    el.dataset.tabs = String(seen.size + 1);
-  }};
-  ch.onmessage = (e) => {{
-    if (e.data.bye) seen.delete(e.data.id); else seen.set(e.data.id, Date.now());
-    if (e.data.hello) ch.postMessage({{id: me}});
-    show();
-  }};
-  ch.postMessage({{id: me, hello: true}});
-  setInterval(() => {{ ch.postMessage({{id: me}}); show(); }}, 2000);
-  addEventListener('pagehide', () => ch.postMessage({{id: me, bye: true}}));
-  show();
-}}"""
 
 
 class StudioUI:
