@@ -539,17 +539,31 @@ def test_bad_upload_message_at_once_and_no_stale_badges(browser, tmp_path, photo
         ctx.close()
 
 
-def test_stop_ends_the_job_and_the_next_one_runs(browser, tmp_path, photo_path):
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_stop_twice_then_a_double_click_makes_one_job(browser, tmp_path, photo_path, lang):
+    """Stop ends the job; a second Stop, with nothing running, leaves "Stopped" as it is (it said "stopping
+    after the current step"); the next Generate runs, and a double-click on it queues one job, not two."""
     with running_app(tmp_path) as app:
-        ctx, page = open_studio(browser, app, photo_path, "waves crashing")
-        start_long_run(page, 60)
+        ctx, page = open_studio(browser, app, photo_path, "waves crashing", **(ZH if lang == "zh" else {}))
+        set_slider(page, "steps", 60)
+        set_slider(page, "frames", 4)
+        page.locator("#generate").click()
+        wait_text(page, "status", r"(Step|第) [2-9]\d*/60", 60000)
         page.locator("#stop").click()
-        wait_text(page, "status", "Stopped. Nothing was written.", 30000)
+        stopped = {"en": "Stopped. Nothing was written.", "zh": "已停止，未写入任何文件。"}[lang]
+        wait_text(page, "status", re.escape(stopped), 30000)
         job = JobStore(app.outputs).list()[0]
         assert job.status == "cancelled" and job.progress["step"] < 60
+        page.locator("#stop").click()
+        page.wait_for_timeout(1500)
+        assert stopped in page.locator("#status").inner_text()
         set_slider(page, "steps", 2)
-        page.locator("#generate").click()
+        page.locator("#generate").dblclick()
         playable(page, page.locator("#result-video video"))
+        wait_text(page, "status", DONE_RE[lang])
+        page.wait_for_timeout(1500)
+        assert [j.status for j in JobStore(app.outputs).list()] == ["done", "cancelled"]
+        assert "[1/2]" not in page.locator("#status").inner_text()
         ctx.close()
 
 
@@ -605,10 +619,18 @@ def test_chinese_page_has_no_english_ui_text_and_chinese_errors(browser, tmp_pat
         tab(page, "Create", "创作", "zh")
         page.locator("#generate").click()  # no image yet
         page.get_by_text("请先上传图片").wait_for(timeout=15000)
+        page.evaluate("() => { window.__spoken = []; new MutationObserver(() => {"
+                      " for (const e of document.querySelectorAll('[role=status]'))"
+                      " if (e.textContent) window.__spoken.push(e.textContent); })"
+                      ".observe(document.body, {subtree: true, childList: true, characterData: true}); }")
         quick_run(page, photo_path, "镜头缓慢推进")  # the upload after the error, on the same page
         wait_text(page, "status", DONE_RE["zh"])
         wait_text(page, "notes", "演示模型")
         assert not english_words(page), sorted(english_words(page))  # the result, its notes and motion too
+        # Gradio's screen-reader line after each event (there for a moment): in Chinese, not its key
+        page.wait_for_function("() => window.__spoken.some(x => x !== '加载中')", timeout=20000)  # (after "loading")
+        spoken = page.evaluate("() => window.__spoken")
+        assert spoken and not any("common." in x or "Complete" in x for x in spoken), spoken
         ctx.close()
 
 
@@ -756,6 +778,21 @@ def test_wan_journey_presets_compare_generate_and_a_refused_frame_count(browser,
         page.get_by_role("option", name="Quick look" if lang == "en" else "快速预览").click()
         wait_slider(page, "frames", 49)
         assert slider_value(page, "guidance") == 5 and slider_value(page, "steps") == 25
+        ctx.close()
+
+
+def test_a_model_chosen_during_a_job_is_announced_ready_when_it_loads(browser, tmp_path, photo_path):
+    """The banner said "Chosen: wan-tiny. It loads when the job running now ends." and the old model's readiness
+    for good (its refresh had stopped): it now follows the load to its end (a newcomer's pass)."""
+    with running_app(tmp_path) as app:
+        ctx, page = open_studio(browser, app, photo_path, "waves crashing")
+        wait_text(page, "model-banner", "Model ready", 60000)
+        start_long_run(page, 30)
+        choose_model(page, "wan-tiny")
+        wait_text(page, "model-banner", "It loads when the job running now ends", 20000)
+        wait_text(page, "status", DONE_RE["en"], 120000)
+        wait_text(page, "model-banner", "Model ready: wan-tiny", 120000)
+        assert "Chosen" not in page.locator("#model-banner").inner_text()
         ctx.close()
 
 

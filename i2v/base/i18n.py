@@ -375,6 +375,11 @@ def pick_lang(accept_language: str | None) -> str:
     return best
 
 
+# Keys of Gradio's own page that its locale files lack: the screen-reader line after an event read out
+# "common.complete" on the Chinese page (a newcomer's pass).
+GRADIO_KEYS = {"common.complete": {"en": "Complete", "zh": "完成"}}
+
+
 def i18n_tables() -> dict[str, dict[str, str]]:
     """{lang: {key: text}} for gradio's I18n."""
-    return {lang: {k: v.get(lang) or v["en"] for k, v in TEXT.items()} for lang in LANGS}
+    return {lang: {k: v.get(lang) or v["en"] for k, v in {**TEXT, **GRADIO_KEYS}.items()} for lang in LANGS}

@@ -47,8 +47,10 @@ class StudioUI:
         lang = lang_of(request)
         st = self.jobs.model_status(self.pooled)
         c = self.c
-        # ticks while loading (the download's progress), and with a pool, whose workers come, go and die
-        active = st["state"] == "loading" or (st["state"] == "ready" and self.pooled)
+        # ticks while loading (the download's progress), while a chosen model waits for the running job to end
+        # (it then loads: without the tick the banner kept "Chosen: …" and the old model's readiness), and with
+        # a pool, whose workers come, go and die
+        active = st["state"] == "loading" or bool(st.get("selected")) or (st["state"] == "ready" and self.pooled)
         text = banner_markdown(st, lang)
         # a damaged job store the studio set aside: said above everything, for as long as its copy is kept
         text = "\n\n".join([*(f"⚠️ {n}" for n in self.jobs.store_notices(lang)), text])

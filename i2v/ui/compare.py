@@ -8,7 +8,7 @@ import gradio as gr
 from ..base.errors import I2VError
 from ..base.i18n import t
 from .common import check_shown_model, error_text, lang_of, page_request, warn
-from .follow import follow_jobs
+from .follow import follow_jobs, stop_text
 
 
 def layout(ui) -> None:
@@ -69,9 +69,7 @@ class CompareHandlers:
         yield from follow_jobs(view, self.jobs, list(ids or []), lang, render)
 
     def stop(self, ids, request: gr.Request):
-        for job_id in ids or []:
-            self.jobs.cancel(job_id)
-        return t("stopping", lang_of(request)) if ids else ""
+        return stop_text(self.jobs, ids, lang_of(request))
 
 
 def wire(ui) -> None:

@@ -3,6 +3,8 @@ measured motion, one-click fixes and smoothing.  Every handler returns ``{compon
 
 from __future__ import annotations
 
+import json
+import time
 from collections import OrderedDict
 
 import gradio as gr
@@ -22,7 +24,7 @@ from ..motion.tuning import TARGETS
 from .common import (CONTROLS, LOOP_CONTROLS, TEMPLATE_PREFIX, Dropdown, Radio, check_shown_model, choices,
                      control_names, control_values, error_text, fill, kept_picture, lang_of, page_request,
                      restore_form, settings_of, warn)
-from .follow import follow_jobs, generation_updates, jobs_ahead
+from .follow import follow_jobs, generation_updates, jobs_ahead, stop_text
 
 RECENT_S = 3600  # a reloaded page shows the result of a job that finished this recently
 
@@ -196,6 +198,7 @@ SHOW_STATUS_JS = ("() => { const s = document.querySelector('#status'); if (!s) 
 
 class CreateHandlers:
     TOUCHED_MAX = 2000  # sessions remembered as having moved a slider themselves
+    REPEAT_S = 1.0  # the same Generate from one tab this soon after the last is the same click (a double-click)
 
     def __init__(self, ui):
         self.ui, self.c, self.jobs = ui, ui.c, ui.jobs
@@ -203,6 +206,9 @@ class CreateHandlers:
         # triggered by the prompt carries the page's state from when it was triggered; a slider moved
         # while it waited in the queue would otherwise be overwritten when it ran.
         self.touched: OrderedDict[str, bool] = OrderedDict()
+        # Each tab's last Generate (when, what it asked, the ids it answered): a double-click queued the same
+        # job twice (a newcomer's pass), its second click carrying the page's state from before the first's answer.
+        self.last_submit: OrderedDict[str, tuple[float, str, list]] = OrderedDict()
 
     def on_touch(self, request: gr.Request):
         """The user moved guidance or steps: the live recommendation no longer fills them."""
@@ -352,6 +358,12 @@ class CreateHandlers:
         image = values[c.image]
         if not image:
             return {c.status: warn(t("no_image", lang)), c.current: active}
+        session = getattr(request, "session_hash", None) or ""
+        asked = json.dumps([[getattr(k, "elem_id", None), v] for k, v in values.items()  # (the form as sent)
+                            if k is not c.current and k is not c.my_jobs], default=str)
+        when, before, ids = self.last_submit.get(session, (0.0, "", []))
+        if asked == before and time.monotonic() - when < self.REPEAT_S:
+            return {c.current: ids, c.my_jobs: ids}  # the same click again: the jobs it queued, once
         try:
             check_shown_model(self.ui, values)
             seeds = expand_seeds(values[c.seed], values[c.random_seed], values[c.count])
@@ -371,6 +383,10 @@ class CreateHandlers:
         except I2VError as exc:
             return {c.status: warn(error_text(exc, lang)), c.current: active}
         ids = active + [j.id for j in new]
+        self.last_submit[session] = (time.monotonic(), asked, ids)
+        self.last_submit.move_to_end(session)
+        while len(self.last_submit) > self.TOUCHED_MAX:
+            self.last_submit.popitem(last=False)
         return {c.current: ids, c.my_jobs: ids, c.status: t("queued", lang, ahead=jobs_ahead(self.jobs, new[0]))}
 
     def submit_extend(self, values: dict, request: gr.Request):
@@ -403,8 +419,6 @@ class CreateHandlers:
 
     def reconnect(self, ids, request: gr.Request):
         """On page load: follow this browser's jobs again, or show the result of one that just finished."""
-        import time
-
         lang = lang_of(request)
         jobs = [j for j in (self.jobs.get(i) for i in (ids or [])[:8]) if j is not None]
         active = [j.id for j in jobs if not j.final]
@@ -427,10 +441,7 @@ class CreateHandlers:
                    **self._render_done(lang)(done[-1], "")}
 
     def stop(self, ids, request: gr.Request):
-        lang = lang_of(request)
-        for job_id in ids or []:
-            self.jobs.cancel(job_id)
-        return {self.c.status: t("stopping", lang) if ids else ""}
+        return {self.c.status: stop_text(self.jobs, ids, lang_of(request))}
 
     # -- smoothing --------------------------------------------------------------------------------
     def submit_smooth(self, factor: int):
@@ -453,8 +464,6 @@ class CreateHandlers:
     def follow_smooth(self, ids, request: gr.Request):
         """A smoothing's result: its video, and its own sidecar as the parameters (file); the generated video
         stays the one Smooth, Extend and the fixes work from."""
-        import json
-
         lang = lang_of(request)
         c = self.c
 

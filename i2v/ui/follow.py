@@ -22,6 +22,14 @@ from ..jobs.service import LOST
 from .common import Components, error_text, warn
 
 
+def stop_text(jobs: JobService, ids, lang: str):
+    """Stop the page's jobs; "stopping" when one of them was queued or running, and no change to the status
+    line when none was (a second Stop said "stopping after the current step" under "Stopped")."""
+    live = [job.id for job in (jobs.get(job_id) for job_id in ids or []) if job is not None and not job.final]
+    asked = [jobs.cancel(job_id) for job_id in live]  # ("cancelled" is also what a job ended so answers)
+    return t("stopping", lang) if any(a in ("cancelled", "running") for a in asked) else gr.update()
+
+
 def progress_text(job: JobRecord, ahead: int, lang: str, prefix: str = "") -> str:
     p = job.progress or {}
     if job.note and job.note.startswith(LOST) and not job.final:  # its first worker died: say so
