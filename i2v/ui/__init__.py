@@ -128,6 +128,7 @@ class StudioUI:
             c.timer.tick(self.banner, None, [c.banner, c.timer], **quiet)
             demo.load(self.banner, None, [c.banner, c.timer], **quiet)
             demo.load(None, None, None, js=create.GUARD_JS)
+            demo.load(None, None, None, js=create.ONE_CLICK_JS)
             demo.load(None, None, None, js=TABS_JS)
             reconnect_out = [c.model, c.model_md, c.guidance_end, c.negative, c.sweep_values, c.timer,  # models.page
                              c.preset, c.image, c.sweep_video, c.hist_video, c.queue_video, c.prompt, c.zone,

@@ -188,6 +188,15 @@ TOUCHED = "window.i2vSlidersTouched"  # set in the browser the moment the user m
 GUARD_JS = ("() => { for (const ev of ['pointerdown', 'focusin', 'keydown']) document.addEventListener(ev, e => {"
             f" if (e.target.closest && e.target.closest('#guidance, #steps')) {TOUCHED} = true; }}, true); }}")
 
+# Every button that queues a job takes one click a second: the second click of a double-click never reaches
+# Gradio (a double-click on Generate queued the same job twice, a newcomer's pass).  Its answer carries the
+# page's state from before the first click's answer, so the page cannot tell it from a second request later.
+QUEUES_JOB = "#generate, #extend, #smooth2, #smooth4, #sweep-run, [id^=fix-]"
+ONE_CLICK_JS = ("() => { const last = new WeakMap(); document.addEventListener('click', e => {"
+                f" const b = e.target.closest && e.target.closest('{QUEUES_JOB}'); if (!b) return;"
+                " const now = Date.now(); if (now - (last.get(b) || 0) < 1000) { e.stopPropagation();"
+                " e.preventDefault(); } else last.set(b, now); }, true); }")
+
 
 # Generate sits at the bottom of the form, its answer (progress, preview, an error) at the top of the result
 # column: on a screen that shows only one of them, the answer is scrolled into view.
@@ -198,7 +207,6 @@ SHOW_STATUS_JS = ("() => { const s = document.querySelector('#status'); if (!s) 
 
 class CreateHandlers:
     TOUCHED_MAX = 2000  # sessions remembered as having moved a slider themselves
-    REPEAT_S = 1.0  # the same Generate from one tab this soon after the last is the same click (a double-click)
 
     def __init__(self, ui):
         self.ui, self.c, self.jobs = ui, ui.c, ui.jobs
@@ -206,9 +214,6 @@ class CreateHandlers:
         # triggered by the prompt carries the page's state from when it was triggered; a slider moved
         # while it waited in the queue would otherwise be overwritten when it ran.
         self.touched: OrderedDict[str, bool] = OrderedDict()
-        # Each tab's last Generate (when, what it asked, the ids it answered): a double-click queued the same
-        # job twice (a newcomer's pass), its second click carrying the page's state from before the first's answer.
-        self.last_submit: OrderedDict[str, tuple[float, str, list]] = OrderedDict()
 
     def on_touch(self, request: gr.Request):
         """The user moved guidance or steps: the live recommendation no longer fills them."""
@@ -358,12 +363,6 @@ class CreateHandlers:
         image = values[c.image]
         if not image:
             return {c.status: warn(t("no_image", lang)), c.current: active}
-        session = getattr(request, "session_hash", None) or ""
-        asked = json.dumps([[getattr(k, "elem_id", None), v] for k, v in values.items()  # (the form as sent)
-                            if k is not c.current and k is not c.my_jobs], default=str)
-        when, before, ids = self.last_submit.get(session, (0.0, "", []))
-        if asked == before and time.monotonic() - when < self.REPEAT_S:
-            return {c.current: ids, c.my_jobs: ids}  # the same click again: the jobs it queued, once
         try:
             check_shown_model(self.ui, values)
             seeds = expand_seeds(values[c.seed], values[c.random_seed], values[c.count])
@@ -383,10 +382,6 @@ class CreateHandlers:
         except I2VError as exc:
             return {c.status: warn(error_text(exc, lang)), c.current: active}
         ids = active + [j.id for j in new]
-        self.last_submit[session] = (time.monotonic(), asked, ids)
-        self.last_submit.move_to_end(session)
-        while len(self.last_submit) > self.TOUCHED_MAX:
-            self.last_submit.popitem(last=False)
         return {c.current: ids, c.my_jobs: ids, c.status: t("queued", lang, ahead=jobs_ahead(self.jobs, new[0]))}
 
     def submit_extend(self, values: dict, request: gr.Request):

@@ -59,6 +59,15 @@ def layout(ui) -> None:
         c.model_md = gr.Markdown(info(ui.cfg, "en"), elem_id="model-info")
 
 
+def notes(fam: dict, lang: str) -> dict[str, str]:
+    """The family's notes under guidance, the speed tier and the negative prompt, by control name."""
+    lo, hi = fam["safe_zone"]
+    return {"guidance": t(family_text("guidance_info", fam), lang, lo=f"{lo:g}", hi=f"{hi:g}",
+                          default=f"{fam['guidance_default']:g}"),
+            "speed_tier": t(family_text("speed_tier_info", fam), lang),
+            "negative": t(family_text("negative_info", fam), lang)}
+
+
 def form(ui, lang: str, values: dict | None = None) -> dict:
     """The Create tab for the page's model: its presets (``standard`` unless ``values`` say otherwise), the
     ranges and steps of its sliders, its zone and speed text, its negative prompt; ``values`` (a restored
@@ -72,23 +81,20 @@ def form(ui, lang: str, values: dict | None = None) -> dict:
     v = {**std, **(values or {})}
     g = float(v.get("guidance_scale", cfg.defaults["guidance_scale"]))
     takes = fam.get("takes", ())
-    lo, hi = fam["safe_zone"]
+    n = notes(fam, lang)
     return {c.model: gr.update(choices=choices(ui.studio.selected, lang), value=value_of(ui.studio.selected)),
             c.model_md: info(cfg, lang),
             c.preset: gr.update(choices=preset_choices(lang, c.presets), value="standard"),
             c.frames: gr.update(minimum=lim["frames"][0], maximum=lim["frames"][1], step=fam["frames_step"],
                                 value=int(v.get("num_frames", cfg.defaults["num_frames"]))),
-            c.guidance: gr.update(minimum=lim["guidance"][0], maximum=lim["guidance"][1], value=g,
-                                  info=t(family_text("guidance_info", fam), lang, lo=f"{lo:g}", hi=f"{hi:g}",
-                                         default=f"{fam['guidance_default']:g}")),
+            c.guidance: gr.update(minimum=lim["guidance"][0], maximum=lim["guidance"][1], value=g, info=n["guidance"]),
             **{getattr(c, name): gr.update(visible=need in takes) for name, need in LOOP_CONTROLS.items()},
             c.guidance_end: gr.update(minimum=lim["guidance"][0], maximum=lim["guidance"][1],
                                       visible="guidance_schedule" in takes),
             c.zone: zone_text(g, lang, fam), c.speed_md: speed_text(lang, fam),
-            c.speed_tier: gr.update(info=t(family_text("speed_tier_info", fam), lang)),
+            c.speed_tier: gr.update(info=n["speed_tier"]),
             c.rec_md: "",  # (a recommendation for the other model)
-            c.negative: gr.update(value=cfg.defaults["negative_prompt"],
-                                  info=t(family_text("negative_info", fam), lang)),
+            c.negative: gr.update(value=cfg.defaults["negative_prompt"], info=n["negative"]),
             c.sweep_values: ", ".join(f"{g:g}" for g in fam["sweep_values"]),
             c.timer: gr.update(active=True)}  # the banner ticks again: it says when the model is loaded
 
@@ -135,13 +141,9 @@ class ModelHandlers:
             return self.with_standard(form(ui, lang))
         # only what a page load needs in its language (values and ranges are the page's own): no preset files
         # read, the model list looked up once
-        fam = ui.cfg.family
-        lo, hi = fam["safe_zone"]
+        n = notes(ui.cfg.family, lang)
         return {c.model: gr.update(choices=choices(ui.studio.selected, lang)), c.model_md: info(ui.cfg, lang),
-                c.speed_tier: gr.update(info=t(family_text("speed_tier_info", fam), lang)),
-                c.guidance: gr.update(info=t(family_text("guidance_info", fam), lang, lo=f"{lo:g}", hi=f"{hi:g}",
-                                             default=f"{fam['guidance_default']:g}")),
-                c.negative: gr.update(info=t(family_text("negative_info", fam), lang))}
+                **{getattr(c, name): gr.update(info=text) for name, text in n.items()}}
 
 
 def wire(ui) -> None:
