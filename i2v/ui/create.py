@@ -188,8 +188,9 @@ TOUCHED = "window.i2vSlidersTouched"  # set in the browser the moment the user m
 GUARD_JS = ("() => { for (const ev of ['pointerdown', 'focusin', 'keydown']) document.addEventListener(ev, e => {"
             f" if (e.target.closest && e.target.closest('#guidance, #steps')) {TOUCHED} = true; }}, true); }}")
 
-# Every button that queues a job takes one click a second: the second click of a double-click never reaches
-# Gradio (a double-click on Generate queued the same job twice, a newcomer's pass).  Its answer carries the
+# Every button that queues a job, and each one-click fix (which moves the form's knobs from where they are),
+# takes one click a second: the second click of a double-click never reaches Gradio (a double-click on
+# Generate queued the same job twice, a newcomer's pass).  Its answer carries the
 # page's state from before the first click's answer, so the page cannot tell it from a second request later.
 QUEUES_JOB = "#generate, #extend, #smooth2, #smooth4, #sweep-run, [id^=fix-]"
 ONE_CLICK_JS = ("() => { const last = new WeakMap(); document.addEventListener('click', e => {"
