@@ -525,7 +525,7 @@ def test_bad_upload_message_at_once_and_no_stale_badges(browser, tmp_path, photo
         page.wait_for_function("() => !document.querySelector('#image-msg').innerText.trim()", timeout=20000)
         set_slider(page, "steps", 2)
         set_slider(page, "frames", 2)
-        page.locator("#generate").click()
+        page.locator("#generate").click()  # well within a second of the first click: a click, not a double-click
         src = playable(page, page.locator("#result-video video"))
         assert no_error_badges(page)
         # a refused request says why and leaves the page as it was (the video, the seed, the history)

@@ -189,14 +189,17 @@ GUARD_JS = ("() => { for (const ev of ['pointerdown', 'focusin', 'keydown']) doc
             f" if (e.target.closest && e.target.closest('#guidance, #steps')) {TOUCHED} = true; }}, true); }}")
 
 # Every button that queues a job, and each one-click fix (which moves the form's knobs from where they are),
-# takes one click a second: the second click of a double-click never reaches Gradio (a double-click on
-# Generate queued the same job twice, a newcomer's pass).  Its answer carries the
-# page's state from before the first click's answer, so the page cannot tell it from a second request later.
+# counts a double-click once: the browser numbers the clicks of a multi-click (``MouseEvent.detail``, 2 for
+# the second click within the system's double-click time and distance), and a click numbered 2 or more never
+# reaches Gradio (a double-click on Generate queued the same job twice, a newcomer's pass).  Its answer would
+# carry the page's state from before the first click's answer, so the server cannot tell it from a second
+# request.  A fixed time window was wrong: it swallowed a Generate clicked 0.56 s after the first click's
+# "upload an image first" and an upload (CI's failure of the bad-upload and Chinese-page journeys).
+# Keyboard activation numbers its click 0 and always goes through.
 QUEUES_JOB = "#generate, #extend, #smooth2, #smooth4, #sweep-run, [id^=fix-]"
-ONE_CLICK_JS = ("() => { const last = new WeakMap(); document.addEventListener('click', e => {"
-                f" const b = e.target.closest && e.target.closest('{QUEUES_JOB}'); if (!b) return;"
-                " const now = Date.now(); if (now - (last.get(b) || 0) < 1000) { e.stopPropagation();"
-                " e.preventDefault(); } else last.set(b, now); }, true); }")
+ONE_CLICK_JS = ("() => { document.addEventListener('click', e => {"
+                f" if (e.detail > 1 && e.target.closest && e.target.closest('{QUEUES_JOB}')) {{"
+                " e.stopPropagation(); e.preventDefault(); } }, true); }")
 
 
 # Generate sits at the bottom of the form, its answer (progress, preview, an error) at the top of the result
