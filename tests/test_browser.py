@@ -564,6 +564,19 @@ def test_stop_twice_then_a_double_click_makes_one_job(browser, tmp_path, photo_p
         page.wait_for_timeout(1500)
         assert [j.status for j in JobStore(app.outputs).list()] == ["done", "cancelled"]
         assert "[1/2]" not in page.locator("#status").inner_text()
+        # Generate again while a job runs (two separate clicks): the page follows both jobs to the end and
+        # shows the second one's video (Gradio's client skipped the second follow while the first ran, and the
+        # page stayed at "Queued: 1 job(s) ahead" or the first job's result)
+        src = page.locator("#result-video video").get_attribute("src")
+        set_slider(page, "steps", 12)
+        page.locator("#generate").click()
+        wait_text(page, "status", r"(Step|第) \d+/12", 60000)
+        page.locator("#generate").click()
+        wait_text(page, "status", r"\[2/2\] .*" + DONE_RE[lang], 60000)
+        jobs = JobStore(app.outputs).list()
+        assert [j.status for j in jobs] == ["done", "done", "done", "cancelled"]
+        newest = page.locator("#result-video video").get_attribute("src")
+        assert newest != src and jobs[0].result["video"].split("/")[-1] in newest
         ctx.close()
 
 

@@ -150,3 +150,27 @@ def test_a_text_file_dropped_on_history_is_refused_in_the_page_language(ui, tmp_
     assert "restore-file" == ui.c.restore.elem_id and not ui.c.restore.file_types
     said = ui.history.restore(str(note), ZH)[ui.c.hist_msg]
     assert "notapic.txt" in said and "Invalid file type" not in said and any("\u4e00" <= ch <= "\u9fff" for ch in said)
+
+
+def test_a_tabs_newer_follow_takes_its_result_over_and_the_older_one_ends_without_writing(ui, photo_path):
+    """Generate pressed while the tab follows a job: the new follow (of both jobs) takes over, and the old one
+    ends at its next poll with nothing more written; another tab, and the tab's Compare lane, go on.  A follow
+    of nothing (a refused click) takes nothing over."""
+    import gradio as gr
+
+    c, h, jobs = ui.c, ui.create, ui.jobs
+    a, b = (jobs.submit_generate(image=str(photo_path), prompt="waves", num_inference_steps=2, num_frames=4,
+                                 resolution="256p") for _ in range(2))  # (no worker: both stay queued)
+    first, other_tab = h.follow([a.id], EN), h.follow([a.id], ZH)
+    compare = ui.compare.follow([a.id], EN)
+    assert "Queued" in next(first)[c.status] and next(other_tab) and next(compare)
+    assert list(h.follow([], EN)) == [{c.status: gr.skip()}]  # (changes nothing)
+    assert next(first)[c.status].startswith("Queued")  # still the tab's live follow
+    second = h.follow([a.id, b.id], EN)
+    assert next(second)[c.status].startswith("[1/2] Queued")
+    assert next(first, "ended") == "ended"  # writing nothing more
+    assert next(other_tab) and next(compare) and next(second)  # the others go on
+    second.close()
+    assert ("en", "create") not in ui.follows._live and ("zh", "create") in ui.follows._live
+    for job in (a, b):
+        jobs.cancel(job.id)

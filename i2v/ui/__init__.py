@@ -19,6 +19,7 @@ from ..studio import Studio
 from . import api, compare, create, history, models, queue
 from .connections import TABS_JS
 from .common import Components, choices, control_names, lang_of, settings_of
+from .follow import Follows
 
 
 class StudioUI:
@@ -26,6 +27,7 @@ class StudioUI:
         self.studio, self.jobs, self.pooled = studio, jobs, pooled
         self.i18n = gr.I18n(**i18n_tables())
         self.c = Components()
+        self.follows = Follows()  # the live follow of each tab's result panes
         from ..planning.presets import presets_dir
 
         self.c.presets = presets_dir(self.cfg)  # the model family's presets (models.form sets them on a switch)

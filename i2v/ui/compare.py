@@ -66,7 +66,8 @@ class CompareHandlers:
             return {c.sweep_status: t("sweep_done", lang, g=best), c.sweep_video: s["grid"],
                     c.sweep_table: table_of(s, lang), c.gallery: self.ui.gallery_value(lang)}
 
-        yield from follow_jobs(view, self.jobs, list(ids or []), lang, render)
+        yield from follow_jobs(view, self.jobs, list(ids or []), lang, render, follows=self.ui.follows,
+                               tab=getattr(request, "session_hash", None), lane="compare")
 
     def stop(self, ids, request: gr.Request):
         return stop_text(self.jobs, ids, lang_of(request))
@@ -82,5 +83,5 @@ def wire(ui) -> None:
     c.sweep_go.click(h.submit, inputs, [c.sweep_status, c.sweep_job, c.my_jobs], api_name=False,
                      concurrency_limit=None) \
         .then(h.follow, c.sweep_job, [c.sweep_status, c.sweep_video, c.sweep_table, c.gallery, c.sweep_preview_sink],
-              api_name=False, concurrency_limit=None, show_progress="hidden")
+              api_name=False, concurrency_limit=None, show_progress="hidden", trigger_mode="multiple")  # (as Create's)
     c.sweep_stop.click(h.stop, c.sweep_job, c.sweep_status, api_name=False, queue=False)

@@ -407,7 +407,12 @@ class CreateHandlers:
 
     def follow(self, ids, request: gr.Request):
         lang = lang_of(request)
-        yield from follow_jobs(self.c, self.jobs, list(ids or []), lang, self._render_done(lang))
+        yield from follow_jobs(self.c, self.jobs, list(ids or []), lang, self._render_done(lang), **self._tab(request))
+
+    def _tab(self, request: gr.Request) -> dict:
+        """This tab's result pane, for :func:`follow_jobs`: the latest follow (Generate, Extend, Smooth, a
+        reload's) takes it over."""
+        return {"follows": self.ui.follows, "tab": getattr(request, "session_hash", None), "lane": "create"}
 
     def _render_done(self, lang):
         def render(job, prefix):
@@ -430,7 +435,7 @@ class CreateHandlers:
             form = restore_form(self.ui, first.params, kept_picture(self.jobs, first.params)) \
                 if kind_of(first.kind).generation or first.kind == LONG else {c.manual: True}
             yield {**form, c.current: active, c.status: t("reconnected", lang, id=active[0])}
-            yield from follow_jobs(c, self.jobs, active, lang, self._render_done(lang))
+            yield from follow_jobs(c, self.jobs, active, lang, self._render_done(lang), **self._tab(request))
             return
         done = [j for j in jobs if j.status == "done" and (kind_of(j.kind).generation or j.kind == LONG)
                 and time.time() - (j.finished_at or 0) < RECENT_S]
@@ -474,7 +479,7 @@ class CreateHandlers:
                     c.status: t("smoothed", lang, frames=s["frames"], fps=s["fps"],
                                 name=self.jobs.abs(job.result["video"]).name), c.gallery: self.ui.gallery_value(lang)}
 
-        yield from follow_jobs(c, self.jobs, list(ids or []), lang, render)
+        yield from follow_jobs(c, self.jobs, list(ids or []), lang, render, **self._tab(request))
 
 
 def long_request(c, values: dict, extend: bool = False) -> dict | None:
@@ -518,7 +523,10 @@ def wire(ui) -> None:
                    c.last_video, c.motion_md, c.motion_plot, c.current, c.tune_box, c.tune_md, c.tune_plot,
                    c.tune_gallery]
     quick = dict(api_name=False, show_progress="hidden", queue=False)
-    follow = dict(api_name=False, concurrency_limit=None, show_progress="hidden")
+    # A follow is a .then of its button's event, and Gradio's client skips a dependency's trigger while the
+    # same dependency is pending ("once"): Generate pressed while its last follow ran queued the job but
+    # never followed it.  "multiple" lets the new follow start; the old one then ends (follow.Follows).
+    follow = dict(api_name=False, concurrency_limit=None, show_progress="hidden", trigger_mode="multiple")
 
     c.image.upload(h.on_upload, c.image, [c.image, c.image_msg], **quick)
     def guidance_zone(g, request: gr.Request):  # (gradio gives the request by this annotation)
@@ -555,8 +563,7 @@ def wire(ui) -> None:
                   c.target_motion}
     submitted = c.go.click(h.submit, gen_inputs, [c.status, c.current, c.my_jobs], api_name=False,
                            concurrency_limit=None)
-    following = submitted.then(h.follow, c.current, gen_outputs, **follow)
-    c.go.click(None, None, None, cancels=[following], queue=False, api_name=False)  # one follow at a time
+    submitted.then(h.follow, c.current, gen_outputs, **follow)  # (it takes the tab's result over: Follows)
     # the progress or the error, where Generate's answer appears, brought into view
     c.go.click(None, None, None, js=SHOW_STATUS_JS, queue=False, api_name=False)
     c.stop.click(h.stop, c.current, c.status, **quick)

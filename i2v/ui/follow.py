@@ -2,15 +2,17 @@
 
 The page never runs model work itself: it submits jobs to the job service and follows them by id here.
 Abandoning a follow (closing or reloading the tab) leaves the job running; the reloaded page follows it
-again.
+again.  A tab shows one follow at a time (:class:`Follows`).
 """
 
 from __future__ import annotations
 
 import io
 import json
+import threading
 import time
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 
 import gradio as gr
 import numpy as np
@@ -20,6 +22,42 @@ from ..base.notes import render
 from ..jobs import CANCELLED, DONE, INTERRUPTED, QUEUED, JobRecord, JobService, error_of
 from ..jobs.service import LOST
 from .common import Components, error_text, warn
+
+
+class Follows:
+    """Which follow of each tab is the live one: a new follow (Generate pressed again while a job runs,
+    Extend, Smooth) takes over the tab's result from the one before, which ends at its next poll without
+    writing anything more.
+
+    Gradio's own ``cancels=`` did this before and raced: the client cancels by dependency, so when the
+    second click's follow had started before the first one's cancel was answered, the new follow was
+    cancelled (or its submission forgotten by the client) too, and the page stayed at "Queued: 1 job(s)
+    ahead" while both jobs finished (a newcomer's pass, every time with two clicks 0.3-0.6 s apart).
+    Here nothing is cancelled: each follow asks, between polls, whether it is still the tab's live one."""
+
+    MAX = 4000  # (tab, lane) pairs kept at once; each is dropped when its live follow ends
+
+    def __init__(self):
+        self._live: OrderedDict[tuple, object] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def claim(self, tab: str | None, lane: str) -> tuple[Callable[[], bool], Callable[[], None]]:
+        """Make a new follow the live one of ``tab``'s ``lane`` (a tab's result pane); returns ``live()``,
+        true while no later follow took over, and ``release()``, for when the follow ends."""
+        if not tab:  # (no session: nothing to take over from)
+            return (lambda: True), (lambda: None)
+        key, token = (tab, lane), object()
+        with self._lock:
+            self._live[key] = token
+            self._live.move_to_end(key)
+            while len(self._live) > self.MAX:
+                self._live.popitem(last=False)
+
+        def release():
+            with self._lock:
+                if self._live.get(key) is token:
+                    del self._live[key]
+        return (lambda: self._live.get(key) is token), release
 
 
 def stop_text(jobs: JobService, ids, lang: str):
@@ -166,14 +204,28 @@ def generation_updates(c: Components, jobs: JobService, job: JobRecord, lang: st
             **tune_updates(c, jobs, meta, lang)}
 
 
-def follow_jobs(c: Components, jobs: JobService, ids: list[str], lang: str, render_done, poll: float = 0.3
-                ) -> Iterator[dict]:
+def follow_jobs(c: Components, jobs: JobService, ids: list[str], lang: str, render_done, poll: float = 0.3,
+                follows: Follows | None = None, tab: str | None = None, lane: str = "create") -> Iterator[dict]:
     """Stream updates for ``ids`` in order: queue position, steps, previews every few steps, then each
-    result (``render_done(job, prefix)``) or why it ended."""
-    n = len(ids)
-    if not n:  # nothing was queued (the submit step said why): change nothing (a generator that yields
+    result (``render_done(job, prefix)``) or why it ended.  With ``follows``, this becomes ``tab``'s live
+    follow in ``lane`` and ends, writing nothing more, once a later one takes over."""
+    if not ids:  # nothing was queued (the submit step said why): change nothing (a generator that yields
         yield {c.status: gr.skip()}  # nothing would blank every output; an empty dict is not an update)
-        return
+        return  # (and the follow already showing this tab's jobs goes on)
+    is_live, release = follows.claim(tab, lane) if follows is not None else ((lambda: True), (lambda: None))
+    updates = _follow(c, jobs, ids, lang, render_done, poll)
+    try:
+        for upd in updates:
+            if not is_live():
+                return
+            yield upd
+    finally:
+        updates.close()
+        release()
+
+
+def _follow(c: Components, jobs: JobService, ids: list[str], lang: str, render_done, poll: float) -> Iterator[dict]:
+    n = len(ids)
     for i, job_id in enumerate(ids):
         prefix = f"[{i + 1}/{n}] " if n > 1 else ""
         last_preview = None
