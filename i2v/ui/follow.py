@@ -29,11 +29,12 @@ class Follows:
     Extend, Smooth) takes over the tab's result from the one before, which ends at its next poll without
     writing anything more.
 
-    Gradio's own ``cancels=`` did this before and raced: the client cancels by dependency, so when the
-    second click's follow had started before the first one's cancel was answered, the new follow was
-    cancelled (or its submission forgotten by the client) too, and the page stayed at "Queued: 1 job(s)
-    ahead" while both jobs finished (a newcomer's pass, every time with two clicks 0.3-0.6 s apart).
-    Here nothing is cancelled: each follow asks, between polls, whether it is still the tab's live one."""
+    Gradio's ``cancels=`` did this before and raced: its client skips a dependency's trigger while the same
+    dependency is still pending (trigger mode "once"), and forgets the cancelled follow only after the
+    cancel's round trip to the server.  When the second click's job was queued before that, its follow
+    was skipped, and the page stayed at "Queued: 1 job(s) ahead" while both jobs finished (a newcomer's
+    pass, every time with two clicks 0.3-0.6 s apart).  Now follows start in trigger mode "multiple", nothing
+    is cancelled, and each follow asks between polls whether it is still the tab's live one."""
 
     MAX = 4000  # (tab, lane) pairs kept at once; each is dropped when its live follow ends
 
