@@ -577,6 +577,16 @@ def test_stop_twice_then_a_double_click_makes_one_job(browser, tmp_path, photo_p
         assert [j.status for j in jobs] == ["done", "done", "done", "cancelled"]
         newest = page.locator("#result-video video").get_attribute("src")
         assert newest != src and jobs[0].result["video"].split("/")[-1] in newest
+        # Extend while a job runs: the page follows both, and Stop stops both (the Extend's follow replaced
+        # the running job's, and Stop cancelled only the waiting Extend)
+        page.locator("#generate").click()
+        wait_text(page, "status", r"(Step|第) \d+/12", 60000)
+        page.locator("#extend").click()
+        wait_text(page, "status", r"\[1/2\] ", 30000)
+        page.locator("#stop").click()
+        wait_text(page, "status", re.escape(stopped), 30000)
+        jobs = JobStore(app.outputs).list()
+        assert [(j.kind, j.status) for j in jobs[:2]] == [("long", "cancelled"), ("generate", "cancelled")]
         ctx.close()
 
 

@@ -49,7 +49,8 @@ def test_smooth_twice_works_on_the_generated_video_and_offers_the_smoothed_resul
     original = str(jobs.abs(jobs.get(gen.id).result["video"]))
     shown = {}
     for _ in range(2):  # Smooth x2, then Smooth x2 again, as the page's buttons send them
-        out = h.submit_smooth(2)(original if not shown else shown.get(c.last_video, original), "pingpong", EN)
+        out = h.submit_smooth(2)(original if not shown else shown.get(c.last_video, original), "pingpong", [], [],
+                                  EN)
         assert out[c.status] == f"Smoothing the generated video {Path(original).name} (each Smooth starts from " \
                                 "it, not from a smoothed copy)…"
         jobs.execute(jobs.store.claim(jobs.worker))
@@ -62,7 +63,7 @@ def test_smooth_twice_works_on_the_generated_video_and_offers_the_smoothed_resul
         own = json.loads(shown[c.params])
         assert own["kind"] == "smoothed" and own["factor"] == 2 and own["loop"] == "pingpong"
         assert "source_metadata" not in own
-    zh = h.submit_smooth(4)(original, "", ZH)[c.status]
+    zh = h.submit_smooth(4)(original, "", [], [], ZH)[c.status]
     assert zh.startswith("正在平滑生成的视频") and "每次平滑都从它开始" in zh
     jobs.cancel(jobs.store.list(status=["queued"], limit=1)[0].id)
 
@@ -174,3 +175,34 @@ def test_a_tabs_newer_follow_takes_its_result_over_and_the_older_one_ends_withou
     assert ("en", "create") not in ui.follows._live and ("zh", "create") in ui.follows._live
     for job in (a, b):
         jobs.cancel(job.id)
+
+
+def test_a_button_pressed_while_the_tabs_jobs_run_follows_them_on_and_the_browser_keeps_both_panes_jobs(ui, photo_path):
+    """Extend, Smooth and Compare's Run pressed while the tab's jobs are queued or running: the button's pane
+    follows them on with its own job (so Stop stops them too; Extend's follow replaced Generate's, and Stop
+    cancelled only the waiting Extend), a refused press keeps them, and the browser's list for a reload holds
+    both panes' unfinished jobs.  (No worker runs: every job stays queued.)"""
+    c, h, jobs = ui.c, ui.create, ui.jobs
+    form = {**{getattr(c, a): None for a in ("guidance", "fps", "resolution", "schedule")},
+            c.prompt: "waves", c.image: str(photo_path), c.steps: 2, c.frames: 4, c.seed: 1, c.random_seed: False,
+            c.count: 1, c.current: [], c.sweep_job: [], c.negative: "", c.target_fps: 8, c.guidance_end: 6.0,
+            c.fast: 1, c.preset: "standard", c.segments: 1, c.storyboard: ""}
+    gen = h.submit(form, EN)[c.current]
+    jobs.execute(jobs.store.claim(jobs.worker))  # (its video is the one shown)
+    shown = str(jobs.abs(jobs.get(gen[0]).result["video"]))
+    running = h.submit({**form, c.current: gen}, EN)[c.current]  # (the finished one is not followed on)
+    assert len(running) == 1 and running != gen
+    sweep = ui.compare.submit({**form, c.current: running, c.sweep_values: "5, 9"}, EN)
+    assert len(sweep[c.sweep_job]) == 1 and sweep[c.my_jobs] == sweep[c.sweep_job] + running
+    ext = h.submit_extend({**form, c.current: running, c.sweep_job: sweep[c.sweep_job], c.last_video: shown}, EN)
+    assert ext[c.current][:-1] == running and jobs.get(ext[c.current][-1]).kind == "long"
+    assert ext[c.my_jobs] == ext[c.current] + sweep[c.sweep_job]
+    sm = h.submit_smooth(2)(shown, "", ext[c.current], sweep[c.sweep_job], EN)
+    assert sm[c.current][:-1] == ext[c.current] and jobs.get(sm[c.current][-1]).kind == "smooth"
+    assert h.submit_extend({**form, c.current: sm[c.current], c.last_video: None}, EN)[c.current] == sm[c.current]
+    assert h.submit_smooth(4)(None, "", sm[c.current], [], EN)[c.current] == sm[c.current]
+    again = ui.compare.submit({**form, c.current: [], c.sweep_job: sweep[c.sweep_job], c.sweep_values: "5, 9"}, EN)
+    assert again[c.sweep_job][0] == sweep[c.sweep_job][0] and len(again[c.sweep_job]) == 2
+    assert h.stop(sm[c.current], EN) and all(jobs.get(j).status == "cancelled" for j in sm[c.current])
+    for job_id in again[c.sweep_job]:
+        jobs.cancel(job_id)

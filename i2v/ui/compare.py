@@ -8,7 +8,7 @@ import gradio as gr
 from ..base.errors import I2VError
 from ..base.i18n import t
 from .common import check_shown_model, error_text, lang_of, page_request, warn
-from .follow import follow_jobs, stop_text
+from .follow import follow_jobs, jobs_ahead, stop_text, unfinished
 
 
 def layout(ui) -> None:
@@ -43,8 +43,9 @@ class CompareHandlers:
 
     def submit(self, values: dict, request: gr.Request):
         c, lang = self.c, lang_of(request)
+        active = unfinished(self.jobs, values.get(c.sweep_job))  # (followed on, and stopped by Stop, as Create's)
         if not values[c.image]:
-            return {c.sweep_status: warn(t("no_image", lang)), c.sweep_job: []}
+            return {c.sweep_status: warn(t("no_image", lang)), c.sweep_job: active}
         try:
             check_shown_model(self.ui, values)
             # the Create tab's settings, as the CLI's sweep takes them: all but guidance (swept); one seed for all
@@ -52,8 +53,10 @@ class CompareHandlers:
             kw.pop("guidance_scale")
             job = self.jobs.submit_sweep(values[c.sweep_values], client=request.session_hash, **kw)
         except I2VError as exc:
-            return {c.sweep_status: warn(error_text(exc, lang)), c.sweep_job: []}
-        return {c.sweep_job: [job.id], c.my_jobs: [job.id], c.sweep_status: t("queued", lang, ahead=0)}
+            return {c.sweep_status: warn(error_text(exc, lang)), c.sweep_job: active}
+        ids = active + [job.id]
+        return {c.sweep_job: ids, c.my_jobs: ids + unfinished(self.jobs, values.get(c.current)),
+                c.sweep_status: t("queued", lang, ahead=jobs_ahead(self.jobs, job))}
 
     def follow(self, ids, request: gr.Request):
         lang, c = lang_of(request), self.c
@@ -79,7 +82,7 @@ def wire(ui) -> None:
     c.sweep_preview_sink = gr.State(None)  # previews are not shown on this tab
     from .common import control_names
 
-    inputs = {c.sweep_values, c.model, c.image, c.preset, c.restored, *c(*control_names())}
+    inputs = {c.sweep_values, c.model, c.image, c.preset, c.restored, c.sweep_job, c.current, *c(*control_names())}
     c.sweep_go.click(h.submit, inputs, [c.sweep_status, c.sweep_job, c.my_jobs], api_name=False,
                      concurrency_limit=None) \
         .then(h.follow, c.sweep_job, [c.sweep_status, c.sweep_video, c.sweep_table, c.gallery, c.sweep_preview_sink],

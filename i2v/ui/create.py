@@ -15,7 +15,7 @@ from ..motion.guidance import SCHEDULES, zone_key
 from ..base.i18n import t
 from ..media.joins import joined_length
 from ..planning.longplan import long_wanted
-from ..jobs import AUTOTUNE, LONG, kind_of
+from ..jobs import AUTOTUNE, LONG, SMOOTH, kind_of
 from ..planning.request import expand_seeds
 from ..base.settings import PRESET_KEYS, SPEEDS
 from ..planning.templates import delete_template, save_template
@@ -24,7 +24,7 @@ from ..motion.tuning import TARGETS
 from .common import (CONTROLS, LOOP_CONTROLS, TEMPLATE_PREFIX, Dropdown, Radio, check_shown_model, choices,
                      control_names, control_values, error_text, fill, kept_picture, lang_of, page_request,
                      restore_form, settings_of, warn)
-from .follow import follow_jobs, generation_updates, jobs_ahead, stop_text
+from .follow import follow_jobs, generation_updates, jobs_ahead, stop_text, unfinished
 
 RECENT_S = 3600  # a reloaded page shows the result of a job that finished this recently
 
@@ -363,7 +363,7 @@ class CreateHandlers:
         status (no error badges left on the result components)."""
         c, lang = self.c, lang_of(request)
         # jobs of this tab still running: followed on (the earlier follow is replaced by the next one)
-        active = [j for j in (values[c.current] or []) if (self.jobs.get(j) and not self.jobs.get(j).final)]
+        active = unfinished(self.jobs, values.get(c.current))
         image = values[c.image]
         if not image:
             return {c.status: warn(t("no_image", lang)), c.current: active}
@@ -386,15 +386,17 @@ class CreateHandlers:
         except I2VError as exc:
             return {c.status: warn(error_text(exc, lang)), c.current: active}
         ids = active + [j.id for j in new]
-        return {c.current: ids, c.my_jobs: ids, c.status: t("queued", lang, ahead=jobs_ahead(self.jobs, new[0]))}
+        return {c.current: ids, c.my_jobs: ids + unfinished(self.jobs, values.get(c.sweep_job)),
+                c.status: t("queued", lang, ahead=jobs_ahead(self.jobs, new[0]))}
 
     def submit_extend(self, values: dict, request: gr.Request):
         """Extend: the video shown continues, with the form's prompt (or storyboard) and settings, by the
         Length's segments."""
         c, lang = self.c, lang_of(request)
+        active = unfinished(self.jobs, values.get(c.current))  # (followed on, and stopped by Stop, as Generate's)
         video = values.get(c.last_video)
         if not video:
-            return {c.status: t("extend_none", lang), c.current: []}
+            return {c.status: t("extend_none", lang), c.current: active}
         try:
             check_shown_model(self.ui, values)
             s = page_request(c, values)
@@ -402,8 +404,10 @@ class CreateHandlers:
             long = long_request(c, values, extend=True)
             job = self.jobs.submit_long(client=request.session_hash, extend=video, **long, **s)
         except I2VError as exc:
-            return {c.status: warn(error_text(exc, lang)), c.current: []}
-        return {c.current: [job.id], c.my_jobs: [job.id], c.status: t("queued", lang, ahead=jobs_ahead(self.jobs, job))}
+            return {c.status: warn(error_text(exc, lang)), c.current: active}
+        ids = active + [job.id]
+        return {c.current: ids, c.my_jobs: ids + unfinished(self.jobs, values.get(c.sweep_job)),
+                c.status: t("queued", lang, ahead=jobs_ahead(self.jobs, job))}
 
     def follow(self, ids, request: gr.Request):
         lang = lang_of(request)
@@ -451,17 +455,19 @@ class CreateHandlers:
     def submit_smooth(self, factor: int):
         """Smooth ×2 / ×4 with the Loop chosen: always the generated video (``last_video``, which a smoothing
         leaves as it is), never a smoothed copy of it; the status line names it."""
-        def run(video, loop, request: gr.Request):
+        def run(video, loop, current, sweeps, request: gr.Request):
             c, lang = self.c, lang_of(request)
+            active = unfinished(self.jobs, current)  # (followed on, and stopped by Stop, as Generate's)
             if not video:
-                return {c.status: t("fix_none", lang), c.current: []}
+                return {c.status: t("fix_none", lang), c.current: active}
             try:
                 job = self.jobs.submit_smooth(video, factor=factor, loop=loop or None, client=request.session_hash)
             except I2VError as exc:
-                return {c.status: warn(error_text(exc, lang)), c.current: []}
+                return {c.status: warn(error_text(exc, lang)), c.current: active}
             from pathlib import Path
 
-            return {c.current: [job.id], c.my_jobs: [job.id],
+            ids = active + [job.id]
+            return {c.current: ids, c.my_jobs: ids + unfinished(self.jobs, sweeps),
                     c.status: t("smooths_original", lang, name=Path(str(video)).name)}
         return run
 
@@ -470,13 +476,16 @@ class CreateHandlers:
         stays the one Smooth, Extend and the fixes work from."""
         lang = lang_of(request)
         c = self.c
+        generation = self._render_done(lang)  # (a job of the tab's that was running when Smooth was pressed)
 
         def render(job, prefix):
+            if job.kind != SMOOTH:
+                return generation(job, prefix)
             s = self.jobs.summary(job)
             own = {k: v for k, v in self.jobs.metadata(job).items() if k != "source_metadata"}
             return {c.video: s["video"], c.params: json.dumps(own, ensure_ascii=False, indent=2),
                     c.params_file: s.get("metadata"),
-                    c.status: t("smoothed", lang, frames=s["frames"], fps=s["fps"],
+                    c.status: prefix + t("smoothed", lang, frames=s["frames"], fps=s["fps"],
                                 name=self.jobs.abs(job.result["video"]).name), c.gallery: self.ui.gallery_value(lang)}
 
         yield from follow_jobs(c, self.jobs, list(ids or []), lang, render, **self._tab(request))
@@ -560,7 +569,7 @@ def wire(ui) -> None:
     for problem, button in c.fix_buttons.items():
         button.click(fixer(h, problem), fix_inputs, fill_outputs, api_name=False)
     gen_inputs = {*controls, c.model, c.image, c.preset, c.restored, c.count, c.current, c.segments, c.storyboard,
-                  c.target_motion}
+                  c.target_motion, c.sweep_job}
     submitted = c.go.click(h.submit, gen_inputs, [c.status, c.current, c.my_jobs], api_name=False,
                            concurrency_limit=None)
     submitted.then(h.follow, c.current, gen_outputs, **follow)  # (it takes the tab's result over: Follows)
@@ -568,13 +577,13 @@ def wire(ui) -> None:
     c.go.click(None, None, None, js=SHOW_STATUS_JS, queue=False, api_name=False)
     c.stop.click(h.stop, c.current, c.status, **quick)
     c.extend.click(h.submit_extend, {*controls, c.model, c.preset, c.restored, c.last_video, c.segments,
-                                     c.storyboard},
+                                     c.storyboard, c.current, c.sweep_job},
                    [c.status, c.current, c.my_jobs], api_name=False, concurrency_limit=None).then(
         h.follow, c.current, gen_outputs, **follow)
     for btn, factor in ((c.smooth2, 2), (c.smooth4, 4)):
-        btn.click(h.submit_smooth(factor), [c.last_video, c.loop], [c.status, c.current, c.my_jobs], api_name=False,
-                  concurrency_limit=None).then(h.follow_smooth, c.current,
-                                               [c.status, c.video, c.params, c.params_file, c.gallery], **follow)
+        btn.click(h.submit_smooth(factor), [c.last_video, c.loop, c.current, c.sweep_job],
+                  [c.status, c.current, c.my_jobs], api_name=False,
+                  concurrency_limit=None).then(h.follow_smooth, c.current, gen_outputs, **follow)
     c.tpl_save.click(h.on_save_template, {c.tpl_name, c.preset, c.restored, *c(*template_controls())},
                      [c.preset, c.tpl_msg],
                      api_name=False)

@@ -61,11 +61,17 @@ class Follows:
         return (lambda: self._live.get(key) is token), release
 
 
+def unfinished(jobs: JobService, ids) -> list[str]:
+    """The jobs of ``ids`` still queued or running: a button pressed while they run follows them on (and Stop
+    stops them) with its own job, and the browser keeps them to follow again after a reload."""
+    return [job.id for job in (jobs.get(job_id) for job_id in ids or []) if job is not None and not job.final]
+
+
 def stop_text(jobs: JobService, ids, lang: str):
     """Stop the page's jobs; "stopping" when one of them was queued or running, and no change to the status
     line when none was (a second Stop said "stopping after the current step" under "Stopped")."""
-    live = [job.id for job in (jobs.get(job_id) for job_id in ids or []) if job is not None and not job.final]
-    asked = [jobs.cancel(job_id) for job_id in live]  # ("cancelled" is also what a job ended so answers)
+    # ("cancelled" is also what a job ended so answers)
+    asked = [jobs.cancel(job_id) for job_id in unfinished(jobs, ids)]
     return t("stopping", lang) if any(a in ("cancelled", "running") for a in asked) else gr.update()
 
 
